@@ -1,0 +1,27 @@
+"""The ``contimg`` command line: parse, call a service, show progress. No logic of its own."""
+
+from __future__ import annotations
+
+import typer
+
+from dsa110_contimg.config import get_settings
+from dsa110_contimg.logging_setup import configure_logging
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="contimg",
+    help="Automatic forced photometry for the DSA-110 continuum imaging pipeline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level.")) -> None:
+    configure_logging("DEBUG" if verbose else get_settings().log_level)
+
+
+def main() -> None:
+    """Entry point of the ``contimg`` console script."""
+    app()

@@ -1,0 +1,146 @@
+"""One typed configuration for the whole package.
+
+Settings are read, in increasing order of precedence, from built-in defaults, a TOML file
+(``$CONTIMG_CONFIG`` or ``<state_dir>/contimg.toml``), environment variables prefixed
+``CONTIMG_`` (nested sections use ``__``, e.g. ``CONTIMG_PHOTOMETRY__CATALOG=first``), and
+explicit keyword arguments (what CLI flags pass). This is the only module that reads the
+environment.
+
+Examples
+--------
+>>> from dsa110_contimg.config import Settings
+>>> s = Settings(state_dir="/tmp/contimg-example")
+>>> s.database_url
+'sqlite:////tmp/contimg-example/contimg.sqlite3'
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["FittingOptions", "PhotometrySettings", "Settings", "get_settings"]
+
+DEFAULT_STATE_DIR = Path(".state")
+
+
+class FittingOptions(BaseModel):
+    """Options of the forced-photometry fit (see `dsa110_contimg.photometry.forced`)."""
+
+    support_level: float = Field(
+        0.1, gt=0.0, lt=1.0,
+        description="Beam-kernel level at the edge of each source's fitting region.")
+    group_separation_fwhm: float = Field(
+        1.5, gt=0.0,
+        description="Sources closer than this many beam FWHM (measured along their separation, "
+                    "through the elongated beam) are fitted jointly.")
+    merge_separation_fwhm: float = Field(
+        0.2, ge=0.0,
+        description="Targets closer than this many FWHM are one source for the fit.")
+    max_dense_group: int = Field(
+        64, ge=2, description="Groups larger than this are solved sparsely.")
+    min_kernel_fraction: float = Field(
+        0.5, gt=0.0, le=1.0,
+        description="Minimum fraction of the kernel (sum of squares) on valid pixels.")
+    low_snr: float = Field(3.0, ge=0.0, description="S/N below which LOW_SNR is flagged.")
+    noise_cell_fwhm: float = Field(
+        4.0, gt=0.0, description="Size of the coarse background/rms grid cells, in major-axis FWHM.")
+    error_calibration: Literal["null-fits", "analytic"] = Field(
+        "null-fits",
+        description="How errors are scaled for beam-correlated noise: from fits at random empty "
+                    "positions, or analytically assuming the noise autocorrelation is the beam.")
+    n_null_fits: int = Field(2000, ge=0, description="Random empty positions for error calibration.")
+    edge_search_fwhm: float = Field(
+        3.0, gt=0.0, description="Distances to NaN/edge are searched (and capped) at this many FWHM.")
+    pb_model: Literal["none", "gaussian", "airy"] = Field(
+        "none", description="Primary-beam model for the PB response of non-PB-corrected images.")
+    dish_diameter_m: float = Field(4.65, gt=0.0, description="Dish diameter for the PB model.")
+    low_pb: float = Field(0.1, ge=0.0, le=1.0, description="PB response below which LOW_PB is flagged.")
+
+
+class PhotometrySettings(BaseModel):
+    """What the pipeline measures on each new image or mosaic."""
+
+    enabled: bool = True
+    catalog: str = "nvss"
+    radius_deg: float | None = Field(
+        None, gt=0.0, description="Cone radius; None means the image's valid-pixel footprint.")
+    normalize: bool = True
+    fitting: FittingOptions = Field(default_factory=FittingOptions)
+
+
+class Settings(BaseSettings):
+    """All settings of dsa110_contimg."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONTIMG_", env_nested_delimiter="__", extra="forbid",
+    )
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    database_url: str = ""
+    data_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    log_level: str = "INFO"
+    photometry: PhotometrySettings = Field(default_factory=PhotometrySettings)
+
+    @field_validator("data_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        """Accept a ``:``-separated string (as in ``CONTIMG_DATA_ROOTS``)."""
+        if isinstance(value, str):
+            return [p for p in value.split(os.pathsep) if p]
+        return value
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> "Settings":
+        self.state_dir = Path(self.state_dir).expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.state_dir / 'contimg.sqlite3'}"
+        if not self.data_roots:
+            self.data_roots = [self.state_dir / "data"]
+        self.data_roots = [Path(p).expanduser().resolve() for p in self.data_roots]
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _config_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def _config_file() -> Path | None:
+    """The TOML file to read: ``$CONTIMG_CONFIG``, else ``<state dir>/contimg.toml`` if present."""
+    explicit = os.environ.get("CONTIMG_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"CONTIMG_CONFIG points to {path}, which is not a file")
+        return path
+    state_dir = Path(os.environ.get("CONTIMG_STATE_DIR", DEFAULT_STATE_DIR)).expanduser()
+    candidate = state_dir / "contimg.toml"
+    return candidate if candidate.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (built once; tests call ``get_settings.cache_clear()``)."""
+    return Settings()
