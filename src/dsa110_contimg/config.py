@@ -54,6 +54,10 @@ class FittingOptions(BaseModel):
         0.5, gt=0.0, le=1.0,
         description="Minimum fraction of the kernel (sum of squares) on valid pixels.")
     low_snr: float = Field(3.0, ge=0.0, description="S/N below which LOW_SNR is flagged.")
+    background: Literal["zero", "grid"] = Field(
+        "zero",
+        description="Background when no map is supplied: zero (interferometric images have no "
+                    "DC level) or a robust coarse-grid median.")
     noise_cell_fwhm: float = Field(
         4.0, gt=0.0, description="Size of the coarse background/rms grid cells, in major-axis FWHM.")
     error_calibration: Literal["null-fits", "analytic"] = Field(

@@ -1,0 +1,471 @@
+"""Forced photometry: beam-shaped linear fits at fixed catalogue positions.
+
+Method
+------
+Each position gets the restoring beam as an elliptical Gaussian kernel centred at its exact
+sub-pixel position and oriented through the local WCS. The peak (Jy/beam) is the amplitude of a
+linear least-squares fit of the kernel to the background-subtracted pixels of its *support*
+(where the kernel is above ``support_level``); NaN pixels and pixels off the image are left out
+of the fit. Within a support the noise is treated as uniform (the local rms), so the fit is a
+matched filter.
+
+Neighbours (targets and any extra known sources) closer than ``group_separation_fwhm`` beams,
+measured along their separation through the elongated beam, form connected groups that are
+solved jointly as one small linear system; every member gets its own amplitude and its own error
+from the inverse normal matrix. Groups larger than ``max_dense_group`` are solved sparsely, and
+their errors come from the inverse of each member's local window of the system.
+
+Errors are ``κ · rms · sqrt((NᵀN)⁻¹ₖₖ)`` where κ converts white-noise errors into errors for
+beam-correlated noise (see `dsa110_contimg.photometry._noise` for its calibration). χ² is
+the residual sum of squares over the target's support in units of the local variance, divided
+by the number of pixels per independent noise element (``∫G²``), with ``dof`` the matching
+effective number of independent elements minus one.
+
+Unmeasurable positions (off the image, too little valid kernel, singular fit) get NaN and a flag,
+never 0, and never stop the others. Negative peaks are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from astropy.table import Table
+from scipy import sparse, special
+from scipy.sparse.linalg import spsolve
+
+from dsa110_contimg.config import FittingOptions
+from dsa110_contimg.imaging.fits_io import Beam, Image, load_image, load_plane
+from dsa110_contimg.photometry import _kernels
+from dsa110_contimg.photometry._geometry import KernelForms, kernel_forms
+from dsa110_contimg.photometry._groups import Pairs, close_pairs, components
+from dsa110_contimg.photometry._noise import (
+    ErrorScale,
+    NoiseModel,
+    calibrate_error_scale,
+    support_qmax,
+)
+from dsa110_contimg.photometry.flags import PhotometryFlag as F
+from dsa110_contimg.photometry.flags import decode_flags
+
+__all__ = ["MEASUREMENT_COLUMNS", "ForcedMeasurement", "measure_forced_peak", "measure_many"]
+
+log = logging.getLogger(__name__)
+
+#: Output columns of `measure_many`, in order, with their units.
+MEASUREMENT_COLUMNS: dict[str, str | None] = {
+    "name": None, "source_id": None, "ra_deg": "deg", "dec_deg": "deg",
+    "x_pix": "pix", "y_pix": "pix", "peak_jyb": "Jy/beam", "peak_err_jyb": "Jy/beam",
+    "local_rms_jyb": "Jy/beam", "background_jyb": "Jy/beam", "snr": None, "chisq": None,
+    "dof": None, "group_id": None, "group_size": None, "edge_dist_pix": "pix",
+    "pb_response": None, "flags": None,
+}
+
+_NAN_BLOCK = 32
+_SPEED_OF_LIGHT = 299_792_458.0
+
+
+@dataclass(frozen=True)
+class ForcedMeasurement:
+    """One forced measurement (a row of `measure_many`'s table, with decoded flags)."""
+
+    name: str
+    source_id: int
+    ra_deg: float
+    dec_deg: float
+    x_pix: float
+    y_pix: float
+    peak_jyb: float
+    peak_err_jyb: float
+    local_rms_jyb: float
+    background_jyb: float
+    snr: float
+    chisq: float
+    dof: float
+    group_id: int
+    group_size: int
+    edge_dist_pix: float
+    pb_response: float
+    flags: int
+    flag_names: tuple[str, ...]
+    method: str = "forced-beam-fit"
+
+    @property
+    def success(self) -> bool:
+        """True when the peak was measured (it may still carry quality flags)."""
+        return math.isfinite(self.peak_jyb)
+
+
+def measure_forced_peak(image: Image | str | Path, ra_deg: float, dec_deg: float,
+                        **kwargs) -> ForcedMeasurement:
+    """Measure one position; keyword arguments are those of `measure_many`.
+
+    Examples
+    --------
+    >>> m = measure_forced_peak("image.fits", 150.0, 37.2)  # doctest: +SKIP
+    >>> m.peak_jyb, m.peak_err_jyb, m.flag_names  # doctest: +SKIP
+    """
+    row = measure_many(image, [ra_deg], [dec_deg], **kwargs)[0]
+    values = {name: row[name].item() if hasattr(row[name], "item") else row[name]
+              for name in MEASUREMENT_COLUMNS}
+    values["name"] = str(values["name"])
+    return ForcedMeasurement(**values, flag_names=tuple(decode_flags(values["flags"])))
+
+
+def measure_many(
+    image: Image | str | Path,
+    ra_deg: Sequence[float] | np.ndarray,
+    dec_deg: Sequence[float] | np.ndarray,
+    *,
+    names: Sequence[str] | None = None,
+    source_ids: Sequence[int] | None = None,
+    neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+    rms_map: np.ndarray | str | Path | None = None,
+    background_map: np.ndarray | str | Path | None = None,
+    pb_map: np.ndarray | str | Path | None = None,
+    beam: Beam | None = None,
+    options: FittingOptions | None = None,
+) -> Table:
+    """Forced peak fluxes at many positions on one image, in one pass over the data.
+
+    Parameters
+    ----------
+    image : Image, str or Path
+        The image (read once if a path).
+    ra_deg, dec_deg : array_like
+        ICRS target positions in degrees.
+    names, source_ids : sequence, optional
+        Carried into the output (default: ``"src<index>"`` and -1).
+    neighbours : (ndarray, ndarray), optional
+        RA/Dec of other known sources in the field that are fitted jointly with overlapping
+        targets but not reported (e.g. the catalogue around a list of targets).
+    rms_map, background_map : ndarray or path, optional
+        Maps on the image's pixel grid; otherwise estimated (see `FittingOptions`).
+    pb_map : ndarray or path, optional
+        Primary-beam response map; otherwise the configured PB model, if any.
+    beam : Beam, optional
+        Override the image beam (required when a path without beam keywords is given).
+    options : FittingOptions, optional
+        Fit options; defaults from `FittingOptions()`.
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per input position, in input order, with the columns of
+        `MEASUREMENT_COLUMNS`; ``meta`` records the image, observation MJD, beam and the error
+        calibration.
+
+    Raises
+    ------
+    ValueError
+        If the coordinate arrays have different lengths or names/ids do not match them.
+    """
+    options = options or FittingOptions()
+    if not isinstance(image, Image):
+        image = load_image(image, beam=beam)
+    elif beam is not None:
+        image.beam = beam
+    ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
+    dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
+    n_target = ra.size
+    if dec.size != n_target:
+        raise ValueError(f"ra_deg has {n_target} values but dec_deg has {dec.size}")
+    names_arr = _labels(names, n_target, "names", default=[f"src{i}" for i in range(n_target)])
+    ids_arr = np.asarray(_labels(source_ids, n_target, "source_ids", default=[-1] * n_target),
+                         dtype=np.int64)
+    if neighbours is not None:
+        ra = np.concatenate([ra, np.asarray(neighbours[0], dtype=float)])
+        dec = np.concatenate([dec, np.asarray(neighbours[1], dtype=float)])
+
+    rms_arr = _as_map(rms_map, image)
+    bkg_arr = _as_map(background_map, image)
+    pb_arr = _as_map(pb_map, image)
+    fit = _ForcedFit(image, ra, dec, n_target, options)
+    noise = NoiseModel.estimate(image, options, rms_map=rms_arr, background_map=bkg_arr)
+    scale = calibrate_error_scale(image, noise, fit.forms.subset(fit.on_image), options)
+    result = fit.run(noise, scale)
+    table = _assemble(fit, result, names_arr, ids_arr, ra[:n_target], dec[:n_target])
+    table["pb_response"] = _pb_response(image, fit.forms.x[:n_target], fit.forms.y[:n_target],
+                                        ra[:n_target], dec[:n_target], pb_arr, options)
+    low_pb = np.isfinite(table["pb_response"]) & (table["pb_response"] < options.low_pb)
+    table["flags"][low_pb] |= int(F.LOW_PB)
+    table.meta.update({
+        "image": str(image.path), "mjd_obs": image.mjd_mid, "freq_hz": image.freq_hz,
+        "beam_major_arcsec": image.beam.major_arcsec,
+        "beam_minor_arcsec": image.beam.minor_arcsec, "beam_pa_deg": image.beam.pa_deg,
+        "error_scale": scale.value, "error_calibration": scale.method,
+        "error_scale_analytic": scale.analytic, "n_null_fits": scale.n_null_fits,
+        "method": "forced-beam-fit",
+    })
+    return table
+
+
+class _ForcedFit:
+    """State of one `measure_many` call: positions, merging, fitting and grouping."""
+
+    def __init__(self, image: Image, ra: np.ndarray, dec: np.ndarray, n_target: int,
+                 options: FittingOptions) -> None:
+        self.image = image
+        self.options = options
+        self.n_target = n_target
+        self.qmax = support_qmax(options)
+        valid_coords = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90.0)
+        if not valid_coords[:n_target].all():
+            log.warning("%s: %d target positions have invalid coordinates (NaN or |dec| > 90); "
+                        "they are flagged off_image", image.path,
+                        int((~valid_coords[:n_target]).sum()))
+        self.forms = kernel_forms(image, np.where(valid_coords, ra, 0.0),
+                                  np.where(valid_coords, dec, 0.0))
+        ny, nx = image.shape
+        f = self.forms
+        self.on_image = (valid_coords & np.isfinite(f.x) & np.isfinite(f.y) & np.isfinite(f.A)
+                         & (f.x >= -0.5) & (f.x < nx - 0.5) & (f.y >= -0.5) & (f.y < ny - 0.5))
+        self.rep = self._merge_representatives()
+
+    def _merge_representatives(self) -> np.ndarray:
+        """Index of the position each one is fitted as (itself unless merged)."""
+        rep = np.arange(self.forms.x.size)
+        on = np.flatnonzero(self.on_image)
+        if self.options.merge_separation_fwhm <= 0 or on.size < 2:
+            return rep
+        pairs = close_pairs(self.forms.subset(on), self.options.merge_separation_fwhm)
+        if pairs.i.size == 0:
+            return rep
+        labels = components(on.size, pairs)
+        first = np.full(labels.max() + 1, np.iinfo(np.int64).max)
+        np.minimum.at(first, labels, on)  # targets come first, so a target represents
+        rep[on] = first[labels]
+        return rep
+
+    def run(self, noise: NoiseModel, scale: ErrorScale) -> dict[str, np.ndarray]:
+        """Fit all representatives; return per-position arrays (indexed like the input)."""
+        n = self.forms.x.size
+        fit_idx = np.flatnonzero(self.on_image & (self.rep == np.arange(n)))
+        forms = self.forms.subset(fit_idx)
+        bkg, rms = noise.at(forms.x, forms.y)
+        sumgg, sumgd, lost, nvalid, bits = _kernels.source_sums(
+            self.image.data, forms.x, forms.y, forms.A, forms.B, forms.C, self.qmax, bkg)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            usable = (sumgg > 0) & (sumgg / (sumgg + lost) >= self.options.min_kernel_fraction)
+        use = np.flatnonzero(usable)
+        solution = self._solve(forms.subset(use), sumgg[use], sumgd[use])
+        out = {name: np.full(n, np.nan) for name in
+               ("peak", "var", "bkg", "rms", "chisq", "dof", "edge")}
+        out["group_id"] = np.full(n, -1, dtype=np.int64)
+        out["group_size"] = np.zeros(n, dtype=np.int64)
+        out["flags"] = np.zeros(n, dtype=np.int64)
+        out["bkg"][fit_idx], out["rms"][fit_idx] = bkg, rms
+        out["flags"][fit_idx] |= np.where(bits & _kernels.NAN_BIT, int(F.NAN_IN_BOX), 0)
+        out["flags"][fit_idx] |= np.where(bits & _kernels.EDGE_BIT, int(F.NEAR_EDGE), 0)
+        out["flags"][fit_idx[~usable]] |= int(F.FIT_FAILED)
+        used = fit_idx[use]
+        out["peak"][used] = solution["amp"]
+        out["var"][used] = solution["var"]
+        out["group_id"][used] = solution["label"]
+        out["group_size"][used] = solution["size"]
+        out["flags"][used] |= np.where(solution["size"] > 1, int(F.BLENDED), 0)
+        out["flags"][used] |= np.where(solution["windowed"], int(F.WINDOWED_ERROR), 0)
+        out["flags"][used[~np.isfinite(solution["amp"])]] |= int(F.FIT_FAILED)
+        out["error_scale"] = np.full(n, scale.value)
+
+        targets_local = np.flatnonzero(used < self.n_target)
+        chisq = _kernels.residual_chisq(
+            self.image.data, solution["forms"].x, solution["forms"].y, solution["forms"].A,
+            solution["forms"].B, solution["forms"].C, self.qmax, bkg[use],
+            np.nan_to_num(solution["amp"]), targets_local, solution["contact_ptr"],
+            solution["contacts"])
+        n_corr = solution["forms"].correlation_area_pix()[targets_local]
+        tgt = used[targets_local]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["chisq"][tgt] = chisq / rms[use][targets_local] ** 2 / n_corr
+            out["dof"][tgt] = nvalid[use][targets_local] / n_corr - 1.0
+        target_fit = fit_idx[fit_idx < self.n_target]
+        blocks = _kernels.nan_blocks(self.image.data, _NAN_BLOCK)
+        radius = self.options.edge_search_fwhm * float(np.nanmax(forms.major_fwhm_pix())) \
+            if forms.x.size else 0.0
+        out["edge"][target_fit] = _kernels.edge_distances(
+            self.image.data, self.forms.x[target_fit], self.forms.y[target_fit], radius,
+            blocks, _NAN_BLOCK)
+        return out
+
+    def _solve(self, forms: KernelForms, sumgg: np.ndarray, sumgd: np.ndarray) -> dict:
+        """Amplitudes and unit-noise variances of all fit positions, group by group."""
+        n = forms.x.size
+        rho_contact = math.sqrt(self.qmax / math.log(2.0))
+        sep = self.options.group_separation_fwhm
+        pairs = close_pairs(forms, max(sep, rho_contact))
+        labels = components(n, pairs.where(pairs.rho < sep))
+        same = labels[pairs.i] == labels[pairs.j]
+        contact = pairs.where(same & (pairs.rho < rho_contact))
+        overlap = _kernels.pair_overlaps(self.image.data, forms.x, forms.y, forms.A, forms.B,
+                                         forms.C, self.qmax, contact.i, contact.j)
+        size = np.bincount(labels, minlength=labels.max() + 1 if n else 0)[labels] if n else \
+            np.zeros(0, dtype=np.int64)
+        amp = sumgd / np.where(sumgg > 0, sumgg, np.nan)
+        var = 1.0 / np.where(sumgg > 0, sumgg, np.nan)
+        windowed = np.zeros(n, dtype=bool)
+        dense = (size > 1) & (size <= self.options.max_dense_group)
+        if dense.any():
+            _solve_dense(labels, dense, sumgg, sumgd, contact, overlap, amp, var)
+        for label in np.unique(labels[size > self.options.max_dense_group]):
+            members = np.flatnonzero(labels == label)
+            _solve_sparse(members, sumgg, sumgd, contact, overlap, amp, var)
+            windowed[members] = True
+        contact_ptr, contacts = _contact_lists(n, contact)
+        return {"amp": amp, "var": var, "label": labels, "size": size, "windowed": windowed,
+                "forms": forms, "contact_ptr": contact_ptr, "contacts": contacts}
+
+
+def _solve_dense(labels: np.ndarray, dense: np.ndarray, sumgg: np.ndarray, sumgd: np.ndarray,
+                 contact: Pairs, overlap: np.ndarray, amp: np.ndarray, var: np.ndarray) -> None:
+    """Solve every small group exactly (in place)."""
+    members = np.flatnonzero(dense)
+    members = members[np.argsort(labels[members], kind="stable")]
+    group_labels, starts = np.unique(labels[members], return_index=True)
+    group_ptr = np.append(starts, members.size).astype(np.int64)
+    local = np.zeros(labels.size, dtype=np.int64)
+    local[members] = np.arange(members.size) - np.repeat(starts, np.diff(group_ptr))
+    in_dense = dense[contact.i]
+    pi, pj, pv = contact.i[in_dense], contact.j[in_dense], overlap[in_dense]
+    group_of_pair = np.searchsorted(group_labels, labels[pi])
+    order = np.argsort(group_of_pair, kind="stable")
+    pi, pj, pv, group_of_pair = pi[order], pj[order], pv[order], group_of_pair[order]
+    pair_ptr = np.searchsorted(group_of_pair, np.arange(group_labels.size + 1)).astype(np.int64)
+    sol, unit_var = _kernels.solve_dense_groups(group_ptr, members, sumgg, sumgd, pair_ptr,
+                                                local[pi], local[pj], pv)
+    amp[members] = sol
+    var[members] = unit_var
+
+
+def _solve_sparse(members: np.ndarray, sumgg: np.ndarray, sumgd: np.ndarray, contact: Pairs,
+                  overlap: np.ndarray, amp: np.ndarray, var: np.ndarray) -> None:
+    """Solve one large group sparsely; errors from each member's one-ring window (in place)."""
+    index = {int(m): k for k, m in enumerate(members)}
+    sel = np.isin(contact.i, members)
+    li = np.array([index[int(i)] for i in contact.i[sel]], dtype=np.int64)
+    lj = np.array([index[int(j)] for j in contact.j[sel]], dtype=np.int64)
+    size = members.size
+    normal = sparse.coo_matrix(
+        (np.concatenate([sumgg[members], overlap[sel], overlap[sel]]),
+         (np.concatenate([np.arange(size), li, lj]), np.concatenate([np.arange(size), lj, li]))),
+        shape=(size, size)).tocsr()
+    amp[members] = spsolve(normal.tocsc(), sumgd[members])
+    for k in range(size):
+        ring = np.concatenate([[k], normal.indices[normal.indptr[k]:normal.indptr[k + 1]]])
+        ring = np.unique(ring)
+        block = normal[ring][:, ring].toarray()
+        inv = np.linalg.inv(block)
+        var[members[k]] = inv[np.searchsorted(ring, k), np.searchsorted(ring, k)]
+
+
+def _contact_lists(n: int, contact: Pairs) -> tuple[np.ndarray, np.ndarray]:
+    """CSR lists of each position's contacts (both directions)."""
+    src = np.concatenate([contact.i, contact.j])
+    dst = np.concatenate([contact.j, contact.i])
+    order = np.argsort(src, kind="stable")
+    ptr = np.searchsorted(src[order], np.arange(n + 1)).astype(np.int64)
+    return ptr, dst[order].astype(np.int64)
+
+
+def _assemble(fit: _ForcedFit, result: dict[str, np.ndarray], names: list, ids: np.ndarray,
+              ra: np.ndarray, dec: np.ndarray) -> Table:
+    n = fit.n_target
+    rep = fit.rep[:n]
+    flags = result["flags"][rep].copy()
+    flags[~fit.on_image[:n]] = int(F.OFF_IMAGE)
+    merged = (rep != np.arange(n)) | np.isin(np.arange(n), rep[rep != np.arange(n)])
+    flags[merged & fit.on_image[:n]] |= int(F.MERGED)
+    peak = result["peak"][rep]
+    err = result["error_scale"][rep] * result["rms"][rep] * np.sqrt(result["var"][rep])
+    peak[~fit.on_image[:n]] = np.nan
+    err[~np.isfinite(peak)] = np.nan
+    flags[np.isfinite(peak) & ~np.isfinite(err)] |= int(F.NO_NOISE)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = peak / err
+    flags[np.isfinite(snr) & (snr < fit.options.low_snr)] |= int(F.LOW_SNR)
+    table = Table()
+    table["name"] = np.asarray(names, dtype=str)
+    table["source_id"] = ids
+    table["ra_deg"] = ra
+    table["dec_deg"] = dec
+    table["x_pix"] = fit.forms.x[:n]
+    table["y_pix"] = fit.forms.y[:n]
+    table["peak_jyb"] = peak
+    table["peak_err_jyb"] = err
+    table["local_rms_jyb"] = result["rms"][rep]
+    table["background_jyb"] = result["bkg"][rep]
+    table["snr"] = snr
+    table["chisq"] = result["chisq"][rep]
+    table["dof"] = result["dof"][rep]
+    table["group_id"] = result["group_id"][rep]
+    table["group_size"] = result["group_size"][rep]
+    table["edge_dist_pix"] = result["edge"][rep]
+    table["pb_response"] = np.full(n, np.nan)
+    table["flags"] = flags.astype(np.int64)
+    for name, unit in MEASUREMENT_COLUMNS.items():
+        if unit is not None and unit != "pix":
+            table[name].unit = unit
+    return table
+
+
+def _pb_response(image: Image, x: np.ndarray, y: np.ndarray, ra: np.ndarray, dec: np.ndarray,
+                 pb_map: np.ndarray | None, options: FittingOptions) -> np.ndarray:
+    """Primary-beam response from a PB map, else from the PB model on non-PB-corrected images."""
+    if pb_map is not None:
+        ny, nx = image.shape
+        i = np.clip(np.rint(np.nan_to_num(x)).astype(np.int64), 0, nx - 1)
+        j = np.clip(np.rint(np.nan_to_num(y)).astype(np.int64), 0, ny - 1)
+        on = np.isfinite(x) & np.isfinite(y)
+        return np.where(on, pb_map[j, i], np.nan)
+    if options.pb_model == "none" or image.pb_corrected:
+        return np.full(ra.size, np.nan)
+    if image.pointing is not None:
+        ra0, dec0 = image.pointing
+    else:
+        footprint = image.footprint()
+        ra0, dec0 = footprint.ra_deg, footprint.dec_deg
+    freq = image.freq_hz or 1.4e9
+    sep = _angular_separation(ra, dec, ra0, dec0)
+    wavelength_over_d = _SPEED_OF_LIGHT / freq / options.dish_diameter_m
+    if options.pb_model == "gaussian":
+        fwhm = 1.2 * wavelength_over_d
+        return np.exp(-4.0 * math.log(2.0) * (sep / fwhm) ** 2)
+    arg = math.pi * np.sin(sep) / wavelength_over_d
+    with np.errstate(invalid="ignore", divide="ignore"):
+        airy = np.where(arg > 0, (2.0 * special.j1(arg) / arg) ** 2, 1.0)
+    return airy
+
+
+def _angular_separation(ra: np.ndarray, dec: np.ndarray, ra0: float, dec0: float) -> np.ndarray:
+    """Separation in radians (Vincenty formula, stable at all separations)."""
+    ra, dec = np.radians(ra), np.radians(dec)
+    ra0, dec0 = math.radians(ra0), math.radians(dec0)
+    dra = ra - ra0
+    num = np.hypot(np.cos(dec) * np.sin(dra),
+                   math.cos(dec0) * np.sin(dec) - math.sin(dec0) * np.cos(dec) * np.cos(dra))
+    den = math.sin(dec0) * np.sin(dec) + math.cos(dec0) * np.cos(dec) * np.cos(dra)
+    return np.arctan2(num, den)
+
+
+def _labels(values: Sequence | None, n: int, what: str, default: list) -> list:
+    if values is None:
+        return default
+    values = list(values)
+    if len(values) != n:
+        raise ValueError(f"{what} has {len(values)} entries but there are {n} positions")
+    return values
+
+
+def _as_map(value: np.ndarray | str | Path | None, image: Image) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, Path)):
+        return load_plane(value, image)
+    arr = np.asarray(value, dtype=np.float32)
+    if arr.shape != image.shape:
+        raise ValueError(f"map shape {arr.shape} does not match image shape {image.shape}")
+    return arr
