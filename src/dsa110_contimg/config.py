@@ -42,7 +42,7 @@ class FittingOptions(BaseModel):
         0.1, gt=0.0, lt=1.0,
         description="Beam-kernel level at the edge of each source's fitting region.")
     group_separation_fwhm: float = Field(
-        1.5, gt=0.0,
+        2.5, gt=0.0,
         description="Sources closer than this many beam FWHM (measured along their separation, "
                     "through the elongated beam) are fitted jointly.")
     merge_separation_fwhm: float = Field(

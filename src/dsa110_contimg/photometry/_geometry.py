@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from dsa110_contimg.imaging.fits_io import Beam, Image
+from dsa110_contimg.imaging.fits_io import Image
+from dsa110_contimg.imaging.gaussians import covariance
 
 __all__ = ["FOUR_LN2", "KernelForms", "kernel_forms", "separation_fwhm"]
 
@@ -43,13 +44,23 @@ class KernelForms:
 
 
 def kernel_forms(image: Image, ra_deg: np.ndarray, dec_deg: np.ndarray,
-                 beam: Beam | None = None) -> KernelForms:
-    """Pixel positions and beam kernel forms at ICRS positions on ``image``.
+                 sky_cov_arcsec2: np.ndarray | None = None) -> KernelForms:
+    """Pixel positions and kernel forms at ICRS positions on ``image``.
 
+    Parameters
+    ----------
+    image : Image
+    ra_deg, dec_deg : ndarray
+        Positions.
+    sky_cov_arcsec2 : ndarray, optional
+        Per-position kernel covariance ``(n, 2, 2)`` in (east, north) arcsec² (see
+        `dsa110_contimg.imaging.gaussians.covariance`); default the image's restoring beam.
+
+    Notes
+    -----
     The Jacobian is measured by finite differences one pixel long towards local east and north
     along great circles, so it is exact to second order wherever the WCS is smooth.
     """
-    beam = beam or image.beam
     ra = np.radians(np.asarray(ra_deg, dtype=float))
     dec = np.radians(np.asarray(dec_deg, dtype=float))
     eps = math.radians(min(image.pixel_scale_arcsec) / 3600.0)
@@ -73,8 +84,11 @@ def kernel_forms(image: Image, ra_deg: np.ndarray, dec_deg: np.ndarray,
     with np.errstate(invalid="ignore", divide="ignore"):
         jinv = np.linalg.inv(np.where(np.isfinite(jac), jac, np.eye(2)))
     jinv[~np.isfinite(jac).all(axis=(1, 2))] = np.nan
-    sky_form = _sky_form(beam)
-    q = np.einsum("nji,jk,nkl->nil", jinv, sky_form, jinv)
+    if sky_cov_arcsec2 is None:
+        sky_cov_arcsec2 = covariance(image.beam.major_arcsec, image.beam.minor_arcsec,
+                                     image.beam.pa_deg)
+    sky_form = 0.5 * np.linalg.inv(np.asarray(sky_cov_arcsec2) / 3600.0 ** 2)
+    q = np.einsum("nji,njk,nkl->nil", jinv, np.broadcast_to(sky_form, (n, 2, 2)), jinv)
     return KernelForms(x, y, q[:, 0, 0], 0.5 * (q[:, 0, 1] + q[:, 1, 0]), q[:, 1, 1])
 
 
@@ -86,13 +100,3 @@ def separation_fwhm(forms: KernelForms, i: np.ndarray, j: np.ndarray) -> np.ndar
     B = 0.5 * (forms.B[i] + forms.B[j])
     C = 0.5 * (forms.C[i] + forms.C[j])
     return np.sqrt((A * dx * dx + 2.0 * B * dx * dy + C * dy * dy) / FOUR_LN2)
-
-
-def _sky_form(beam: Beam) -> np.ndarray:
-    """Quadratic form of the beam in (east, north) degree offsets."""
-    theta = math.radians(beam.pa_deg)
-    major = np.array([math.sin(theta), math.cos(theta)])
-    minor = np.array([math.cos(theta), -math.sin(theta)])
-    a = beam.major_arcsec / 3600.0
-    b = beam.minor_arcsec / 3600.0
-    return FOUR_LN2 * (np.outer(major, major) / a ** 2 + np.outer(minor, minor) / b ** 2)

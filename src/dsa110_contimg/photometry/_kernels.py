@@ -118,60 +118,89 @@ def source_sums(data, xs, ys, A, B, C, qmax, bkg):
     return sumgg, sumgd, lostgg, nvalid, bits
 
 
+@nb.njit(cache=True)
+def _cross_sum(data, a1, b1, c1, x1, y1, a2, b2, c2, x2, y2, qmax):
+    """Over the valid support of kernel 1: (Σ G₁ G₂, Σ G₁ G₂ where also in the support of 2)."""
+    ny, nx = data.shape
+    j0, j1 = _y_range(a1, b1, c1, qmax, y1)
+    full = 0.0
+    shared = 0.0
+    s1 = math.exp(-2.0 * a1)
+    s2 = math.exp(-2.0 * a2)
+    for j in range(max(j0, 0), min(j1, ny - 1) + 1):
+        dy1 = j - y1
+        dy2 = j - y2
+        i0, i1 = _row_range(a1, b1, c1, qmax, x1, dy1)
+        i0 = max(i0, 0)
+        i1 = min(i1, nx - 1)
+        if i1 < i0:
+            continue
+        k0, k1 = _row_range(a2, b2, c2, qmax, x2, dy2)
+        dx1 = i0 - x1
+        dx2 = i0 - x2
+        g1 = math.exp(-(a1 * dx1 * dx1 + 2.0 * b1 * dx1 * dy1 + c1 * dy1 * dy1))
+        r1 = math.exp(-(a1 * (2.0 * dx1 + 1.0) + 2.0 * b1 * dy1))
+        g2 = math.exp(-(a2 * dx2 * dx2 + 2.0 * b2 * dx2 * dy2 + c2 * dy2 * dy2))
+        r2 = math.exp(-(a2 * (2.0 * dx2 + 1.0) + 2.0 * b2 * dy2))
+        for i in range(i0, i1 + 1):
+            if math.isfinite(data[j, i]):
+                prod = g1 * g2
+                full += prod
+                if k0 <= i <= k1:
+                    shared += prod
+            g1 *= r1
+            r1 *= s1
+            g2 *= r2
+            r2 *= s2
+    return full, shared
+
+
 @nb.njit(parallel=True, cache=True)
 def pair_overlaps(data, xs, ys, A, B, C, qmax, pi, pj):
-    """Σ G_k G_l over valid pixels in the intersection of the supports of each pair (k, l)."""
-    ny, nx = data.shape
+    """Cross terms of the fit equations for each pair (k, l).
+
+    Returns
+    -------
+    n_kl, n_lk : float64 arrays
+        Σ G_k G_l over the valid support of k (resp. Σ G_l G_k over that of l), with the
+        neighbour's kernel *not* truncated: each source's equation models everything that
+        shines into its own support.
+    w_kl : float64 array
+        Σ G_k G_l over valid pixels in both supports: the covariance of the two equations'
+        right-hand sides for unit white noise.
+    """
     npair = pi.size
-    out = np.zeros(npair)
+    n_kl = np.zeros(npair)
+    n_lk = np.zeros(npair)
+    w_kl = np.zeros(npair)
     for p in nb.prange(npair):
         k, l = pi[p], pj[p]
-        ak, bk, ck, xk, yk = A[k], B[k], C[k], xs[k], ys[k]
-        al, bl, cl, xl, yl = A[l], B[l], C[l], xs[l], ys[l]
-        jk0, jk1 = _y_range(ak, bk, ck, qmax, yk)
-        jl0, jl1 = _y_range(al, bl, cl, qmax, yl)
-        total = 0.0
-        for j in range(max(jk0, jl0, 0), min(jk1, jl1, ny - 1) + 1):
-            dyk = j - yk
-            dyl = j - yl
-            ik0, ik1 = _row_range(ak, bk, ck, qmax, xk, dyk)
-            il0, il1 = _row_range(al, bl, cl, qmax, xl, dyl)
-            i0 = max(ik0, il0, 0)
-            i1 = min(ik1, il1, nx - 1)
-            if i1 < i0:
-                continue
-            dxk = i0 - xk
-            dxl = i0 - xl
-            gk = math.exp(-(ak * dxk * dxk + 2.0 * bk * dxk * dyk + ck * dyk * dyk))
-            rk = math.exp(-(ak * (2.0 * dxk + 1.0) + 2.0 * bk * dyk))
-            gl = math.exp(-(al * dxl * dxl + 2.0 * bl * dxl * dyl + cl * dyl * dyl))
-            rl = math.exp(-(al * (2.0 * dxl + 1.0) + 2.0 * bl * dyl))
-            sk = math.exp(-2.0 * ak)
-            sl = math.exp(-2.0 * al)
-            for i in range(i0, i1 + 1):
-                if math.isfinite(data[j, i]):
-                    total += gk * gl
-                gk *= rk
-                rk *= sk
-                gl *= rl
-                rl *= sl
-        out[p] = total
-    return out
+        full_k, shared = _cross_sum(data, A[k], B[k], C[k], xs[k], ys[k],
+                                    A[l], B[l], C[l], xs[l], ys[l], qmax)
+        full_l, _ = _cross_sum(data, A[l], B[l], C[l], xs[l], ys[l],
+                               A[k], B[k], C[k], xs[k], ys[k], qmax)
+        n_kl[p] = full_k
+        n_lk[p] = full_l
+        w_kl[p] = shared
+    return n_kl, n_lk, w_kl
 
 
 @nb.njit(cache=True)
-def solve_dense_groups(group_ptr, members, diag, rhs, pair_ptr, pair_li, pair_lj, pair_val):
-    """Solve the normal equations of each small group.
+def solve_dense_groups(group_ptr, members, diag, rhs, pair_ptr, pair_li, pair_lj,
+                       n_kl, n_lk, w_kl):
+    """Solve the fit equations of each small group.
 
-    Group ``g`` holds ``members[group_ptr[g]:group_ptr[g+1]]``; its off-diagonal terms are
-    pairs ``pair_ptr[g]:pair_ptr[g+1]`` with *local* indices ``pair_li, pair_lj``.
+    Group ``g`` holds ``members[group_ptr[g]:group_ptr[g+1]]``; its cross terms are pairs
+    ``pair_ptr[g]:pair_ptr[g+1]`` with *local* indices ``pair_li, pair_lj`` (see
+    `pair_overlaps`). The amplitudes solve ``N s = b``; their covariance for unit white noise is
+    ``N⁻¹ W N⁻ᵀ``.
 
     Returns
     -------
     amp : float64 array
         Amplitudes per member (NaN when the group's system is singular).
     var : float64 array
-        Diagonal of the inverse normal matrix (unit noise).
+        Diagonal of ``N⁻¹ W N⁻ᵀ``.
     """
     amp = np.full(members.size, np.nan)
     var = np.full(members.size, np.nan)
@@ -179,21 +208,27 @@ def solve_dense_groups(group_ptr, members, diag, rhs, pair_ptr, pair_li, pair_lj
         start, stop = group_ptr[g], group_ptr[g + 1]
         n = stop - start
         mat = np.zeros((n, n))
+        cov_rhs = np.zeros((n, n))
         vec = np.zeros(n)
         for a in range(n):
             mat[a, a] = diag[members[start + a]]
+            cov_rhs[a, a] = diag[members[start + a]]
             vec[a] = rhs[members[start + a]]
         for p in range(pair_ptr[g], pair_ptr[g + 1]):
-            mat[pair_li[p], pair_lj[p]] = pair_val[p]
-            mat[pair_lj[p], pair_li[p]] = pair_val[p]
+            li, lj = pair_li[p], pair_lj[p]
+            mat[li, lj] = n_kl[p]
+            mat[lj, li] = n_lk[p]
+            cov_rhs[li, lj] = w_kl[p]
+            cov_rhs[lj, li] = w_kl[p]
         if np.linalg.cond(mat) > 1e10:
             continue
         inv = np.linalg.inv(mat)
         sol = inv @ vec
+        cov = inv @ cov_rhs @ inv.T
         for a in range(n):
-            if inv[a, a] > 0.0:
+            if cov[a, a] > 0.0:
                 amp[start + a] = sol[a]
-                var[start + a] = inv[a, a]
+                var[start + a] = cov[a, a]
     return amp, var
 
 
@@ -201,8 +236,8 @@ def solve_dense_groups(group_ptr, members, diag, rhs, pair_ptr, pair_li, pair_lj
 def residual_chisq(data, xs, ys, A, B, C, qmax, bkg, amp, targets, contact_ptr, contacts):
     """Σ (d - bkg - model)² over each target's valid support pixels.
 
-    The model at a pixel is the target's own fitted kernel plus those of its contacts
-    (``contacts[contact_ptr[k]:contact_ptr[k+1]]`` for source ``k``) whose support covers it.
+    The model is the target's own fitted kernel plus the (untruncated) kernels of its contacts
+    (``contacts[contact_ptr[k]:contact_ptr[k+1]]`` for source ``k``).
     """
     ny, nx = data.shape
     out = np.zeros(targets.size)
@@ -226,11 +261,7 @@ def residual_chisq(data, xs, ys, A, B, C, qmax, bkg, amp, targets, contact_ptr, 
                 src = k if c < contact_ptr[k] else contacts[c]
                 a, b, cc, x0 = A[src], B[src], C[src], xs[src]
                 dy = j - ys[src]
-                l0, l1 = _row_range(a, b, cc, qmax, x0, dy)
-                l0 = max(l0, i0)
-                l1 = min(l1, i1)
-                if l1 < l0:
-                    continue
+                l0, l1 = i0, i1
                 dx = l0 - x0
                 g = math.exp(-(a * dx * dx + 2.0 * b * dx * dy + cc * dy * dy))
                 ratio = math.exp(-(a * (2.0 * dx + 1.0) + 2.0 * b * dy))

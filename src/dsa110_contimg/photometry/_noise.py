@@ -36,7 +36,13 @@ from dsa110_contimg.imaging.fits_io import Image
 from dsa110_contimg.photometry import _kernels
 from dsa110_contimg.photometry._geometry import KernelForms, kernel_forms
 
-__all__ = ["ErrorScale", "NoiseModel", "calibrate_error_scale", "support_qmax"]
+__all__ = [
+    "ErrorScale",
+    "NoiseModel",
+    "beam_correlation_area_pix",
+    "calibrate_error_scale",
+    "support_qmax",
+]
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +166,11 @@ def _null_fit_pulls(image: Image, noise: NoiseModel, known: KernelForms,
     usable = (lost == 0.0) & (sumgg > 0.0) & np.isfinite(rms)
     usable_idx = np.flatnonzero(usable)[: options.n_null_fits]
     return sumgd[usable_idx] / (rms[usable_idx] * np.sqrt(sumgg[usable_idx]))
+
+
+def beam_correlation_area_pix(image: Image) -> float:
+    """Pixels per independent beam-correlated noise element (∫G² of the beam) at the centre."""
+    return float(_centre_forms(image).correlation_area_pix()[0])
 
 
 def _centre_forms(image: Image) -> KernelForms:

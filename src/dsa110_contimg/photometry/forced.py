@@ -27,6 +27,7 @@ never 0, and never stop the others. Negative peaks are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -40,12 +41,14 @@ from scipy.sparse.linalg import spsolve
 
 from dsa110_contimg.config import FittingOptions
 from dsa110_contimg.imaging.fits_io import Beam, Image, load_image, load_plane
+from dsa110_contimg.imaging.gaussians import covariance
 from dsa110_contimg.photometry import _kernels
 from dsa110_contimg.photometry._geometry import KernelForms, kernel_forms
 from dsa110_contimg.photometry._groups import Pairs, close_pairs, components
 from dsa110_contimg.photometry._noise import (
     ErrorScale,
     NoiseModel,
+    beam_correlation_area_pix,
     calibrate_error_scale,
     support_qmax,
 )
@@ -60,12 +63,15 @@ log = logging.getLogger(__name__)
 MEASUREMENT_COLUMNS: dict[str, str | None] = {
     "name": None, "source_id": None, "ra_deg": "deg", "dec_deg": "deg",
     "x_pix": "pix", "y_pix": "pix", "peak_jyb": "Jy/beam", "peak_err_jyb": "Jy/beam",
+    "int_flux_jy": "Jy", "int_flux_err_jy": "Jy",
     "local_rms_jyb": "Jy/beam", "background_jyb": "Jy/beam", "snr": None, "chisq": None,
     "dof": None, "group_id": None, "group_size": None, "edge_dist_pix": "pix",
     "pb_response": None, "flags": None,
 }
 
 _NAN_BLOCK = 32
+#: A neighbour's kernel is modelled inside a support wherever it exceeds this level there.
+_TAIL_LEVEL = 1e-3
 _SPEED_OF_LIGHT = 299_792_458.0
 
 
@@ -81,6 +87,8 @@ class ForcedMeasurement:
     y_pix: float
     peak_jyb: float
     peak_err_jyb: float
+    int_flux_jy: float
+    int_flux_err_jy: float
     local_rms_jyb: float
     background_jyb: float
     snr: float
@@ -123,7 +131,9 @@ def measure_many(
     *,
     names: Sequence[str] | None = None,
     source_ids: Sequence[int] | None = None,
-    neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+    shapes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    shapes_convolved: bool = False,
+    neighbours: tuple[np.ndarray, ...] | None = None,
     rms_map: np.ndarray | str | Path | None = None,
     background_map: np.ndarray | str | Path | None = None,
     pb_map: np.ndarray | str | Path | None = None,
@@ -140,9 +150,18 @@ def measure_many(
         ICRS target positions in degrees.
     names, source_ids : sequence, optional
         Carried into the output (default: ``"src<index>"`` and -1).
-    neighbours : (ndarray, ndarray), optional
-        RA/Dec of other known sources in the field that are fitted jointly with overlapping
-        targets but not reported (e.g. the catalogue around a list of targets).
+    shapes : (ndarray, ndarray, ndarray), optional
+        Intrinsic (deconvolved) FWHM major and minor axes in arcsec and PA in degrees of each
+        target, as catalogues give them; the kernel is that shape convolved with the beam, so
+        resolved sources get their true peak and integrated flux. NaN or 0 means unresolved.
+    shapes_convolved : bool, optional
+        The ``shapes`` (targets and neighbours) are image-plane sizes already convolved with the
+        beam, as source finders such as Aegean, Selavy and PyBDSF report them; they are used as
+        the kernel as they are (0 or NaN still means the beam).
+    neighbours : tuple of ndarray, optional
+        ``(ra, dec)`` or ``(ra, dec, major, minor, pa)`` of other known sources in the field,
+        fitted jointly with overlapping targets but not reported (e.g. the rest of the
+        catalogue around a list of targets).
     rms_map, background_map : ndarray or path, optional
         Maps on the image's pixel grid; otherwise estimated (see `FittingOptions`).
     pb_map : ndarray or path, optional
@@ -168,7 +187,7 @@ def measure_many(
     if not isinstance(image, Image):
         image = load_image(image, beam=beam)
     elif beam is not None:
-        image.beam = beam
+        image = dataclasses.replace(image, beam=beam)
     ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
     dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
     n_target = ra.size
@@ -177,14 +196,18 @@ def measure_many(
     names_arr = _labels(names, n_target, "names", default=[f"src{i}" for i in range(n_target)])
     ids_arr = np.asarray(_labels(source_ids, n_target, "source_ids", default=[-1] * n_target),
                          dtype=np.int64)
+    intrinsic = _shape_arrays(shapes, n_target)
     if neighbours is not None:
         ra = np.concatenate([ra, np.asarray(neighbours[0], dtype=float)])
         dec = np.concatenate([dec, np.asarray(neighbours[1], dtype=float)])
+        n_extra = ra.size - n_target
+        extra = _shape_arrays(neighbours[2:5] if len(neighbours) >= 5 else None, n_extra)
+        intrinsic = tuple(np.concatenate(pair) for pair in zip(intrinsic, extra))
 
     rms_arr = _as_map(rms_map, image)
     bkg_arr = _as_map(background_map, image)
     pb_arr = _as_map(pb_map, image)
-    fit = _ForcedFit(image, ra, dec, n_target, options)
+    fit = _ForcedFit(image, ra, dec, intrinsic, shapes_convolved, n_target, options)
     noise = NoiseModel.estimate(image, options, rms_map=rms_arr, background_map=bkg_arr)
     scale = calibrate_error_scale(image, noise, fit.forms.subset(fit.on_image), options)
     result = fit.run(noise, scale)
@@ -207,8 +230,9 @@ def measure_many(
 class _ForcedFit:
     """State of one `measure_many` call: positions, merging, fitting and grouping."""
 
-    def __init__(self, image: Image, ra: np.ndarray, dec: np.ndarray, n_target: int,
-                 options: FittingOptions) -> None:
+    def __init__(self, image: Image, ra: np.ndarray, dec: np.ndarray,
+                 shapes: tuple[np.ndarray, np.ndarray, np.ndarray], shapes_convolved: bool,
+                 n_target: int, options: FittingOptions) -> None:
         self.image = image
         self.options = options
         self.n_target = n_target
@@ -218,8 +242,20 @@ class _ForcedFit:
             log.warning("%s: %d target positions have invalid coordinates (NaN or |dec| > 90); "
                         "they are flagged off_image", image.path,
                         int((~valid_coords[:n_target]).sum()))
+        beam = image.beam
+        beam_cov = covariance(beam.major_arcsec, beam.minor_arcsec, beam.pa_deg)[0]
+        kernel_cov = covariance(*shapes)
+        if shapes_convolved:
+            resolved = shapes[1] > 0
+            kernel_cov[~resolved] = beam_cov
+        else:
+            kernel_cov += beam_cov
         self.forms = kernel_forms(image, np.where(valid_coords, ra, 0.0),
-                                  np.where(valid_coords, dec, 0.0))
+                                  np.where(valid_coords, dec, 0.0), kernel_cov)
+        self.peak_to_int = np.sqrt(np.linalg.det(kernel_cov) / np.linalg.det(beam_cov))
+        self.kappa_ratio = _correlated_noise_factor(kernel_cov, beam_cov) \
+            / _correlated_noise_factor(beam_cov[None], beam_cov)
+        self.beam_area_pix = float(beam_correlation_area_pix(image))
         ny, nx = image.shape
         f = self.forms
         self.on_image = (valid_coords & np.isfinite(f.x) & np.isfinite(f.y) & np.isfinite(f.A)
@@ -270,7 +306,7 @@ class _ForcedFit:
         out["flags"][used] |= np.where(solution["size"] > 1, int(F.BLENDED), 0)
         out["flags"][used] |= np.where(solution["windowed"], int(F.WINDOWED_ERROR), 0)
         out["flags"][used[~np.isfinite(solution["amp"])]] |= int(F.FIT_FAILED)
-        out["error_scale"] = np.full(n, scale.value)
+        out["error_scale"] = scale.value * self.kappa_ratio
 
         targets_local = np.flatnonzero(used < self.n_target)
         chisq = _kernels.residual_chisq(
@@ -278,11 +314,10 @@ class _ForcedFit:
             solution["forms"].B, solution["forms"].C, self.qmax, bkg[use],
             np.nan_to_num(solution["amp"]), targets_local, solution["contact_ptr"],
             solution["contacts"])
-        n_corr = solution["forms"].correlation_area_pix()[targets_local]
         tgt = used[targets_local]
         with np.errstate(invalid="ignore", divide="ignore"):
-            out["chisq"][tgt] = chisq / rms[use][targets_local] ** 2 / n_corr
-            out["dof"][tgt] = nvalid[use][targets_local] / n_corr - 1.0
+            out["chisq"][tgt] = chisq / rms[use][targets_local] ** 2 / self.beam_area_pix
+            out["dof"][tgt] = nvalid[use][targets_local] / self.beam_area_pix - 1.0
         target_fit = fit_idx[fit_idx < self.n_target]
         blocks = _kernels.nan_blocks(self.image.data, _NAN_BLOCK)
         radius = self.options.edge_search_fwhm * float(np.nanmax(forms.major_fwhm_pix())) \
@@ -295,25 +330,25 @@ class _ForcedFit:
     def _solve(self, forms: KernelForms, sumgg: np.ndarray, sumgd: np.ndarray) -> dict:
         """Amplitudes and unit-noise variances of all fit positions, group by group."""
         n = forms.x.size
-        rho_contact = math.sqrt(self.qmax / math.log(2.0))
+        reach = (math.sqrt(self.qmax) + math.sqrt(-math.log(_TAIL_LEVEL))) / math.sqrt(
+            4.0 * math.log(2.0))
         sep = self.options.group_separation_fwhm
-        pairs = close_pairs(forms, max(sep, rho_contact))
+        pairs = close_pairs(forms, max(sep, reach))
         labels = components(n, pairs.where(pairs.rho < sep))
-        same = labels[pairs.i] == labels[pairs.j]
-        contact = pairs.where(same & (pairs.rho < rho_contact))
-        overlap = _kernels.pair_overlaps(self.image.data, forms.x, forms.y, forms.A, forms.B,
-                                         forms.C, self.qmax, contact.i, contact.j)
-        size = np.bincount(labels, minlength=labels.max() + 1 if n else 0)[labels] if n else \
-            np.zeros(0, dtype=np.int64)
-        amp = sumgd / np.where(sumgg > 0, sumgg, np.nan)
-        var = 1.0 / np.where(sumgg > 0, sumgg, np.nan)
+        contact = pairs.where(labels[pairs.i] == labels[pairs.j])
+        cross = _kernels.pair_overlaps(self.image.data, forms.x, forms.y, forms.A, forms.B,
+                                       forms.C, self.qmax, contact.i, contact.j)
+        size = np.bincount(labels)[labels] if n else np.zeros(0, dtype=np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            amp = sumgd / sumgg
+            var = 1.0 / sumgg
         windowed = np.zeros(n, dtype=bool)
         dense = (size > 1) & (size <= self.options.max_dense_group)
         if dense.any():
-            _solve_dense(labels, dense, sumgg, sumgd, contact, overlap, amp, var)
+            _solve_dense(labels, dense, sumgg, sumgd, contact, cross, amp, var)
         for label in np.unique(labels[size > self.options.max_dense_group]):
             members = np.flatnonzero(labels == label)
-            _solve_sparse(members, sumgg, sumgd, contact, overlap, amp, var)
+            _solve_sparse(members, sumgg, sumgd, contact, cross, amp, var)
             windowed[members] = True
         contact_ptr, contacts = _contact_lists(n, contact)
         return {"amp": amp, "var": var, "label": labels, "size": size, "windowed": windowed,
@@ -321,7 +356,8 @@ class _ForcedFit:
 
 
 def _solve_dense(labels: np.ndarray, dense: np.ndarray, sumgg: np.ndarray, sumgd: np.ndarray,
-                 contact: Pairs, overlap: np.ndarray, amp: np.ndarray, var: np.ndarray) -> None:
+                 contact: Pairs, cross: tuple[np.ndarray, ...], amp: np.ndarray,
+                 var: np.ndarray) -> None:
     """Solve every small group exactly (in place)."""
     members = np.flatnonzero(dense)
     members = members[np.argsort(labels[members], kind="stable")]
@@ -329,37 +365,42 @@ def _solve_dense(labels: np.ndarray, dense: np.ndarray, sumgg: np.ndarray, sumgd
     group_ptr = np.append(starts, members.size).astype(np.int64)
     local = np.zeros(labels.size, dtype=np.int64)
     local[members] = np.arange(members.size) - np.repeat(starts, np.diff(group_ptr))
-    in_dense = dense[contact.i]
-    pi, pj, pv = contact.i[in_dense], contact.j[in_dense], overlap[in_dense]
-    group_of_pair = np.searchsorted(group_labels, labels[pi])
+    in_dense = np.flatnonzero(dense[contact.i])
+    group_of_pair = np.searchsorted(group_labels, labels[contact.i[in_dense]])
     order = np.argsort(group_of_pair, kind="stable")
-    pi, pj, pv, group_of_pair = pi[order], pj[order], pv[order], group_of_pair[order]
-    pair_ptr = np.searchsorted(group_of_pair, np.arange(group_labels.size + 1)).astype(np.int64)
-    sol, unit_var = _kernels.solve_dense_groups(group_ptr, members, sumgg, sumgd, pair_ptr,
-                                                local[pi], local[pj], pv)
+    sel = in_dense[order]
+    pair_ptr = np.searchsorted(group_of_pair[order],
+                               np.arange(group_labels.size + 1)).astype(np.int64)
+    sol, unit_var = _kernels.solve_dense_groups(
+        group_ptr, members, sumgg, sumgd, pair_ptr, local[contact.i[sel]],
+        local[contact.j[sel]], *(c[sel] for c in cross))
     amp[members] = sol
     var[members] = unit_var
 
 
 def _solve_sparse(members: np.ndarray, sumgg: np.ndarray, sumgd: np.ndarray, contact: Pairs,
-                  overlap: np.ndarray, amp: np.ndarray, var: np.ndarray) -> None:
+                  cross: tuple[np.ndarray, ...], amp: np.ndarray, var: np.ndarray) -> None:
     """Solve one large group sparsely; errors from each member's one-ring window (in place)."""
-    index = {int(m): k for k, m in enumerate(members)}
-    sel = np.isin(contact.i, members)
-    li = np.array([index[int(i)] for i in contact.i[sel]], dtype=np.int64)
-    lj = np.array([index[int(j)] for j in contact.j[sel]], dtype=np.int64)
+    local = np.full(sumgg.size, -1, dtype=np.int64)
+    local[members] = np.arange(members.size)
+    sel = local[contact.i] >= 0
+    li, lj = local[contact.i[sel]], local[contact.j[sel]]
+    n_kl, n_lk, w_kl = (c[sel] for c in cross)
     size = members.size
-    normal = sparse.coo_matrix(
-        (np.concatenate([sumgg[members], overlap[sel], overlap[sel]]),
-         (np.concatenate([np.arange(size), li, lj]), np.concatenate([np.arange(size), lj, li]))),
-        shape=(size, size)).tocsr()
+    diag = np.arange(size)
+    rows = np.concatenate([diag, li, lj])
+    cols = np.concatenate([diag, lj, li])
+    normal = sparse.csr_matrix((np.concatenate([sumgg[members], n_kl, n_lk]), (rows, cols)),
+                               shape=(size, size))
+    cov_rhs = sparse.csr_matrix((np.concatenate([sumgg[members], w_kl, w_kl]), (rows, cols)),
+                                shape=(size, size))
     amp[members] = spsolve(normal.tocsc(), sumgd[members])
     for k in range(size):
-        ring = np.concatenate([[k], normal.indices[normal.indptr[k]:normal.indptr[k + 1]]])
-        ring = np.unique(ring)
-        block = normal[ring][:, ring].toarray()
-        inv = np.linalg.inv(block)
-        var[members[k]] = inv[np.searchsorted(ring, k), np.searchsorted(ring, k)]
+        ring = np.union1d([k], normal.indices[normal.indptr[k]:normal.indptr[k + 1]])
+        inv = np.linalg.inv(normal[ring][:, ring].toarray())
+        cov = inv @ cov_rhs[ring][:, ring].toarray() @ inv.T
+        pos = int(np.searchsorted(ring, k))
+        var[members[k]] = cov[pos, pos]
 
 
 def _contact_lists(n: int, contact: Pairs) -> tuple[np.ndarray, np.ndarray]:
@@ -381,6 +422,7 @@ def _assemble(fit: _ForcedFit, result: dict[str, np.ndarray], names: list, ids: 
     flags[merged & fit.on_image[:n]] |= int(F.MERGED)
     peak = result["peak"][rep]
     err = result["error_scale"][rep] * result["rms"][rep] * np.sqrt(result["var"][rep])
+    peak_to_int = fit.peak_to_int[rep]
     peak[~fit.on_image[:n]] = np.nan
     err[~np.isfinite(peak)] = np.nan
     flags[np.isfinite(peak) & ~np.isfinite(err)] |= int(F.NO_NOISE)
@@ -396,6 +438,8 @@ def _assemble(fit: _ForcedFit, result: dict[str, np.ndarray], names: list, ids: 
     table["y_pix"] = fit.forms.y[:n]
     table["peak_jyb"] = peak
     table["peak_err_jyb"] = err
+    table["int_flux_jy"] = peak * peak_to_int
+    table["int_flux_err_jy"] = err * peak_to_int
     table["local_rms_jyb"] = result["rms"][rep]
     table["background_jyb"] = result["bkg"][rep]
     table["snr"] = snr
@@ -449,6 +493,30 @@ def _angular_separation(ra: np.ndarray, dec: np.ndarray, ra0: float, dec0: float
                    math.cos(dec0) * np.sin(dec) - math.sin(dec0) * np.cos(dec) * np.cos(dra))
     den = math.sin(dec0) * np.sin(dec) + math.cos(dec0) * np.cos(dec) * np.cos(dra)
     return np.arctan2(num, den)
+
+
+def _shape_arrays(shapes, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(major, minor, PA) arrays of length ``n``; unknown sizes become 0."""
+    if shapes is None:
+        return np.zeros(n), np.zeros(n), np.zeros(n)
+    arrays = tuple(np.nan_to_num(np.asarray(v, dtype=float).reshape(-1)) for v in shapes)
+    if len(arrays) != 3 or any(a.size != n for a in arrays):
+        raise ValueError(f"shapes must be three arrays (major, minor, pa) of length {n}")
+    major, minor, pa = arrays
+    return np.maximum(major, minor), np.minimum(major, minor), pa
+
+
+def _correlated_noise_factor(kernel_cov: np.ndarray, acf_cov: np.ndarray) -> np.ndarray:
+    """√(κ²/∫G²)-like factor of a Gaussian kernel on noise with a Gaussian autocorrelation.
+
+    For kernel covariance Σ and noise autocorrelation covariance Σ_A, the beam-correlated
+    error of a matched-filter amplitude exceeds the white-noise one by
+    ``κ² = 4π √det Σ · √(det Σ_A / det(2Σ + Σ_A))``; this returns the part that varies with Σ,
+    used to carry the calibrated κ of the beam over to wider (resolved-source) kernels.
+    """
+    det_k = np.linalg.det(kernel_cov)
+    det_sum = np.linalg.det(2.0 * kernel_cov + acf_cov)
+    return np.sqrt(np.sqrt(det_k) / np.sqrt(det_sum))
 
 
 def _labels(values: Sequence | None, n: int, what: str, default: list) -> list:
