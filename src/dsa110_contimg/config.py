@@ -67,6 +67,10 @@ class FittingOptions(BaseModel):
     n_null_fits: int = Field(2000, ge=0, description="Random empty positions for error calibration.")
     edge_search_fwhm: float = Field(
         3.0, gt=0.0, description="Distances to NaN/edge are searched (and capped) at this many FWHM.")
+    source_shapes: Literal["point", "catalog"] = Field(
+        "point",
+        description="Kernel per catalogue source: the beam (point sources) or the catalogue's "
+                    "deconvolved size convolved with the beam.")
     pb_model: Literal["none", "gaussian", "airy"] = Field(
         "none", description="Primary-beam model for the PB response of non-PB-corrected images.")
     dish_diameter_m: float = Field(4.65, gt=0.0, description="Dish diameter for the PB model.")
