@@ -59,7 +59,7 @@ class FittingOptions(BaseModel):
         description="Background when no map is supplied: zero (interferometric images have no "
                     "DC level) or a robust coarse-grid median.")
     noise_cell_fwhm: float = Field(
-        4.0, gt=0.0, description="Size of the coarse background/rms grid cells, in major-axis FWHM.")
+        8.0, gt=0.0, description="Size of the coarse background/rms grid cells, in major-axis FWHM.")
     error_calibration: Literal["null-fits", "analytic"] = Field(
         "null-fits",
         description="How errors are scaled for beam-correlated noise: from fits at random empty "

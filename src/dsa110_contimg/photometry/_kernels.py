@@ -18,12 +18,15 @@ __all__ = [
     "EDGE_BIT",
     "NAN_BIT",
     "edge_distances",
+    "mask_supports",
     "nan_blocks",
     "pair_overlaps",
-    "residual_chisq",
+    "subtract_models",
+    "support_sumsq",
     "robust_cell_stats",
     "solve_dense_groups",
     "source_sums",
+    "windowed_variances",
 ]
 
 NAN_BIT = 1
@@ -232,49 +235,85 @@ def solve_dense_groups(group_ptr, members, diag, rhs, pair_ptr, pair_li, pair_lj
     return amp, var
 
 
-@nb.njit(parallel=True, cache=True)
-def residual_chisq(data, xs, ys, A, B, C, qmax, bkg, amp, targets, contact_ptr, contacts):
-    """Σ (d - bkg - model)² over each target's valid support pixels.
-
-    The model is the target's own fitted kernel plus the (untruncated) kernels of its contacts
-    (``contacts[contact_ptr[k]:contact_ptr[k+1]]`` for source ``k``).
-    """
+@nb.njit(cache=True)
+def subtract_models(data, xs, ys, A, B, C, qmax, amp):
+    """``data`` minus ``amp_k · G_k`` of every source over ``q <= qmax`` (a float32 copy)."""
+    out = data.copy()
     ny, nx = data.shape
-    out = np.zeros(targets.size)
-    for t in nb.prange(targets.size):
-        k = targets[t]
-        ak, bk, ck, xk, yk = A[k], B[k], C[k], xs[k], ys[k]
-        j0, j1 = _y_range(ak, bk, ck, qmax, yk)
-        total = 0.0
+    for k in range(xs.size):
+        s = amp[k]
+        if not math.isfinite(s):
+            continue
+        a, b, c, x0, y0 = A[k], B[k], C[k], xs[k], ys[k]
+        step = math.exp(-2.0 * a)
+        j0, j1 = _y_range(a, b, c, qmax, y0)
         for j in range(max(j0, 0), min(j1, ny - 1) + 1):
-            dyk = j - yk
-            i0, i1 = _row_range(ak, bk, ck, qmax, xk, dyk)
+            dy = j - y0
+            i0, i1 = _row_range(a, b, c, qmax, x0, dy)
             i0 = max(i0, 0)
             i1 = min(i1, nx - 1)
             if i1 < i0:
                 continue
-            width = i1 - i0 + 1
-            row = np.empty(width)
+            dx = i0 - x0
+            g = math.exp(-(a * dx * dx + 2.0 * b * dx * dy + c * dy * dy))
+            ratio = math.exp(-(a * (2.0 * dx + 1.0) + 2.0 * b * dy))
             for i in range(i0, i1 + 1):
-                row[i - i0] = data[j, i] - bkg[k]
-            for c in range(contact_ptr[k] - 1, contact_ptr[k + 1]):
-                src = k if c < contact_ptr[k] else contacts[c]
-                a, b, cc, x0 = A[src], B[src], C[src], xs[src]
-                dy = j - ys[src]
-                l0, l1 = i0, i1
-                dx = l0 - x0
-                g = math.exp(-(a * dx * dx + 2.0 * b * dx * dy + cc * dy * dy))
-                ratio = math.exp(-(a * (2.0 * dx + 1.0) + 2.0 * b * dy))
-                step = math.exp(-2.0 * a)
-                s = amp[src]
-                for i in range(l0, l1 + 1):
-                    row[i - i0] -= s * g
-                    g *= ratio
-                    ratio *= step
-            for w in range(width):
-                if math.isfinite(row[w]):
-                    total += row[w] * row[w]
-        out[t] = total
+                out[j, i] -= s * g
+                g *= ratio
+                ratio *= step
+    return out
+
+
+@nb.njit(parallel=True, cache=True)
+def support_sumsq(data, xs, ys, A, B, C, qmax, offset):
+    """Σ (d - offset_k)² over the valid pixels of each support (e.g. of a residual image)."""
+    ny, nx = data.shape
+    out = np.zeros(xs.size)
+    for k in nb.prange(xs.size):
+        j0, j1 = _y_range(A[k], B[k], C[k], qmax, ys[k])
+        total = 0.0
+        for j in range(max(j0, 0), min(j1, ny - 1) + 1):
+            i0, i1 = _row_range(A[k], B[k], C[k], qmax, xs[k], j - ys[k])
+            for i in range(max(i0, 0), min(i1, nx - 1) + 1):
+                v = data[j, i]
+                if math.isfinite(v):
+                    total += (v - offset[k]) ** 2
+        out[k] = total
+    return out
+
+
+@nb.njit(parallel=True, cache=True)
+def windowed_variances(indptr, indices, n_values, w_values):
+    """Per-row variance from the one-ring window of a sparse fit system.
+
+    For row ``k`` the window is ``k`` and its neighbours in the CSR pattern ``indptr/indices``;
+    ``n_values`` and ``w_values`` hold the fit matrix N and the right-hand-side covariance W
+    on that pattern. Returns ``(N_w⁻¹ W_w N_w⁻ᵀ)_kk`` of each window.
+    """
+    size = indptr.size - 1
+    out = np.full(size, np.nan)
+    for k in nb.prange(size):
+        ring = indices[indptr[k]:indptr[k + 1]]
+        m = ring.size
+        nmat = np.zeros((m, m))
+        wmat = np.zeros((m, m))
+        pos = -1
+        for a in range(m):
+            row = ring[a]
+            if row == k:
+                pos = a
+            for e in range(indptr[row], indptr[row + 1]):
+                col = indices[e]
+                for b in range(m):
+                    if ring[b] == col:
+                        nmat[a, b] = n_values[e]
+                        wmat[a, b] = w_values[e]
+                        break
+        if pos < 0 or np.linalg.cond(nmat) > 1e10:
+            continue
+        inv = np.linalg.inv(nmat)
+        cov = inv @ wmat @ inv.T
+        out[k] = cov[pos, pos]
     return out
 
 
@@ -330,12 +369,28 @@ def edge_distances(data, xs, ys, radius, blocks, block):
 
 
 @nb.njit(parallel=True, cache=True)
-def robust_cell_stats(data, cell, stride, clip, clipped_mad_to_sigma):
+def mask_supports(shape, xs, ys, A, B, C, qmax):
+    """Boolean image, True inside the support ``q <= qmax`` of any of the given kernels."""
+    ny, nx = shape
+    mask = np.zeros((ny, nx), dtype=np.bool_)
+    for k in range(xs.size):
+        j0, j1 = _y_range(A[k], B[k], C[k], qmax, ys[k])
+        for j in range(max(j0, 0), min(j1, ny - 1) + 1):
+            i0, i1 = _row_range(A[k], B[k], C[k], qmax, xs[k], j - ys[k])
+            for i in range(max(i0, 0), min(i1, nx - 1) + 1):
+                mask[j, i] = True
+    return mask
+
+
+@nb.njit(parallel=True, cache=True)
+def robust_cell_stats(data, mask, cell, stride, clip, clipped_mad_to_sigma):
     """Median and MAD-based rms of each ``cell``×``cell`` tile, sampled every ``stride`` pixels.
 
-    One ``clip``-sigma clipping pass about the median removes sources before the final
-    estimate, whose MAD is scaled by ``clipped_mad_to_sigma`` (the MAD-to-σ factor of a
-    Gaussian truncated at ±clip σ). Tiles with fewer than 16 finite samples give NaN.
+    Pixels where ``mask`` is True (known sources) are skipped unless that leaves a tile with
+    fewer than a quarter of its samples (or 16). One ``clip``-sigma clipping pass about the median removes remaining
+    sources before the final estimate, whose MAD is scaled by ``clipped_mad_to_sigma`` (the
+    MAD-to-σ factor of a Gaussian truncated at ±clip σ). Tiles with fewer than 16 finite
+    samples give NaN.
     """
     ny, nx = data.shape
     ncy = (ny + cell - 1) // cell
@@ -348,12 +403,18 @@ def robust_cell_stats(data, cell, stride, clip, clipped_mad_to_sigma):
         dev = np.empty(per_side * per_side)
         for cx in range(ncx):
             n = 0
-            for j in range(cy * cell, min((cy + 1) * cell, ny), stride):
-                for i in range(cx * cell, min((cx + 1) * cell, nx), stride):
-                    v = data[j, i]
-                    if math.isfinite(v):
-                        buf[n] = v
-                        n += 1
+            for use_masked in (False, True):
+                n = 0
+                total = 0
+                for j in range(cy * cell, min((cy + 1) * cell, ny), stride):
+                    for i in range(cx * cell, min((cx + 1) * cell, nx), stride):
+                        v = data[j, i]
+                        total += 1
+                        if math.isfinite(v) and (use_masked or not mask[j, i]):
+                            buf[n] = v
+                            n += 1
+                if n >= max(16, total // 4):
+                    break
             if n < 16:
                 continue
             m = np.median(buf[:n])

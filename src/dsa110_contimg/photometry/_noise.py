@@ -1,16 +1,23 @@
 """Background, rms and error calibration for forced photometry (private).
 
 Noise is estimated once per image. Supplied rms/background maps are used as given (rms ≤ 0 or
-NaN means "no valid noise"). Otherwise a coarse grid of robust statistics is computed: tiles of
-``noise_cell_fwhm`` major-axis FWHM, sampled on a stride of ~1/32 of a tile, sigma-clipped at
-3σ about the median to remove sources, and interpolated bilinearly to each position.
+NaN means "no valid noise"). Otherwise coarse grids of robust statistics are computed: tiles of
+``noise_cell_fwhm`` major-axis FWHM, sampled on a stride of ~1/32 of a tile, clipped at 3σ about
+the median, interpolated bilinearly to each position. Pixels where a known source's kernel
+exceeds 1 % of its peak are left out. The rms grid is measured on the *residual* image (fitted
+sources subtracted), so bright sources' wings do not inflate it; in confusion-limited tiles, where
+the source masks leave fewer than a quarter of the samples, all residual pixels are used, and the
+rms is then somewhat low because the fits absorbed part of the noise (those sources are in large
+blend groups and carry the ``windowed_error`` flag). The optional background grid is measured
+before fitting, on the image itself.
 
 Errors of a beam-shaped fit on beam-correlated noise are larger than the white-noise formula
 ``rms / sqrt(Σ G²)`` by a factor κ. κ is calibrated per image in one of two ways:
 
 ``null-fits`` (default)
-    Fit the beam kernel at random positions at least 2.5 FWHM from every known source and with
-    a complete, NaN-free support; κ is the robust (MAD) width of the resulting "pulls"
+    Fit the beam kernel on a randomly shifted lattice of positions one beam apart that are at
+    least 2.5 FWHM (through the elongated beam) from every known source and have a complete,
+    NaN-free support; κ is the robust (MAD) width of the resulting "pulls"
     ``amplitude / (rms / sqrt(Σ G²))``. This captures whatever autocorrelation the image noise
     really has (sidelobes, gridding, confusion below the catalogue limit).
 ``analytic``
@@ -29,18 +36,21 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, signal, special
-from scipy.spatial import cKDTree
 
 from dsa110_contimg.config import FittingOptions
 from dsa110_contimg.imaging.fits_io import Image
 from dsa110_contimg.photometry import _kernels
 from dsa110_contimg.photometry._geometry import KernelForms, kernel_forms
+from dsa110_contimg.photometry._groups import close_pairs
 
 __all__ = [
     "ErrorScale",
     "NoiseModel",
     "beam_correlation_area_pix",
     "calibrate_error_scale",
+    "grid_statistics",
+    "known_source_mask",
+    "noise_cell_pix",
     "support_qmax",
 ]
 
@@ -49,6 +59,8 @@ log = logging.getLogger(__name__)
 _CLIP_SIGMA = 3.0
 _MIN_NULL_FITS = 50
 _NULL_EXCLUSION_FWHM = 2.5
+_SOURCE_MASK_Q = math.log(100.0)
+_MAX_ABSORBED_FRACTION = 0.9  # mask where a known kernel is above 1 % of its peak
 
 
 def support_qmax(options: FittingOptions) -> float:
@@ -62,35 +74,42 @@ def _clipped_mad_to_sigma(clip: float) -> float:
     return 1.0 / (math.sqrt(2.0) * special.erfinv(0.5 * inside))
 
 
+def noise_cell_pix(image: Image, options: FittingOptions) -> int:
+    """Side of the coarse noise-grid tiles in pixels."""
+    major_pix = image.beam.major_arcsec / min(image.pixel_scale_arcsec)
+    return int(max(16, round(options.noise_cell_fwhm * major_pix)))
+
+
+def grid_statistics(data: np.ndarray, cell: int,
+                    mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Robust median and rms grids of ``data`` (see the module docstring), NaN tiles filled."""
+    stride = max(1, cell // 32)
+    if mask is None:
+        mask = np.zeros(data.shape, dtype=bool)
+    med, rms = _kernels.robust_cell_stats(data, mask, cell, stride, _CLIP_SIGMA,
+                                          _clipped_mad_to_sigma(_CLIP_SIGMA))
+    return _fill_from_nearest(med), _fill_from_nearest(rms)
+
+
+def known_source_mask(shape: tuple[int, int], known: KernelForms) -> np.ndarray:
+    """True where a known source's kernel is above 1 % of its peak."""
+    ok = np.isfinite(known.x) & np.isfinite(known.A)
+    return _kernels.mask_supports(shape, known.x[ok], known.y[ok], known.A[ok], known.B[ok],
+                                  known.C[ok], _SOURCE_MASK_Q)
+
+
 @dataclass
 class NoiseModel:
-    """Background and rms of one image, from maps or a coarse robust grid."""
+    """Background and rms of one image: supplied maps, else coarse grids of ``cell_pix`` tiles.
 
+    A missing background (no map, no grid) is zero; a missing rms is NaN.
+    """
+
+    cell_pix: int
     rms_map: np.ndarray | None = None
     background_map: np.ndarray | None = None
     rms_grid: np.ndarray | None = None
     background_grid: np.ndarray | None = None
-    cell_pix: int = 0
-    use_grid_background: bool = False
-
-    @classmethod
-    def estimate(cls, image: Image, options: FittingOptions, *,
-                 rms_map: np.ndarray | None = None,
-                 background_map: np.ndarray | None = None) -> NoiseModel:
-        """Build the noise model; the grid is computed only when some map is missing."""
-        model = cls(rms_map=rms_map, background_map=background_map,
-                    use_grid_background=options.background == "grid")
-        needs_grid = rms_map is None or (background_map is None and model.use_grid_background)
-        if needs_grid:
-            major_pix = image.beam.major_arcsec / min(image.pixel_scale_arcsec)
-            cell = int(max(16, round(options.noise_cell_fwhm * major_pix)))
-            stride = max(1, cell // 32)
-            med, rms = _kernels.robust_cell_stats(image.data, cell, stride, _CLIP_SIGMA,
-                                                  _clipped_mad_to_sigma(_CLIP_SIGMA))
-            model.background_grid = _fill_from_nearest(med)
-            model.rms_grid = _fill_from_nearest(rms)
-            model.cell_pix = cell
-        return model
 
     def at(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Background and rms (Jy/beam) at pixel positions; rms is NaN where unknown."""
@@ -101,10 +120,10 @@ class NoiseModel:
             rms = self._grid_value(self.rms_grid, x, y)
         if self.background_map is not None:
             bkg = np.nan_to_num(_nearest(self.background_map, x, y), nan=0.0)
-        elif self.use_grid_background:
+        elif self.background_grid is not None:
             bkg = np.nan_to_num(self._grid_value(self.background_grid, x, y), nan=0.0)
         else:
-            bkg = np.zeros_like(np.asarray(x, dtype=float))
+            bkg = np.zeros(np.shape(x))
         return bkg, rms
 
     def _grid_value(self, grid: np.ndarray | None, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -125,15 +144,19 @@ class ErrorScale:
     analytic: float
 
 
-def calibrate_error_scale(image: Image, noise: NoiseModel, known: KernelForms,
-                          options: FittingOptions, *, seed: int = 12345) -> ErrorScale:
-    """Calibrate κ for ``image`` (see the module docstring for the two methods)."""
+def calibrate_error_scale(image: Image, residual: np.ndarray, noise: NoiseModel,
+                          known: KernelForms, options: FittingOptions, *,
+                          seed: int = 12345) -> ErrorScale:
+    """Calibrate κ for ``image`` (see the module docstring for the two methods).
+
+    Null fits are made on ``residual``, the image with the fitted sources subtracted.
+    """
     qmax = support_qmax(options)
     centre = _centre_forms(image)
     analytic = _analytic_scale(centre, qmax)
     if options.error_calibration == "analytic" or options.n_null_fits == 0:
         return ErrorScale(analytic, "analytic", 0, analytic)
-    pulls = _null_fit_pulls(image, noise, known, options, qmax, seed)
+    pulls = _null_fit_pulls(image, residual, noise, known, options, qmax, seed)
     if pulls.size < _MIN_NULL_FITS:
         log.warning("%s: only %d usable empty positions for error calibration; using the "
                     "analytic beam-autocorrelation factor %.3f", image.path, pulls.size, analytic)
@@ -142,30 +165,41 @@ def calibrate_error_scale(image: Image, noise: NoiseModel, known: KernelForms,
     return ErrorScale(kappa, "null-fits", int(pulls.size), analytic)
 
 
-def _null_fit_pulls(image: Image, noise: NoiseModel, known: KernelForms,
-                    options: FittingOptions, qmax: float, seed: int) -> np.ndarray:
+def _null_fit_pulls(image: Image, residual: np.ndarray, noise: NoiseModel,
+                    known: KernelForms, options: FittingOptions, qmax: float,
+                    seed: int) -> np.ndarray:
+    """Pulls of beam fits on a randomly shifted lattice of empty positions.
+
+    Lattice points are one major-axis FWHM apart (nearly independent fits); a point is empty
+    when no known source lies within `_NULL_EXCLUSION_FWHM` beams of it, measured through the
+    elongated beam, and its whole support is on valid pixels.
+    """
     ny, nx = image.shape
+    centre = _centre_forms(image)
+    spacing = float(centre.major_fwhm_pix()[0])
     rng = np.random.default_rng(seed)
-    n_try = 3 * options.n_null_fits
-    x = rng.uniform(-0.5, nx - 0.5, n_try)
-    y = rng.uniform(-0.5, ny - 0.5, n_try)
-    ra, dec = image.pixel_to_sky(x, y)
+    gx = np.arange(rng.uniform(0, spacing), nx - 0.5, spacing)
+    gy = np.arange(rng.uniform(0, spacing), ny - 0.5, spacing)
+    x, y = (v.ravel() for v in np.meshgrid(gx, gy))
+    order = rng.permutation(x.size)
+    ra, dec = image.pixel_to_sky(x[order], y[order])
     forms = kernel_forms(image, ra, dec)
     keep = np.isfinite(forms.A)
-    if known.x.size:
-        ok_known = np.isfinite(known.x) & np.isfinite(known.y)
-        tree = cKDTree(np.column_stack([known.x[ok_known], known.y[ok_known]]))
-        radius = _NULL_EXCLUSION_FWHM * float(np.nanmax(forms.major_fwhm_pix()))
-        near = tree.query_ball_point(np.column_stack([forms.x, forms.y]), radius,
-                                     return_length=True)
-        keep &= near == 0
+    ok_known = np.isfinite(known.x) & np.isfinite(known.y)
+    if ok_known.any():
+        both = KernelForms(*(np.concatenate([getattr(known, a)[ok_known], getattr(forms, a)])
+                             for a in ("x", "y", "A", "B", "C")))
+        pairs = close_pairs(both, _NULL_EXCLUSION_FWHM)
+        n_known = int(ok_known.sum())
+        cross = (pairs.i < n_known) & (pairs.j >= n_known)
+        keep[pairs.j[cross] - n_known] = False
     forms = forms.subset(keep)
     bkg, rms = noise.at(forms.x, forms.y)
-    sumgg, sumgd, lost, _, _ = _kernels.source_sums(image.data, forms.x, forms.y, forms.A,
+    sumgg, sumgd, lost, _, _ = _kernels.source_sums(residual, forms.x, forms.y, forms.A,
                                                     forms.B, forms.C, qmax, bkg)
-    usable = (lost == 0.0) & (sumgg > 0.0) & np.isfinite(rms)
-    usable_idx = np.flatnonzero(usable)[: options.n_null_fits]
-    return sumgd[usable_idx] / (rms[usable_idx] * np.sqrt(sumgg[usable_idx]))
+    usable = np.flatnonzero((lost == 0.0) & (sumgg > 0.0) & np.isfinite(rms))
+    usable = usable[: options.n_null_fits]
+    return sumgd[usable] / (rms[usable] * np.sqrt(sumgg[usable]))
 
 
 def beam_correlation_area_pix(image: Image) -> float:

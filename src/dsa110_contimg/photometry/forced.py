@@ -19,7 +19,7 @@ Errors are ``κ · rms · sqrt((NᵀN)⁻¹ₖₖ)`` where κ converts white-noi
 beam-correlated noise (see `dsa110_contimg.photometry._noise` for its calibration). χ² is
 the residual sum of squares over the target's support in units of the local variance, divided
 by the number of pixels per independent noise element (``∫G²``), with ``dof`` the matching
-effective number of independent elements minus one.
+effective number of independent elements less the κ²/∫G² that the fitted amplitude absorbs.
 
 Unmeasurable positions (off the image, too little valid kernel, singular fit) get NaN and a flag,
 never 0, and never stop the others. Negative peaks are kept.
@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 from astropy.table import Table
 from scipy import sparse, special
-from scipy.sparse.linalg import spsolve
+from scipy.sparse.linalg import splu
 
 from dsa110_contimg.config import FittingOptions
 from dsa110_contimg.imaging.fits_io import Beam, Image, load_image, load_plane
@@ -51,6 +51,9 @@ from dsa110_contimg.photometry._noise import (
     NoiseModel,
     beam_correlation_area_pix,
     calibrate_error_scale,
+    grid_statistics,
+    known_source_mask,
+    noise_cell_pix,
     support_qmax,
 )
 from dsa110_contimg.photometry.flags import PhotometryFlag as F
@@ -73,6 +76,8 @@ MEASUREMENT_COLUMNS: dict[str, str | None] = {
 _NAN_BLOCK = 32
 #: A neighbour's kernel is modelled inside a support wherever it exceeds this level there.
 _TAIL_LEVEL = 1e-3
+#: Random probes for the trace of a large group's covariance.
+_TRACE_PROBES = 32
 _SPEED_OF_LIGHT = 299_792_458.0
 
 
@@ -211,13 +216,26 @@ def measure_many(
     pb_arr = _as_map(pb_map, image)
     clock.lap("maps")
     fit = _ForcedFit(image, ra, dec, intrinsic, shapes_convolved, n_target, options)
+    known = fit.forms.subset(fit.on_image)
     clock.lap("geometry")
-    noise = NoiseModel.estimate(image, options, rms_map=rms_arr, background_map=bkg_arr)
-    clock.lap("noise")
-    scale = calibrate_error_scale(image, noise, fit.forms.subset(fit.on_image), options)
-    clock.lap("calibration")
-    result = fit.run(noise, scale)
+    cell = noise_cell_pix(image, options)
+    background_grid = None
+    source_mask = known_source_mask(image.shape, known)
+    if bkg_arr is None and options.background == "grid":
+        background_grid, _ = grid_statistics(image.data, cell, source_mask)
+    fit.solve(NoiseModel(cell, background_map=bkg_arr, background_grid=background_grid))
     clock.lap("fit")
+    residual = fit.residual()
+    rms_grid = None
+    if rms_arr is None:
+        _, rms_grid = grid_statistics(residual, cell, source_mask)
+    noise = NoiseModel(cell, rms_map=rms_arr, background_map=bkg_arr,
+                       background_grid=background_grid, rms_grid=rms_grid)
+    clock.lap("noise")
+    scale = calibrate_error_scale(image, residual, noise, known, options)
+    clock.lap("calibration")
+    result = fit.errors_and_quality(noise, scale, residual)
+    clock.lap("quality")
     table = _assemble(fit, result, names_arr, ids_arr, ra[:n_target], dec[:n_target])
     table["pb_response"] = _pb_response(image, fit.forms.x[:n_target], fit.forms.y[:n_target],
                                         ra[:n_target], dec[:n_target], pb_arr, options)
@@ -297,27 +315,41 @@ class _ForcedFit:
         rep[on] = first[labels]
         return rep
 
-    def run(self, noise: NoiseModel, scale: ErrorScale) -> dict[str, np.ndarray]:
-        """Fit all representatives; return per-position arrays (indexed like the input)."""
+    def solve(self, background: NoiseModel) -> None:
+        """Fit the amplitudes of all representatives (no noise estimate needed)."""
         n = self.forms.x.size
-        fit_idx = np.flatnonzero(self.on_image & (self.rep == np.arange(n)))
-        forms = self.forms.subset(fit_idx)
-        bkg, rms = noise.at(forms.x, forms.y)
-        sumgg, sumgd, lost, nvalid, bits = _kernels.source_sums(
-            self.image.data, forms.x, forms.y, forms.A, forms.B, forms.C, self.qmax, bkg)
+        self.fit_idx = np.flatnonzero(self.on_image & (self.rep == np.arange(n)))
+        forms = self.forms.subset(self.fit_idx)
+        self.bkg, _ = background.at(forms.x, forms.y)
+        sumgg, sumgd, lost, self.nvalid, self.bits = _kernels.source_sums(
+            self.image.data, forms.x, forms.y, forms.A, forms.B, forms.C, self.qmax, self.bkg)
         with np.errstate(invalid="ignore", divide="ignore"):
-            usable = (sumgg > 0) & (sumgg / (sumgg + lost) >= self.options.min_kernel_fraction)
-        use = np.flatnonzero(usable)
-        solution = self._solve(forms.subset(use), sumgg[use], sumgd[use])
+            self.usable = (sumgg > 0) & (
+                sumgg / (sumgg + lost) >= self.options.min_kernel_fraction)
+        self.use = np.flatnonzero(self.usable)
+        self.solution = self._solve(forms.subset(self.use), sumgg[self.use], sumgd[self.use])
+
+    def residual(self) -> np.ndarray:
+        """The image minus every fitted source (to where its kernel is 0.1 % of its peak)."""
+        f = self.solution["forms"]
+        return _kernels.subtract_models(self.image.data, f.x, f.y, f.A, f.B, f.C,
+                                        math.log(1.0 / _TAIL_LEVEL), self.solution["amp"])
+
+    def errors_and_quality(self, noise: NoiseModel, scale: ErrorScale,
+                           residual: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-position arrays (indexed like the input) with errors, χ², edges and flags."""
+        n = self.forms.x.size
+        fit_idx, use, solution = self.fit_idx, self.use, self.solution
+        _, rms = noise.at(self.forms.x[fit_idx], self.forms.y[fit_idx])
         out = {name: np.full(n, np.nan) for name in
                ("peak", "var", "bkg", "rms", "chisq", "dof", "edge")}
         out["group_id"] = np.full(n, -1, dtype=np.int64)
         out["group_size"] = np.zeros(n, dtype=np.int64)
         out["flags"] = np.zeros(n, dtype=np.int64)
-        out["bkg"][fit_idx], out["rms"][fit_idx] = bkg, rms
-        out["flags"][fit_idx] |= np.where(bits & _kernels.NAN_BIT, int(F.NAN_IN_BOX), 0)
-        out["flags"][fit_idx] |= np.where(bits & _kernels.EDGE_BIT, int(F.NEAR_EDGE), 0)
-        out["flags"][fit_idx[~usable]] |= int(F.FIT_FAILED)
+        out["bkg"][fit_idx], out["rms"][fit_idx] = self.bkg, rms
+        out["flags"][fit_idx] |= np.where(self.bits & _kernels.NAN_BIT, int(F.NAN_IN_BOX), 0)
+        out["flags"][fit_idx] |= np.where(self.bits & _kernels.EDGE_BIT, int(F.NEAR_EDGE), 0)
+        out["flags"][fit_idx[~self.usable]] |= int(F.FIT_FAILED)
         used = fit_idx[use]
         out["peak"][used] = solution["amp"]
         out["var"][used] = solution["var"]
@@ -328,20 +360,22 @@ class _ForcedFit:
         out["flags"][used[~np.isfinite(solution["amp"])]] |= int(F.FIT_FAILED)
         out["error_scale"] = scale.value * self.kappa_ratio
 
-        targets_local = np.flatnonzero(used < self.n_target)
-        chisq = _kernels.residual_chisq(
-            self.image.data, solution["forms"].x, solution["forms"].y, solution["forms"].A,
-            solution["forms"].B, solution["forms"].C, self.qmax, bkg[use],
-            np.nan_to_num(solution["amp"]), targets_local, solution["contact_ptr"],
-            solution["contacts"])
-        tgt = used[targets_local]
+        targets = np.flatnonzero(used < self.n_target)
+        tgt = used[targets]
+        f = solution["forms"]
+        sumsq = _kernels.support_sumsq(residual, f.x[targets], f.y[targets], f.A[targets],
+                                       f.B[targets], f.C[targets], self.qmax,
+                                       self.bkg[use][targets])
         with np.errstate(invalid="ignore", divide="ignore"):
-            out["chisq"][tgt] = chisq / rms[use][targets_local] ** 2 / self.beam_area_pix
-            out["dof"][tgt] = nvalid[use][targets_local] / self.beam_area_pix - 1.0
+            out["chisq"][tgt] = sumsq / rms[use][targets] ** 2 / self.beam_area_pix
+            # A fitted amplitude absorbs κ² pixels' worth of variance (κ: correlated-noise
+            # error scale), i.e. κ²/∫G² of the ∫G²-sized independent noise elements.
+            absorbed = (scale.value * self.kappa_ratio[tgt]) ** 2
+            out["dof"][tgt] = (self.nvalid[use][targets] - absorbed) / self.beam_area_pix
         target_fit = fit_idx[fit_idx < self.n_target]
         blocks = _kernels.nan_blocks(self.image.data, _NAN_BLOCK)
-        radius = self.options.edge_search_fwhm * float(np.nanmax(forms.major_fwhm_pix())) \
-            if forms.x.size else 0.0
+        radius = self.options.edge_search_fwhm * float(np.nanmax(f.major_fwhm_pix())) \
+            if f.x.size else 0.0
         out["edge"][target_fit] = _kernels.edge_distances(
             self.image.data, self.forms.x[target_fit], self.forms.y[target_fit], radius,
             blocks, _NAN_BLOCK)
@@ -370,9 +404,8 @@ class _ForcedFit:
             members = np.flatnonzero(labels == label)
             _solve_sparse(members, sumgg, sumgd, contact, cross, amp, var)
             windowed[members] = True
-        contact_ptr, contacts = _contact_lists(n, contact)
         return {"amp": amp, "var": var, "label": labels, "size": size, "windowed": windowed,
-                "forms": forms, "contact_ptr": contact_ptr, "contacts": contacts}
+                "forms": forms}
 
 
 def _solve_dense(labels: np.ndarray, dense: np.ndarray, sumgg: np.ndarray, sumgd: np.ndarray,
@@ -414,22 +447,20 @@ def _solve_sparse(members: np.ndarray, sumgg: np.ndarray, sumgd: np.ndarray, con
                                shape=(size, size))
     cov_rhs = sparse.csr_matrix((np.concatenate([sumgg[members], w_kl, w_kl]), (rows, cols)),
                                 shape=(size, size))
-    amp[members] = spsolve(normal.tocsc(), sumgd[members])
-    for k in range(size):
-        ring = np.union1d([k], normal.indices[normal.indptr[k]:normal.indptr[k + 1]])
-        inv = np.linalg.inv(normal[ring][:, ring].toarray())
-        cov = inv @ cov_rhs[ring][:, ring].toarray() @ inv.T
-        pos = int(np.searchsorted(ring, k))
-        var[members[k]] = cov[pos, pos]
-
-
-def _contact_lists(n: int, contact: Pairs) -> tuple[np.ndarray, np.ndarray]:
-    """CSR lists of each position's contacts (both directions)."""
-    src = np.concatenate([contact.i, contact.j])
-    dst = np.concatenate([contact.j, contact.i])
-    order = np.argsort(src, kind="stable")
-    ptr = np.searchsorted(src[order], np.arange(n + 1)).astype(np.int64)
-    return ptr, dst[order].astype(np.int64)
+    lu = splu(normal.tocsc())
+    amp[members] = lu.solve(sumgd[members])
+    cov_rhs.sort_indices()
+    normal.sort_indices()
+    # Both matrices share one sparsity pattern (diagonal + contact pairs in both directions).
+    windowed = _kernels.windowed_variances(normal.indptr, normal.indices, normal.data,
+                                           cov_rhs.data)
+    # A one-ring window ignores correlations further out, so it underestimates; rescale so
+    # the variances sum to the trace of N⁻¹ W N⁻ᵀ, estimated with Rademacher probes.
+    rng = np.random.default_rng(size)
+    probes = rng.choice([-1.0, 1.0], size=(size, _TRACE_PROBES))
+    cov_probes = lu.solve(cov_rhs @ lu.solve(probes, trans="T"))
+    trace = float(np.sum(probes * cov_probes)) / _TRACE_PROBES
+    var[members] = windowed * trace / np.nansum(windowed)
 
 
 def _assemble(fit: _ForcedFit, result: dict[str, np.ndarray], names: list, ids: np.ndarray,
