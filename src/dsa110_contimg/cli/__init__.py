@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from dsa110_contimg.cli import catalog as catalog_cli
+from dsa110_contimg.cli import db as db_cli
+from dsa110_contimg.cli import photometry as photometry_cli
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.logging_setup import configure_logging
 
@@ -20,6 +23,11 @@ app = typer.Typer(
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level.")) -> None:
     configure_logging("DEBUG" if verbose else get_settings().log_level)
+
+
+app.add_typer(catalog_cli.app, name="catalog")
+app.add_typer(db_cli.app, name="db")
+app.add_typer(photometry_cli.app, name="photometry")
 
 
 def main() -> None:

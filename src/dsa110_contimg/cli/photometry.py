@@ -1,0 +1,98 @@
+"""``contimg photometry``: measure forced photometry on one image."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from dsa110_contimg.catalog.query import UnknownCatalogError
+from dsa110_contimg.config import get_settings
+from dsa110_contimg.database.migrate import upgrade
+from dsa110_contimg.imaging.fits_io import Beam, ImageReadError, load_image
+from dsa110_contimg.photometry.forced import measure_many
+from dsa110_contimg.photometry.sources import measure_catalog_sources
+from dsa110_contimg.photometry.table_io import (
+    OUTPUT_FORMATS,
+    PositionsError,
+    read_positions,
+    write_measurements,
+)
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Forced photometry.", no_args_is_help=True)
+log = logging.getLogger(__name__)
+console = Console(stderr=True)
+
+
+def _parse_beam(text: str | None) -> Beam | None:
+    if text is None:
+        return None
+    try:
+        major, minor, pa = (float(v) for v in text.split(","))
+        return Beam(max(major, minor), min(major, minor), pa)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"--beam must be 'major_arcsec,minor_arcsec,pa_deg', got {text!r} ({exc})") from exc
+
+
+@app.command("measure")
+def measure(
+    image: Path = typer.Argument(..., help="FITS image (2-, 3- or 4-axis)."),
+    catalog: str | None = typer.Option(None, help="Measure this ingested catalogue's sources "
+                                                  "over the image footprint."),
+    positions: Path | None = typer.Option(None, help="CSV with ra_deg,dec_deg[,name]."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output file."),
+    fmt: str = typer.Option("csv", "--format", help=f"One of {', '.join(OUTPUT_FORMATS)}."),
+    rms_map: Path | None = typer.Option(None, help="rms map on the image grid."),
+    background_map: Path | None = typer.Option(None, help="Background map on the image grid."),
+    beam: str | None = typer.Option(None, help="Beam 'major,minor,pa' (arcsec, arcsec, deg) "
+                                               "when the header has none."),
+    radius_deg: float | None = typer.Option(None, help="Cone radius for --catalog (default: "
+                                                       "the image footprint)."),
+) -> None:
+    """Forced photometry of catalogue sources or listed positions on IMAGE.
+
+    One row per position, in input order; unmeasurable positions have NaN and a flag.
+    """
+    if (catalog is None) == (positions is None):
+        raise typer.BadParameter("give exactly one of --catalog or --positions")
+    if fmt not in OUTPUT_FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
+    options = get_settings().photometry.fitting
+    try:
+        img = load_image(image, beam=_parse_beam(beam))
+        if positions is not None:
+            targets = read_positions(positions)
+            table = measure_many(img, targets["ra_deg"], targets["dec_deg"],
+                                 names=targets["name"], source_ids=targets["source_id"],
+                                 rms_map=rms_map, background_map=background_map,
+                                 options=options)
+        else:
+            upgrade()
+            table = measure_catalog_sources(img, catalog, radius_deg=radius_deg,
+                                            rms_map=rms_map, background_map=background_map,
+                                            options=options)
+    except (ImageReadError, PositionsError, UnknownCatalogError) as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+    if output is not None:
+        write_measurements(table, output, fmt)
+        console.print(f"wrote {len(table)} measurements to {output}")
+    else:
+        _print_table(table)
+
+
+def _print_table(table) -> None:
+    view = RichTable(title=f"{len(table)} forced measurements")
+    for col in ("name", "ra_deg", "dec_deg", "peak_jyb", "peak_err_jyb", "snr", "flags"):
+        view.add_column(col, justify="right")
+    for row in table:
+        view.add_row(str(row["name"]), f"{row['ra_deg']:.5f}", f"{row['dec_deg']:.5f}",
+                     f"{row['peak_jyb']:.5g}", f"{row['peak_err_jyb']:.2g}",
+                     f"{row['snr']:.1f}", str(row["flags"]))
+    Console().print(view)
