@@ -7,6 +7,7 @@ import typer
 from dsa110_contimg.cli import catalog as catalog_cli
 from dsa110_contimg.cli import db as db_cli
 from dsa110_contimg.cli import photometry as photometry_cli
+from dsa110_contimg.cli.demo import demo
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.logging_setup import configure_logging
 
@@ -28,6 +29,7 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DE
 app.add_typer(catalog_cli.app, name="catalog")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(photometry_cli.app, name="photometry")
+app.command("demo")(demo)
 
 
 def main() -> None:
