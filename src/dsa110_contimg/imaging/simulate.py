@@ -269,15 +269,20 @@ def _render_sources(wcs: WCS, nx: int, ny: int, truth: Table, cov_arcsec2: np.nd
     """Sum of elliptical Gaussians evaluated on the sky at every pixel of each source's box."""
     image = np.zeros((ny, nx), dtype=np.float64)
     forms = 0.5 * np.linalg.inv(cov_arcsec2)  # exp(-dᵀ M d), d in arcsec (east, north)
-    major = np.sqrt(np.linalg.eigvalsh(cov_arcsec2)[:, 1]) / FWHM_TO_SIGMA
-    scale = min(abs(v) for v in wcs.wcs.cdelt) * 3600.0
+    # Box half-sizes (pixels) of each source's ellipse out to the render radius.
+    to_pix = np.linalg.inv(wcs.pixel_scale_matrix * 3600.0)
+    cov_pix = np.einsum("ij,njk,lk->nil", to_pix, cov_arcsec2, to_pix)
+    reach = _RENDER_RADIUS_FWHM / FWHM_TO_SIGMA
+    half_x = np.ceil(reach * np.sqrt(cov_pix[:, 0, 0])).astype(int) + 1
+    half_y = np.ceil(reach * np.sqrt(cov_pix[:, 1, 1])).astype(int) + 1
     x, y = np.asarray(truth["x_pix"]), np.asarray(truth["y_pix"])
     ra0 = np.radians(np.asarray(truth["ra_deg"]))
     dec0 = np.radians(np.asarray(truth["dec_deg"]))
     for k in np.flatnonzero(np.isfinite(x) & np.isfinite(y)):
-        half = int(math.ceil(_RENDER_RADIUS_FWHM * major[k] / scale)) + 1
-        i0, i1 = max(int(round(x[k])) - half, 0), min(int(round(x[k])) + half + 1, nx)
-        j0, j1 = max(int(round(y[k])) - half, 0), min(int(round(y[k])) + half + 1, ny)
+        i0 = max(int(round(x[k])) - half_x[k], 0)
+        i1 = min(int(round(x[k])) + half_x[k] + 1, nx)
+        j0 = max(int(round(y[k])) - half_y[k], 0)
+        j1 = min(int(round(y[k])) + half_y[k] + 1, ny)
         if i0 >= i1 or j0 >= j1:
             continue
         jj, ii = np.mgrid[j0:j1, i0:i1]

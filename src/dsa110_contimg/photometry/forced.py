@@ -231,6 +231,7 @@ def measure_many(
         _, rms_grid = grid_statistics(residual, cell, source_mask)
     noise = NoiseModel(cell, rms_map=rms_arr, background_map=bkg_arr,
                        background_grid=background_grid, rms_grid=rms_grid)
+    fit.find_blanks()
     clock.lap("noise")
     scale = calibrate_error_scale(image, residual, noise, known, options)
     clock.lap("calibration")
@@ -335,6 +336,10 @@ class _ForcedFit:
         return _kernels.subtract_models(self.image.data, f.x, f.y, f.A, f.B, f.C,
                                         math.log(1.0 / _TAIL_LEVEL), self.solution["amp"])
 
+    def find_blanks(self) -> None:
+        """Map which tiles of the image hold NaN pixels (an image-level pass)."""
+        self.nan_blocks = _kernels.nan_blocks(self.image.data, _NAN_BLOCK)
+
     def errors_and_quality(self, noise: NoiseModel, scale: ErrorScale,
                            residual: np.ndarray) -> dict[str, np.ndarray]:
         """Per-position arrays (indexed like the input) with errors, χ², edges and flags."""
@@ -373,12 +378,11 @@ class _ForcedFit:
             absorbed = (scale.value * self.kappa_ratio[tgt]) ** 2
             out["dof"][tgt] = (self.nvalid[use][targets] - absorbed) / self.beam_area_pix
         target_fit = fit_idx[fit_idx < self.n_target]
-        blocks = _kernels.nan_blocks(self.image.data, _NAN_BLOCK)
         radius = self.options.edge_search_fwhm * float(np.nanmax(f.major_fwhm_pix())) \
             if f.x.size else 0.0
         out["edge"][target_fit] = _kernels.edge_distances(
             self.image.data, self.forms.x[target_fit], self.forms.y[target_fit], radius,
-            blocks, _NAN_BLOCK)
+            self.nan_blocks, _NAN_BLOCK)
         return out
 
     def _solve(self, forms: KernelForms, sumgg: np.ndarray, sumgd: np.ndarray) -> dict:
