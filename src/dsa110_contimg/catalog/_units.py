@@ -105,5 +105,7 @@ def column_in(table: Table, name: str, unit: u.UnitBase | str, *,
 
 def _filled(column: Column, fill: object) -> np.ndarray:
     if isinstance(column, MaskedColumn):
+        if isinstance(fill, float) and column.dtype.kind in "iub":
+            return np.ma.asarray(column).astype(np.float64).filled(fill)
         return column.filled(fill)
     return np.asarray(column)

@@ -95,9 +95,9 @@ def validate_positions(table: Table, source: str) -> Table:
         rows = np.flatnonzero(bad)[:_MAX_REPORTED_ROWS]
         details = []
         for i in rows:
-            problem = (f"ra_deg={ra[i]!r} is not finite" if bad_ra[i] else
-                       f"dec_deg={dec[i]!r} is not finite" if not np.isfinite(dec[i]) else
-                       f"dec_deg={dec[i]!r} is outside [-90, 90]")
+            problem = (f"ra_deg={float(ra[i])!r} is not finite" if bad_ra[i] else
+                       f"dec_deg={float(dec[i])!r} is not finite" if not np.isfinite(dec[i])
+                       else f"dec_deg={float(dec[i])!r} is outside [-90, 90]")
             details.append(f"row {i + 1}: {problem}")
         raise CoordinateError(
             f"{source}: {int(bad.sum())} row(s) with invalid coordinates at data row(s) "

@@ -285,6 +285,8 @@ def _read_nvss_vizier(path: Path, header: Path | None) -> Table:
     out["flux_mjy"] = column_in(raw, "S1.4", u.mJy, default=u.mJy)
     out["flux_err_mjy"] = column_in(raw, "e_S1.4", u.mJy, default=u.mJy)
     for target, column in (("major_arcsec", "MajAxis"), ("minor_arcsec", "MinAxis")):
+        if column not in raw.colnames:
+            continue
         size = column_in(raw, column, u.arcsec, default=u.arcsec)
         limit = (column_strings(raw, f"l_{column}") == "<" if f"l_{column}" in raw.colnames
                  else np.zeros(len(raw), dtype=bool))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from dsa110_contimg.cli import catalog as catalog_cli
+from dsa110_contimg.cli import data as data_cli
 from dsa110_contimg.cli import db as db_cli
 from dsa110_contimg.cli import photometry as photometry_cli
 from dsa110_contimg.cli.demo import demo
@@ -27,6 +28,7 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DE
 
 
 app.add_typer(catalog_cli.app, name="catalog")
+app.add_typer(data_cli.app, name="data")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(photometry_cli.app, name="photometry")
 app.command("demo")(demo)

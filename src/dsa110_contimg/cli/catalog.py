@@ -3,99 +3,140 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from dsa110_contimg.catalog.ingest import ingest_catalog
-from dsa110_contimg.catalog.query import UnknownCatalogError, cone_search, list_catalogs
-from dsa110_contimg.catalog.readers import FORMATS, CatalogFormatError
+from dsa110_contimg.catalog import (
+    FORMATS,
+    CatalogFormatError,
+    UnknownCatalogError,
+    cone_search,
+    ingest_catalog,
+    list_catalogs,
+)
 from dsa110_contimg.database.migrate import upgrade
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Source catalogues (NVSS, FIRST, VLASS, custom).", no_args_is_help=True)
+app = typer.Typer(help="Source catalogues (NVSS, FIRST, VLASS, your own lists).",
+                  no_args_is_help=True)
 console = Console(stderr=True)
+_QUERY_COLUMNS = ("source_id", "name", "ra_deg", "dec_deg", "flux_mjy", "flux_err_mjy",
+                  "peak_flux_mjy", "sep_deg")
 
 
 def _column_map(pairs: list[str]) -> dict[str, str]:
-    mapping = {}
+    mapping: dict[str, str] = {}
     for pair in pairs:
         target, sep, source = pair.partition("=")
-        if not sep or not target or not source:
-            raise typer.BadParameter(f"--map expects target=source, got {pair!r}")
+        if not sep or not target.strip() or not source.strip():
+            raise typer.BadParameter(f"--map expects target=column, got {pair!r}")
         mapping[target.strip()] = source.strip()
     return mapping
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"error: {exc}", markup=False)
+    return typer.Exit(code=2)
 
 
 @app.command("ingest")
 def ingest(
     file: Path = typer.Argument(..., help="Catalogue file."),
-    catalog: str = typer.Option(..., help="Catalogue name, e.g. nvss."),
-    fmt: str | None = typer.Option(None, "--format",
-                                   help=f"One of {', '.join(FORMATS)} (detected if omitted)."),
-    mapping: list[str] = typer.Option([], "--map", help="Generic tables: target=source column, "
-                                                        "e.g. --map flux_mjy=S_int."),
+    catalog: str = typer.Option(..., "--catalog", help="Catalogue name, e.g. nvss."),
+    fmt: str | None = typer.Option(
+        None, "--format", help=f"One of {', '.join(FORMATS)}; detected when omitted."),
+    mapping: list[str] = typer.Option(
+        [], "--map", help="Generic tables: target=column, e.g. --map flux_mjy=S_int."),
+    header: Path | None = typer.Option(
+        None, "--header", help="Header file of VizieR TSV rows stored apart from it."),
+    description: str | None = typer.Option(None, help="Description stored with the catalogue."),
+    frequency_hz: float | None = typer.Option(None, help="Catalogue frequency (Hz)."),
 ) -> None:
-    """Ingest FILE into catalogue NAME (idempotent; source ids stay stable)."""
+    """Ingest FILE as catalogue NAME (idempotent; source ids stay stable on updates)."""
+    column_map = _column_map(mapping)
     upgrade()
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task(f"ingesting {file.name}", total=None)
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(f"reading {file.name}", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, description=f"writing {file.name}", completed=done,
+                            total=total)
+
         try:
-            report = ingest_catalog(
-                file, catalog, fmt=fmt, column_map=_column_map(mapping),
-                progress=lambda done, total: progress.update(task, completed=done, total=total))
+            report = ingest_catalog(file, catalog, fmt=fmt, column_map=column_map,
+                                    header=header, description=description,
+                                    frequency_hz=frequency_hz, progress=advance)
         except (CatalogFormatError, ValueError) as exc:
-            console.print(f"error: {exc}", markup=False)
-            raise typer.Exit(code=2) from exc
-    state = "unchanged (already ingested)" if report.unchanged else f"{report.rows_read} rows"
-    console.print(f"catalogue {report.catalog}: {state} from {file} (format {report.fmt}); "
-                  f"{report.n_sources} sources", markup=False)
+            raise _fail(exc) from exc
+    what = ("unchanged (this file is already ingested)" if report.unchanged
+            else f"{report.rows_written} rows written")
+    console.print(f"catalogue {report.catalog}: {what} from {file} (format {report.fmt}); "
+                  f"{report.n_sources} sources stored", markup=False)
 
 
 @app.command("list")
-def list_command() -> None:
-    """List ingested catalogues."""
+def list_command(
+    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
+) -> None:
+    """List the ingested catalogues."""
     upgrade()
     table = list_catalogs()
-    view = RichTable(title="catalogues")
-    for col in ("name", "n_sources", "source_file", "ingested_at"):
-        view.add_column(col)
+    columns = ("name", "n_sources", "source_file", "ingested_at")
+    if as_json:
+        for row in table:
+            typer.echo(json.dumps({c: _plain(row[c]) for c in columns}, default=str))
+        return
+    view = RichTable(title=f"{len(table)} catalogue(s)")
+    for column in columns:
+        view.add_column(column)
     for row in table:
-        view.add_row(*(str(row[c]) for c in ("name", "n_sources", "source_file", "ingested_at")))
+        view.add_row(*(str(row[c]) for c in columns))
     Console().print(view)
 
 
 @app.command("query")
 def query(
-    catalog: str = typer.Option(..., help="Catalogue name."),
-    ra: float = typer.Option(..., help="Centre RA (deg)."),
-    dec: float = typer.Option(..., help="Centre Dec (deg)."),
-    radius: float = typer.Option(..., help="Radius (deg)."),
-    limit: int | None = typer.Option(None, help="At most this many (nearest first)."),
+    catalog: str = typer.Option(..., "--catalog", help="Catalogue name."),
+    ra: float = typer.Option(..., "--ra", help="Cone centre RA (deg)."),
+    dec: float = typer.Option(..., "--dec", help="Cone centre Dec (deg)."),
+    radius: float = typer.Option(..., "--radius", help="Cone radius (deg)."),
+    limit: int | None = typer.Option(None, "--limit", help="At most this many, nearest first."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
 ) -> None:
-    """Cone search: sources within RADIUS of (RA, DEC), nearest first."""
+    """Cone search: sources within RADIUS of (RA, DEC), nearest first (fluxes in mJy)."""
     upgrade()
     try:
         table = cone_search(catalog, ra, dec, radius, limit=limit)
     except (UnknownCatalogError, ValueError) as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
-    columns = ("source_id", "name", "ra_deg", "dec_deg", "flux_mjy", "sep_deg")
+        raise _fail(exc) from exc
     if as_json:
         for row in table:
-            typer.echo(json.dumps({c: (row[c].item() if hasattr(row[c], "item") else row[c])
-                                   for c in columns}))
+            typer.echo(json.dumps({c: _plain(row[c]) for c in table.colnames}))
         return
-    view = RichTable(title=f"{len(table)} {catalog} sources within {radius}° of ({ra}, {dec})")
-    for col in columns:
-        view.add_column(col, justify="right")
+    view = RichTable(title=f"{len(table)} {catalog} source(s) within {radius}° of "
+                           f"({ra}, {dec})")
+    for column in _QUERY_COLUMNS:
+        view.add_column(column, justify="left" if column == "name" else "right")
     for row in table:
-        view.add_row(str(row["source_id"]), str(row["name"]), f"{row['ra_deg']:.5f}",
-                     f"{row['dec_deg']:.5f}", f"{row['flux_mjy']:.2f}", f"{row['sep_deg']:.4f}")
+        view.add_row(*(_cell(row[c]) for c in _QUERY_COLUMNS))
     Console().print(view)
+
+
+def _plain(value: object) -> object:
+    """A JSON-ready value: numpy scalars to Python, NaN to null."""
+    item = value.item() if hasattr(value, "item") else value
+    return None if isinstance(item, float) and not math.isfinite(item) else item
+
+
+def _cell(value: object) -> str:
+    item = _plain(value)
+    if isinstance(item, float):
+        return f"{item:.6g}"
+    return "" if item is None else str(item)

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -24,7 +25,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["CATALOG_ZONE_HEIGHT_DEG", "Base", "Catalog", "CatalogSource", "catalog_zone"]
+__all__ = [
+    "CATALOG_ZONE_HEIGHT_DEG",
+    "Base",
+    "BatchJob",
+    "BatchJobItem",
+    "Catalog",
+    "CatalogSource",
+    "DataRegistry",
+    "DataRelationship",
+    "Photometry",
+    "Product",
+    "catalog_zone",
+]
 
 #: Height of the declination strips ("zones") that index catalogue positions.
 CATALOG_ZONE_HEIGHT_DEG = 0.5
@@ -96,3 +109,164 @@ class CatalogSource(Base):
     ra_err_arcsec: Mapped[float | None] = mapped_column(Float)
     dec_err_arcsec: Mapped[float | None] = mapped_column(Float)
     extra: Mapped[dict | None] = mapped_column(JSON)
+
+
+class DataRegistry(Base):
+    """Every data product's identity, location and pipeline statuses.
+
+    The columns up to ``auto_publish_enabled`` are those of the original DSA-110 registry (so an
+    existing registry database is upgraded in place); times there are Unix seconds. A product is
+    ``staging`` (at ``stage_path``) until published (moved to ``published_path``); moving
+    changes its path, never its ``data_id``.
+
+    ``photometry_status`` is NULL (not requested), ``pending``, ``running``, ``completed`` or
+    ``failed`` (with ``photometry_error``); transitions are enforced by
+    `dsa110_contimg.database.data_registry`.
+    """
+
+    __tablename__ = "data_registry"
+    __table_args__ = (
+        UniqueConstraint("data_type", "data_id"),
+        Index("ix_data_registry_type_status", "data_type", "status"),
+        Index("ix_data_registry_photometry_status", "photometry_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    data_type: Mapped[str] = mapped_column(Text)
+    data_id: Mapped[str] = mapped_column(Text, unique=True)
+    base_path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="staging")
+    stage_path: Mapped[str] = mapped_column(Text)
+    published_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    staged_at: Mapped[float] = mapped_column(Float)
+    published_at: Mapped[float | None] = mapped_column(Float)
+    publish_mode: Mapped[str | None] = mapped_column(Text)
+    metadata_json: Mapped[str | None] = mapped_column(Text)
+    qa_status: Mapped[str | None] = mapped_column(Text)
+    validation_status: Mapped[str | None] = mapped_column(Text)
+    finalization_status: Mapped[str | None] = mapped_column(Text, default="pending")
+    auto_publish_enabled: Mapped[int | None] = mapped_column(Integer, default=1)
+    photometry_status: Mapped[str | None] = mapped_column(String(16))
+    photometry_job_id: Mapped[int | None] = mapped_column(Integer)
+    photometry_error: Mapped[str | None] = mapped_column(Text)
+    photometry_n_measured: Mapped[int | None] = mapped_column(Integer)
+    photometry_n_failed: Mapped[int | None] = mapped_column(Integer)
+    photometry_updated_at: Mapped[float | None] = mapped_column(Float)
+
+
+class DataRelationship(Base):
+    """Lineage between products, e.g. a mosaic (child) made from images (parents)."""
+
+    __tablename__ = "data_relationships"
+    __table_args__ = (UniqueConstraint("parent_data_id", "child_data_id", "relationship_type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    parent_data_id: Mapped[str] = mapped_column(ForeignKey("data_registry.data_id"), index=True)
+    child_data_id: Mapped[str] = mapped_column(ForeignKey("data_registry.data_id"), index=True)
+    relationship_type: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Product(Base):
+    """Science metadata of an image or mosaic, read from its FITS header at registration."""
+
+    __tablename__ = "product"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    data_id: Mapped[str] = mapped_column(
+        ForeignKey("data_registry.data_id", ondelete="CASCADE"), unique=True)
+    data_type: Mapped[str] = mapped_column(String(16))
+    mjd_start: Mapped[float | None] = mapped_column(Float(53))
+    mjd_mid: Mapped[float | None] = mapped_column(Float(53))
+    mjd_end: Mapped[float | None] = mapped_column(Float(53))
+    ra_deg: Mapped[float | None] = mapped_column(Float(53))
+    dec_deg: Mapped[float | None] = mapped_column(Float(53))
+    radius_deg: Mapped[float | None] = mapped_column(Float)
+    beam_major_arcsec: Mapped[float | None] = mapped_column(Float)
+    beam_minor_arcsec: Mapped[float | None] = mapped_column(Float)
+    beam_pa_deg: Mapped[float | None] = mapped_column(Float)
+    freq_hz: Mapped[float | None] = mapped_column(Float)
+    noise_jyb: Mapped[float | None] = mapped_column(Float)
+    pb_corrected: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Photometry(Base):
+    """One forced measurement of one catalogue source on one product.
+
+    Unique per (product, source, params hash): re-running with the same parameters replaces the
+    row. ``mjd_obs`` is the product's observation mid-time, never the time of measurement.
+    Unmeasurable peaks are stored as NULL (with their flags).
+    """
+
+    __tablename__ = "photometry"
+    __table_args__ = (
+        UniqueConstraint("product_id", "source_id", "params_hash"),
+        Index("ix_photometry_source_mjd", "source_id", "mjd_obs"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
+    source_id: Mapped[int] = mapped_column(ForeignKey("catalog_source.id", ondelete="CASCADE"))
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    params_hash: Mapped[str] = mapped_column(String(16))
+    mjd_obs: Mapped[float | None] = mapped_column(Float(53))
+    ra_deg: Mapped[float] = mapped_column(Float(53))
+    dec_deg: Mapped[float] = mapped_column(Float(53))
+    peak_jyb: Mapped[float | None] = mapped_column(Float)
+    peak_err_jyb: Mapped[float | None] = mapped_column(Float)
+    int_flux_jy: Mapped[float | None] = mapped_column(Float)
+    local_rms_jyb: Mapped[float | None] = mapped_column(Float)
+    snr: Mapped[float | None] = mapped_column(Float)
+    chisq: Mapped[float | None] = mapped_column(Float)
+    dof: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[int] = mapped_column(Integer)
+    group_id: Mapped[int | None] = mapped_column(BigInteger)
+    group_size: Mapped[int | None] = mapped_column(Integer)
+    pb_response: Mapped[float | None] = mapped_column(Float)
+    flux_norm_jyb: Mapped[float | None] = mapped_column(Float)
+    flux_norm_err_jyb: Mapped[float | None] = mapped_column(Float)
+    measured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BatchJob(Base):
+    """A batch photometry job: one item per product, counters kept per item update."""
+
+    __tablename__ = "batch_job"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), default="photometry")
+    status: Mapped[str] = mapped_column(String(24), default="pending", index=True)
+    params: Mapped[dict | None] = mapped_column(JSON)
+    params_hash: Mapped[str | None] = mapped_column(String(16))
+    n_items: Mapped[int] = mapped_column(Integer, default=0)
+    n_completed: Mapped[int] = mapped_column(Integer, default=0)
+    n_failed: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BatchJobItem(Base):
+    """One product of a batch job, claimed by workers under a lease."""
+
+    __tablename__ = "batch_job_item"
+    __table_args__ = (Index("ix_batch_job_item_claim", "status", "lease_expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("batch_job.id", ondelete="CASCADE"),
+                                        index=True)
+    data_id: Mapped[str] = mapped_column(ForeignKey("data_registry.data_id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    sources: Mapped[dict | None] = mapped_column(JSON)
+    params_hash: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    n_measured: Mapped[int | None] = mapped_column(Integer)
+    n_failed: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,112 @@
+"""``contimg data``: the registry of images and mosaics, and their photometry."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+from sqlalchemy import select
+
+from dsa110_contimg.database.data_registry import UnknownDataError, get_data_lineage
+from dsa110_contimg.database.migrate import upgrade
+from dsa110_contimg.database.models import DataRegistry, Product
+from dsa110_contimg.database.products import photometry_for_product
+from dsa110_contimg.database.session import session_scope
+from dsa110_contimg.photometry.table_io import OUTPUT_FORMATS, write_measurements
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Registered images and mosaics.", no_args_is_help=True)
+console = Console(stderr=True)
+_FIELDS = ("data_id", "data_type", "status", "stage_path", "published_path", "qa_status",
+           "validation_status", "finalization_status", "photometry_status", "photometry_job_id",
+           "photometry_error", "photometry_n_measured", "photometry_n_failed")
+
+
+def _record_dict(record: DataRegistry, product: Product | None) -> dict:
+    out = {f: getattr(record, f) for f in _FIELDS}
+    if product is not None:
+        out.update(mjd_start=product.mjd_start, mjd_mid=product.mjd_mid, mjd_end=product.mjd_end,
+                   ra_deg=product.ra_deg, dec_deg=product.dec_deg)
+    return out
+
+
+@app.command("list")
+def list_command(
+    data_type: str | None = typer.Option(None, "--type", help="image or mosaic."),
+    photometry_status: str | None = typer.Option(None, help="pending, running, completed, "
+                                                            "failed or none."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """List registered products (newest first)."""
+    upgrade()
+    query = (select(DataRegistry, Product).outerjoin(Product, Product.data_id ==
+                                                     DataRegistry.data_id)
+             .order_by(DataRegistry.created_at.desc()))
+    if data_type:
+        query = query.where(DataRegistry.data_type == data_type)
+    if photometry_status == "none":
+        query = query.where(DataRegistry.photometry_status.is_(None))
+    elif photometry_status:
+        query = query.where(DataRegistry.photometry_status == photometry_status)
+    with session_scope() as session:
+        rows = [_record_dict(r, p) for r, p in session.execute(query).all()]
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    view = RichTable(title=f"{len(rows)} products")
+    for col in ("data_id", "data_type", "status", "photometry_status", "photometry_n_measured",
+                "photometry_error"):
+        view.add_column(col)
+    for row in rows:
+        view.add_row(*(str(row[c] if row[c] is not None else "-") for c in
+                       ("data_id", "data_type", "status", "photometry_status",
+                        "photometry_n_measured", "photometry_error")))
+    Console().print(view)
+
+
+@app.command("show")
+def show(data_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """The registry record of DATA_ID with its photometry status and lineage."""
+    upgrade()
+    with session_scope() as session:
+        row = session.execute(select(DataRegistry, Product).outerjoin(
+            Product, Product.data_id == DataRegistry.data_id).where(
+            DataRegistry.data_id == data_id)).first()
+    if row is None:
+        console.print(f"error: no registered product with data_id {data_id!r}", markup=False)
+        raise typer.Exit(code=2)
+    record = _record_dict(*row)
+    record["lineage"] = get_data_lineage(data_id)
+    if as_json:
+        typer.echo(json.dumps(record, indent=2))
+        return
+    for key, value in record.items():
+        Console().print(f"{key:>22}: {value}", markup=False)
+
+
+@app.command("photometry")
+def photometry(
+    data_id: str,
+    fmt: str = typer.Option("csv", "--format", help=f"One of {', '.join(OUTPUT_FORMATS)}."),
+    output: Path | None = typer.Option(None, "--output", "-o"),
+) -> None:
+    """Export the stored photometry of DATA_ID."""
+    upgrade()
+    if fmt not in OUTPUT_FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
+    try:
+        table = photometry_for_product(data_id)
+    except UnknownDataError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+    if output is None:
+        table.write(sys.stdout, format="ascii.csv")
+        return
+    write_measurements(table, output, fmt)
+    console.print(f"wrote {len(table)} rows to {output}", markup=False)

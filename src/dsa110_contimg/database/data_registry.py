@@ -1,0 +1,324 @@
+"""The data registry: product identity, location, lineage and photometry status.
+
+Identity: `register_data` assigns a ``data_id`` once (type + observation start + a short
+discriminator from the file name, e.g. ``image-20261124T060000-3f9a1c``), returns the same id
+for the same file however often it is called, and records the product's science metadata from
+its FITS header. Publishing moves the file and changes its path, never its id.
+
+Photometry status follows one state machine (`PHOTOMETRY_TRANSITIONS`)::
+
+    NULL ─► pending ─► running ─► completed
+               ▲          │
+               └──────────┴─► failed (reason)      completed/failed ─► pending (reprocess)
+
+and a transition not in the table raises `InvalidTransitionError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from astropy.time import Time
+from sqlalchemy import or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from dsa110_contimg.database.models import DataRegistry, DataRelationship, Product
+from dsa110_contimg.database.session import session_factory, session_scope
+from dsa110_contimg.imaging.fits_io import Image, load_image
+
+__all__ = [
+    "DATA_TYPES",
+    "PHOTOMETRY_TRANSITIONS",
+    "InvalidTransitionError",
+    "PhotometryStatus",
+    "UnknownDataError",
+    "finalize_data",
+    "get_data_lineage",
+    "get_photometry_status",
+    "link_data",
+    "link_photometry_to_data",
+    "register_data",
+    "trigger_auto_publish",
+    "update_photometry_status",
+]
+
+log = logging.getLogger(__name__)
+
+DATA_TYPES = ("image", "mosaic")
+TERMINAL = ("completed", "failed")
+#: Allowed photometry-status transitions (None = photometry not requested).
+PHOTOMETRY_TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({"pending"}),
+    "pending": frozenset({"pending", "running", "failed"}),
+    "running": frozenset({"running", "completed", "failed", "pending"}),
+    "completed": frozenset({"pending"}),
+    "failed": frozenset({"pending"}),
+}
+
+
+class InvalidTransitionError(ValueError):
+    """A photometry-status change that the state machine does not allow."""
+
+
+class UnknownDataError(LookupError):
+    """A ``data_id`` that is not registered."""
+
+
+@dataclass(frozen=True)
+class PhotometryStatus:
+    """The photometry fields of one registry record."""
+
+    data_id: str
+    status: str | None
+    job_id: int | None
+    error: str | None
+    n_measured: int | None
+    n_failed: int | None
+    updated_at: float | None
+
+    @property
+    def terminal(self) -> bool:
+        """True when photometry has completed or failed."""
+        return self.status in TERMINAL
+
+
+def register_data(path: str | Path, data_type: str = "image", *, image: Image | None = None,
+                  metadata: dict | None = None, url: str | None = None) -> str:
+    """Register an image or mosaic file (idempotent) and return its ``data_id``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file as staged.
+    data_type : {"image", "mosaic"}
+    image : Image, optional
+        The already loaded image (avoids reading the header again).
+    metadata : dict, optional
+        Stored as JSON with the record.
+    url : str, optional
+        Database URL (default from settings).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``data_type``.
+    dsa110_contimg.imaging.fits_io.ImageReadError
+        The file is not a readable image (nothing is registered then).
+    """
+    if data_type not in DATA_TYPES:
+        raise ValueError(f"data_type must be one of {DATA_TYPES}, got {data_type!r}")
+    path = Path(path).resolve()
+    with session_scope(url) as session:
+        existing = session.scalar(select(DataRegistry.data_id).where(or_(
+            DataRegistry.stage_path == str(path), DataRegistry.published_path == str(path))))
+        if existing is not None:
+            return existing
+    image = image or load_image(path)
+    data_id = _new_data_id(data_type, image, path)
+    footprint = image.footprint()
+    now = time.time()
+    with session_scope(url) as session:
+        session.add(DataRegistry(
+            data_type=data_type, data_id=data_id, base_path=str(path.parent),
+            status="staging", stage_path=str(path), created_at=now, staged_at=now,
+            metadata_json=json.dumps(metadata) if metadata else None,
+            finalization_status="pending", auto_publish_enabled=1))
+        session.flush()
+        session.add(Product(
+            data_id=data_id, data_type=data_type, mjd_start=image.mjd_start,
+            mjd_mid=image.mjd_mid, mjd_end=image.mjd_end, ra_deg=footprint.ra_deg,
+            dec_deg=footprint.dec_deg, radius_deg=footprint.radius_deg,
+            beam_major_arcsec=image.beam.major_arcsec, beam_minor_arcsec=image.beam.minor_arcsec,
+            beam_pa_deg=image.beam.pa_deg, freq_hz=image.freq_hz,
+            pb_corrected=image.pb_corrected, created_at=datetime.now(timezone.utc)))
+    log.info("registered %s %s as %s", data_type, path, data_id)
+    return data_id
+
+
+def get_photometry_status(data_id: str, *, url: str | None = None) -> PhotometryStatus:
+    """The photometry status of a registered product."""
+    with session_scope(url) as session:
+        return _status_of(_record(session, data_id))
+
+
+def update_photometry_status(data_id: str, status: str, job_id: int | None = None,
+                             error: str | None = None, *, n_measured: int | None = None,
+                             n_failed: int | None = None,
+                             url: str | None = None) -> PhotometryStatus:
+    """Move a product's photometry to ``status`` (see `PHOTOMETRY_TRANSITIONS`).
+
+    ``failed`` requires an ``error`` (the reason); other statuses clear it.
+
+    Raises
+    ------
+    InvalidTransitionError
+        The transition is not allowed, or ``failed`` comes without a reason.
+    UnknownDataError
+        ``data_id`` is not registered.
+    """
+    if status == "failed" and not error:
+        raise InvalidTransitionError(f"{data_id}: a failed photometry status needs a reason")
+    with session_scope(url) as session:
+        record = _record(session, data_id, lock=True)
+        allowed = PHOTOMETRY_TRANSITIONS.get(record.photometry_status, frozenset())
+        if status not in allowed:
+            raise InvalidTransitionError(
+                f"{data_id}: photometry status cannot go from {record.photometry_status!r} to "
+                f"{status!r} (allowed: {sorted(allowed)})")
+        record.photometry_status = status
+        record.photometry_error = error if status == "failed" else None
+        if job_id is not None:
+            record.photometry_job_id = job_id
+        if n_measured is not None:
+            record.photometry_n_measured = n_measured
+        if n_failed is not None:
+            record.photometry_n_failed = n_failed
+        record.photometry_updated_at = time.time()
+        if status == "failed":
+            log.warning("%s: photometry failed: %s", data_id, error)
+        return _status_of(record)
+
+
+def link_photometry_to_data(data_id: str, photometry_job_id: int, *,
+                            url: str | None = None) -> None:
+    """Record which photometry job measures ``data_id``."""
+    with session_scope(url) as session:
+        _record(session, data_id, lock=True).photometry_job_id = photometry_job_id
+
+
+def finalize_data(data_id: str, *, wait_for_photometry: bool = True,
+                  url: str | None = None) -> bool:
+    """Mark a product finalized when its QA, validation and photometry allow it.
+
+    QA and validation must not have failed. With ``wait_for_photometry``, a product whose
+    photometry was requested must have it terminal first. Returns True when finalized; False
+    (with the reason logged at WARNING) otherwise.
+    """
+    with session_scope(url) as session:
+        record = _record(session, data_id, lock=True)
+        reason = _not_ready_reason(record, wait_for_photometry)
+        if reason:
+            log.warning("%s: not finalized: %s", data_id, reason)
+            return False
+        record.finalization_status = "finalized"
+        return True
+
+
+def trigger_auto_publish(data_id: str, published_dir: str | Path, *,
+                         wait_for_photometry: bool = True, url: str | None = None) -> Path | None:
+    """Move a staged product into ``published_dir`` once it may be published.
+
+    The product must be finalizable (see `finalize_data`); then its file is moved (atomic
+    rename on one filesystem) and the registry records the new path, ``published`` status
+    and time in the same transaction. Returns the new path, or None when not yet allowed.
+
+    Raises
+    ------
+    FileNotFoundError
+        The staged file is missing (the registry is left unchanged).
+    """
+    session = session_factory(url)()
+    try:
+        record = _record(session, data_id, lock=True)
+        if record.status == "published":
+            return Path(record.published_path)
+        reason = _not_ready_reason(record, wait_for_photometry)
+        if reason:
+            log.warning("%s: not published: %s", data_id, reason)
+            return None
+        source = Path(record.stage_path)
+        if not source.is_file():
+            raise FileNotFoundError(f"{data_id}: staged file {source} is missing")
+        target = (Path(published_dir) / source.name).resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        record.status = "published"
+        record.published_path = str(target)
+        record.published_at = time.time()
+        record.publish_mode = "auto"
+        record.finalization_status = "finalized"
+        session.flush()  # the update is valid before the file moves
+        shutil.move(str(source), str(target))
+        try:
+            session.commit()
+        except SQLAlchemyError:
+            shutil.move(str(target), str(source))  # keep file and registry consistent
+            raise
+    finally:
+        session.close()
+    log.info("%s: published to %s", data_id, target)
+    return target
+
+
+def link_data(parent_data_id: str, child_data_id: str, relationship: str = "derived_from", *,
+              url: str | None = None) -> None:
+    """Record that ``child`` was made from ``parent`` (idempotent)."""
+    with session_scope(url) as session:
+        _record(session, parent_data_id)
+        _record(session, child_data_id)
+        exists = session.scalar(select(DataRelationship.id).where(
+            DataRelationship.parent_data_id == parent_data_id,
+            DataRelationship.child_data_id == child_data_id,
+            DataRelationship.relationship_type == relationship))
+        if exists is None:
+            session.add(DataRelationship(parent_data_id=parent_data_id,
+                                         child_data_id=child_data_id,
+                                         relationship_type=relationship,
+                                         created_at=time.time()))
+
+
+def get_data_lineage(data_id: str, *, url: str | None = None) -> dict[str, list[dict]]:
+    """Parents and children of a product: ``{"parents": [...], "children": [...]}``."""
+    with session_scope(url) as session:
+        _record(session, data_id)
+        rows = session.scalars(select(DataRelationship).where(or_(
+            DataRelationship.parent_data_id == data_id,
+            DataRelationship.child_data_id == data_id))).all()
+        return {
+            "parents": [{"data_id": r.parent_data_id, "relationship": r.relationship_type}
+                        for r in rows if r.child_data_id == data_id],
+            "children": [{"data_id": r.child_data_id, "relationship": r.relationship_type}
+                         for r in rows if r.parent_data_id == data_id],
+        }
+
+
+def _not_ready_reason(record: DataRegistry, wait_for_photometry: bool) -> str | None:
+    if record.qa_status == "failed":
+        return "QA failed"
+    if record.validation_status == "invalid":
+        return "validation failed"
+    if wait_for_photometry and record.photometry_status is not None \
+            and record.photometry_status not in TERMINAL:
+        return f"photometry is {record.photometry_status}, not yet completed or failed"
+    return None
+
+
+def _record(session: Session, data_id: str, *, lock: bool = False) -> DataRegistry:
+    query = select(DataRegistry).where(DataRegistry.data_id == data_id)
+    if lock:
+        query = query.with_for_update()
+    record = session.scalar(query)
+    if record is None:
+        raise UnknownDataError(f"no registered product with data_id {data_id!r}")
+    return record
+
+
+def _status_of(record: DataRegistry) -> PhotometryStatus:
+    return PhotometryStatus(record.data_id, record.photometry_status, record.photometry_job_id,
+                            record.photometry_error, record.photometry_n_measured,
+                            record.photometry_n_failed, record.photometry_updated_at)
+
+
+def _new_data_id(data_type: str, image: Image, path: Path) -> str:
+    """``<type>-<observation start>-<6 hex of the file name>``, e.g. image-20261124T060000-3f9a1c."""
+    start = "unknown-time" if image.mjd_start is None else Time(
+        image.mjd_start, format="mjd", scale="utc").strftime("%Y%m%dT%H%M%S")
+    discriminator = hashlib.sha1(path.name.encode()).hexdigest()[:6]
+    return f"{data_type}-{start}-{discriminator}"

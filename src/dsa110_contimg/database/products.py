@@ -1,0 +1,222 @@
+"""Photometry rows: bulk idempotent insert and the queries light curves are made of.
+
+Rows are keyed by (product, source, params hash): inserting a product's measurements again with
+the same parameters replaces its rows (never duplicates them). NaN measurements are stored as
+NULL; the flags say why. Observation times come from the product (its FITS header), never from
+the clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from datetime import datetime, timezone
+
+import numpy as np
+from astropy.table import Table
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dsa110_contimg.catalog.query import cone_search
+from dsa110_contimg.database.data_registry import UnknownDataError
+from dsa110_contimg.database.models import CatalogSource, Photometry, Product
+from dsa110_contimg.database.session import get_engine
+
+__all__ = [
+    "LIGHTCURVE_COLUMNS",
+    "light_curve",
+    "params_hash",
+    "photometry_for_product",
+    "photometry_insert",
+    "sources_in_cone",
+]
+
+#: Measurement-table columns stored per row (see `dsa110_contimg.photometry.forced`).
+_MEASURED = ("ra_deg", "dec_deg", "peak_jyb", "peak_err_jyb", "int_flux_jy", "local_rms_jyb",
+             "snr", "chisq", "dof", "flags", "group_id", "group_size", "pb_response")
+_OPTIONAL = ("flux_norm_jyb", "flux_norm_err_jyb")
+_ROW_COLUMNS = ("product_id", "source_id", "job_id", "params_hash", "mjd_obs") + _MEASURED \
+    + _OPTIONAL + ("measured_at",)
+LIGHTCURVE_COLUMNS = ("mjd_obs", "data_id", "peak_jyb", "peak_err_jyb", "flux_norm_jyb",
+                      "flux_norm_err_jyb", "local_rms_jyb", "snr", "flags", "pb_response")
+
+
+def params_hash(params: dict) -> str:
+    """Short stable hash of measurement parameters (catalogue, fit options, ...)."""
+    blob = json.dumps(params, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def photometry_insert(data_id: str, table: Table, *, params_hash: str,
+                      job_id: int | None = None, url: str | None = None) -> int:
+    """Upsert a product's measurements in one transaction; returns the number of rows.
+
+    Rows without a catalogue ``source_id`` (< 1) are not stored. On PostgreSQL the rows are
+    streamed with COPY into a temporary table and merged; on SQLite an ``INSERT … ON CONFLICT``
+    statement is executed for all rows at once.
+
+    Raises
+    ------
+    UnknownDataError
+        ``data_id`` has no product record.
+    """
+    engine = get_engine(url)
+    with engine.begin() as conn:
+        product = conn.execute(select(Product.id, Product.mjd_mid).where(
+            Product.data_id == data_id)).first()
+        if product is None:
+            raise UnknownDataError(f"no product with data_id {data_id!r}")
+        columns = _columns(table, product.id, product.mjd_mid, job_id, params_hash)
+        if columns["source_id"].size == 0:
+            return 0
+        if conn.dialect.name == "postgresql":
+            _copy_upsert(conn, columns)
+        else:
+            conn.execute(_upsert_statement(conn), _records(columns))
+    return int(columns["source_id"].size)
+
+
+def photometry_for_product(data_id: str, *, params_hash: str | None = None,
+                           limit: int | None = None, offset: int = 0,
+                           url: str | None = None) -> Table:
+    """A product's stored measurements (optionally of one parameter set), by source id."""
+    query = (select(Photometry, CatalogSource.name)
+             .join(Product, Product.id == Photometry.product_id)
+             .join(CatalogSource, CatalogSource.id == Photometry.source_id)
+             .where(Product.data_id == data_id)
+             .order_by(Photometry.source_id).offset(offset))
+    if params_hash is not None:
+        query = query.where(Photometry.params_hash == params_hash)
+    if limit is not None:
+        query = query.limit(limit)
+    with get_engine(url).connect() as conn:
+        if conn.execute(select(Product.id).where(Product.data_id == data_id)).first() is None:
+            raise UnknownDataError(f"no product with data_id {data_id!r}")
+        rows = conn.execute(query).mappings().all()
+    names = ("source_id", "name", "mjd_obs") + _MEASURED + _OPTIONAL + ("params_hash", "job_id")
+    return _table(rows, names)
+
+
+def light_curve(source_id: int, *, url: str | None = None) -> Table:
+    """All measurements of one source, ordered by observation MJD (columns
+    `LIGHTCURVE_COLUMNS`)."""
+    query = (select(Photometry.mjd_obs, Product.data_id, Photometry.peak_jyb,
+                    Photometry.peak_err_jyb, Photometry.flux_norm_jyb,
+                    Photometry.flux_norm_err_jyb, Photometry.local_rms_jyb, Photometry.snr,
+                    Photometry.flags, Photometry.pb_response)
+             .join(Product, Product.id == Photometry.product_id)
+             .where(Photometry.source_id == source_id)
+             .order_by(Photometry.mjd_obs, Product.data_id))
+    with get_engine(url).connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return _table(rows, LIGHTCURVE_COLUMNS)
+
+
+def sources_in_cone(catalog: str, ra_deg: float, dec_deg: float, radius_deg: float, *,
+                    url: str | None = None) -> Table:
+    """Catalogue sources in a cone with their latest measured peak and its MJD (NaN if none)."""
+    sources = cone_search(catalog, ra_deg, dec_deg, radius_deg, url=url)
+    latest = {}
+    if len(sources):
+        ids = [int(v) for v in sources["source_id"]]
+        newest = (select(Photometry.source_id, func.max(Photometry.mjd_obs).label("mjd"))
+                  .where(Photometry.source_id.in_(ids)).group_by(Photometry.source_id)
+                  .subquery())
+        query = (select(Photometry.source_id, Photometry.mjd_obs, Photometry.peak_jyb,
+                        Photometry.peak_err_jyb)
+                 .join(newest, (newest.c.source_id == Photometry.source_id)
+                       & (newest.c.mjd == Photometry.mjd_obs)))
+        with get_engine(url).connect() as conn:
+            latest = {r.source_id: r for r in conn.execute(query)}
+    sources["latest_mjd"] = [_nan(getattr(latest.get(s), "mjd_obs", None))
+                             for s in sources["source_id"]]
+    sources["latest_peak_jyb"] = [_nan(getattr(latest.get(s), "peak_jyb", None))
+                                  for s in sources["source_id"]]
+    sources["latest_peak_err_jyb"] = [_nan(getattr(latest.get(s), "peak_err_jyb", None))
+                                      for s in sources["source_id"]]
+    return sources
+
+
+def _columns(table: Table, product_id: int, mjd_obs: float | None, job_id: int | None,
+             phash: str) -> dict[str, np.ndarray]:
+    source_id = np.asarray(table["source_id"], dtype=np.int64)
+    keep = source_id > 0
+    n = int(keep.sum())
+    columns: dict[str, np.ndarray] = {
+        "product_id": np.full(n, product_id, dtype=np.int64),
+        "source_id": source_id[keep],
+        "job_id": np.full(n, job_id, dtype=object),
+        "params_hash": np.full(n, phash, dtype=object),
+        "mjd_obs": np.full(n, np.nan if mjd_obs is None else mjd_obs),
+        "measured_at": np.full(n, datetime.now(timezone.utc), dtype=object),
+    }
+    for name in _MEASURED + _OPTIONAL:
+        columns[name] = (np.asarray(table[name])[keep] if name in table.colnames
+                         else np.full(n, np.nan))
+    return columns
+
+
+def _records(columns: dict[str, np.ndarray]) -> list[dict]:
+    """Python rows for executemany, NaN → None."""
+    converted = {}
+    for name, values in columns.items():
+        if values.dtype.kind == "f":
+            converted[name] = [None if math.isnan(v) else v for v in values.tolist()]
+        else:
+            converted[name] = values.tolist()
+    return [dict(zip(converted, row)) for row in zip(*converted.values())]
+
+
+def _upsert_statement(conn: Connection):
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(Photometry.__table__)
+    updatable = [c for c in _ROW_COLUMNS if c not in ("product_id", "source_id", "params_hash")]
+    return statement.on_conflict_do_update(
+        index_elements=["product_id", "source_id", "params_hash"],
+        set_={c: statement.excluded[c] for c in updatable})
+
+
+def _copy_upsert(conn: Connection, columns: dict[str, np.ndarray]) -> None:
+    """PostgreSQL: COPY into a temporary table, then one INSERT … ON CONFLICT from it."""
+    names = ", ".join(_ROW_COLUMNS)
+    conn.execute(text(f"CREATE TEMP TABLE photometry_load ON COMMIT DROP AS "
+                      f"SELECT {names} FROM photometry WITH NO DATA"))
+    buffer = io.StringIO()
+    for row in zip(*(columns[c].tolist() for c in _ROW_COLUMNS)):
+        buffer.write("\t".join(_copy_value(v) for v in row))
+        buffer.write("\n")
+    raw = conn.connection.driver_connection
+    with raw.cursor().copy(f"COPY photometry_load ({names}) FROM STDIN") as copy:
+        copy.write(buffer.getvalue())
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ROW_COLUMNS
+                        if c not in ("product_id", "source_id", "params_hash"))
+    conn.execute(text(
+        f"INSERT INTO photometry ({names}) SELECT {names} FROM photometry_load "
+        f"ON CONFLICT (product_id, source_id, params_hash) DO UPDATE SET {updates}"))
+
+
+def _copy_value(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "\\N"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _nan(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _table(rows, names: tuple[str, ...]) -> Table:
+    table = Table()
+    for name in names:
+        values = [row[name] for row in rows]
+        if name in ("name", "data_id", "params_hash"):
+            table[name] = np.asarray(values, dtype=str) if values else np.zeros(0, dtype=str)
+        elif name in ("source_id", "flags", "group_id", "group_size", "job_id"):
+            table[name] = np.asarray([-1 if v is None else v for v in values], dtype=np.int64)
+        else:
+            table[name] = np.asarray([_nan(v) for v in values], dtype=float)
+    return table
