@@ -44,14 +44,22 @@ def iau_names(prefix: str, ra_deg: ArrayLike, dec_deg: ArrayLike, *,
     dec_units = np.floor(np.abs(dec) * 3600.0 * 10**dec_decimals
                          + _TRUNCATION_SLACK).astype(np.int64)
     ra_units %= 24 * 3600 * 10**ra_decimals  # 23:59:59.99… truncates, never reaches 24h
-    return [f"{prefix} J{_sexagesimal(r, ra_decimals)}{'-' if neg else '+'}"
-            f"{_sexagesimal(d, dec_decimals)}"
-            for r, d, neg in zip(ra_units.tolist(), dec_units.tolist(), (dec < 0).tolist())]
+    sign = np.where(dec < 0, "-", "+")
+    text = np.char.add(np.char.add(f"{prefix} J", _sexagesimal(ra_units, ra_decimals)), sign)
+    return np.char.add(text, _sexagesimal(dec_units, dec_decimals)).tolist()
 
 
-def _sexagesimal(units: int, decimals: int) -> str:
-    """``units`` of 10**-decimals seconds as ``DDMMSS[.s…]``."""
-    scale = 10**decimals
-    seconds, fraction = divmod(units, scale)
-    text = f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
-    return f"{text}.{fraction:0{decimals}d}" if decimals else text
+def _sexagesimal(units: np.ndarray, decimals: int) -> np.ndarray:
+    """``units`` of 10**-decimals seconds as ``DDMMSS[.s…]`` strings (vectorised)."""
+    seconds, fraction = np.divmod(units, 10**decimals)
+    text = _two_digits(seconds // 3600)
+    for part in (seconds // 60 % 60, seconds % 60):
+        text = np.char.add(text, _two_digits(part))
+    if decimals:
+        text = np.char.add(np.char.add(text, "."),
+                           np.char.zfill(fraction.astype(str), decimals))
+    return text
+
+
+def _two_digits(values: np.ndarray) -> np.ndarray:
+    return np.char.zfill(values.astype(str), 2)

@@ -7,9 +7,11 @@ stable; rows are written in chunks of `CHUNK_ROWS` with one multi-row statement 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import numpy as np
 from astropy.table import Table
@@ -42,6 +44,7 @@ SOURCE_COLUMNS: tuple[str, ...] = ("id",) + CATALOG_COLUMNS + ("extra",)
 _catalog = Catalog.__table__
 _source = CatalogSource.__table__
 _UPDATED_ON_CONFLICT = NUMERIC_COLUMNS + ("zone", "extra")
+_INSERTED = ("catalog_id", "name", "zone") + NUMERIC_COLUMNS + ("extra",)
 _DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 
 
@@ -94,6 +97,31 @@ def upsert_sources(conn: Connection, catalog_id: int, table: Table, *,
     progress : callable, optional
         ``progress(rows_done, rows_total)`` after each chunk.
     """
+    statement = _upsert_statement(conn)
+    extra_columns = [c for c in table.colnames if c not in CATALOG_COLUMNS]
+    order = np.lexsort((np.asarray(table["ra_deg"]), zone_of(table["dec_deg"])))
+    total = len(table)
+    for start in range(0, total, CHUNK_ROWS):
+        chunk = table[order[start:start + CHUNK_ROWS]]
+        conn.exec_driver_sql(statement.sql,
+                             statement.arrange(_columns(chunk, catalog_id, extra_columns)))
+        if progress is not None:
+            progress(min(start + CHUNK_ROWS, total), total)
+    return total
+
+
+class _DriverStatement(NamedTuple):
+    """A compiled statement run directly on the driver (bulk rows skip per-row processing)."""
+
+    sql: str
+    arrange: Callable[[dict[str, list]], list]
+
+
+def _upsert_statement(conn: Connection) -> _DriverStatement:
+    """``INSERT … ON CONFLICT (catalog_id, name) DO UPDATE`` compiled for ``conn``'s dialect.
+
+    Rows are written in spatial order (zone, RA), so the rows of a cone sit together on disk.
+    """
     dialect = _DIALECTS.get(conn.dialect.name)
     if dialect is None:
         raise NotImplementedError(
@@ -102,14 +130,13 @@ def upsert_sources(conn: Connection, catalog_id: int, table: Table, *,
     statement = insert.on_conflict_do_update(
         index_elements=[_source.c.catalog_id, _source.c.name],
         set_={c: insert.excluded[c] for c in _UPDATED_ON_CONFLICT})
-    extra_columns = [c for c in table.colnames if c not in CATALOG_COLUMNS]
-    total = len(table)
-    for start in range(0, total, CHUNK_ROWS):
-        chunk = table[start:start + CHUNK_ROWS]
-        conn.execute(statement, _records(chunk, catalog_id, extra_columns))
-        if progress is not None:
-            progress(min(start + CHUNK_ROWS, total), total)
-    return total
+    compiled = statement.compile(dialect=conn.dialect, column_keys=list(_INSERTED))
+    if compiled.positional:
+        keys = tuple(compiled.positiontup or ())
+        return _DriverStatement(str(compiled),
+                                lambda columns: list(zip(*(columns[k] for k in keys))))
+    return _DriverStatement(str(compiled), lambda columns: [
+        dict(zip(columns, row)) for row in zip(*columns.values())])
 
 
 def count_sources(conn: Connection, catalog_id: int) -> int:
@@ -154,19 +181,18 @@ def _full_circle_runs(boxes: Sequence[ZoneBox]) -> list[tuple[int, int]]:
     return runs
 
 
-def _records(chunk: Table, catalog_id: int, extra_columns: list[str]) -> list[dict]:
-    """Rows of a chunk as parameter dicts: NaN → NULL, extras → one JSON object per row."""
+def _columns(chunk: Table, catalog_id: int, extra_columns: list[str]) -> dict[str, list]:
+    """Parameter columns of a chunk: NaN → NULL, extras → one JSON text per row."""
     n = len(chunk)
     values: dict[str, list] = {
         "catalog_id": [catalog_id] * n,
-        "name": [str(v) for v in chunk["name"]],
+        "name": np.asarray(chunk["name"], dtype=str).tolist(),
         "zone": zone_of(chunk["dec_deg"]).tolist(),
     }
     for column in NUMERIC_COLUMNS:
         values[column] = _nullable(np.asarray(chunk[column], dtype=np.float64))
     values["extra"] = _extras(chunk, extra_columns)
-    keys = list(values)
-    return [dict(zip(keys, row)) for row in zip(*(values[k] for k in keys))]
+    return values
 
 
 def _nullable(array: np.ndarray) -> list:
@@ -175,15 +201,26 @@ def _nullable(array: np.ndarray) -> list:
     return items.tolist()
 
 
-def _extras(chunk: Table, extra_columns: list[str]) -> list[dict | None]:
-    """One JSON-ready dict per row of the extra columns, without missing values."""
+def _extras(chunk: Table, extra_columns: list[str]) -> list[str | None]:
+    """One JSON object (text) per row of the extra columns; missing values are left out."""
     if not extra_columns:
         return [None] * len(chunk)
-    columns = {name: np.asarray(chunk[name]).tolist() for name in extra_columns}
-    out: list[dict | None] = []
-    for i in range(len(chunk)):
-        row = {name: values[i] for name, values in columns.items()
-               if values[i] is not None and values[i] != ""
-               and not (isinstance(values[i], float) and not math.isfinite(values[i]))}
-        out.append(row or None)
+    fragments = [_json_members(name, np.asarray(chunk[name])) for name in extra_columns]
+    out: list[str | None] = []
+    for members in zip(*fragments):
+        present = [m for m in members if m is not None]
+        out.append("{" + ", ".join(present) + "}" if present else None)
     return out
+
+
+def _json_members(name: str, values: np.ndarray) -> list[str | None]:
+    """``"name": value`` JSON members of a column (None where the value is missing)."""
+    key = json.dumps(name) + ": "
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        return [key + repr(v) if ok else None
+                for v, ok in zip(values.tolist(), finite.tolist())]
+    if values.dtype.kind in "iub":
+        return [key + json.dumps(v) for v in values.tolist()]
+    return [key + json.dumps(str(v)) if v is not None and str(v) != "" else None
+            for v in values.tolist()]
