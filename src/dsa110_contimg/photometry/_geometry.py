@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import ndimage
 
 from dsa110_contimg.imaging.fits_io import Image
 from dsa110_contimg.imaging.gaussians import covariance
@@ -18,6 +19,9 @@ from dsa110_contimg.imaging.gaussians import covariance
 __all__ = ["FOUR_LN2", "KernelForms", "kernel_forms", "separation_fwhm"]
 
 FOUR_LN2 = 4.0 * math.log(2.0)
+_GRID_MIN_POSITIONS = 4096
+_GRID_NODES = 17
+_POLE_GUARD_DEG = 85.0
 
 
 class KernelForms:
@@ -59,10 +63,36 @@ def kernel_forms(image: Image, ra_deg: np.ndarray, dec_deg: np.ndarray,
     Notes
     -----
     The Jacobian is measured by finite differences one pixel long towards local east and north
-    along great circles, so it is exact to second order wherever the WCS is smooth.
+    along great circles, so it is exact to second order wherever the WCS is smooth. For many
+    positions it is measured on a 17×17 grid of nodes over the image and interpolated
+    bilinearly (the WCS varies slowly over a beam), unless a celestial pole is near the image.
     """
-    ra = np.radians(np.asarray(ra_deg, dtype=float))
-    dec = np.radians(np.asarray(dec_deg, dtype=float))
+    ra = np.asarray(ra_deg, dtype=float)
+    dec = np.asarray(dec_deg, dtype=float)
+    if ra.size > _GRID_MIN_POSITIONS:
+        x, y = (np.asarray(v, dtype=float) for v in image.sky_to_pixel(ra, dec))
+        jac = _interpolated_jacobian(image, x, y)
+        if jac is None:
+            x, y, jac = _exact_jacobian(image, ra, dec)
+    else:
+        x, y, jac = _exact_jacobian(image, ra, dec)
+    n = ra.size
+    with np.errstate(invalid="ignore", divide="ignore"):
+        jinv = np.linalg.inv(np.where(np.isfinite(jac), jac, np.eye(2)))
+    jinv[~np.isfinite(jac).all(axis=(1, 2))] = np.nan
+    if sky_cov_arcsec2 is None:
+        sky_cov_arcsec2 = covariance(image.beam.major_arcsec, image.beam.minor_arcsec,
+                                     image.beam.pa_deg)
+    sky_form = 0.5 * np.linalg.inv(np.asarray(sky_cov_arcsec2) / 3600.0 ** 2)
+    q = np.einsum("nji,njk,nkl->nil", jinv, np.broadcast_to(sky_form, (n, 2, 2)), jinv)
+    return KernelForms(x, y, q[:, 0, 0], 0.5 * (q[:, 0, 1] + q[:, 1, 0]), q[:, 1, 1])
+
+
+def _exact_jacobian(image: Image, ra_deg: np.ndarray,
+                    dec_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel positions and (n, 2, 2) Jacobians: pixel offset per degree east (column 0) and
+    north (column 1)."""
+    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
     eps = math.radians(min(image.pixel_scale_arcsec) / 3600.0)
     p = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
     east = np.stack([-np.sin(ra), np.cos(ra), np.zeros_like(ra)], axis=-1)
@@ -75,21 +105,32 @@ def kernel_forms(image: Image, ra_deg: np.ndarray, dec_deg: np.ndarray,
     n = ra.size
     x, y = px[:n], py[:n]
     eps_deg = math.degrees(eps)
-    # Jacobian columns: pixel offset per degree towards east and towards north.
     jac = np.empty((n, 2, 2))
     jac[:, 0, 0] = (px[n:2 * n] - x) / eps_deg
     jac[:, 1, 0] = (py[n:2 * n] - y) / eps_deg
     jac[:, 0, 1] = (px[2 * n:] - x) / eps_deg
     jac[:, 1, 1] = (py[2 * n:] - y) / eps_deg
-    with np.errstate(invalid="ignore", divide="ignore"):
-        jinv = np.linalg.inv(np.where(np.isfinite(jac), jac, np.eye(2)))
-    jinv[~np.isfinite(jac).all(axis=(1, 2))] = np.nan
-    if sky_cov_arcsec2 is None:
-        sky_cov_arcsec2 = covariance(image.beam.major_arcsec, image.beam.minor_arcsec,
-                                     image.beam.pa_deg)
-    sky_form = 0.5 * np.linalg.inv(np.asarray(sky_cov_arcsec2) / 3600.0 ** 2)
-    q = np.einsum("nji,njk,nkl->nil", jinv, np.broadcast_to(sky_form, (n, 2, 2)), jinv)
-    return KernelForms(x, y, q[:, 0, 0], 0.5 * (q[:, 0, 1] + q[:, 1, 0]), q[:, 1, 1])
+    return x, y, jac
+
+
+def _interpolated_jacobian(image: Image, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """Jacobians interpolated from a node grid; None when a pole is near (use exact ones)."""
+    ny, nx = image.shape
+    gx = np.linspace(-0.5, nx - 0.5, _GRID_NODES)
+    gy = np.linspace(-0.5, ny - 0.5, _GRID_NODES)
+    node_x, node_y = (v.ravel() for v in np.meshgrid(gx, gy))
+    node_ra, node_dec = image.pixel_to_sky(node_x, node_y)
+    if not np.all(np.isfinite(node_dec)) or np.max(np.abs(node_dec)) > _POLE_GUARD_DEG:
+        return None
+    _, _, node_jac = _exact_jacobian(image, np.asarray(node_ra), np.asarray(node_dec))
+    grid = node_jac.reshape(_GRID_NODES, _GRID_NODES, 2, 2)
+    coords = np.vstack([(y + 0.5) / (ny / (_GRID_NODES - 1)), (x + 0.5) / (nx / (_GRID_NODES - 1))])
+    jac = np.empty((x.size, 2, 2))
+    for a in range(2):
+        for b in range(2):
+            jac[:, a, b] = ndimage.map_coordinates(grid[:, :, a, b], coords, order=1,
+                                                   mode="nearest")
+    return jac
 
 
 def separation_fwhm(forms: KernelForms, i: np.ndarray, j: np.ndarray) -> np.ndarray:
