@@ -9,7 +9,6 @@ the clock.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 from datetime import datetime, timezone
@@ -17,7 +16,6 @@ from datetime import datetime, timezone
 import numpy as np
 from astropy.table import Table
 from sqlalchemy import Connection, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dsa110_contimg.catalog.query import cone_search
 from dsa110_contimg.database.data_registry import UnknownDataError
@@ -74,7 +72,7 @@ def photometry_insert(data_id: str, table: Table, *, params_hash: str,
         if conn.dialect.name == "postgresql":
             _copy_upsert(conn, columns)
         else:
-            conn.execute(_upsert_statement(conn), _records(columns))
+            conn.connection.driver_connection.executemany(_SQLITE_UPSERT, _rows(columns))
     return int(columns["source_id"].size)
 
 
@@ -158,24 +156,26 @@ def _columns(table: Table, product_id: int, mjd_obs: float | None, job_id: int |
     return columns
 
 
-def _records(columns: dict[str, np.ndarray]) -> list[dict]:
-    """Python rows for executemany, NaN → None."""
-    converted = {}
-    for name, values in columns.items():
+def _rows(columns: dict[str, np.ndarray]) -> list[tuple]:
+    """Row tuples in `_ROW_COLUMNS` order for executemany, NaN → None."""
+    converted = []
+    for name in _ROW_COLUMNS:
+        values = columns[name]
         if values.dtype.kind == "f":
-            converted[name] = [None if math.isnan(v) else v for v in values.tolist()]
+            converted.append([None if v != v else v for v in values.tolist()])
+        elif name == "measured_at":
+            converted.append([v.isoformat(sep=" ") for v in values.tolist()])
         else:
-            converted[name] = values.tolist()
-    return [dict(zip(converted, row)) for row in zip(*converted.values())]
+            converted.append(values.tolist())
+    return list(zip(*converted))
 
 
-def _upsert_statement(conn: Connection):
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(Photometry.__table__)
-    updatable = [c for c in _ROW_COLUMNS if c not in ("product_id", "source_id", "params_hash")]
-    return statement.on_conflict_do_update(
-        index_elements=["product_id", "source_id", "params_hash"],
-        set_={c: statement.excluded[c] for c in updatable})
+_UPDATED = [c for c in _ROW_COLUMNS if c not in ("product_id", "source_id", "params_hash")]
+_SQLITE_UPSERT = (
+    f"INSERT INTO photometry ({', '.join(_ROW_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _ROW_COLUMNS)}) "
+    f"ON CONFLICT (product_id, source_id, params_hash) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _UPDATED))
 
 
 def _copy_upsert(conn: Connection, columns: dict[str, np.ndarray]) -> None:
@@ -183,26 +183,14 @@ def _copy_upsert(conn: Connection, columns: dict[str, np.ndarray]) -> None:
     names = ", ".join(_ROW_COLUMNS)
     conn.execute(text(f"CREATE TEMP TABLE photometry_load ON COMMIT DROP AS "
                       f"SELECT {names} FROM photometry WITH NO DATA"))
-    buffer = io.StringIO()
-    for row in zip(*(columns[c].tolist() for c in _ROW_COLUMNS)):
-        buffer.write("\t".join(_copy_value(v) for v in row))
-        buffer.write("\n")
     raw = conn.connection.driver_connection
     with raw.cursor().copy(f"COPY photometry_load ({names}) FROM STDIN") as copy:
-        copy.write(buffer.getvalue())
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ROW_COLUMNS
-                        if c not in ("product_id", "source_id", "params_hash"))
+        for row in _rows(columns):
+            copy.write_row(row)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATED)
     conn.execute(text(
         f"INSERT INTO photometry ({names}) SELECT {names} FROM photometry_load "
         f"ON CONFLICT (product_id, source_id, params_hash) DO UPDATE SET {updates}"))
-
-
-def _copy_value(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "\\N"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
 
 
 def _nan(value) -> float:
