@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from astropy.table import Table
 from rich.console import Console
 from rich.table import Table as RichTable
 

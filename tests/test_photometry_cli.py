@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.cli import app
 from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.imaging.fits_io import load_image
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.photometry.sources import (
     measure_catalog_sources,
