@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import shared_data
 from typer.testing import CliRunner
 
-from conftest import shared_data
 from dsa110_contimg.catalog import FORMATS
 from dsa110_contimg.cli import app
 

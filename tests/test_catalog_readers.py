@@ -7,8 +7,8 @@ import pytest
 from astropy import units as u
 from astropy.io import fits
 from astropy.table import Table
-
 from conftest import shared_data
+
 from dsa110_contimg.catalog import (
     CATALOG_COLUMNS,
     FORMATS,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.table import Table, vstack
-
 from conftest import shared_data
+
 from dsa110_contimg.catalog import (
     CoordinateError,
     UnknownCatalogError,

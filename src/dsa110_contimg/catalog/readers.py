@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 from astropy import units as u
 from astropy.coordinates import Angle
 from astropy.io import fits
@@ -477,27 +478,34 @@ def _fits_table(path: Path, extname_prefix: str | None) -> Table:
 
 
 def _make_names_unique(table: Table, source: str) -> None:
-    """Suffix repeated names ``_2``, ``_3``… in order of position (stable across file order)."""
-    names = np.asarray(table["name"], dtype=str)
+    """Suffix repeated names ``_2``, ``_3``… in order of position (stable across file order).
+
+    Raises
+    ------
+    CatalogFormatError
+        If a name is empty, or a suffixed name collides with another name in the file.
+    """
+    names = np.asarray(table["name"], dtype=object)
     empty = names == ""
     if empty.any():
         raise CatalogFormatError(
             f"{source}: {int(empty.sum())} row(s) without a name, first at data row "
             f"{int(np.flatnonzero(empty)[0]) + 1}")
-    order = np.lexsort((table["dec_deg"], table["ra_deg"], names))
-    ordered = names[order]
-    repeat = np.zeros(len(names), dtype=np.int64)
-    same = np.concatenate([[False], ordered[1:] == ordered[:-1]])
-    if same.any():
-        # Rank within each run of equal names: 0 for the first, 1, 2, ... for repeats.
-        run_start = np.maximum.accumulate(np.where(~same, np.arange(len(names)), 0))
-        repeat[order] = np.arange(len(names)) - run_start
-        log.warning("%s: %d repeated source name(s) (e.g. %r); made unique with suffixes",
-                    source, int(same.sum()), str(ordered[same][0]))
-        suffixed = [f"{n}_{k + 1}" if k else n for n, k in zip(names.tolist(), repeat.tolist())]
-        table["name"] = np.asarray(suffixed, dtype=str)
-    else:
-        table["name"] = names
+    repeated = np.flatnonzero(pd.Index(names).duplicated(keep=False))
+    if repeated.size:
+        ra, dec = np.asarray(table["ra_deg"]), np.asarray(table["dec_deg"])
+        example = str(names[repeated[0]])
+        seen: dict[str, int] = {}
+        for i in sorted(repeated.tolist(), key=lambda i: (names[i], ra[i], dec[i])):
+            count = seen[names[i]] = seen.get(names[i], 0) + 1
+            if count > 1:
+                names[i] = f"{names[i]}_{count}"
+        log.warning("%s: %d row(s) share a name with another (e.g. %r); later ones in position "
+                    "order get suffixes _2, _3, ...", source, repeated.size, example)
+        if pd.Index(names).has_duplicates:
+            raise CatalogFormatError(f"{source}: suffixed repeated names collide with other "
+                                     "names in the file; make the names unique")
+    table["name"] = names
 
 
 #: Supported formats and what they are.

@@ -8,7 +8,6 @@ stable; rows are written in chunks of `CHUNK_ROWS` with one multi-row statement 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -47,19 +48,21 @@ def _fail(exc: Exception) -> typer.Exit:
 
 @app.command("ingest")
 def ingest(
-    file: Path = typer.Argument(..., help="Catalogue file."),
-    catalog: str = typer.Option(..., "--catalog", help="Catalogue name, e.g. nvss."),
-    fmt: str | None = typer.Option(
-        None, "--format", help=f"One of {', '.join(FORMATS)}; detected when omitted."),
-    mapping: list[str] = typer.Option(
-        [], "--map", help="Generic tables: target=column, e.g. --map flux_mjy=S_int."),
-    header: Path | None = typer.Option(
-        None, "--header", help="Header file of VizieR TSV rows stored apart from it."),
-    description: str | None = typer.Option(None, help="Description stored with the catalogue."),
-    frequency_hz: float | None = typer.Option(None, help="Catalogue frequency (Hz)."),
+    file: Annotated[Path, typer.Argument(help="Catalogue file.")],
+    catalog: Annotated[str, typer.Option("--catalog", help="Catalogue name, e.g. nvss.")],
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help=f"One of {', '.join(FORMATS)}; detected when omitted.")] = None,
+    mapping: Annotated[list[str] | None, typer.Option(
+        "--map", help="Generic tables: target=column, e.g. --map flux_mjy=S_int.")] = None,
+    header: Annotated[Path | None, typer.Option(
+        "--header", help="Header file of VizieR TSV rows stored apart from it.")] = None,
+    description: Annotated[str | None, typer.Option(
+        help="Description stored with the catalogue.")] = None,
+    frequency_hz: Annotated[float | None, typer.Option(
+        help="Catalogue frequency (Hz).")] = None,
 ) -> None:
     """Ingest FILE as catalogue NAME (idempotent; source ids stay stable on updates)."""
-    column_map = _column_map(mapping)
+    column_map = _column_map(mapping or [])
     upgrade()
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
@@ -83,7 +86,7 @@ def ingest(
 
 @app.command("list")
 def list_command(
-    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """List the ingested catalogues."""
     upgrade()
@@ -103,12 +106,13 @@ def list_command(
 
 @app.command("query")
 def query(
-    catalog: str = typer.Option(..., "--catalog", help="Catalogue name."),
-    ra: float = typer.Option(..., "--ra", help="Cone centre RA (deg)."),
-    dec: float = typer.Option(..., "--dec", help="Cone centre Dec (deg)."),
-    radius: float = typer.Option(..., "--radius", help="Cone radius (deg)."),
-    limit: int | None = typer.Option(None, "--limit", help="At most this many, nearest first."),
-    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
+    catalog: Annotated[str, typer.Option("--catalog", help="Catalogue name.")],
+    ra: Annotated[float, typer.Option("--ra", help="Cone centre RA (deg).")],
+    dec: Annotated[float, typer.Option("--dec", help="Cone centre Dec (deg).")],
+    radius: Annotated[float, typer.Option("--radius", help="Cone radius (deg).")],
+    limit: Annotated[int | None, typer.Option(
+        "--limit", help="At most this many, nearest first.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """Cone search: sources within RADIUS of (RA, DEC), nearest first (fluxes in mJy)."""
     upgrade()
