@@ -30,7 +30,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["FittingOptions", "PhotometrySettings", "Settings", "get_settings"]
+__all__ = ["FittingOptions", "JobSettings", "PhotometrySettings", "Settings", "get_settings"]
 
 DEFAULT_STATE_DIR = Path(".state")
 
@@ -88,6 +88,19 @@ class PhotometrySettings(BaseModel):
     fitting: FittingOptions = Field(default_factory=FittingOptions)
 
 
+class JobSettings(BaseModel):
+    """How batch photometry jobs are executed."""
+
+    executor: Literal["local", "dask"] = "local"
+    workers: int = Field(2, ge=1, description="Local worker processes.")
+    dask_scheduler: str | None = Field(None, description="e.g. tcp://scheduler:8786")
+    lease_s: float = Field(120.0, gt=0, description="An item's lease; re-claimable after it.")
+    max_attempts: int = Field(3, ge=1, description="Attempts before an item fails for good.")
+    retry_backoff_s: float = Field(10.0, ge=0, description="Delay before a retry, doubled "
+                                                           "per attempt.")
+    poll_s: float = Field(1.0, gt=0, description="Idle worker polling interval.")
+
+
 class Settings(BaseSettings):
     """All settings of dsa110_contimg."""
 
@@ -100,6 +113,7 @@ class Settings(BaseSettings):
     data_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
     photometry: PhotometrySettings = Field(default_factory=PhotometrySettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
     @field_validator("data_roots", mode="before")
     @classmethod

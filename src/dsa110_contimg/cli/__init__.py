@@ -7,6 +7,7 @@ import typer
 from dsa110_contimg.cli import catalog as catalog_cli
 from dsa110_contimg.cli import data as data_cli
 from dsa110_contimg.cli import db as db_cli
+from dsa110_contimg.cli import jobs as jobs_cli
 from dsa110_contimg.cli import photometry as photometry_cli
 from dsa110_contimg.cli.demo import demo
 from dsa110_contimg.config import get_settings
@@ -30,7 +31,9 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DE
 app.add_typer(catalog_cli.app, name="catalog")
 app.add_typer(data_cli.app, name="data")
 app.add_typer(db_cli.app, name="db")
+app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(photometry_cli.app, name="photometry")
+app.command("worker")(jobs_cli.worker)
 app.command("demo")(demo)
 
 

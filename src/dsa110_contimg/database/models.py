@@ -265,6 +265,7 @@ class BatchJobItem(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
     n_measured: Mapped[int | None] = mapped_column(Integer)
     n_failed: Mapped[int | None] = mapped_column(Integer)

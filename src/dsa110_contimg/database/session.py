@@ -16,6 +16,7 @@ from dsa110_contimg.config import get_settings
 __all__ = ["get_engine", "session_factory", "session_scope"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_KIB = 128 * 1024
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -47,6 +48,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # bulk inserts into big indexes
     cursor.close()
 
 

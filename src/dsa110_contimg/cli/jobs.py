@@ -1,0 +1,129 @@
+"""``contimg worker`` and ``contimg jobs``: run and monitor batch photometry jobs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table as RichTable
+
+from dsa110_contimg.config import get_settings
+from dsa110_contimg.database.migrate import upgrade
+from dsa110_contimg.jobs.executor import run_job
+from dsa110_contimg.jobs.service import JobSummary, cancel_job, get_job, list_jobs
+from dsa110_contimg.jobs.worker import run_worker
+
+__all__ = ["app", "worker"]
+
+app = typer.Typer(help="Batch photometry jobs.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def worker(
+    once: bool = typer.Option(False, "--once", help="Exit when no item is due."),
+    dask: str | None = typer.Option(None, "--dask", help="Run items on this Dask scheduler "
+                                                         "(tcp://host:8786)."),
+) -> None:
+    """Claim and process photometry job items until stopped (SIGTERM finishes the current one).
+
+    Items are held under a lease (``jobs.lease_s``); items of a worker that died are claimed
+    again once its lease expires.
+    """
+    upgrade()
+    settings = get_settings()
+    if dask is None:
+        processed = run_worker(stop_when_idle=once, settings=settings.jobs)
+        console.print(f"worker stopped after {processed} item(s)", markup=False)
+        return
+    while True:
+        due = [job.id for job in list_jobs(limit=1000) if job.status in ("pending", "running")]
+        for job_id in due:
+            run_job(job_id, executor="dask", scheduler=dask)
+        if once:
+            return
+        time.sleep(settings.jobs.poll_s)
+
+
+def _row(job: JobSummary) -> dict:
+    return {"id": job.id, "status": job.status, "n_items": job.n_items,
+            "n_completed": job.n_completed, "n_failed": job.n_failed,
+            "created_at": str(job.created_at), "finished_at": str(job.finished_at)}
+
+
+@app.command("list")
+def list_command(status: str | None = typer.Option(None),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Recent jobs, newest first."""
+    upgrade()
+    jobs = list_jobs(status=status)
+    if as_json:
+        for job in jobs:
+            typer.echo(json.dumps(_row(job)))
+        return
+    view = RichTable(title=f"{len(jobs)} jobs")
+    for col in ("id", "status", "n_items", "n_completed", "n_failed", "created_at"):
+        view.add_column(col)
+    for job in jobs:
+        row = _row(job)
+        view.add_row(*(str(row[c]) for c in ("id", "status", "n_items", "n_completed",
+                                             "n_failed", "created_at")))
+    Console().print(view)
+
+
+@app.command("show")
+def show(job_id: int, as_json: bool = typer.Option(False, "--json"),
+         follow: bool = typer.Option(False, "--follow", help="Show progress until the job "
+                                                             "ends.")) -> None:
+    """One job: status, counters and every item with its error."""
+    upgrade()
+    try:
+        job = get_job(job_id)
+    except LookupError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+    if follow:
+        job = _follow(job_id)
+    if as_json:
+        typer.echo(json.dumps({**_row(job), "items": [
+            {k: (str(v) if k.endswith("_at") else v) for k, v in item.items()}
+            for item in job.items]}, indent=2))
+        return
+    console.print(f"job {job.id}: {job.status}, {job.n_completed} completed, "
+                  f"{job.n_failed} failed, {job.n_pending} pending of {job.n_items}",
+                  markup=False)
+    view = RichTable()
+    for col in ("data_id", "status", "attempts", "n_measured", "error"):
+        view.add_column(col)
+    for item in job.items:
+        view.add_row(*(str(item[c]) for c in ("data_id", "status", "attempts", "n_measured",
+                                              "error")))
+    Console().print(view)
+
+
+@app.command("cancel")
+def cancel(job_id: int) -> None:
+    """Cancel a job's pending items."""
+    upgrade()
+    try:
+        job = cancel_job(job_id)
+    except LookupError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+    console.print(f"job {job.id}: {job.status}", markup=False)
+
+
+def _follow(job_id: int) -> JobSummary:
+    poll = get_settings().jobs.poll_s
+    with Progress(TextColumn("job {task.fields[job]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[status]}"), console=console) as progress:
+        job = get_job(job_id)
+        task = progress.add_task("", total=job.n_items, job=job_id, status=job.status)
+        while job.status in ("pending", "running"):
+            time.sleep(poll)
+            job = get_job(job_id)
+            progress.update(task, completed=job.n_completed + job.n_failed, status=job.status)
+        progress.update(task, completed=job.n_completed + job.n_failed, status=job.status)
+    return job

@@ -1,0 +1,1 @@
+"""Batch photometry jobs: creation (`service`), execution (`worker`, `executor`)."""

@@ -1,0 +1,243 @@
+"""Claiming and processing job items under a lease.
+
+A worker claims an item atomically (``pending``, due, in an active job — or ``running`` with an
+expired lease, whose worker died) and holds it for ``lease_s``. Processing reads the image
+once, selects sources, measures, upserts the rows and moves the product's registry status to a
+terminal state. Bad inputs (unreadable, missing, beamless images; unknown catalogues) fail the
+item at once with the reason; unexpected errors are retried with backoff up to
+``max_attempts``, then fail with the reason. Counters are updated in O(1) per item, and the job
+reaches ``completed``, ``completed_with_errors`` or ``failed`` when its last item ends. A worker
+never dies of one item.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+from sqlalchemy import and_, or_, select, update
+
+from dsa110_contimg.catalog.query import UnknownCatalogError
+from dsa110_contimg.config import JobSettings, get_settings
+from dsa110_contimg.database.data_registry import InvalidTransitionError, update_photometry_status
+from dsa110_contimg.database.models import BatchJob, BatchJobItem, CatalogSource, DataRegistry
+from dsa110_contimg.database.products import photometry_insert
+from dsa110_contimg.database.session import get_engine, session_scope
+from dsa110_contimg.imaging.fits_io import ImageReadError, load_image
+from dsa110_contimg.jobs.params import PhotometryParams
+from dsa110_contimg.photometry.forced import measure_many
+from dsa110_contimg.photometry.sources import measure_catalog_sources
+
+__all__ = ["ItemOutcome", "claim_item", "process_item", "run_worker", "worker_name"]
+
+log = logging.getLogger(__name__)
+
+#: Errors that retrying cannot fix: the item fails at once with the message as its reason.
+PERMANENT_ERRORS = (ImageReadError, UnknownCatalogError, FileNotFoundError, ValueError)
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """How one item ended (``status`` is completed, failed or pending for a retry)."""
+
+    item_id: int
+    data_id: str
+    status: str
+    n_measured: int = 0
+    n_failed: int = 0
+    error: str | None = None
+
+
+def worker_name() -> str:
+    """``host:pid``, the lease owner recorded on claimed items."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_item(worker: str, *, item_id: int | None = None, settings: JobSettings | None = None,
+               url: str | None = None) -> int | None:
+    """Atomically claim the next due item (or ``item_id``); None when there is none."""
+    settings = settings or get_settings().jobs
+    now = _now()
+    claimable = or_(
+        and_(BatchJobItem.status == "pending",
+             or_(BatchJobItem.not_before.is_(None), BatchJobItem.not_before <= now)),
+        and_(BatchJobItem.status == "running", BatchJobItem.lease_expires_at < now))
+    candidate = (select(BatchJobItem.id).join(BatchJob, BatchJob.id == BatchJobItem.job_id)
+                 .where(claimable, BatchJob.status.in_(("pending", "running")))
+                 .order_by(BatchJobItem.id).limit(1))
+    if item_id is not None:
+        candidate = candidate.where(BatchJobItem.id == item_id)
+    engine = get_engine(url)
+    if engine.dialect.name == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            update(BatchJobItem)
+            .where(BatchJobItem.id == candidate.scalar_subquery(), claimable)
+            .values(status="running", lease_owner=worker,
+                    lease_expires_at=now + timedelta(seconds=settings.lease_s),
+                    attempts=BatchJobItem.attempts + 1, started_at=now)
+            .returning(BatchJobItem.id, BatchJobItem.job_id)).first()
+        if claimed is None:
+            return None
+        conn.execute(update(BatchJob).where(BatchJob.id == claimed.job_id,
+                                            BatchJob.status == "pending")
+                     .values(status="running", started_at=now))
+    return claimed.id
+
+
+def process_item(item_id: int, worker: str, *, settings: JobSettings | None = None,
+                 url: str | None = None) -> ItemOutcome:
+    """Measure a claimed item's product and record the outcome (never raises for bad data)."""
+    settings = settings or get_settings().jobs
+    with session_scope(url) as session:
+        item = session.get(BatchJobItem, item_id)
+        job = session.get(BatchJob, item.job_id)
+        record = session.scalar(select(DataRegistry).where(DataRegistry.data_id == item.data_id))
+        data_id, attempts, sources = item.data_id, item.attempts, dict(item.sources or {})
+        params = PhotometryParams.model_validate(job.params or {})
+        path = record.published_path or record.stage_path
+        digest = item.params_hash
+    _set_registry(data_id, "running", item_id, url)
+    start = time.perf_counter()
+    try:
+        table = _measure(path, sources, params, url)
+        photometry_insert(data_id, table, params_hash=digest, job_id=job.id, url=url)
+    except PERMANENT_ERRORS as exc:
+        return _finish(item_id, data_id, worker, "failed", error=_reason(exc), url=url)
+    except Exception as exc:  # noqa: BLE001 - a worker must survive any item; recorded below
+        log.exception("%s: unexpected error in item %d (attempt %d)", data_id, item_id, attempts)
+        if attempts < settings.max_attempts:
+            delay = settings.retry_backoff_s * 2 ** (attempts - 1)
+            return _finish(item_id, data_id, worker, "pending", error=_reason(exc), url=url,
+                           retry_in_s=delay)
+        return _finish(item_id, data_id, worker, "failed",
+                       error=f"{_reason(exc)} (after {attempts} attempts)", url=url)
+    peaks = np.asarray(table["peak_jyb"], dtype=float)
+    outcome = _finish(item_id, data_id, worker, "completed", n_measured=int(np.isfinite(peaks).sum()),
+                      n_failed=int((~np.isfinite(peaks)).sum()), url=url)
+    log.info("%s: %d sources measured, %d unmeasurable, in %.2f s (item %d)", data_id,
+             outcome.n_measured, outcome.n_failed, time.perf_counter() - start, item_id)
+    return outcome
+
+
+def run_worker(*, worker: str | None = None, stop_when_idle: bool = False,
+               settings: JobSettings | None = None, url: str | None = None) -> int:
+    """Claim and process items until stopped (SIGTERM/SIGINT finish the current item first).
+
+    Returns the number of items processed. With ``stop_when_idle`` it returns as soon as no item
+    is due (used by tests, ``--once`` and the executors).
+    """
+    settings = settings or get_settings().jobs
+    worker = worker or worker_name()
+    stopping = {"flag": False}
+
+    def request_stop(signum, _frame):
+        log.warning("worker %s: signal %d, stopping after the current item", worker, signum)
+        stopping["flag"] = True
+
+    previous = {}
+    if _in_main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, request_stop)
+    processed = 0
+    try:
+        while not stopping["flag"]:
+            item_id = claim_item(worker, settings=settings, url=url)
+            if item_id is None:
+                if stop_when_idle:
+                    break
+                time.sleep(settings.poll_s)
+                continue
+            process_item(item_id, worker, settings=settings, url=url)
+            processed += 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return processed
+
+
+def _measure(path: str, sources: dict, params: PhotometryParams, url: str | None):
+    image = load_image(path)
+    if "source_ids" in sources:
+        ids = [int(s) for s in sources["source_ids"]]
+        with session_scope(url) as session:
+            rows = session.execute(select(CatalogSource.id, CatalogSource.name,
+                                          CatalogSource.ra_deg, CatalogSource.dec_deg)
+                                   .where(CatalogSource.id.in_(ids))
+                                   .order_by(CatalogSource.id)).all()
+        if len(rows) != len(set(ids)):
+            raise ValueError(f"{len(set(ids)) - len(rows)} requested source id(s) do not exist")
+        return measure_many(image, [r.ra_deg for r in rows], [r.dec_deg for r in rows],
+                            names=[r.name for r in rows], source_ids=[r.id for r in rows],
+                            options=params.fitting)
+    return measure_catalog_sources(image, sources.get("catalog", params.catalog),
+                                   sources.get("radius_deg", params.radius_deg),
+                                   options=params.fitting, url=url)
+
+
+def _finish(item_id: int, data_id: str, worker: str, status: str, *, n_measured: int = 0,
+            n_failed: int = 0, error: str | None = None, url: str | None = None,
+            retry_in_s: float = 0.0) -> ItemOutcome:
+    """Record an item's end (if this worker still holds it) and update counters in O(1)."""
+    now = _now()
+    values = {"status": status, "error": error, "n_measured": n_measured,
+              "n_failed": n_failed, "lease_owner": None, "lease_expires_at": None}
+    if status == "pending":
+        values["not_before"] = now + timedelta(seconds=retry_in_s)
+    else:
+        values["finished_at"] = now
+    with get_engine(url).begin() as conn:
+        held = conn.execute(update(BatchJobItem).where(
+            BatchJobItem.id == item_id, BatchJobItem.status == "running",
+            BatchJobItem.lease_owner == worker).values(**values)
+            .returning(BatchJobItem.job_id)).first()
+        if held is None:
+            log.warning("%s: item %d was re-claimed after this worker's lease expired; "
+                        "its result stays (rows are idempotent) but the item is not updated",
+                        data_id, item_id)
+            return ItemOutcome(item_id, data_id, "lost-lease", n_measured, n_failed, error)
+        if status in ("completed", "failed"):
+            counter = BatchJob.n_completed if status == "completed" else BatchJob.n_failed
+            job = conn.execute(update(BatchJob).where(BatchJob.id == held.job_id)
+                               .values({counter: counter + 1})
+                               .returning(BatchJob.n_items, BatchJob.n_completed,
+                                          BatchJob.n_failed, BatchJob.status)).first()
+            if job.n_completed + job.n_failed >= job.n_items and job.status == "running":
+                final = ("completed" if job.n_failed == 0 else
+                         "failed" if job.n_completed == 0 else "completed_with_errors")
+                conn.execute(update(BatchJob).where(BatchJob.id == held.job_id)
+                             .values(status=final, finished_at=now))
+    registry_status = "pending" if status == "pending" else status
+    _set_registry(data_id, registry_status, item_id, url, error=error, n_measured=n_measured,
+                  n_failed=n_failed)
+    return ItemOutcome(item_id, data_id, status, n_measured, n_failed, error)
+
+
+def _set_registry(data_id: str, status: str, item_id: int, url: str | None, *,
+                  error: str | None = None, n_measured: int | None = None,
+                  n_failed: int | None = None) -> None:
+    try:
+        update_photometry_status(data_id, status, error=error if status == "failed" else None,
+                                 n_measured=n_measured, n_failed=n_failed, url=url)
+    except InvalidTransitionError as exc:
+        log.warning("%s: registry not updated for item %d: %s", data_id, item_id, exc)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
