@@ -14,7 +14,10 @@ from astropy.io import fits
 from astropy.table import Table
 from sqlalchemy import func, select
 
+from typer.testing import CliRunner
+
 from dsa110_contimg.catalog.ingest import ingest_catalog
+from dsa110_contimg.cli import app
 from dsa110_contimg.config import JobSettings
 from dsa110_contimg.catalog.query import cone_search
 from dsa110_contimg.database.data_registry import (
@@ -22,6 +25,7 @@ from dsa110_contimg.database.data_registry import (
     get_photometry_status,
     register_data,
 )
+from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.models import BatchJobItem, Photometry
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.imaging.fits_io import ImageReadError
@@ -169,3 +173,22 @@ def test_explicit_source_list(tmp_path, sqlite_url):
 def test_unknown_products_are_refused(sqlite_url, product):
     with pytest.raises((UnknownDataError, ImageReadError)):
         create_batch_photometry_job([product], params=PARAMS, url=sqlite_url)
+
+
+def test_reprocess_queues_products_in_a_time_range(tmp_path, isolated_settings):
+    url = isolated_settings.database_url
+    upgrade(url)
+    paths = _images(tmp_path, url, 3)
+    for path in paths:
+        register_data(path, url=url)
+    runner = CliRunner()
+    # img00/01/02 were observed at 00:00, 00:05 and 00:10 on 2026-05-01 (MJD 61161).
+    out = runner.invoke(app, ["photometry", "reprocess", "--since", "61161.0",
+                              "--until", "61161.006", "--catalog", "sim", "--run"])
+    assert out.exit_code == 0, out.output
+    job = get_job(1, url=url)
+    assert (job.status, job.n_items) == ("completed", 2)
+    out = runner.invoke(app, ["photometry", "reprocess", "--since", "50000", "--until", "50001"])
+    assert out.exit_code == 1 and "no products" in out.output
+    out = runner.invoke(app, ["jobs", "show", "1", "--json"])
+    assert out.exit_code == 0 and '"status": "completed"' in out.output

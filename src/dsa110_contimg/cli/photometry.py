@@ -7,12 +7,16 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table as RichTable
 
 from dsa110_contimg.catalog.query import UnknownCatalogError
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.imaging.fits_io import Beam, ImageReadError, load_image
+from dsa110_contimg.jobs.executor import run_job
+from dsa110_contimg.jobs.params import PhotometryParams
+from dsa110_contimg.jobs.service import get_job, reprocess
 from dsa110_contimg.photometry.forced import measure_many
 from dsa110_contimg.photometry.sources import measure_catalog_sources
 from dsa110_contimg.photometry.table_io import (
@@ -96,3 +100,30 @@ def _print_table(table) -> None:
                      f"{row['peak_jyb']:.5g}", f"{row['peak_err_jyb']:.2g}",
                      f"{row['snr']:.1f}", str(row["flags"]))
     Console().print(view)
+
+
+@app.command("reprocess")
+def reprocess_command(
+    since: float = typer.Option(..., help="First observation MJD."),
+    until: float = typer.Option(..., help="Last observation MJD."),
+    catalog: str | None = typer.Option(None, help="Catalogue (default: configured)."),
+    data_type: str | None = typer.Option(None, "--type", help="image or mosaic."),
+    run: bool = typer.Option(False, "--run", help="Also run the job here, with progress."),
+) -> None:
+    """Queue forced photometry of every product observed between SINCE and UNTIL."""
+    upgrade()
+    params = PhotometryParams.from_settings(get_settings(), catalog=catalog)
+    job_id = reprocess(since, until, params=params, data_type=data_type)
+    if job_id is None:
+        console.print("no products in that time range", markup=False)
+        raise typer.Exit(code=1)
+    console.print(f"job {job_id} queued", markup=False)
+    if run:
+        job = get_job(job_id)
+        with Progress(TextColumn("job {task.fields[job]}"), BarColumn(), MofNCompleteColumn(),
+                      console=console) as progress:
+            task = progress.add_task("", total=job.n_items, job=job_id)
+            run_job(job_id, progress=lambda _outcome: progress.advance(task))
+        job = get_job(job_id)
+        console.print(f"job {job_id}: {job.status} ({job.n_completed} completed, "
+                      f"{job.n_failed} failed)", markup=False)

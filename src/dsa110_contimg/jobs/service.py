@@ -21,7 +21,7 @@ from dsa110_contimg.database.data_registry import (
     register_data,
     update_photometry_status,
 )
-from dsa110_contimg.database.models import BatchJob, BatchJobItem, DataRegistry
+from dsa110_contimg.database.models import BatchJob, BatchJobItem, DataRegistry, Product
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.params import PhotometryParams
 
@@ -32,6 +32,7 @@ __all__ = [
     "create_batch_photometry_job",
     "get_job",
     "list_jobs",
+    "reprocess",
 ]
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,27 @@ def create_batch_photometry_job(products: Sequence[str | Path], *,
         update_photometry_status(data_id, "pending", job_id=job_id, url=url)
     log.info("job %d: photometry of %d product(s) queued", job_id, len(todo))
     return job_id
+
+
+def reprocess(since_mjd: float, until_mjd: float, *, params: PhotometryParams | None = None,
+              data_type: str | None = None, url: str | None = None) -> int | None:
+    """Queue photometry of every product observed in [``since_mjd``, ``until_mjd``].
+
+    Used after a catalogue or parameter change; products whose rows were made with other
+    parameters keep those rows until the new ones land (they are keyed by parameter hash).
+    Returns the job id, or None when no product matches.
+    """
+    query = select(Product.data_id).where(Product.mjd_mid >= since_mjd,
+                                          Product.mjd_mid <= until_mjd).order_by(Product.mjd_mid)
+    if data_type:
+        query = query.where(Product.data_type == data_type)
+    with session_scope(url) as session:
+        data_ids = session.scalars(query).all()
+    if not data_ids:
+        log.warning("no products observed between MJD %s and %s; nothing to reprocess",
+                    since_mjd, until_mjd)
+        return None
+    return create_batch_photometry_job(data_ids, params=params, url=url)
 
 
 def list_jobs(*, status: str | None = None, limit: int = 50, offset: int = 0,
