@@ -2,21 +2,25 @@
 
 The tables are defined in `dsa110_contimg.database.models` (``catalog``, ``catalog_source``)
 and created by the migrations. Sources are upserted on (catalog_id, name) so their ids stay
-stable; rows are written in chunks of `CHUNK_ROWS` with one multi-row statement per chunk.
+stable, in spatial order (zone, RA) so that the rows of a cone sit together on disk: on
+PostgreSQL streamed with COPY into a temporary table and merged by one ``INSERT … ON CONFLICT``,
+elsewhere (SQLite) by chunks of `CHUNK_ROWS` rows executed directly on the driver.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
-from typing import NamedTuple
+from types import ModuleType
 
 import numpy as np
 from astropy.table import Table
-from sqlalchemy import Row, and_, func, or_, select
+from sqlalchemy import Column, MetaData, Row, and_, func, or_, select
+from sqlalchemy import Table as Table_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from dsa110_contimg.catalog.columns import CATALOG_COLUMNS, NUMERIC_COLUMNS
@@ -96,46 +100,62 @@ def upsert_sources(conn: Connection, catalog_id: int, table: Table, *,
     progress : callable, optional
         ``progress(rows_done, rows_total)`` after each chunk.
     """
-    statement = _upsert_statement(conn)
     extra_columns = [c for c in table.colnames if c not in CATALOG_COLUMNS]
     order = np.lexsort((np.asarray(table["ra_deg"]), zone_of(table["dec_deg"])))
-    total = len(table)
-    for start in range(0, total, CHUNK_ROWS):
-        chunk = table[order[start:start + CHUNK_ROWS]]
-        conn.exec_driver_sql(statement.sql,
-                             statement.arrange(_columns(chunk, catalog_id, extra_columns)))
-        if progress is not None:
-            progress(min(start + CHUNK_ROWS, total), total)
-    return total
+    chunks = (_columns(table[order[start:start + CHUNK_ROWS]], catalog_id, extra_columns)
+              for start in range(0, len(table), CHUNK_ROWS))
+    if conn.dialect.name == "postgresql":
+        _copy_upsert(conn, chunks, len(table), progress)
+    else:
+        sql, keys = _driver_upsert(conn)
+        done = 0
+        for columns in chunks:
+            conn.exec_driver_sql(sql, list(zip(*(columns[k] for k in keys))))
+            done += len(columns["name"])
+            if progress is not None:
+                progress(done, len(table))
+    return len(table)
 
 
-class _DriverStatement(NamedTuple):
-    """A compiled statement run directly on the driver (bulk rows skip per-row processing)."""
-
-    sql: str
-    arrange: Callable[[dict[str, list]], list]
-
-
-def _upsert_statement(conn: Connection) -> _DriverStatement:
-    """``INSERT … ON CONFLICT (catalog_id, name) DO UPDATE`` compiled for ``conn``'s dialect.
-
-    Rows are written in spatial order (zone, RA), so the rows of a cone sit together on disk.
-    """
-    dialect = _DIALECTS.get(conn.dialect.name)
-    if dialect is None:
-        raise NotImplementedError(
-            f"catalogue upserts support {', '.join(_DIALECTS)}, not {conn.dialect.name}")
+def _upsert_into_source(dialect: ModuleType) -> Insert:
+    """``INSERT INTO catalog_source … ON CONFLICT (catalog_id, name) DO UPDATE`` (no values)."""
     insert = dialect.insert(_source)
-    statement = insert.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=[_source.c.catalog_id, _source.c.name],
         set_={c: insert.excluded[c] for c in _UPDATED_ON_CONFLICT})
-    compiled = statement.compile(dialect=conn.dialect, column_keys=list(_INSERTED))
-    if compiled.positional:
-        keys = tuple(compiled.positiontup or ())
-        return _DriverStatement(str(compiled),
-                                lambda columns: list(zip(*(columns[k] for k in keys))))
-    return _DriverStatement(str(compiled), lambda columns: [
-        dict(zip(columns, row)) for row in zip(*columns.values())])
+
+
+def _copy_upsert(conn: Connection, chunks: Iterable[dict[str, list]], total: int,
+                 progress: Callable[[int, int], None] | None) -> None:
+    """PostgreSQL: COPY the rows into a temporary table, then one upsert from it."""
+    load = Table_("catalog_source_load", MetaData(),
+                  *(Column(c, _source.c[c].type) for c in _INSERTED),
+                  prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+    load.create(conn)
+    cursor = conn.connection.driver_connection.cursor()
+    done = 0
+    with cursor.copy(f"COPY {load.name} ({', '.join(_INSERTED)}) FROM STDIN") as copy:
+        for columns in chunks:
+            for row in zip(*(columns[c] for c in _INSERTED)):
+                copy.write_row(row)
+            done += len(columns["name"])
+            if progress is not None:
+                progress(done, total)
+    spatial = select(*(load.c[c] for c in _INSERTED)).order_by(load.c.zone, load.c.ra_deg)
+    conn.execute(_upsert_into_source(postgresql).from_select(list(_INSERTED), spatial))
+
+
+def _driver_upsert(conn: Connection) -> tuple[str, tuple[str, ...]]:
+    """The upsert compiled for ``conn``'s (positional-parameter) dialect, and its parameter
+    order; rows then go straight to the driver's ``executemany``."""
+    dialect = _DIALECTS.get(conn.dialect.name)
+    compiled = (_upsert_into_source(dialect).compile(dialect=conn.dialect,
+                                                     column_keys=list(_INSERTED))
+                if dialect is not None else None)
+    if compiled is None or not compiled.positional:
+        raise NotImplementedError(
+            f"catalogue upserts support {', '.join(_DIALECTS)}, not {conn.dialect.name}")
+    return str(compiled), tuple(compiled.positiontup or ())
 
 
 def count_sources(conn: Connection, catalog_id: int) -> int:
