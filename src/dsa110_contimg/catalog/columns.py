@@ -3,20 +3,20 @@
 Every reader returns an `astropy.table.Table` with the columns of `CATALOG_COLUMNS`, in these
 units:
 
-==================== =============================================================
-``name``             survey designation (unique within a catalogue)
-``ra_deg``           right ascension, J2000/ICRS, degrees in [0, 360)
-``dec_deg``          declination, degrees in [-90, 90]
-``flux_mjy``         integrated (total) flux density, **mJy**
-``flux_err_mjy``     its 1σ error, mJy
-``peak_flux_mjy``    peak brightness, **mJy/beam** (the survey's beam)
+===================== =======================================================
+``name``              survey designation (unique within a catalogue)
+``ra_deg``            right ascension, J2000/ICRS, degrees in [0, 360)
+``dec_deg``           declination, degrees in [-90, 90]
+``flux_mjy``          integrated (total) flux density, **mJy**
+``flux_err_mjy``      its 1σ error, mJy
+``peak_flux_mjy``     peak brightness, **mJy/beam** (the survey's beam)
 ``peak_flux_err_mjy`` its 1σ error, mJy/beam
-``major_arcsec``     deconvolved FWHM major axis, arcsec (0 = unresolved)
-``minor_arcsec``     deconvolved FWHM minor axis, arcsec (0 = unresolved)
-``pa_deg``           position angle of the major axis, degrees east of north
-``ra_err_arcsec``    1σ error of RA, arcsec on the sky (not seconds of time)
-``dec_err_arcsec``   1σ error of Dec, arcsec
-==================== =============================================================
+``major_arcsec``      deconvolved FWHM major axis, arcsec (0 = unresolved)
+``minor_arcsec``      deconvolved FWHM minor axis, arcsec (0 = unresolved)
+``pa_deg``            position angle of the major axis, degrees east of north
+``ra_err_arcsec``     1σ error of RA, arcsec on the sky (not seconds of time)
+``dec_err_arcsec``    1σ error of Dec, arcsec
+===================== =======================================================
 
 Values a catalogue does not give are NaN. Catalogue-specific columns (flags, fields, ...)
 follow these and are kept in the store's ``extra`` JSON.
