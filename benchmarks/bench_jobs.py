@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from astropy import units as u
 from astropy.io import fits
 from astropy.table import Table
 from astropy.time import Time
@@ -48,7 +49,7 @@ def _images(workdir: Path, url: str, n_images: int, n_distinct: int = 8) -> list
         path = workdir / f"obs{k:04d}-image-pb.fits"
         shutil.copy(masters[k % n_distinct], path)
         with fits.open(path, mode="update") as hdul:
-            hdul[0].header["DATE-OBS"] = (start + k * 300.0 / 86400).isot
+            hdul[0].header["DATE-OBS"] = (start + k * 300.0 * u.s).isot
         register_data(path, url=url)
         paths.append(path)
     return paths
