@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
@@ -33,7 +32,7 @@ from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs.executor import run_job
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import cancel_job, create_batch_photometry_job, get_job
-from dsa110_contimg.jobs.worker import run_worker
+from dsa110_contimg.jobs.worker import _Heartbeat, claim_item, run_worker
 
 RA0, DEC0 = 150.0, 37.2
 PARAMS = PhotometryParams(catalog="sim")
@@ -192,3 +191,15 @@ def test_reprocess_queues_products_in_a_time_range(tmp_path, isolated_settings):
     assert out.exit_code == 1 and "no products" in out.output
     out = runner.invoke(app, ["jobs", "show", "1", "--json"])
     assert out.exit_code == 0 and '"status": "completed"' in out.output
+
+
+def test_heartbeat_keeps_a_long_item_leased(tmp_path, sqlite_url):
+    paths = _images(tmp_path, sqlite_url, 1)
+    create_batch_photometry_job(paths, params=PARAMS, url=sqlite_url)
+    settings = JobSettings(lease_s=0.6)
+    item_id = claim_item("w1", settings=settings, url=sqlite_url)
+    with _Heartbeat(item_id, "w1", settings.lease_s, sqlite_url):
+        time.sleep(1.5)  # more than two leases
+        assert claim_item("w2", settings=settings, url=sqlite_url) is None
+    time.sleep(0.8)
+    assert claim_item("w2", settings=settings, url=sqlite_url) == item_id

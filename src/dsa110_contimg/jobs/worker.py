@@ -1,7 +1,8 @@
 """Claiming and processing job items under a lease.
 
 A worker claims an item atomically (``pending``, due, in an active job — or ``running`` with an
-expired lease, whose worker died) and holds it for ``lease_s``. Processing reads the image
+expired lease, whose worker died) and holds it for ``lease_s``, renewed by a heartbeat while it
+works. Processing reads the image
 once, selects sources, measures, upserts the rows and moves the product's registry status to a
 terminal state. Bad inputs (unreadable, missing, beamless images; unknown catalogues) fail the
 item at once with the reason; unexpected errors are retried with backoff up to
@@ -108,8 +109,9 @@ def process_item(item_id: int, worker: str, *, settings: JobSettings | None = No
     _set_registry(data_id, "running", item_id, url)
     start = time.perf_counter()
     try:
-        table = _measure(path, sources, params, url)
-        photometry_insert(data_id, table, params_hash=digest, job_id=job.id, url=url)
+        with _Heartbeat(item_id, worker, settings.lease_s, url):
+            table = _measure(path, sources, params, url)
+            photometry_insert(data_id, table, params_hash=digest, job_id=job.id, url=url)
     except PERMANENT_ERRORS as exc:
         return _finish(item_id, data_id, worker, "failed", error=_reason(exc), url=url)
     except Exception as exc:  # noqa: BLE001 - a worker must survive any item; recorded below
@@ -162,6 +164,35 @@ def run_worker(*, worker: str | None = None, stop_when_idle: bool = False,
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return processed
+
+
+class _Heartbeat:
+    """Renews an item's lease every third of the lease while it is being processed."""
+
+    def __init__(self, item_id: int, worker: str, lease_s: float, url: str | None) -> None:
+        self.item_id, self.worker, self.lease_s, self.url = item_id, worker, lease_s, url
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True,
+                                        name=f"lease-{item_id}")
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.lease_s / 3.0):
+            with get_engine(self.url).begin() as conn:
+                renewed = conn.execute(update(BatchJobItem).where(
+                    BatchJobItem.id == self.item_id, BatchJobItem.status == "running",
+                    BatchJobItem.lease_owner == self.worker).values(
+                    lease_expires_at=_now() + timedelta(seconds=self.lease_s))).rowcount
+            if not renewed:
+                log.warning("item %d: lease lost by %s", self.item_id, self.worker)
+                return
 
 
 def _measure(path: str, sources: dict, params: PhotometryParams, url: str | None):
