@@ -71,15 +71,9 @@ def run_job(job_id: int, *, executor: str | None = None, workers: int | None = N
 def _run_local(item_ids, url, settings, workers, progress) -> list[ItemOutcome | None]:
     # "spawn": a fresh interpreter per worker, safe with numba/BLAS threads and open engines.
     context = multiprocessing.get_context("spawn")
-    outcomes = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(execute_item, i, url, settings) for i in item_ids]
-        for future in as_completed(futures):
-            outcome = future.result()
-            outcomes.append(outcome)
-            if outcome is not None and progress is not None:
-                progress(outcome)
-    return outcomes
+        return _collect(as_completed(futures), progress)
 
 
 def _run_dask(item_ids, url, settings, workers, scheduler, progress) -> list[ItemOutcome | None]:
@@ -92,14 +86,19 @@ def _run_dask(item_ids, url, settings, workers, scheduler, progress) -> list[Ite
     client = Client(scheduler or cluster)
     try:
         futures = client.map(execute_item, item_ids, url=url, settings=settings, pure=False)
-        outcomes = []
-        for future in dask_completed(futures):
-            outcome = future.result()
-            outcomes.append(outcome)
-            if outcome is not None and progress is not None:
-                progress(outcome)
-        return outcomes
+        return _collect(dask_completed(futures), progress)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _collect(finished, progress) -> list[ItemOutcome | None]:
+    """Results of futures in completion order, reporting each outcome as it arrives."""
+    outcomes = []
+    for future in finished:
+        outcome = future.result()
+        outcomes.append(outcome)
+        if outcome is not None and progress is not None:
+            progress(outcome)
+    return outcomes
