@@ -235,32 +235,43 @@ def solve_dense_groups(group_ptr, members, diag, rhs, pair_ptr, pair_li, pair_lj
     return amp, var
 
 
-@nb.njit(cache=True)
-def subtract_models(data, xs, ys, A, B, C, qmax, amp):
-    """``data`` minus ``amp_k · G_k`` of every source over ``q <= qmax`` (a float32 copy)."""
+@nb.njit(parallel=True, cache=True)
+def subtract_models(data, xs, ys, A, B, C, qmax, amp, n_stripes):
+    """``data`` minus ``amp_k · G_k`` of every source over ``q <= qmax`` (a float32 copy).
+
+    The image is cut into ``n_stripes`` horizontal stripes processed in parallel; each stripe
+    subtracts only the rows of every kernel that fall inside it, so no two threads write one
+    pixel.
+    """
     out = data.copy()
     ny, nx = data.shape
-    for k in range(xs.size):
-        s = amp[k]
-        if not math.isfinite(s):
-            continue
-        a, b, c, x0, y0 = A[k], B[k], C[k], xs[k], ys[k]
-        step = math.exp(-2.0 * a)
-        j0, j1 = _y_range(a, b, c, qmax, y0)
-        for j in range(max(j0, 0), min(j1, ny - 1) + 1):
-            dy = j - y0
-            i0, i1 = _row_range(a, b, c, qmax, x0, dy)
-            i0 = max(i0, 0)
-            i1 = min(i1, nx - 1)
-            if i1 < i0:
+    height = (ny + n_stripes - 1) // n_stripes
+    for stripe in nb.prange(n_stripes):
+        r0 = stripe * height
+        r1 = min(ny, r0 + height) - 1
+        for k in range(xs.size):
+            s = amp[k]
+            if not math.isfinite(s):
                 continue
-            dx = i0 - x0
-            g = math.exp(-(a * dx * dx + 2.0 * b * dx * dy + c * dy * dy))
-            ratio = math.exp(-(a * (2.0 * dx + 1.0) + 2.0 * b * dy))
-            for i in range(i0, i1 + 1):
-                out[j, i] -= s * g
-                g *= ratio
-                ratio *= step
+            a, b, c, x0, y0 = A[k], B[k], C[k], xs[k], ys[k]
+            j0, j1 = _y_range(a, b, c, qmax, y0)
+            if j1 < r0 or j0 > r1:
+                continue
+            step = math.exp(-2.0 * a)
+            for j in range(max(j0, r0), min(j1, r1) + 1):
+                dy = j - y0
+                i0, i1 = _row_range(a, b, c, qmax, x0, dy)
+                i0 = max(i0, 0)
+                i1 = min(i1, nx - 1)
+                if i1 < i0:
+                    continue
+                dx = i0 - x0
+                g = math.exp(-(a * dx * dx + 2.0 * b * dx * dy + c * dy * dy))
+                ratio = math.exp(-(a * (2.0 * dx + 1.0) + 2.0 * b * dy))
+                for i in range(i0, i1 + 1):
+                    out[j, i] -= s * g
+                    g *= ratio
+                    ratio *= step
     return out
 
 

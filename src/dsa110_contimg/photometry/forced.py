@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numba
 import numpy as np
 from astropy.table import Table
 from scipy import sparse, special
@@ -334,7 +335,8 @@ class _ForcedFit:
         """The image minus every fitted source (to where its kernel is 0.1 % of its peak)."""
         f = self.solution["forms"]
         return _kernels.subtract_models(self.image.data, f.x, f.y, f.A, f.B, f.C,
-                                        math.log(1.0 / _TAIL_LEVEL), self.solution["amp"])
+                                        math.log(1.0 / _TAIL_LEVEL), self.solution["amp"],
+                                        4 * numba.get_num_threads())
 
     def find_blanks(self) -> None:
         """Map which tiles of the image hold NaN pixels (an image-level pass)."""
