@@ -203,3 +203,19 @@ def test_heartbeat_keeps_a_long_item_leased(tmp_path, sqlite_url):
         assert claim_item("w2", settings=settings, url=sqlite_url) is None
     time.sleep(0.8)
     assert claim_item("w2", settings=settings, url=sqlite_url) == item_id
+
+
+def test_sigterm_stops_the_worker_after_its_current_item(tmp_path, sqlite_url):
+    paths = _images(tmp_path, sqlite_url, 6)
+    job_id = create_batch_photometry_job(paths, params=PARAMS, url=sqlite_url)
+    env = {**os.environ, "CONTIMG_DATABASE_URL": sqlite_url}
+    worker = subprocess.Popen([sys.executable, "-m", "dsa110_contimg.cli", "worker"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline and get_job(job_id, url=sqlite_url).n_completed < 1:
+        time.sleep(0.1)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    job = get_job(job_id, url=sqlite_url)
+    assert all(item["status"] in ("completed", "pending") for item in job.items)
+    assert 1 <= job.n_completed < 6
