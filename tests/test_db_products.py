@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
 from astropy.table import Table
 from astropy.time import Time
@@ -68,6 +69,7 @@ def test_schema_is_created_by_alembic(db_url):
     assert current_revision(db_url) == head
     upgrade(db_url)  # idempotent
     assert current_revision(db_url) == head
+    command.check(alembic_config(db_url))  # raises if the models and migrations disagree
 
 
 def test_register_is_idempotent_and_ids_are_readable(epochs, db_url):

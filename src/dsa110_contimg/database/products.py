@@ -162,9 +162,11 @@ def _rows(columns: dict[str, np.ndarray]) -> list[tuple]:
     for name in _ROW_COLUMNS:
         values = columns[name]
         if values.dtype.kind == "f":
-            converted.append([None if v != v else v for v in values.tolist()])
-        elif name == "measured_at":
-            converted.append([v.isoformat(sep=" ") for v in values.tolist()])
+            column = values.astype(object)
+            column[np.isnan(values)] = None
+            converted.append(column.tolist())
+        elif name == "measured_at":  # one timestamp for the whole product
+            converted.append([values[0].isoformat(sep=" ")] * values.size if values.size else [])
         else:
             converted.append(values.tolist())
     return list(zip(*converted))
