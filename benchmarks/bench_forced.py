@@ -84,7 +84,7 @@ def per_source_rows(workdir: Path, repeat: int) -> list[tuple]:
                      f"{per['geometry'] + per['fit'] + per['quality']:.2f} µs",
                      f"geometry {per['geometry']:.2f} / fit {per['fit']:.2f} / quality "
                      f"{per['quality']:.2f} µs; image-level noise+calibration "
-                     f"{t['noise'] + t['calibration']:.3f} s", "", ""))
+                     f"{t['noise'] + t['residual'] + t['calibration']:.3f} s", "", ""))
     return rows
 
 
@@ -105,7 +105,7 @@ def whole_image_rows(workdir: Path, sizes: list[int], counts: list[int],
             rows.append((f"whole image {npix}²", f"{npix}²", count,
                          f"{read_s + total_s:.3f} s",
                          f"read {read_s:.3f} / geometry {t['geometry']:.3f} / "
-                         f"fit {t['fit']:.3f} / noise {t['noise'] + t['calibration']:.3f} / "
+                         f"fit {t['fit']:.3f} / noise {t['noise'] + t['residual'] + t['calibration']:.3f} / "
                          f"quality {t['quality']:.3f}",
                          f"{phot_s:.3f} s", f"{(read_s + total_s) / phot_s:.1f}×"))
     return rows

@@ -381,10 +381,13 @@ def edge_distances(data, xs, ys, radius, blocks, block):
 
 @nb.njit(parallel=True, cache=True)
 def mask_supports(shape, xs, ys, A, B, C, qmax):
-    """Boolean image, True inside the support ``q <= qmax`` of any of the given kernels."""
+    """Boolean image, True inside the support ``q <= qmax`` of any of the given kernels.
+
+    Kernels are stamped in parallel; overlapping stamps only ever write True.
+    """
     ny, nx = shape
     mask = np.zeros((ny, nx), dtype=np.bool_)
-    for k in range(xs.size):
+    for k in nb.prange(xs.size):
         j0, j1 = _y_range(A[k], B[k], C[k], qmax, ys[k])
         for j in range(max(j0, 0), min(j1, ny - 1) + 1):
             i0, i1 = _row_range(A[k], B[k], C[k], qmax, xs[k], j - ys[k])

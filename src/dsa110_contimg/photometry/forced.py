@@ -224,6 +224,7 @@ def measure_many(
     source_mask = known_source_mask(image.shape, known)
     if bkg_arr is None and options.background == "grid":
         background_grid, _ = grid_statistics(image.data, cell, source_mask)
+    clock.lap("noise")
     fit.solve(NoiseModel(cell, background_map=bkg_arr, background_grid=background_grid))
     clock.lap("fit")
     residual = fit.residual()
@@ -233,7 +234,7 @@ def measure_many(
     noise = NoiseModel(cell, rms_map=rms_arr, background_map=bkg_arr,
                        background_grid=background_grid, rms_grid=rms_grid)
     fit.find_blanks()
-    clock.lap("noise")
+    clock.lap("residual")
     scale = calibrate_error_scale(image, residual, noise, known, options)
     clock.lap("calibration")
     result = fit.errors_and_quality(noise, scale, residual)
