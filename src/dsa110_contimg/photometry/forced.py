@@ -283,19 +283,23 @@ class _ForcedFit:
             log.warning("%s: %d target positions have invalid coordinates (NaN or |dec| > 90); "
                         "they are flagged off_image", image.path,
                         int((~valid_coords[:n_target]).sum()))
-        beam = image.beam
-        beam_cov = covariance(beam.major_arcsec, beam.minor_arcsec, beam.pa_deg)[0]
-        kernel_cov = covariance(*shapes)
-        if shapes_convolved:
-            resolved = shapes[1] > 0
-            kernel_cov[~resolved] = beam_cov
-        else:
-            kernel_cov += beam_cov
-        self.forms = kernel_forms(image, np.where(valid_coords, ra, 0.0),
-                                  np.where(valid_coords, dec, 0.0), kernel_cov)
-        self.peak_to_int = np.sqrt(np.linalg.det(kernel_cov) / np.linalg.det(beam_cov))
-        self.kappa_ratio = _correlated_noise_factor(kernel_cov, beam_cov) \
-            / _correlated_noise_factor(beam_cov[None], beam_cov)
+        safe_ra, safe_dec = np.where(valid_coords, ra, 0.0), np.where(valid_coords, dec, 0.0)
+        if shapes_convolved or np.any(shapes[0] > 0):
+            beam = image.beam
+            beam_cov = covariance(beam.major_arcsec, beam.minor_arcsec, beam.pa_deg)[0]
+            kernel_cov = covariance(*shapes)
+            if shapes_convolved:
+                kernel_cov[~(shapes[1] > 0)] = beam_cov
+            else:
+                kernel_cov += beam_cov
+            self.forms = kernel_forms(image, safe_ra, safe_dec, kernel_cov)
+            self.peak_to_int = np.sqrt(np.linalg.det(kernel_cov) / np.linalg.det(beam_cov))
+            self.kappa_ratio = _correlated_noise_factor(kernel_cov, beam_cov) \
+                / _correlated_noise_factor(beam_cov[None], beam_cov)
+        else:  # all unresolved: every kernel is the beam
+            self.forms = kernel_forms(image, safe_ra, safe_dec)
+            self.peak_to_int = np.ones(ra.size)
+            self.kappa_ratio = np.ones(ra.size)
         self.beam_area_pix = float(beam_correlation_area_pix(image))
         ny, nx = image.shape
         f = self.forms
