@@ -64,8 +64,8 @@ def source_sums(data, xs, ys, A, B, C, qmax, bkg):
 
     Returns
     -------
-    sumgg, sumgd : float64 arrays
-        Σ G² and Σ G (d - bkg) over valid pixels.
+    sumgg, sumgd, sumdd : float64 arrays
+        Σ G², Σ G (d - bkg) and Σ (d - bkg)² over valid pixels.
     lostgg : float64 array
         Σ G² over support pixels that are NaN or off the image.
     nvalid : int64 array
@@ -77,6 +77,7 @@ def source_sums(data, xs, ys, A, B, C, qmax, bkg):
     n = xs.size
     sumgg = np.zeros(n)
     sumgd = np.zeros(n)
+    sumdd = np.zeros(n)
     lostgg = np.zeros(n)
     nvalid = np.zeros(n, dtype=np.int64)
     bits = np.zeros(n, dtype=np.int64)
@@ -86,6 +87,7 @@ def source_sums(data, xs, ys, A, B, C, qmax, bkg):
         j0, j1 = _y_range(a, b, c, qmax, y0)
         sgg = 0.0
         sgd = 0.0
+        sdd = 0.0
         lost = 0.0
         nv = 0
         flag = 0
@@ -104,6 +106,7 @@ def source_sums(data, xs, ys, A, B, C, qmax, bkg):
                     if math.isfinite(v):
                         sgg += g * g
                         sgd += g * (v - bk)
+                        sdd += (v - bk) * (v - bk)
                         nv += 1
                     else:
                         lost += g * g
@@ -115,10 +118,11 @@ def source_sums(data, xs, ys, A, B, C, qmax, bkg):
                 ratio *= step
         sumgg[k] = sgg
         sumgd[k] = sgd
+        sumdd[k] = sdd
         lostgg[k] = lost
         nvalid[k] = nv
         bits[k] = flag
-    return sumgg, sumgd, lostgg, nvalid, bits
+    return sumgg, sumgd, sumdd, lostgg, nvalid, bits
 
 
 @nb.njit(cache=True)

@@ -196,7 +196,7 @@ def _null_fit_pulls(image: Image, residual: np.ndarray, noise: NoiseModel,
         keep[pairs.j[cross] - n_known] = False
     forms = forms.subset(keep)
     bkg, rms = noise.at(forms.x, forms.y)
-    sumgg, sumgd, lost, _, _ = _kernels.source_sums(residual, forms.x, forms.y, forms.A,
+    sumgg, sumgd, _, lost, _, _ = _kernels.source_sums(residual, forms.x, forms.y, forms.A,
                                                     forms.B, forms.C, qmax, bkg)
     usable = np.flatnonzero((lost == 0.0) & (sumgg > 0.0) & np.isfinite(rms))
     usable = usable[: options.n_null_fits]

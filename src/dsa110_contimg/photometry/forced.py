@@ -328,13 +328,14 @@ class _ForcedFit:
         self.fit_idx = np.flatnonzero(self.on_image & (self.rep == np.arange(n)))
         forms = self.forms.subset(self.fit_idx)
         self.bkg, _ = background.at(forms.x, forms.y)
-        sumgg, sumgd, lost, self.nvalid, self.bits = _kernels.source_sums(
+        sumgg, self.sumgd, self.sumdd, lost, self.nvalid, self.bits = _kernels.source_sums(
             self.image.data, forms.x, forms.y, forms.A, forms.B, forms.C, self.qmax, self.bkg)
         with np.errstate(invalid="ignore", divide="ignore"):
             self.usable = (sumgg > 0) & (
                 sumgg / (sumgg + lost) >= self.options.min_kernel_fraction)
         self.use = np.flatnonzero(self.usable)
-        self.solution = self._solve(forms.subset(self.use), sumgg[self.use], sumgd[self.use])
+        self.solution = self._solve(forms.subset(self.use), sumgg[self.use],
+                                    self.sumgd[self.use])
 
     def residual(self) -> np.ndarray:
         """The image minus every fitted source (to where its kernel is 0.1 % of its peak)."""
@@ -375,9 +376,13 @@ class _ForcedFit:
         targets = np.flatnonzero(used < self.n_target)
         tgt = used[targets]
         f = solution["forms"]
-        sumsq = _kernels.support_sumsq(residual, f.x[targets], f.y[targets], f.A[targets],
-                                       f.B[targets], f.C[targets], self.qmax,
-                                       self.bkg[use][targets])
+        # Isolated: Σ(d - s G)² = Σd² - s ΣGd exactly; group members: sum over the residual.
+        sumsq = self.sumdd[use][targets] - np.nan_to_num(solution["amp"][targets]) \
+            * self.sumgd[use][targets]
+        grouped = targets[solution["size"][targets] > 1]
+        sumsq[solution["size"][targets] > 1] = _kernels.support_sumsq(
+            residual, f.x[grouped], f.y[grouped], f.A[grouped], f.B[grouped], f.C[grouped],
+            self.qmax, self.bkg[use][grouped])
         with np.errstate(invalid="ignore", divide="ignore"):
             out["chisq"][tgt] = sumsq / rms[use][targets] ** 2 / self.beam_area_pix
             # A fitted amplitude absorbs κ² pixels' worth of variance (κ: correlated-noise
