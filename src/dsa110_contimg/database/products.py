@@ -140,8 +140,10 @@ def sources_in_cone(catalog: str, ra_deg: float, dec_deg: float, radius_deg: flo
 def _columns(table: Table, product_id: int, mjd_obs: float | None, job_id: int | None,
              phash: str) -> dict[str, np.ndarray]:
     source_id = np.asarray(table["source_id"], dtype=np.int64)
-    keep = source_id > 0
-    n = int(keep.sum())
+    # Rows in source order reach the source-led unique index in key order (fewer page visits).
+    keep = np.argsort(source_id, kind="stable")
+    keep = keep[source_id[keep] > 0]
+    n = int(keep.size)
     columns: dict[str, np.ndarray] = {
         "product_id": np.full(n, product_id, dtype=np.int64),
         "source_id": source_id[keep],
