@@ -1,0 +1,102 @@
+"""Per-image flux normalization against an ensemble of stable reference sources.
+
+The correction factor ``C`` of an image is the robust ensemble ratio of the references'
+measured fluxes to their baseline fluxes: the inverse-variance weighted mean of the ratios after
+iterative σ-clipping (MAD scale, 3σ), so a reference that varies in this image is dropped. Its
+uncertainty is the larger of the formal weighted-mean error and the empirical scatter of the
+kept ratios divided by √n. Measurements are normalized as ``S_n = S / C`` with
+``σ_n² = (σ/C)² + (S σ_C / C²)²``; raw fluxes are kept.
+
+Examples
+--------
+>>> import numpy as np
+>>> from dsa110_contimg.photometry.normalize import correction_factor, normalize_measurement
+>>> rng = np.random.default_rng(0)
+>>> baseline = rng.uniform(0.05, 0.5, 20)
+>>> factor = correction_factor(1.05 * baseline, 0.001 * np.ones(20), baseline)
+>>> round(factor.value, 3), factor.n_used
+(1.05, 20)
+>>> round(normalize_measurement(0.105, 0.002, factor.value, factor.error)[0], 6)
+0.1
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["CorrectionFactor", "correction_factor", "normalize_measurement"]
+
+_CLIP_SIGMA = 3.0
+_MAX_ITERATIONS = 10
+
+
+@dataclass(frozen=True)
+class CorrectionFactor:
+    """An image's flux correction: value, uncertainty and which references were used."""
+
+    value: float
+    error: float
+    used: np.ndarray
+    n_used: int
+
+
+def correction_factor(measured: np.ndarray, measured_err: np.ndarray, baseline: np.ndarray,
+                      baseline_err: np.ndarray | None = None, *,
+                      min_references: int = 3) -> CorrectionFactor:
+    """Robust ensemble ratio ``measured / baseline`` of reference sources.
+
+    Parameters
+    ----------
+    measured, measured_err : ndarray
+        The references' fluxes in this image and their errors.
+    baseline, baseline_err : ndarray
+        Their baseline fluxes (from their own history, or the catalogue) and errors.
+    min_references : int
+        Fewer usable references than this gives ``value = NaN``.
+
+    Returns
+    -------
+    CorrectionFactor
+        ``used`` is a boolean mask over the inputs (finite, positive baseline, kept by clipping).
+    """
+    measured, measured_err, baseline = (np.asarray(v, dtype=float)
+                                        for v in (measured, measured_err, baseline))
+    baseline_err = (np.zeros_like(baseline) if baseline_err is None
+                    else np.asarray(baseline_err, dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = measured / baseline
+        ratio_err = np.abs(ratio) * np.hypot(measured_err / measured, baseline_err / baseline)
+    used = np.isfinite(ratio) & np.isfinite(ratio_err) & (ratio_err > 0) & (baseline > 0)
+    for _ in range(_MAX_ITERATIONS):
+        if used.sum() < min_references:
+            return CorrectionFactor(math.nan, math.nan, used, int(used.sum()))
+        centre = np.median(ratio[used])
+        scale = 1.4826 * np.median(np.abs(ratio[used] - centre))
+        scale = max(scale, float(np.median(ratio_err[used])))
+        keep = used & (np.abs(ratio - centre) <= _CLIP_SIGMA * scale)
+        if np.array_equal(keep, used):
+            break
+        used = keep
+    if used.sum() < min_references:
+        return CorrectionFactor(math.nan, math.nan, used, int(used.sum()))
+    weight = 1.0 / ratio_err[used] ** 2
+    value = float(np.sum(weight * ratio[used]) / np.sum(weight))
+    formal = 1.0 / math.sqrt(float(np.sum(weight)))
+    n = int(used.sum())
+    empirical = float(np.std(ratio[used], ddof=1)) / math.sqrt(n) if n > 1 else math.inf
+    return CorrectionFactor(value, max(formal, empirical), used, n)
+
+
+def normalize_measurement(flux: np.ndarray | float, flux_err: np.ndarray | float,
+                          factor: float, factor_err: float) -> tuple:
+    """``(S/C, √((σ/C)² + (S σ_C/C²)²))`` for fluxes ``S ± σ`` and a factor ``C ± σ_C``."""
+    flux = np.asarray(flux, dtype=float)
+    flux_err = np.asarray(flux_err, dtype=float)
+    normalized = flux / factor
+    error = np.hypot(flux_err / factor, flux * factor_err / factor ** 2)
+    if normalized.ndim == 0:
+        return float(normalized), float(error)
+    return normalized, error
