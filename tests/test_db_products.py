@@ -112,7 +112,7 @@ def test_light_curve_uses_header_times_in_order(epochs, db_url):
     curve = light_curve(source, url=db_url)
     assert len(curve) == 3
     expected = sorted(Time(d).mjd + 150 / 86400 for d in DATES)  # mid-exposure
-    np.testing.assert_allclose(curve["mjd_obs"], expected, atol=1e-6)
+    np.testing.assert_allclose(curve["mjd"], expected, atol=1e-6)
     cone = sources_in_cone("sim", RA0, DEC0, 0.2, url=db_url)
     measured = cone[np.isfinite(cone["latest_mjd"])]
     assert len(measured) > 0
@@ -259,3 +259,30 @@ def test_cli_data_views(epochs, sqlite_url, tmp_path, monkeypatch):
                               str(target)])
     assert out.exit_code == 0, out.output
     assert len(Table.read(target, format="votable")) > 10
+
+
+def test_cli_lightcurve_table_and_plot(epochs, sqlite_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONTIMG_DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    ingest_catalog(tmp_path / "sky.csv", "sim", url=sqlite_url)
+    for path in epochs:
+        data_id = register_data(path, url=sqlite_url)
+        photometry_insert(data_id, measure_catalog_sources(path, "sim", url=sqlite_url),
+                          params_hash="abc", url=sqlite_url)
+    table = measure_catalog_sources(epochs[0], "sim", url=sqlite_url)
+    name, source_id = str(table["name"][0]), int(table["source_id"][0])
+    runner = CliRunner()
+    out = tmp_path / "lc.parquet"
+    png = tmp_path / "lc.png"
+    result = runner.invoke(app, ["lightcurve", name, "--plot", str(png), "--format", "parquet",
+                                 "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    curve = Table.read(out, format="parquet")
+    assert list(curve.colnames[:7]) == ["data_id", "mjd", "peak_jyb", "peak_err_jyb",
+                                         "normalized_flux_jy", "normalized_flux_err_jy", "flags"]
+    assert len(curve) == 3 and np.all(np.diff(curve["mjd"]) > 0)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    result = runner.invoke(app, ["lightcurve", str(source_id)])
+    assert result.exit_code == 0 and result.output.count("\n") == 4
+    result = runner.invoke(app, ["lightcurve", "no such source"])
+    assert result.exit_code == 2 and "no catalogue source" in result.output

@@ -10,6 +10,7 @@ from dsa110_contimg.cli import db as db_cli
 from dsa110_contimg.cli import jobs as jobs_cli
 from dsa110_contimg.cli import photometry as photometry_cli
 from dsa110_contimg.cli.demo import demo
+from dsa110_contimg.cli.lightcurve import lightcurve
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.logging_setup import configure_logging
 
@@ -35,6 +36,7 @@ app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(photometry_cli.app, name="photometry")
 app.command("worker")(jobs_cli.worker)
 app.command("demo")(demo)
+app.command("lightcurve")(lightcurve)
 
 
 def main() -> None:

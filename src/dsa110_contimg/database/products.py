@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, select, text
 
 from dsa110_contimg.catalog.query import cone_search
 from dsa110_contimg.database.data_registry import UnknownDataError
-from dsa110_contimg.database.models import CatalogSource, Photometry, Product
+from dsa110_contimg.database.models import Catalog, CatalogSource, Photometry, Product
 from dsa110_contimg.database.session import get_engine
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "params_hash",
     "photometry_for_product",
     "photometry_insert",
+    "resolve_source",
     "sources_in_cone",
 ]
 
@@ -37,8 +38,8 @@ _MEASURED = ("ra_deg", "dec_deg", "peak_jyb", "peak_err_jyb", "int_flux_jy", "lo
 _OPTIONAL = ("flux_norm_jyb", "flux_norm_err_jyb")
 _ROW_COLUMNS = ("product_id", "source_id", "job_id", "params_hash", "mjd_obs") + _MEASURED \
     + _OPTIONAL + ("measured_at",)
-LIGHTCURVE_COLUMNS = ("mjd_obs", "data_id", "peak_jyb", "peak_err_jyb", "flux_norm_jyb",
-                      "flux_norm_err_jyb", "local_rms_jyb", "snr", "flags", "pb_response")
+LIGHTCURVE_COLUMNS = ("data_id", "mjd", "peak_jyb", "peak_err_jyb", "normalized_flux_jy",
+                      "normalized_flux_err_jy", "flags", "local_rms_jyb", "snr", "pb_response")
 
 
 def params_hash(params: dict) -> str:
@@ -100,16 +101,46 @@ def photometry_for_product(data_id: str, *, params_hash: str | None = None,
 def light_curve(source_id: int, *, url: str | None = None) -> Table:
     """All measurements of one source, ordered by observation MJD (columns
     `LIGHTCURVE_COLUMNS`)."""
-    query = (select(Photometry.mjd_obs, Product.data_id, Photometry.peak_jyb,
-                    Photometry.peak_err_jyb, Photometry.flux_norm_jyb,
-                    Photometry.flux_norm_err_jyb, Photometry.local_rms_jyb, Photometry.snr,
-                    Photometry.flags, Photometry.pb_response)
+    query = (select(Product.data_id, Photometry.mjd_obs.label("mjd"), Photometry.peak_jyb,
+                    Photometry.peak_err_jyb, Photometry.flux_norm_jyb.label("normalized_flux_jy"),
+                    Photometry.flux_norm_err_jyb.label("normalized_flux_err_jy"),
+                    Photometry.flags, Photometry.local_rms_jyb, Photometry.snr,
+                    Photometry.pb_response)
              .join(Product, Product.id == Photometry.product_id)
              .where(Photometry.source_id == source_id)
              .order_by(Photometry.mjd_obs, Product.data_id))
     with get_engine(url).connect() as conn:
         rows = conn.execute(query).mappings().all()
     return _table(rows, LIGHTCURVE_COLUMNS)
+
+
+def resolve_source(source: str | int, *, catalog: str | None = None,
+                   url: str | None = None) -> tuple[int, str]:
+    """``(source_id, name)`` of a catalogue source given by id or by name.
+
+    Raises
+    ------
+    LookupError
+        No such source, or a name found in several catalogues (pass ``catalog``).
+    """
+    query = select(CatalogSource.id, CatalogSource.name, Catalog.name.label("catalog")).join(
+        Catalog, Catalog.id == CatalogSource.catalog_id)
+    text_value = str(source).strip()
+    if text_value.isdigit():
+        query = query.where(CatalogSource.id == int(text_value))
+    else:
+        query = query.where(CatalogSource.name == text_value)
+    if catalog:
+        query = query.where(Catalog.name == catalog.strip().lower())
+    with get_engine(url).connect() as conn:
+        rows = conn.execute(query).all()
+    if not rows:
+        raise LookupError(f"no catalogue source {text_value!r}"
+                          + (f" in catalogue {catalog!r}" if catalog else ""))
+    if len(rows) > 1:
+        raise LookupError(f"source name {text_value!r} is in several catalogues "
+                          f"({', '.join(r.catalog for r in rows)}); choose one with --catalog")
+    return int(rows[0].id), str(rows[0].name)
 
 
 def sources_in_cone(catalog: str, ra_deg: float, dec_deg: float, radius_deg: float, *,
