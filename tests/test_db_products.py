@@ -286,3 +286,27 @@ def test_cli_lightcurve_table_and_plot(epochs, sqlite_url, tmp_path, monkeypatch
     assert result.exit_code == 0 and result.output.count("\n") == 4
     result = runner.invoke(app, ["lightcurve", "no such source"])
     assert result.exit_code == 2 and "no catalogue source" in result.output
+
+
+def test_parameter_set_migration_keeps_photometry_rows(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    url = f"sqlite:///{path}"
+    upgrade(url, "0004")  # photometry keyed by a text params hash
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        INSERT INTO catalog (id, name, n_sources) VALUES (1, 'c', 2);
+        INSERT INTO catalog_source (id, catalog_id, name, ra_deg, dec_deg, zone)
+            VALUES (1, 1, 'a', 0, 0, 0), (2, 1, 'b', 0, 0, 0);
+        INSERT INTO data_registry (data_type, data_id, base_path, status, stage_path,
+            created_at, staged_at) VALUES ('image', 'i1', '/', 'staging', '/1', 0, 0);
+        INSERT INTO product (id, data_id, data_type, pb_corrected) VALUES (1, 'i1', 'image', 0);
+        INSERT INTO photometry (product_id, source_id, params_hash, ra_deg, dec_deg, flags,
+            peak_jyb) VALUES (1, 1, 'aaaa', 0, 0, 0, 0.5), (1, 2, 'bbbb', 0, 0, 0, 0.7);
+    """)
+    conn.commit()
+    conn.close()
+    upgrade(url)
+    stored = photometry_for_product("i1", url=url)
+    assert sorted(zip(stored["params_hash"], stored["peak_jyb"])) == [("aaaa", 0.5),
+                                                                       ("bbbb", 0.7)]
+    assert len(photometry_for_product("i1", params_hash="aaaa", url=url)) == 1

@@ -35,6 +35,7 @@ __all__ = [
     "DataRegistry",
     "DataRelationship",
     "Photometry",
+    "PhotometryParamSet",
     "Product",
     "catalog_zone",
 ]
@@ -192,11 +193,21 @@ class Product(Base):
     created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class PhotometryParamSet(Base):
+    """A distinct set of measurement parameters, by hash (see `jobs.params.PhotometryParams`)."""
+
+    __tablename__ = "photometry_params"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    params_hash: Mapped[str] = mapped_column(String(16), unique=True)
+
+
 class Photometry(Base):
     """One forced measurement of one catalogue source on one product.
 
-    Unique per (product, source, params hash): re-running with the same parameters replaces the
-    row. ``mjd_obs`` is the product's observation mid-time, never the time of measurement.
+    Unique per (product, source, parameter set): re-running with the same parameters replaces
+    the row. The parameter set is an integer id (`PhotometryParamSet`), which keeps the key
+    small and bulk inserts fast. ``mjd_obs`` is the product's observation mid-time, never the time of measurement.
     Unmeasurable peaks are stored as NULL (with their flags).
     """
 
@@ -205,7 +216,7 @@ class Photometry(Base):
     # source's rows are then sorted by MJD); the product index grows in insertion order, so it
     # costs little. A separate (source, MJD) index would slow bulk inserts by ~30 %.
     __table_args__ = (
-        UniqueConstraint("source_id", "product_id", "params_hash"),
+        UniqueConstraint("source_id", "product_id", "params_id"),
         Index("ix_photometry_product_id", "product_id"),
     )
 
@@ -213,7 +224,7 @@ class Photometry(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
     source_id: Mapped[int] = mapped_column(ForeignKey("catalog_source.id", ondelete="CASCADE"))
     job_id: Mapped[int | None] = mapped_column(Integer)
-    params_hash: Mapped[str] = mapped_column(String(16))
+    params_id: Mapped[int] = mapped_column(ForeignKey("photometry_params.id"))
     mjd_obs: Mapped[float | None] = mapped_column(Float(53))
     ra_deg: Mapped[float] = mapped_column(Float(53))
     dec_deg: Mapped[float] = mapped_column(Float(53))

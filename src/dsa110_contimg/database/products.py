@@ -16,10 +16,17 @@ from datetime import datetime, timezone
 import numpy as np
 from astropy.table import Table
 from sqlalchemy import Connection, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from dsa110_contimg.catalog.query import cone_search
 from dsa110_contimg.database.data_registry import UnknownDataError
-from dsa110_contimg.database.models import Catalog, CatalogSource, Photometry, Product
+from dsa110_contimg.database.models import (
+    Catalog,
+    CatalogSource,
+    Photometry,
+    PhotometryParamSet,
+    Product,
+)
 from dsa110_contimg.database.session import get_engine
 
 __all__ = [
@@ -36,7 +43,7 @@ __all__ = [
 _MEASURED = ("ra_deg", "dec_deg", "peak_jyb", "peak_err_jyb", "int_flux_jy", "local_rms_jyb",
              "snr", "chisq", "dof", "flags", "group_id", "group_size", "pb_response")
 _OPTIONAL = ("flux_norm_jyb", "flux_norm_err_jyb")
-_ROW_COLUMNS = ("product_id", "source_id", "job_id", "params_hash", "mjd_obs") + _MEASURED \
+_ROW_COLUMNS = ("product_id", "source_id", "job_id", "params_id", "mjd_obs") + _MEASURED \
     + _OPTIONAL + ("measured_at",)
 LIGHTCURVE_COLUMNS = ("data_id", "mjd", "peak_jyb", "peak_err_jyb", "normalized_flux_jy",
                       "normalized_flux_err_jy", "flags", "local_rms_jyb", "snr", "pb_response")
@@ -67,7 +74,8 @@ def photometry_insert(data_id: str, table: Table, *, params_hash: str,
             Product.data_id == data_id)).first()
         if product is None:
             raise UnknownDataError(f"no product with data_id {data_id!r}")
-        columns = _columns(table, product.id, product.mjd_mid, job_id, params_hash)
+        params_id = _params_id(conn, params_hash)
+        columns = _columns(table, product.id, product.mjd_mid, job_id, params_id)
         if columns["source_id"].size == 0:
             return 0
         if conn.dialect.name == "postgresql":
@@ -81,13 +89,14 @@ def photometry_for_product(data_id: str, *, params_hash: str | None = None,
                            limit: int | None = None, offset: int = 0,
                            url: str | None = None) -> Table:
     """A product's stored measurements (optionally of one parameter set), by source id."""
-    query = (select(Photometry, CatalogSource.name)
+    query = (select(Photometry, CatalogSource.name, PhotometryParamSet.params_hash)
              .join(Product, Product.id == Photometry.product_id)
+             .join(PhotometryParamSet, PhotometryParamSet.id == Photometry.params_id)
              .join(CatalogSource, CatalogSource.id == Photometry.source_id)
              .where(Product.data_id == data_id)
              .order_by(Photometry.source_id).offset(offset))
     if params_hash is not None:
-        query = query.where(Photometry.params_hash == params_hash)
+        query = query.where(PhotometryParamSet.params_hash == params_hash)
     if limit is not None:
         query = query.limit(limit)
     with get_engine(url).connect() as conn:
@@ -169,7 +178,7 @@ def sources_in_cone(catalog: str, ra_deg: float, dec_deg: float, radius_deg: flo
 
 
 def _columns(table: Table, product_id: int, mjd_obs: float | None, job_id: int | None,
-             phash: str) -> dict[str, np.ndarray]:
+             params_id: int) -> dict[str, np.ndarray]:
     source_id = np.asarray(table["source_id"], dtype=np.int64)
     # Rows in source order reach the source-led unique index in key order (fewer page visits).
     keep = np.argsort(source_id, kind="stable")
@@ -179,7 +188,7 @@ def _columns(table: Table, product_id: int, mjd_obs: float | None, job_id: int |
         "product_id": np.full(n, product_id, dtype=np.int64),
         "source_id": source_id[keep],
         "job_id": np.full(n, job_id, dtype=object),
-        "params_hash": np.full(n, phash, dtype=object),
+        "params_id": np.full(n, params_id, dtype=np.int64),
         "mjd_obs": np.full(n, np.nan if mjd_obs is None else mjd_obs),
         "measured_at": np.full(n, datetime.now(timezone.utc), dtype=object),
     }
@@ -187,6 +196,19 @@ def _columns(table: Table, product_id: int, mjd_obs: float | None, job_id: int |
         columns[name] = (np.asarray(table[name])[keep] if name in table.colnames
                          else np.full(n, np.nan))
     return columns
+
+
+def _params_id(conn: Connection, phash: str) -> int:
+    """Id of a parameter set, created on first use (concurrent writers may race: re-read)."""
+    found = conn.execute(select(PhotometryParamSet.id).where(
+        PhotometryParamSet.params_hash == phash)).scalar()
+    if found is not None:
+        return int(found)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(PhotometryParamSet.__table__).values(params_hash=phash)
+                 .on_conflict_do_nothing(index_elements=["params_hash"]))
+    return int(conn.execute(select(PhotometryParamSet.id).where(
+        PhotometryParamSet.params_hash == phash)).scalar_one())
 
 
 def _rows(columns: dict[str, np.ndarray]) -> list[tuple]:
@@ -205,11 +227,12 @@ def _rows(columns: dict[str, np.ndarray]) -> list[tuple]:
     return list(zip(*converted))
 
 
-_UPDATED = [c for c in _ROW_COLUMNS if c not in ("product_id", "source_id", "params_hash")]
+_KEY = ("source_id", "product_id", "params_id")
+_UPDATED = [c for c in _ROW_COLUMNS if c not in _KEY]
 _SQLITE_UPSERT = (
     f"INSERT INTO photometry ({', '.join(_ROW_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _ROW_COLUMNS)}) "
-    f"ON CONFLICT (product_id, source_id, params_hash) DO UPDATE SET "
+    f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _UPDATED))
 
 
@@ -225,7 +248,7 @@ def _copy_upsert(conn: Connection, columns: dict[str, np.ndarray]) -> None:
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATED)
     conn.execute(text(
         f"INSERT INTO photometry ({names}) SELECT {names} FROM photometry_load "
-        f"ON CONFLICT (product_id, source_id, params_hash) DO UPDATE SET {updates}"))
+        f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {updates}"))
 
 
 def _nan(value) -> float:
