@@ -216,7 +216,7 @@ def _rows(columns: dict[str, np.ndarray]) -> list[tuple]:
     converted = []
     for name in _ROW_COLUMNS:
         values = columns[name]
-        if values.dtype.kind == "f":
+        if values.dtype.kind == "f" and np.isnan(values).any():
             column = values.astype(object)
             column[np.isnan(values)] = None
             converted.append(column.tolist())
