@@ -219,3 +219,19 @@ def test_sigterm_stops_the_worker_after_its_current_item(tmp_path, sqlite_url):
     job = get_job(job_id, url=sqlite_url)
     assert all(item["status"] in ("completed", "pending") for item in job.items)
     assert 1 <= job.n_completed < 6
+
+
+def test_cli_submit_worker_and_show(tmp_path, isolated_settings):
+    url = isolated_settings.database_url
+    upgrade(url)
+    paths = _images(tmp_path, url, 2)
+    runner = CliRunner()
+    out = runner.invoke(app, ["jobs", "submit", *map(str, paths), "--catalog", "sim"])
+    assert out.exit_code == 0, out.output
+    job_id = int(out.stdout.strip())
+    assert runner.invoke(app, ["worker", "--once"]).exit_code == 0
+    out = runner.invoke(app, ["jobs", "show", str(job_id), "--json"])
+    assert '"status": "completed"' in out.output
+    out = runner.invoke(app, ["jobs", "submit", "image-unknown"])
+    assert out.exit_code == 2 and "neither a FITS file nor a registered data_id" in out.output
+    assert runner.invoke(app, ["jobs", "show", "999"]).exit_code == 2

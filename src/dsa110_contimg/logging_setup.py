@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from rich.console import Console
 from rich.logging import RichHandler
 
 __all__ = ["configure_logging"]
@@ -14,6 +15,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger("dsa110_contimg")
     root.setLevel(level.upper())
     if not any(isinstance(h, RichHandler) for h in root.handlers):
-        handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+        handler = RichHandler(console=Console(stderr=True), show_path=False,
+                              rich_tracebacks=False, markup=False)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         root.addHandler(handler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -11,9 +12,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table as RichTable
 
 from dsa110_contimg.config import get_settings
+from dsa110_contimg.database.data_registry import UnknownDataError, register_data
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.jobs.executor import run_job
-from dsa110_contimg.jobs.service import JobSummary, cancel_job, get_job, list_jobs
+from dsa110_contimg.imaging.fits_io import ImageReadError
+from dsa110_contimg.jobs.params import PhotometryParams
+from dsa110_contimg.jobs.service import (
+    JobSummary,
+    cancel_job,
+    create_batch_photometry_job,
+    get_job,
+    list_jobs,
+)
 from dsa110_contimg.jobs.worker import run_worker
 
 __all__ = ["app", "worker"]
@@ -51,6 +61,27 @@ def _row(job: JobSummary) -> dict:
     return {"id": job.id, "status": job.status, "n_items": job.n_items,
             "n_completed": job.n_completed, "n_failed": job.n_failed,
             "created_at": str(job.created_at), "finished_at": str(job.finished_at)}
+
+
+@app.command("submit")
+def submit(
+    products: list[str] = typer.Argument(..., help="FITS files or registered data_ids."),
+    catalog: str | None = typer.Option(None, help="Catalogue (default: configured)."),
+    radius_deg: float | None = typer.Option(None, help="Cone radius (default: footprint)."),
+    data_type: str = typer.Option("image", "--type", help="image or mosaic, for new files."),
+) -> None:
+    """Queue forced photometry of PRODUCTS (registering new files) and print the job id."""
+    upgrade()
+    params = PhotometryParams.from_settings(get_settings(), catalog=catalog,
+                                            radius_deg=radius_deg)
+    try:
+        data_ids = [p if not Path(p).exists() else register_data(p, data_type)
+                    for p in products]
+        job_id = create_batch_photometry_job(data_ids, params=params)
+    except (ImageReadError, UnknownDataError, ValueError) as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+    typer.echo(job_id)
 
 
 @app.command("list")
