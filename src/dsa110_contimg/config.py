@@ -30,7 +30,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["FittingOptions", "JobSettings", "PhotometrySettings", "Settings", "get_settings"]
+__all__ = ["FittingOptions", "JobSettings", "PhotometrySettings", "PublishSettings", "Settings",
+           "get_settings"]
 
 DEFAULT_STATE_DIR = Path(".state")
 
@@ -101,6 +102,16 @@ class JobSettings(BaseModel):
     poll_s: float = Field(1.0, gt=0, description="Idle worker polling interval.")
 
 
+class PublishSettings(BaseModel):
+    """Finalizing products and publishing them (moving files from stage to published)."""
+
+    published_dir: Path | None = Field(
+        None, description="Where published products are moved; default <state_dir>/published.")
+    wait_for_photometry: bool = Field(
+        True, description="Finalize and publish a product whose photometry was requested only "
+                          "once that photometry is completed or failed.")
+
+
 class Settings(BaseSettings):
     """All settings of dsa110_contimg."""
 
@@ -114,6 +125,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     photometry: PhotometrySettings = Field(default_factory=PhotometrySettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    publish: PublishSettings = Field(default_factory=PublishSettings)
 
     @field_validator("data_roots", mode="before")
     @classmethod
@@ -131,6 +143,8 @@ class Settings(BaseSettings):
         if not self.data_roots:
             self.data_roots = [self.state_dir / "data"]
         self.data_roots = [Path(p).expanduser().resolve() for p in self.data_roots]
+        self.publish.published_dir = Path(
+            self.publish.published_dir or self.state_dir / "published").expanduser().resolve()
         return self
 
     @classmethod
