@@ -11,7 +11,12 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from sqlalchemy import select
 
-from dsa110_contimg.database.data_registry import UnknownDataError, get_data_lineage
+from dsa110_contimg.database.data_registry import (
+    DATA_TYPES,
+    PHOTOMETRY_TRANSITIONS,
+    UnknownDataError,
+    get_data_lineage,
+)
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.models import DataRegistry, Product
 from dsa110_contimg.database.products import photometry_for_product
@@ -43,6 +48,12 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """List registered products (newest first)."""
+    if data_type is not None and data_type not in DATA_TYPES:
+        raise typer.BadParameter(f"must be one of {', '.join(DATA_TYPES)}", param_hint="--type")
+    statuses = sorted(s for s in PHOTOMETRY_TRANSITIONS if s) + ["none"]
+    if photometry_status is not None and photometry_status not in statuses:
+        raise typer.BadParameter(f"must be one of {', '.join(statuses)}",
+                                 param_hint="--photometry-status")
     upgrade()
     query = (select(DataRegistry, Product).outerjoin(Product, Product.data_id ==
                                                      DataRegistry.data_id)
@@ -60,7 +71,8 @@ def list_command(
             typer.echo(json.dumps(row))
         return
     view = RichTable(title=f"{len(rows)} products")
-    for col in ("data_id", "data_type", "status", "photometry_status", "photometry_n_measured",
+    view.add_column("data_id", no_wrap=True)  # ids stay whole, to be copied
+    for col in ("data_type", "status", "photometry_status", "photometry_n_measured",
                 "photometry_error"):
         view.add_column(col)
     for row in rows:
@@ -96,10 +108,13 @@ def photometry(
     fmt: str = typer.Option("csv", "--format", help=f"One of {', '.join(OUTPUT_FORMATS)}."),
     output: Path | None = typer.Option(None, "--output", "-o"),
 ) -> None:
-    """Export the stored photometry of DATA_ID."""
-    upgrade()
+    """Export the stored photometry of DATA_ID (CSV on stdout unless --output is given)."""
     if fmt not in OUTPUT_FORMATS:
-        raise typer.BadParameter(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
+        raise typer.BadParameter(f"must be one of {', '.join(OUTPUT_FORMATS)}",
+                                 param_hint="--format")
+    if output is None and fmt != "csv":
+        raise typer.BadParameter(f"--format {fmt} needs --output FILE", param_hint="--output")
+    upgrade()
     try:
         table = photometry_for_product(data_id)
     except UnknownDataError as exc:

@@ -11,14 +11,18 @@ Photometry status follows one state machine (`PHOTOMETRY_TRANSITIONS`)::
                ▲          │
                └──────────┴─► failed (reason)      completed/failed ─► pending (reprocess)
 
-and a transition not in the table raises `InvalidTransitionError`.
+and a transition not in the table raises `InvalidTransitionError`. A change is a
+compare-and-set on the status read, so two processes can never both make a transition that
+only one of them may make (e.g. two workers failing the same product).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -26,10 +30,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from astropy.time import Time
-from sqlalchemy import or_, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from dsa110_contimg.config import get_settings
 from dsa110_contimg.database.models import DataRegistry, DataRelationship, Product
 from dsa110_contimg.database.session import session_factory, session_scope
 from dsa110_contimg.imaging.fits_io import Image, load_image
@@ -54,6 +59,8 @@ log = logging.getLogger(__name__)
 
 DATA_TYPES = ("image", "mosaic")
 TERMINAL = ("completed", "failed")
+#: Compare-and-set attempts of a status change that races with other writers.
+_STATUS_ATTEMPTS = 5
 #: Allowed photometry-status transitions (None = photometry not requested).
 PHOTOMETRY_TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({"pending"}),
@@ -116,31 +123,39 @@ def register_data(path: str | Path, data_type: str = "image", *, image: Image | 
     if data_type not in DATA_TYPES:
         raise ValueError(f"data_type must be one of {DATA_TYPES}, got {data_type!r}")
     path = Path(path).resolve()
-    with session_scope(url) as session:
-        existing = session.scalar(select(DataRegistry.data_id).where(or_(
-            DataRegistry.stage_path == str(path), DataRegistry.published_path == str(path))))
-        if existing is not None:
-            return existing
+    existing = _registered_id(path, url)
+    if existing is not None:
+        return existing
     image = image or load_image(path)
-    data_id = _new_data_id(data_type, image, path)
     footprint = image.footprint()
-    now = time.time()
-    with session_scope(url) as session:
-        session.add(DataRegistry(
-            data_type=data_type, data_id=data_id, base_path=str(path.parent),
-            status="staging", stage_path=str(path), created_at=now, staged_at=now,
-            metadata_json=json.dumps(metadata) if metadata else None,
-            finalization_status="pending", auto_publish_enabled=1))
-        session.flush()
-        session.add(Product(
-            data_id=data_id, data_type=data_type, mjd_start=image.mjd_start,
-            mjd_mid=image.mjd_mid, mjd_end=image.mjd_end, ra_deg=footprint.ra_deg,
-            dec_deg=footprint.dec_deg, radius_deg=footprint.radius_deg,
-            beam_major_arcsec=image.beam.major_arcsec, beam_minor_arcsec=image.beam.minor_arcsec,
-            beam_pa_deg=image.beam.pa_deg, freq_hz=image.freq_hz,
-            pb_corrected=image.pb_corrected, created_at=datetime.now(timezone.utc)))
-    log.info("registered %s %s as %s", data_type, path, data_id)
-    return data_id
+    for data_id in _candidate_ids(data_type, image, path):
+        now = time.time()
+        try:
+            with session_scope(url) as session:
+                session.add(DataRegistry(
+                    data_type=data_type, data_id=data_id, base_path=str(path.parent),
+                    status="staging", stage_path=str(path), created_at=now, staged_at=now,
+                    metadata_json=json.dumps(metadata) if metadata else None,
+                    finalization_status="pending", auto_publish_enabled=1))
+                session.flush()
+                session.add(Product(
+                    data_id=data_id, data_type=data_type, mjd_start=image.mjd_start,
+                    mjd_mid=image.mjd_mid, mjd_end=image.mjd_end, ra_deg=footprint.ra_deg,
+                    dec_deg=footprint.dec_deg, radius_deg=footprint.radius_deg,
+                    beam_major_arcsec=image.beam.major_arcsec,
+                    beam_minor_arcsec=image.beam.minor_arcsec, beam_pa_deg=image.beam.pa_deg,
+                    freq_hz=image.freq_hz, pb_corrected=image.pb_corrected,
+                    created_at=datetime.now(timezone.utc)))
+        except IntegrityError:
+            # Either this file was registered concurrently, or another file has this id.
+            existing = _registered_id(path, url)
+            if existing is not None:
+                return existing
+            log.info("data_id %s is taken by another file; %s gets a longer one", data_id, path)
+            continue
+        log.info("registered %s %s as %s", data_type, path, data_id)
+        return data_id
+    raise ValueError(f"{path}: every candidate data_id is taken by other files")
 
 
 def get_photometry_status(data_id: str, *, url: str | None = None) -> PhotometryStatus:
@@ -167,24 +182,38 @@ def update_photometry_status(data_id: str, status: str, job_id: int | None = Non
     if status == "failed" and not error:
         raise InvalidTransitionError(f"{data_id}: a failed photometry status needs a reason")
     with session_scope(url) as session:
-        record = _record(session, data_id, lock=True)
-        allowed = PHOTOMETRY_TRANSITIONS.get(record.photometry_status, frozenset())
-        if status not in allowed:
-            raise InvalidTransitionError(
-                f"{data_id}: photometry status cannot go from {record.photometry_status!r} to "
-                f"{status!r} (allowed: {sorted(allowed)})")
-        record.photometry_status = status
-        record.photometry_error = error if status == "failed" else None
-        if job_id is not None:
-            record.photometry_job_id = job_id
-        if n_measured is not None:
-            record.photometry_n_measured = n_measured
-        if n_failed is not None:
-            record.photometry_n_failed = n_failed
-        record.photometry_updated_at = time.time()
+        for _attempt in range(_STATUS_ATTEMPTS):
+            current = session.execute(select(DataRegistry.photometry_status).where(
+                DataRegistry.data_id == data_id)).first()
+            if current is None:
+                raise UnknownDataError(f"no registered product with data_id {data_id!r}")
+            current = current.photometry_status
+            allowed = PHOTOMETRY_TRANSITIONS.get(current, frozenset())
+            if status not in allowed:
+                raise InvalidTransitionError(
+                    f"{data_id}: photometry status cannot go from {current!r} to {status!r} "
+                    f"(allowed: {sorted(allowed)})")
+            values = {"photometry_status": status, "photometry_updated_at": time.time(),
+                      "photometry_error": error if status == "failed" else None}
+            for column, value in (("photometry_job_id", job_id),
+                                  ("photometry_n_measured", n_measured),
+                                  ("photometry_n_failed", n_failed)):
+                if value is not None:
+                    values[column] = value
+            changed = session.execute(
+                update(DataRegistry)
+                .where(DataRegistry.data_id == data_id,
+                       DataRegistry.photometry_status.is_not_distinct_from(current))
+                .values(values).execution_options(synchronize_session=False)).rowcount
+            if changed:
+                break
+            log.debug("%s: photometry status changed concurrently; re-reading", data_id)
+        else:
+            raise InvalidTransitionError(f"{data_id}: photometry status kept changing "
+                                         f"concurrently; {status!r} not applied")
         if status == "failed":
             log.warning("%s: photometry failed: %s", data_id, error)
-        return _status_of(record)
+        return _status_of(_record(session, data_id))
 
 
 def link_photometry_to_data(data_id: str, photometry_job_id: int, *,
@@ -194,17 +223,24 @@ def link_photometry_to_data(data_id: str, photometry_job_id: int, *,
         _record(session, data_id, lock=True).photometry_job_id = photometry_job_id
 
 
-def finalize_data(data_id: str, *, wait_for_photometry: bool = True,
+def finalize_data(data_id: str, *, wait_for_photometry: bool | None = None,
                   url: str | None = None) -> bool:
     """Mark a product finalized when its QA, validation and photometry allow it.
 
-    QA and validation must not have failed. With ``wait_for_photometry``, a product whose
-    photometry was requested must have it terminal first. Returns True when finalized; False
-    (with the reason logged at WARNING) otherwise.
+    QA and validation must not have failed. With ``wait_for_photometry`` (default: setting
+    ``publish.wait_for_photometry``), a product whose photometry was requested must have it
+    completed or failed first. Returns True when finalized; False (with the reason logged at
+    WARNING) otherwise.
+
+    Raises
+    ------
+    UnknownDataError
+        ``data_id`` is not registered.
     """
+    wait = _wait(wait_for_photometry)
     with session_scope(url) as session:
         record = _record(session, data_id, lock=True)
-        reason = _not_ready_reason(record, wait_for_photometry)
+        reason = _not_ready_reason(record, wait)
         if reason:
             log.warning("%s: not finalized: %s", data_id, reason)
             return False
@@ -212,44 +248,74 @@ def finalize_data(data_id: str, *, wait_for_photometry: bool = True,
         return True
 
 
-def trigger_auto_publish(data_id: str, published_dir: str | Path, *,
-                         wait_for_photometry: bool = True, url: str | None = None) -> Path | None:
+def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, *,
+                         wait_for_photometry: bool | None = None,
+                         url: str | None = None) -> Path | None:
     """Move a staged product into ``published_dir`` once it may be published.
 
-    The product must be finalizable (see `finalize_data`); then its file is moved (atomic
-    rename on one filesystem) and the registry records the new path, ``published`` status
-    and time in the same transaction. Returns the new path, or None when not yet allowed.
+    The product must have auto-publishing enabled and be finalizable (see `finalize_data`);
+    then its file is moved (an atomic rename on one filesystem; across filesystems a copy to a
+    hidden temporary name, renamed into place) and the registry records the new path,
+    ``published`` status and time in the same transaction. The ``data_id`` never changes.
+
+    Parameters
+    ----------
+    data_id : str
+    published_dir : str or Path, optional
+        Default: setting ``publish.published_dir``.
+    wait_for_photometry : bool, optional
+        Default: setting ``publish.wait_for_photometry``.
+    url : str, optional
+        Database URL (default from settings).
+
+    Returns
+    -------
+    Path or None
+        The published path (also when it was published before), or None when not yet allowed.
 
     Raises
     ------
+    UnknownDataError
+        ``data_id`` is not registered.
     FileNotFoundError
         The staged file is missing (the registry is left unchanged).
+    FileExistsError
+        Another file already has the published name (nothing is moved).
     """
+    wait = _wait(wait_for_photometry)
+    published_dir = Path(published_dir or get_settings().publish.published_dir)
     session = session_factory(url)()
     try:
         record = _record(session, data_id, lock=True)
         if record.status == "published":
             return Path(record.published_path)
-        reason = _not_ready_reason(record, wait_for_photometry)
+        if record.auto_publish_enabled == 0:
+            log.info("%s: auto-publish disabled for this product", data_id)
+            return None
+        reason = _not_ready_reason(record, wait)
         if reason:
             log.warning("%s: not published: %s", data_id, reason)
             return None
         source = Path(record.stage_path)
         if not source.is_file():
             raise FileNotFoundError(f"{data_id}: staged file {source} is missing")
-        target = (Path(published_dir) / source.name).resolve()
+        target = (published_dir / source.name).resolve()
+        if target.exists():
+            raise FileExistsError(f"{data_id}: {target} already exists; not overwritten")
         target.parent.mkdir(parents=True, exist_ok=True)
         record.status = "published"
         record.published_path = str(target)
         record.published_at = time.time()
         record.publish_mode = "auto"
         record.finalization_status = "finalized"
-        session.flush()  # the update is valid before the file moves
-        shutil.move(str(source), str(target))
+        session.flush()  # the update is valid (and the row locked) before the file moves
+        _move(source, target)
         try:
             session.commit()
         except SQLAlchemyError:
-            shutil.move(str(target), str(source))  # keep file and registry consistent
+            log.error("%s: registry update failed; moving %s back to %s", data_id, target,
+                      source)
+            _move(target, source)
             raise
     finally:
         session.close()
@@ -289,6 +355,33 @@ def get_data_lineage(data_id: str, *, url: str | None = None) -> dict[str, list[
         }
 
 
+def _wait(wait_for_photometry: bool | None) -> bool:
+    if wait_for_photometry is None:
+        return get_settings().publish.wait_for_photometry
+    return wait_for_photometry
+
+
+def _move(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``; across filesystems copy to a temporary name first, so
+    ``target`` never exists half-written."""
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.copy2(source, partial)
+        os.replace(partial, target)
+        source.unlink()
+
+
+def _registered_id(path: Path, url: str | None) -> str | None:
+    """The ``data_id`` of the product staged or published at ``path``, if any."""
+    with session_scope(url) as session:
+        return session.scalar(select(DataRegistry.data_id).where(or_(
+            DataRegistry.stage_path == str(path), DataRegistry.published_path == str(path))))
+
+
 def _not_ready_reason(record: DataRegistry, wait_for_photometry: bool) -> str | None:
     if record.qa_status == "failed":
         return "QA failed"
@@ -316,9 +409,13 @@ def _status_of(record: DataRegistry) -> PhotometryStatus:
                             record.photometry_n_failed, record.photometry_updated_at)
 
 
-def _new_data_id(data_type: str, image: Image, path: Path) -> str:
-    """``<type>-<observation start>-<6 hex of the file name>``, e.g. image-20261124T060000-3f9a1c."""
+def _candidate_ids(data_type: str, image: Image, path: Path) -> tuple[str, str]:
+    """``<type>-<observation start>-<discriminator>``, e.g. ``image-20261124T060000-3f9a1c``.
+
+    The discriminator is 6 hex digits of a hash of the file name; should another file with the
+    same name and start already hold that id, the second candidate hashes the full path.
+    """
     start = "unknown-time" if image.mjd_start is None else Time(
         image.mjd_start, format="mjd", scale="utc").strftime("%Y%m%dT%H%M%S")
-    discriminator = hashlib.sha1(path.name.encode()).hexdigest()[:6]
-    return f"{data_type}-{start}-{discriminator}"
+    return (f"{data_type}-{start}-{hashlib.sha1(path.name.encode()).hexdigest()[:6]}",
+            f"{data_type}-{start}-{hashlib.sha1(str(path).encode()).hexdigest()[:12]}")

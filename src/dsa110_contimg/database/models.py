@@ -130,6 +130,8 @@ class DataRegistry(Base):
         UniqueConstraint("data_type", "data_id"),
         Index("ix_data_registry_type_status", "data_type", "status"),
         Index("ix_data_registry_photometry_status", "photometry_status"),
+        Index("ix_data_registry_stage_path", "stage_path"),
+        Index("ix_data_registry_published_path", "published_path"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -205,32 +207,34 @@ class PhotometryParamSet(Base):
 class Photometry(Base):
     """One forced measurement of one catalogue source on one product.
 
-    Unique per (product, source, parameter set): re-running with the same parameters replaces
-    the row. The parameter set is an integer id (`PhotometryParamSet`), which keeps the key
-    small and bulk inserts fast. ``mjd_obs`` is the product's observation mid-time, never the time of measurement.
-    Unmeasurable peaks are stored as NULL (with their flags).
+    The primary key is (source, product, parameter set): re-running with the same parameters
+    replaces the row. The parameter set is an integer id (`PhotometryParamSet`), which keeps the
+    key small and bulk inserts fast. ``mjd_obs`` is the product's observation mid-time, never the
+    time of measurement. Unmeasurable values are stored as NULL (never NaN, which SQLite cannot
+    hold), with the flags saying why.
     """
 
     __tablename__ = "photometry"
-    # The unique index, led by the source, serves both idempotent upserts and light curves (a
+    # The primary key, led by the source, serves both idempotent upserts and light curves (a
     # source's rows are then sorted by MJD); the product index grows in insertion order, so it
-    # costs little. A separate (source, MJD) index would slow bulk inserts by ~30 %.
-    __table_args__ = (
-        UniqueConstraint("source_id", "product_id", "params_id"),
-        Index("ix_photometry_product_id", "product_id"),
-    )
+    # costs little. A separate (source, MJD) index would slow bulk inserts by ~30 %, and a
+    # surrogate id would cost PostgreSQL one more index and a sequence per row.
+    __table_args__ = (Index("ix_photometry_product_id", "product_id"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
-    source_id: Mapped[int] = mapped_column(ForeignKey("catalog_source.id", ondelete="CASCADE"))
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("product.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    params_id: Mapped[int] = mapped_column(
+        ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False)
     job_id: Mapped[int | None] = mapped_column(Integer)
-    params_id: Mapped[int] = mapped_column(ForeignKey("photometry_params.id"))
     mjd_obs: Mapped[float | None] = mapped_column(Float(53))
     ra_deg: Mapped[float] = mapped_column(Float(53))
     dec_deg: Mapped[float] = mapped_column(Float(53))
     peak_jyb: Mapped[float | None] = mapped_column(Float)
     peak_err_jyb: Mapped[float | None] = mapped_column(Float)
     int_flux_jy: Mapped[float | None] = mapped_column(Float)
+    int_flux_err_jy: Mapped[float | None] = mapped_column(Float)
     local_rms_jyb: Mapped[float | None] = mapped_column(Float)
     snr: Mapped[float | None] = mapped_column(Float)
     chisq: Mapped[float | None] = mapped_column(Float)

@@ -1,21 +1,27 @@
 """Photometry rows: bulk idempotent insert and the queries light curves are made of.
 
-Rows are keyed by (product, source, params hash): inserting a product's measurements again with
-the same parameters replaces its rows (never duplicates them). NaN measurements are stored as
-NULL; the flags say why. Observation times come from the product (its FITS header), never from
-the clock.
+Rows are keyed by (source, product, parameter set): inserting a product's measurements again with
+the same parameters replaces its rows (never duplicates them). A product measured with several
+parameter sets (a reprocess) keeps one row per set; the queries return the *current*
+measurement, the most recently stored one, unless a ``params_hash`` is given.
+
+NaN measurements are stored as NULL (SQLite cannot hold NaN, so both backends store NULL) and
+read back as NaN; the flags say why a value is missing. Observation times come from the product
+(its FITS header, recorded at registration), never from the clock.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
 import numpy as np
 from astropy.table import Table
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Select, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dsa110_contimg.catalog.query import cone_search
@@ -31,6 +37,9 @@ from dsa110_contimg.database.session import get_engine
 
 __all__ = [
     "LIGHTCURVE_COLUMNS",
+    "OPTIONAL_COLUMNS",
+    "PRODUCT_PHOTOMETRY_COLUMNS",
+    "REQUIRED_COLUMNS",
     "light_curve",
     "params_hash",
     "photometry_for_product",
@@ -39,88 +48,154 @@ __all__ = [
     "sources_in_cone",
 ]
 
-#: Measurement-table columns stored per row (see `dsa110_contimg.photometry.forced`).
-_MEASURED = ("ra_deg", "dec_deg", "peak_jyb", "peak_err_jyb", "int_flux_jy", "local_rms_jyb",
-             "snr", "chisq", "dof", "flags", "group_id", "group_size", "pb_response")
-_OPTIONAL = ("flux_norm_jyb", "flux_norm_err_jyb")
-_ROW_COLUMNS = ("product_id", "source_id", "job_id", "params_id", "mjd_obs") + _MEASURED \
-    + _OPTIONAL + ("measured_at",)
+log = logging.getLogger(__name__)
+
+#: Measurement-table columns `photometry_insert` needs (those of
+#: `dsa110_contimg.photometry.forced.measure_many`; ``name``, ``x_pix``, ``y_pix``,
+#: ``background_jyb`` and ``edge_dist_pix`` are accepted and not stored).
+REQUIRED_COLUMNS = ("source_id", "ra_deg", "dec_deg", "peak_jyb", "peak_err_jyb",
+                    "local_rms_jyb", "snr", "chisq", "dof", "flags", "group_id", "group_size",
+                    "pb_response")
+#: Stored when present, NULL otherwise.
+OPTIONAL_COLUMNS = ("int_flux_jy", "int_flux_err_jy", "flux_norm_jyb", "flux_norm_err_jyb")
+_MEASURED = tuple(c for c in REQUIRED_COLUMNS if c != "source_id") + OPTIONAL_COLUMNS
+_KEY = ("source_id", "product_id", "params_id")
+_ROW_COLUMNS = _KEY + ("job_id", "mjd_obs") + _MEASURED + ("measured_at",)
+_UPDATED = tuple(c for c in _ROW_COLUMNS if c not in _KEY)
+_INTEGER = ("source_id", "flags", "group_id", "group_size", "job_id")
+_TEXT = ("name", "data_id", "params_hash")
+#: Largest id list sent in one ``IN (...)`` (SQLite limits bound parameters per statement).
+_IN_CHUNK = 5000
+
 LIGHTCURVE_COLUMNS = ("data_id", "mjd", "peak_jyb", "peak_err_jyb", "normalized_flux_jy",
                       "normalized_flux_err_jy", "flags", "local_rms_jyb", "snr", "pb_response")
+PRODUCT_PHOTOMETRY_COLUMNS = ("source_id", "name", "mjd_obs") + _MEASURED + ("params_hash",
+                                                                             "job_id")
 
 
 def params_hash(params: dict) -> str:
-    """Short stable hash of measurement parameters (catalogue, fit options, ...)."""
+    """Short stable hash of measurement parameters (catalogue, fit options, ...).
+
+    Examples
+    --------
+    >>> params_hash({"b": 1, "a": 2}) == params_hash({"a": 2, "b": 1})
+    True
+    """
     blob = json.dumps(params, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def photometry_insert(data_id: str, table: Table, *, params_hash: str,
                       job_id: int | None = None, url: str | None = None) -> int:
-    """Upsert a product's measurements in one transaction; returns the number of rows.
+    """Upsert a product's measurements in one transaction; returns the number of rows stored.
 
-    Rows without a catalogue ``source_id`` (< 1) are not stored. On PostgreSQL the rows are
-    streamed with COPY into a temporary table and merged; on SQLite an ``INSERT … ON CONFLICT``
-    statement is executed for all rows at once.
+    Parameters
+    ----------
+    data_id : str
+        The registered product; its observation mid-time becomes every row's ``mjd_obs``.
+    table : astropy.table.Table
+        One row per position with `REQUIRED_COLUMNS` (and any of `OPTIONAL_COLUMNS`). Rows
+        without a catalogue ``source_id`` (< 1 or masked) cannot be stored and are skipped
+        with a warning. NaN and masked values are stored as NULL.
+    params_hash : str
+        Identifies the measurement parameters (see `params_hash`); part of the row key.
+    job_id : int, optional
+        The batch job that made the measurements.
+    url : str, optional
+        Database URL (default from settings).
+
+    Returns
+    -------
+    int
+        Rows inserted or replaced.
+
+    Raises
+    ------
+    UnknownDataError
+        ``data_id`` has no product record.
+    ValueError
+        ``table`` lacks required columns.
+
+    Notes
+    -----
+    SQLite executes one ``INSERT … ON CONFLICT DO UPDATE`` for all rows. PostgreSQL locks the
+    product row (so concurrent writers of one product queue), then COPYs the rows straight into
+    the table when the product has none with these parameters yet, or COPYs them into a
+    temporary table and merges with ``INSERT … ON CONFLICT DO UPDATE`` when it is a re-run.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.colnames]
+    if missing:
+        raise ValueError(f"{data_id}: measurement table lacks column(s) {', '.join(missing)}")
+    engine = get_engine(url)
+    with engine.begin() as conn:
+        postgres = conn.dialect.name == "postgresql"
+        query = select(Product.id, Product.mjd_mid).where(Product.data_id == data_id)
+        product = conn.execute(query.with_for_update() if postgres else query).first()
+        if product is None:
+            raise UnknownDataError(f"no product with data_id {data_id!r}")
+        params_id = _params_id(conn, params_hash)
+        columns = _columns(data_id, table, product.id, product.mjd_mid, job_id, params_id)
+        n = int(columns["source_id"].size)
+        if n == 0:
+            return 0
+        if not postgres:
+            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+            conn.connection.driver_connection.executemany(_SQLITE_UPSERT, _rows(columns, stamp))
+        elif _has_rows(conn, product.id, params_id):
+            _copy_upsert(conn, columns)
+        else:
+            _copy(conn, "photometry", columns)
+    return n
+
+
+def photometry_for_product(data_id: str, *, params_hash: str | None = None,
+                           limit: int | None = None, offset: int = 0,
+                           url: str | None = None) -> Table:
+    """A product's stored measurements, by source id (columns `PRODUCT_PHOTOMETRY_COLUMNS`).
+
+    Without ``params_hash`` each source's current (most recently stored) measurement is
+    returned; with it, only that parameter set's rows.
 
     Raises
     ------
     UnknownDataError
         ``data_id`` has no product record.
     """
-    engine = get_engine(url)
-    with engine.begin() as conn:
-        product = conn.execute(select(Product.id, Product.mjd_mid).where(
-            Product.data_id == data_id)).first()
-        if product is None:
-            raise UnknownDataError(f"no product with data_id {data_id!r}")
-        params_id = _params_id(conn, params_hash)
-        columns = _columns(table, product.id, product.mjd_mid, job_id, params_id)
-        if columns["source_id"].size == 0:
-            return 0
-        if conn.dialect.name == "postgresql":
-            _copy_upsert(conn, columns)
-        else:
-            conn.connection.driver_connection.executemany(_SQLITE_UPSERT, _rows(columns))
-    return int(columns["source_id"].size)
-
-
-def photometry_for_product(data_id: str, *, params_hash: str | None = None,
-                           limit: int | None = None, offset: int = 0,
-                           url: str | None = None) -> Table:
-    """A product's stored measurements (optionally of one parameter set), by source id."""
-    query = (select(Photometry, CatalogSource.name, PhotometryParamSet.params_hash)
-             .join(Product, Product.id == Photometry.product_id)
-             .join(PhotometryParamSet, PhotometryParamSet.id == Photometry.params_id)
-             .join(CatalogSource, CatalogSource.id == Photometry.source_id)
-             .where(Product.data_id == data_id)
-             .order_by(Photometry.source_id).offset(offset))
-    if params_hash is not None:
-        query = query.where(PhotometryParamSet.params_hash == params_hash)
-    if limit is not None:
-        query = query.limit(limit)
     with get_engine(url).connect() as conn:
-        if conn.execute(select(Product.id).where(Product.data_id == data_id)).first() is None:
+        product_id = conn.execute(select(Product.id).where(Product.data_id == data_id)).scalar()
+        if product_id is None:
             raise UnknownDataError(f"no product with data_id {data_id!r}")
-        rows = conn.execute(query).mappings().all()
-    names = ("source_id", "name", "mjd_obs") + _MEASURED + _OPTIONAL + ("params_hash", "job_id")
-    return _table(rows, names)
+        rows = _current(
+            select(Photometry, PhotometryParamSet.params_hash)
+            .join(PhotometryParamSet, PhotometryParamSet.id == Photometry.params_id)
+            .where(Photometry.product_id == product_id),
+            partition_by=Photometry.source_id, params=params_hash)
+        query = (select(rows, CatalogSource.name)
+                 .join(CatalogSource, CatalogSource.id == rows.c.source_id)
+                 .order_by(rows.c.source_id).offset(offset).limit(limit))
+        result = conn.execute(query).mappings().all()
+    return _table(result, PRODUCT_PHOTOMETRY_COLUMNS)
 
 
-def light_curve(source_id: int, *, url: str | None = None) -> Table:
+def light_curve(source_id: int, *, params_hash: str | None = None,
+                url: str | None = None) -> Table:
     """All measurements of one source, ordered by observation MJD (columns
-    `LIGHTCURVE_COLUMNS`)."""
-    query = (select(Product.data_id, Photometry.mjd_obs.label("mjd"), Photometry.peak_jyb,
-                    Photometry.peak_err_jyb, Photometry.flux_norm_jyb.label("normalized_flux_jy"),
-                    Photometry.flux_norm_err_jyb.label("normalized_flux_err_jy"),
-                    Photometry.flags, Photometry.local_rms_jyb, Photometry.snr,
-                    Photometry.pb_response)
-             .join(Product, Product.id == Photometry.product_id)
-             .where(Photometry.source_id == source_id)
-             .order_by(Photometry.mjd_obs, Product.data_id))
+    `LIGHTCURVE_COLUMNS`).
+
+    One point per product: its current measurement, or that of ``params_hash`` when given.
+    """
+    rows = _current(
+        select(Product.data_id, Photometry.mjd_obs.label("mjd"), Photometry.peak_jyb,
+               Photometry.peak_err_jyb, Photometry.flux_norm_jyb.label("normalized_flux_jy"),
+               Photometry.flux_norm_err_jyb.label("normalized_flux_err_jy"), Photometry.flags,
+               Photometry.local_rms_jyb, Photometry.snr, Photometry.pb_response)
+        .join(Product, Product.id == Photometry.product_id)
+        .join(PhotometryParamSet, PhotometryParamSet.id == Photometry.params_id)
+        .where(Photometry.source_id == source_id),
+        partition_by=Photometry.product_id, params=params_hash)
     with get_engine(url).connect() as conn:
-        rows = conn.execute(query).mappings().all()
-    return _table(rows, LIGHTCURVE_COLUMNS)
+        result = conn.execute(select(rows).order_by(rows.c.mjd, rows.c.data_id)).mappings().all()
+    return _table(result, LIGHTCURVE_COLUMNS)
 
 
 def resolve_source(source: str | int, *, catalog: str | None = None,
@@ -154,48 +229,81 @@ def resolve_source(source: str | int, *, catalog: str | None = None,
 
 def sources_in_cone(catalog: str, ra_deg: float, dec_deg: float, radius_deg: float, *,
                     url: str | None = None) -> Table:
-    """Catalogue sources in a cone with their latest measured peak and its MJD (NaN if none)."""
+    """Catalogue sources in a cone with their latest measurement (NaN where never measured).
+
+    Returns the `dsa110_contimg.catalog.query.cone_search` columns plus ``latest_mjd``,
+    ``latest_peak_jyb`` and ``latest_peak_err_jyb``: the current measurement on the product
+    observed last.
+    """
     sources = cone_search(catalog, ra_deg, dec_deg, radius_deg, url=url)
-    latest = {}
-    if len(sources):
-        ids = [int(v) for v in sources["source_id"]]
-        newest = (select(Photometry.source_id, func.max(Photometry.mjd_obs).label("mjd"))
-                  .where(Photometry.source_id.in_(ids)).group_by(Photometry.source_id)
-                  .subquery())
-        query = (select(Photometry.source_id, Photometry.mjd_obs, Photometry.peak_jyb,
-                        Photometry.peak_err_jyb)
-                 .join(newest, (newest.c.source_id == Photometry.source_id)
-                       & (newest.c.mjd == Photometry.mjd_obs)))
-        with get_engine(url).connect() as conn:
-            latest = {r.source_id: r for r in conn.execute(query)}
-    sources["latest_mjd"] = [_nan(getattr(latest.get(s), "mjd_obs", None))
-                             for s in sources["source_id"]]
-    sources["latest_peak_jyb"] = [_nan(getattr(latest.get(s), "peak_jyb", None))
-                                  for s in sources["source_id"]]
-    sources["latest_peak_err_jyb"] = [_nan(getattr(latest.get(s), "peak_err_jyb", None))
-                                      for s in sources["source_id"]]
+    latest: dict[int, dict] = {}
+    with get_engine(url).connect() as conn:
+        for ids in _chunks([int(v) for v in sources["source_id"]]):
+            rows = _current(
+                select(Photometry.source_id, Photometry.mjd_obs, Photometry.peak_jyb,
+                       Photometry.peak_err_jyb).where(Photometry.source_id.in_(ids)),
+                partition_by=Photometry.source_id, newest_first=(Photometry.mjd_obs.desc(),))
+            latest.update((r["source_id"], r) for r in conn.execute(select(rows)).mappings())
+    for column, field in (("latest_mjd", "mjd_obs"), ("latest_peak_jyb", "peak_jyb"),
+                          ("latest_peak_err_jyb", "peak_err_jyb")):
+        sources[column] = np.array([_nan(latest.get(int(s), {}).get(field))
+                                    for s in sources["source_id"]], dtype=float)
     return sources
 
 
-def _columns(table: Table, product_id: int, mjd_obs: float | None, job_id: int | None,
-             params_id: int) -> dict[str, np.ndarray]:
-    source_id = np.asarray(table["source_id"], dtype=np.int64)
-    # Rows in source order reach the source-led unique index in key order (fewer page visits).
-    keep = np.argsort(source_id, kind="stable")
-    keep = keep[source_id[keep] > 0]
+def _current(query: Select, *, partition_by, params: str | None = None,
+             newest_first: tuple = ()):
+    """Subquery of ``query`` keeping one row per ``partition_by`` value: the newest.
+
+    "Newest" orders by ``newest_first``, then the time the row was stored, then the parameter
+    set id. With ``params`` only that parameter set's rows are kept (one per key already).
+    """
+    if params is not None:
+        return query.where(PhotometryParamSet.params_hash == params).subquery()
+    rank = func.row_number().over(
+        partition_by=partition_by,
+        order_by=(*newest_first, Photometry.measured_at.desc(), Photometry.params_id.desc()))
+    ranked = query.add_columns(rank.label("_rank")).subquery()
+    keep = [c for c in ranked.c if c.name != "_rank"]
+    return select(*keep).where(ranked.c._rank == 1).subquery()
+
+
+def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start:start + _IN_CHUNK]
+
+
+def _columns(data_id: str, table: Table, product_id: int, mjd_obs: float | None,
+             job_id: int | None, params_id: int) -> dict[str, np.ndarray]:
+    """Column arrays in source order (the order of the source-led key: fewer page visits)."""
+    source_id = np.ma.filled(np.ma.asarray(table["source_id"], dtype=np.int64), -1)
+    order = np.argsort(source_id, kind="stable")
+    keep = order[source_id[order] > 0]
+    if keep.size < source_id.size:
+        log.warning("%s: %d of %d measurements have no catalogue source id and are not stored",
+                    data_id, source_id.size - keep.size, source_id.size)
     n = int(keep.size)
     columns: dict[str, np.ndarray] = {
-        "product_id": np.full(n, product_id, dtype=np.int64),
         "source_id": source_id[keep],
-        "job_id": np.full(n, job_id, dtype=object),
+        "product_id": np.full(n, product_id, dtype=np.int64),
         "params_id": np.full(n, params_id, dtype=np.int64),
+        "job_id": np.full(n, job_id, dtype=object),
         "mjd_obs": np.full(n, np.nan if mjd_obs is None else mjd_obs),
-        "measured_at": np.full(n, datetime.now(timezone.utc), dtype=object),
     }
-    for name in _MEASURED + _OPTIONAL:
-        columns[name] = (np.asarray(table[name])[keep] if name in table.colnames
-                         else np.full(n, np.nan))
+    for name in _MEASURED:
+        if name not in table.colnames:
+            columns[name] = np.full(n, np.nan)
+        elif name in _INTEGER:
+            columns[name] = np.ma.filled(np.ma.asarray(table[name], dtype=np.int64), -1)[keep]
+        else:
+            columns[name] = np.ma.filled(np.ma.asarray(table[name], dtype=float), np.nan)[keep]
     return columns
+
+
+def _has_rows(conn: Connection, product_id: int, params_id: int) -> bool:
+    return conn.execute(select(Photometry.source_id).where(
+        Photometry.product_id == product_id, Photometry.params_id == params_id)
+        .limit(1)).first() is not None
 
 
 def _params_id(conn: Connection, phash: str) -> int:
@@ -211,24 +319,21 @@ def _params_id(conn: Connection, phash: str) -> int:
         PhotometryParamSet.params_hash == phash)).scalar_one())
 
 
-def _rows(columns: dict[str, np.ndarray]) -> list[tuple]:
-    """Row tuples in `_ROW_COLUMNS` order for executemany, NaN → None."""
+def _rows(columns: dict[str, np.ndarray], measured_at: object) -> list[tuple]:
+    """Row tuples in `_ROW_COLUMNS` order, NaN → None, one ``measured_at`` for all rows."""
     converted = []
-    for name in _ROW_COLUMNS:
+    for name in _ROW_COLUMNS[:-1]:
         values = columns[name]
         if values.dtype.kind == "f" and np.isnan(values).any():
             column = values.astype(object)
             column[np.isnan(values)] = None
             converted.append(column.tolist())
-        elif name == "measured_at":  # one timestamp for the whole product
-            converted.append([values[0].isoformat(sep=" ")] * values.size if values.size else [])
         else:
             converted.append(values.tolist())
+    converted.append([measured_at] * len(converted[0]))
     return list(zip(*converted))
 
 
-_KEY = ("source_id", "product_id", "params_id")
-_UPDATED = [c for c in _ROW_COLUMNS if c not in _KEY]
 _SQLITE_UPSERT = (
     f"INSERT INTO photometry ({', '.join(_ROW_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _ROW_COLUMNS)}) "
@@ -236,15 +341,20 @@ _SQLITE_UPSERT = (
     + ", ".join(f"{c} = excluded.{c}" for c in _UPDATED))
 
 
+def _copy(conn: Connection, table_name: str, columns: dict[str, np.ndarray]) -> None:
+    """PostgreSQL: stream the rows into ``table_name`` with COPY."""
+    raw = conn.connection.driver_connection
+    with raw.cursor().copy(f"COPY {table_name} ({', '.join(_ROW_COLUMNS)}) FROM STDIN") as copy:
+        for row in _rows(columns, datetime.now(timezone.utc)):
+            copy.write_row(row)
+
+
 def _copy_upsert(conn: Connection, columns: dict[str, np.ndarray]) -> None:
     """PostgreSQL: COPY into a temporary table, then one INSERT … ON CONFLICT from it."""
     names = ", ".join(_ROW_COLUMNS)
     conn.execute(text(f"CREATE TEMP TABLE photometry_load ON COMMIT DROP AS "
                       f"SELECT {names} FROM photometry WITH NO DATA"))
-    raw = conn.connection.driver_connection
-    with raw.cursor().copy(f"COPY photometry_load ({names}) FROM STDIN") as copy:
-        for row in _rows(columns):
-            copy.write_row(row)
+    _copy(conn, "photometry_load", columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATED)
     conn.execute(text(
         f"INSERT INTO photometry ({names}) SELECT {names} FROM photometry_load "
@@ -256,12 +366,13 @@ def _nan(value) -> float:
 
 
 def _table(rows, names: tuple[str, ...]) -> Table:
+    """An astropy Table of query rows: NULL → NaN (floats) or -1 (integers)."""
     table = Table()
     for name in names:
         values = [row[name] for row in rows]
-        if name in ("name", "data_id", "params_hash"):
+        if name in _TEXT:
             table[name] = np.asarray(values, dtype=str) if values else np.zeros(0, dtype=str)
-        elif name in ("source_id", "flags", "group_id", "group_size", "job_id"):
+        elif name in _INTEGER:
             table[name] = np.asarray([-1 if v is None else v for v in values], dtype=np.int64)
         else:
             table[name] = np.asarray([_nan(v) for v in values], dtype=float)
