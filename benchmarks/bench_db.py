@@ -54,7 +54,7 @@ def _measurements(source_ids: np.ndarray, rng: np.random.Generator) -> Table:
     table = Table()
     table["source_id"] = source_ids
     for name in ("ra_deg", "dec_deg", "peak_jyb", "peak_err_jyb", "int_flux_jy",
-                 "local_rms_jyb", "snr", "chisq", "dof", "pb_response"):
+                 "int_flux_err_jy", "local_rms_jyb", "snr", "chisq", "dof", "pb_response"):
         table[name] = rng.normal(size=n)
     table["flags"] = np.zeros(n, dtype=np.int64)
     table["group_id"] = np.arange(n, dtype=np.int64)
@@ -117,7 +117,7 @@ def main() -> None:
         view.add_column(col)
     for row in rows:
         view.add_row(*row)
-    Console().print(view)
+    Console(width=120).print(view)
 
 
 if __name__ == "__main__":
