@@ -150,3 +150,21 @@ def test_photometry_migrations_keep_rows(tmp_path):
     assert sorted(zip(stored["params_hash"], stored["peak_jyb"])) == [("aaaa", 0.5),
                                                                        ("bbbb", 0.7)]
     assert len(photometry_for_product("i1", params_hash="aaaa", url=url)) == 1
+
+
+def test_old_registry_with_unusable_job_ids_is_not_changed(tmp_path):
+    path = tmp_path / "products.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(_OLD_REGISTRY + _SEED_PHOTOMETRY_COLUMNS)
+    conn.execute("INSERT INTO data_registry (data_type, data_id, base_path, stage_path, "
+                 "created_at, staged_at, photometry_job_id) VALUES "
+                 "('image', 'image_1', '/stage', '/stage/1', 0, 0, 'job-abc')")
+    conn.commit()
+    conn.close()
+    result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", f"sqlite:///{path}"])
+    assert result.exit_code != 0
+    assert "image_1='job-abc'" in str(result.exception)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT photometry_job_id FROM data_registry").fetchall() == [
+        ("job-abc",)]
+    conn.close()

@@ -119,9 +119,11 @@ def photometry_insert(data_id: str, table: Table, *, params_hash: str,
     Notes
     -----
     SQLite executes one ``INSERT … ON CONFLICT DO UPDATE`` for all rows. PostgreSQL locks the
-    product row (so concurrent writers of one product queue), then COPYs the rows straight into
-    the table when the product has none with these parameters yet, or COPYs them into a
-    temporary table and merges with ``INSERT … ON CONFLICT DO UPDATE`` when it is a re-run.
+    product row (so concurrent writers of one product queue), then COPYs the rows (binary
+    format) straight into the table when the product has none with these parameters yet, or
+    into a temporary table merged with ``INSERT … ON CONFLICT DO UPDATE`` when it is a re-run.
+    On PostgreSQL most of the time goes to the foreign-key checks (a key-share lock on each
+    referenced catalogue source).
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in table.colnames]
     if missing:
@@ -334,6 +336,10 @@ def _rows(columns: dict[str, np.ndarray], measured_at: object) -> list[tuple]:
     return list(zip(*converted))
 
 
+#: PostgreSQL types of the non-float row columns (binary COPY needs every column's type).
+_PG_TYPES = {"source_id": "int8", "product_id": "int8", "params_id": "int4", "job_id": "int4",
+             "flags": "int4", "group_id": "int8", "group_size": "int4",
+             "measured_at": "timestamptz"}
 _SQLITE_UPSERT = (
     f"INSERT INTO photometry ({', '.join(_ROW_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _ROW_COLUMNS)}) "
@@ -342,9 +348,11 @@ _SQLITE_UPSERT = (
 
 
 def _copy(conn: Connection, table_name: str, columns: dict[str, np.ndarray]) -> None:
-    """PostgreSQL: stream the rows into ``table_name`` with COPY."""
+    """PostgreSQL: stream the rows into ``table_name`` with a binary COPY."""
     raw = conn.connection.driver_connection
-    with raw.cursor().copy(f"COPY {table_name} ({', '.join(_ROW_COLUMNS)}) FROM STDIN") as copy:
+    with raw.cursor().copy(f"COPY {table_name} ({', '.join(_ROW_COLUMNS)}) "
+                           f"FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types([_PG_TYPES.get(c, "float8") for c in _ROW_COLUMNS])
         for row in _rows(columns, datetime.now(timezone.utc)):
             copy.write_row(row)
 
