@@ -34,9 +34,13 @@ __all__ = [
     "CatalogSource",
     "DataRegistry",
     "DataRelationship",
+    "ImageCorrection",
+    "MasterSource",
     "Photometry",
     "PhotometryParamSet",
     "Product",
+    "VariabilityCandidate",
+    "VariabilityStats",
     "catalog_zone",
 ]
 
@@ -289,3 +293,123 @@ class BatchJobItem(Base):
     n_failed: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MasterSource(Base):
+    """A catalogue source's properties for normalization and variability (the master catalogue).
+
+    One row per source of a primary catalogue (NVSS), keyed by its stable catalogue source id,
+    built by `dsa110_contimg.catalog.master.build_master`: S/N from the flux and its error,
+    compactness, confusion by neighbours, spectral index against a second-frequency match, and
+    whether the source may serve as a flux reference.
+    """
+
+    __tablename__ = "master_source"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True,
+        autoincrement=False)
+    catalog_id: Mapped[int] = mapped_column(ForeignKey("catalog.id", ondelete="CASCADE"),
+                                            index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    ra_deg: Mapped[float] = mapped_column(Float(53))
+    dec_deg: Mapped[float] = mapped_column(Float(53))
+    flux_mjy: Mapped[float | None] = mapped_column(Float)
+    flux_err_mjy: Mapped[float | None] = mapped_column(Float)
+    snr: Mapped[float | None] = mapped_column(Float)
+    compactness: Mapped[float | None] = mapped_column(Float)
+    resolved: Mapped[bool] = mapped_column(Boolean)
+    n_neighbours: Mapped[int] = mapped_column(Integer)
+    confused: Mapped[bool] = mapped_column(Boolean)
+    spectral_index: Mapped[float | None] = mapped_column(Float)
+    spectral_index_err: Mapped[float | None] = mapped_column(Float)
+    matches: Mapped[dict | None] = mapped_column(JSON)
+    reference_eligible: Mapped[bool] = mapped_column(Boolean, index=True)
+    built_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImageCorrection(Base):
+    """A product's flux correction factor from its reference ensemble (one per parameter set).
+
+    ``value`` is the robust ensemble ratio measured/baseline of ``n_references`` references
+    (``reference_source_ids``); normalized fluxes are ``S / value``. ``stats_applied`` says
+    whether the product's normalized measurements are in the variability statistics.
+    """
+
+    __tablename__ = "image_corrections"
+    __table_args__ = (UniqueConstraint("product_id", "params_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
+    params_id: Mapped[int] = mapped_column(ForeignKey("photometry_params.id"))
+    value: Mapped[float] = mapped_column(Float)
+    error: Mapped[float] = mapped_column(Float)
+    n_references: Mapped[int] = mapped_column(Integer)
+    reference_source_ids: Mapped[list] = mapped_column(JSON)
+    method: Mapped[str] = mapped_column(String(64))
+    settings: Mapped[dict | None] = mapped_column(JSON)
+    stats_applied: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class VariabilityStats(Base):
+    """A source's light-curve sufficient statistics (normalized fluxes), updated in O(1).
+
+    Sums are of ``S - shift_jy`` (a per-source constant fixed at the first measurement) so the
+    variance terms do not cancel catastrophically; extremes and their errors give the pair
+    metrics. The metric columns are derived from them at every update (see
+    `dsa110_contimg.photometry.variability`).
+    """
+
+    __tablename__ = "variability_stats"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True,
+        autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer)
+    shift_jy: Mapped[float] = mapped_column(Float(53))
+    sum_w: Mapped[float] = mapped_column(Float(53))
+    sum_ws: Mapped[float] = mapped_column(Float(53))
+    sum_ws2: Mapped[float] = mapped_column(Float(53))
+    sum_s: Mapped[float] = mapped_column(Float(53))
+    sum_s2: Mapped[float] = mapped_column(Float(53))
+    max_flux_jy: Mapped[float | None] = mapped_column(Float(53))
+    max_flux_err_jy: Mapped[float | None] = mapped_column(Float(53))
+    min_flux_jy: Mapped[float | None] = mapped_column(Float(53))
+    min_flux_err_jy: Mapped[float | None] = mapped_column(Float(53))
+    mjd_first: Mapped[float | None] = mapped_column(Float(53))
+    mjd_last: Mapped[float | None] = mapped_column(Float(53))
+    weighted_mean_jy: Mapped[float | None] = mapped_column(Float(53))
+    eta: Mapped[float | None] = mapped_column(Float(53))
+    v: Mapped[float | None] = mapped_column(Float(53))
+    vs_max: Mapped[float | None] = mapped_column(Float(53))
+    m_max: Mapped[float | None] = mapped_column(Float(53))
+    deviation_sigma: Mapped[float | None] = mapped_column(Float(53))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class VariabilityCandidate(Base):
+    """A source flagged as variable (or an ESE, a dip) by a detection preset.
+
+    ``status`` is ``active`` (flagged by the last detection), ``dismissed`` or ``confirmed``
+    (decisions, kept by later detections).
+    """
+
+    __tablename__ = "variability_candidate"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_source.id", ondelete="CASCADE"), unique=True)
+    preset: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float] = mapped_column(Float)
+    n_epochs: Mapped[int] = mapped_column(Integer)
+    weighted_mean_jy: Mapped[float | None] = mapped_column(Float)
+    eta: Mapped[float | None] = mapped_column(Float)
+    v: Mapped[float | None] = mapped_column(Float)
+    vs_max: Mapped[float | None] = mapped_column(Float)
+    m_max: Mapped[float | None] = mapped_column(Float)
+    deviation_sigma: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    detected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
