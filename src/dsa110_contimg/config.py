@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 __all__ = ["FittingOptions", "JobSettings", "PhotometrySettings", "PublishSettings", "Settings",
+           "StreamSettings",
            "get_settings"]
 
 DEFAULT_STATE_DIR = Path(".state")
@@ -112,6 +113,34 @@ class PublishSettings(BaseModel):
                           "once that photometry is completed or failed.")
 
 
+class StreamSettings(BaseModel):
+    """The streaming converter: where observations arrive, how they are imaged."""
+
+    input_dir: Path | None = Field(
+        None, description="Watched directory; default <state_dir>/data/incoming.")
+    output_dir: Path | None = Field(
+        None, description="Where images are written; default <state_dir>/data/images.")
+    imager: Literal["external", "command", "simulated"] = Field(
+        "external",
+        description="external: images written by WSClean/CASA arrive in input_dir; command: run "
+                    "imaging_command per observation; simulated: image *.obs.json sky models.")
+    imaging_command: list[str] = Field(
+        default_factory=list,
+        description="Program and arguments; {input}, {output_dir} and {name} are substituted.")
+    observation_pattern: str = Field("*.ms", description="Glob of observations (command imager).")
+    imaging_timeout_s: float = Field(3600.0, gt=0)
+    settle_s: float = Field(
+        2.0, ge=0, description="A file counts as complete once unchanged for this long.")
+    poll_s: float = Field(
+        5.0, gt=0, description="Rescan interval (events from the file watcher wake it sooner).")
+    use_polling: bool = Field(
+        False, description="Poll the directory instead of using OS file events (network "
+                           "filesystems).")
+    reconcile_interval_s: float = Field(
+        600.0, gt=0, description="How often the running service sweeps for products whose "
+                                 "photometry is missing, stale or stuck.")
+
+
 class Settings(BaseSettings):
     """All settings of dsa110_contimg."""
 
@@ -126,6 +155,7 @@ class Settings(BaseSettings):
     photometry: PhotometrySettings = Field(default_factory=PhotometrySettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
 
     @field_validator("data_roots", mode="before")
     @classmethod
@@ -143,6 +173,10 @@ class Settings(BaseSettings):
         if not self.data_roots:
             self.data_roots = [self.state_dir / "data"]
         self.data_roots = [Path(p).expanduser().resolve() for p in self.data_roots]
+        self.stream.input_dir = Path(
+            self.stream.input_dir or self.state_dir / "data" / "incoming").expanduser().resolve()
+        self.stream.output_dir = Path(
+            self.stream.output_dir or self.state_dir / "data" / "images").expanduser().resolve()
         self.publish.published_dir = Path(
             self.publish.published_dir or self.state_dir / "published").expanduser().resolve()
         return self
