@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -30,7 +30,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["FittingOptions", "JobSettings", "PhotometrySettings", "PublishSettings", "Settings",
+__all__ = ["ApiSettings", "FittingOptions", "JobSettings", "PhotometrySettings", "PublishSettings",
+           "Settings",
            "StreamSettings",
            "get_settings"]
 
@@ -141,6 +142,21 @@ class StreamSettings(BaseModel):
                                  "photometry is missing, stale or stuck.")
 
 
+class ApiSettings(BaseModel):
+    """The HTTP API (``contimg serve``)."""
+
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(8000, ge=1, le=65535)
+    token: SecretStr | None = Field(
+        None, description="Bearer token required by the write endpoints; without one the "
+                          "server binds only a loopback address.")
+    max_sync_positions: int = Field(
+        1000, ge=1, description="Most positions one synchronous measure-batch request may ask "
+                                "for; larger requests go through a batch job.")
+    default_page_size: int = Field(50, ge=1, description="Items per page of a list by default.")
+    max_page_size: int = Field(1000, ge=1, description="Largest page a list request gets.")
+
+
 class Settings(BaseSettings):
     """All settings of dsa110_contimg."""
 
@@ -155,6 +171,7 @@ class Settings(BaseSettings):
     photometry: PhotometrySettings = Field(default_factory=PhotometrySettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
 
     @field_validator("data_roots", mode="before")

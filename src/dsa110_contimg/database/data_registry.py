@@ -22,6 +22,7 @@ import errno
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -29,8 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 from astropy.time import Time
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -46,10 +48,15 @@ __all__ = [
     "PhotometryStatus",
     "UnknownDataError",
     "finalize_data",
+    "RECORD_FIELDS",
+    "get_data",
     "get_data_lineage",
     "get_photometry_status",
     "link_data",
     "link_photometry_to_data",
+    "list_data",
+    "not_ready_reason",
+    "photometry_latency_stats",
     "register_data",
     "trigger_auto_publish",
     "update_photometry_status",
@@ -353,6 +360,120 @@ def get_data_lineage(data_id: str, *, url: str | None = None) -> dict[str, list[
             "children": [{"data_id": r.child_data_id, "relationship": r.relationship_type}
                          for r in rows if r.parent_data_id == data_id],
         }
+
+
+#: Registry and product fields of `get_data` / `list_data` records (``path`` is the current
+#: location: the published path once published, else the staged one).
+RECORD_FIELDS = (
+    "data_id", "data_type", "status", "path", "stage_path", "published_path", "created_at",
+    "published_at", "qa_status", "validation_status", "finalization_status",
+    "auto_publish_enabled", "photometry_status", "photometry_job_id", "photometry_error",
+    "photometry_n_measured", "photometry_n_failed", "photometry_updated_at", "mjd_start",
+    "mjd_mid", "mjd_end", "ra_deg", "dec_deg", "radius_deg", "freq_hz")
+
+
+def get_data(data_id: str, *, url: str | None = None) -> dict:
+    """One product's registry record and science metadata (keys `RECORD_FIELDS`).
+
+    Raises
+    ------
+    UnknownDataError
+        ``data_id`` is not registered.
+    """
+    with session_scope(url) as session:
+        row = session.execute(_records_query().where(DataRegistry.data_id == data_id)).first()
+        if row is None:
+            raise UnknownDataError(f"no registered product with data_id {data_id!r}")
+        return _record_dict(*row)
+
+
+def list_data(*, data_type: str | None = None, photometry_status: str | None = None,
+              limit: int | None = None, offset: int = 0,
+              url: str | None = None) -> tuple[list[dict], int]:
+    """Registered products, newest first, and how many match in total.
+
+    Parameters
+    ----------
+    data_type : {"image", "mosaic"}, optional
+    photometry_status : str, optional
+        ``pending``, ``running``, ``completed``, ``failed``, or ``none`` (never requested).
+    limit, offset : int
+        The page of records returned (the total counts every match).
+    url : str, optional
+        Database URL (default from settings).
+
+    Returns
+    -------
+    (list of dict, int)
+        Records (keys `RECORD_FIELDS`) and the number of matching products.
+    """
+    conditions = []
+    if data_type:
+        conditions.append(DataRegistry.data_type == data_type)
+    if photometry_status == "none":
+        conditions.append(DataRegistry.photometry_status.is_(None))
+    elif photometry_status:
+        conditions.append(DataRegistry.photometry_status == photometry_status)
+    with session_scope(url) as session:
+        total = session.scalar(select(func.count()).select_from(DataRegistry).where(*conditions))
+        rows = session.execute(_records_query().where(*conditions)
+                               .order_by(DataRegistry.created_at.desc(), DataRegistry.id.desc())
+                               .limit(limit).offset(offset)).all()
+        return [_record_dict(*row) for row in rows], int(total)
+
+
+def not_ready_reason(data_id: str, *, wait_for_photometry: bool | None = None,
+                     url: str | None = None) -> str | None:
+    """Why a product may not be finalized or published yet (None when it may).
+
+    Raises
+    ------
+    UnknownDataError
+        ``data_id`` is not registered.
+    """
+    with session_scope(url) as session:
+        return _not_ready_reason(_record(session, data_id), _wait(wait_for_photometry))
+
+
+def photometry_latency_stats(*, recent: int = 1000, url: str | None = None) -> dict[str, float]:
+    """Seconds from registration to completed photometry, over products whose photometry
+    completed.
+
+    Returns ``count`` and ``sum_s`` over all of them, and ``p50_s``, ``p90_s`` and ``max_s``
+    over the ``recent`` most recently completed (NaN when there are none).
+    """
+    latency = DataRegistry.photometry_updated_at - DataRegistry.created_at
+    completed = DataRegistry.photometry_status == "completed"
+    with session_scope(url) as session:
+        count, total = session.execute(select(func.count(), func.sum(latency))
+                                       .where(completed)).one()
+        values = session.scalars(select(latency).where(completed)
+                                 .order_by(DataRegistry.photometry_updated_at.desc())
+                                 .limit(recent)).all()
+    recent_s = [float(v) for v in values if v is not None]
+    p50 = p90 = top = math.nan
+    if recent_s:
+        p50, p90 = (float(q) for q in np.quantile(recent_s, [0.5, 0.9]))
+        top = max(recent_s)
+    return {"count": int(count), "sum_s": float(total or 0.0), "p50_s": p50, "p90_s": p90,
+            "max_s": top}
+
+
+def _records_query():
+    return select(DataRegistry, Product).outerjoin(Product,
+                                                   Product.data_id == DataRegistry.data_id)
+
+
+def _record_dict(record: DataRegistry, product: Product | None) -> dict:
+    out = {}
+    for name in RECORD_FIELDS:
+        if name == "path":
+            out[name] = record.published_path or record.stage_path
+        elif hasattr(DataRegistry, name):
+            out[name] = getattr(record, name)
+        else:
+            out[name] = getattr(product, name) if product is not None else None
+    return out
 
 
 def _wait(wait_for_photometry: bool | None) -> bool:

@@ -24,6 +24,7 @@ from astropy.table import Table
 from sqlalchemy import Connection, Select, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from dsa110_contimg.catalog.columns import CATALOG_COLUMNS
 from dsa110_contimg.catalog.query import cone_search
 from dsa110_contimg.database.data_registry import UnknownDataError
 from dsa110_contimg.database.models import (
@@ -42,9 +43,11 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "light_curve",
     "params_hash",
+    "photometry_count",
     "photometry_for_product",
     "photometry_insert",
     "resolve_source",
+    "source_details",
     "sources_in_cone",
 ]
 
@@ -66,6 +69,8 @@ _INTEGER = ("source_id", "flags", "group_id", "group_size", "job_id")
 _TEXT = ("name", "data_id", "params_hash")
 #: Largest id list sent in one ``IN (...)`` (SQLite limits bound parameters per statement).
 _IN_CHUNK = 5000
+#: Largest value of a 64-bit integer key.
+_MAX_ID = 2**63 - 1
 
 LIGHTCURVE_COLUMNS = ("data_id", "mjd", "peak_jyb", "peak_err_jyb", "normalized_flux_jy",
                       "normalized_flux_err_jy", "flags", "local_rms_jyb", "snr", "pb_response")
@@ -179,6 +184,28 @@ def photometry_for_product(data_id: str, *, params_hash: str | None = None,
     return _table(result, PRODUCT_PHOTOMETRY_COLUMNS)
 
 
+def photometry_count(data_id: str, *, params_hash: str | None = None,
+                     url: str | None = None) -> int:
+    """How many rows `photometry_for_product` returns for the product (all pages).
+
+    Raises
+    ------
+    UnknownDataError
+        ``data_id`` has no product record.
+    """
+    with get_engine(url).connect() as conn:
+        product_id = conn.execute(select(Product.id).where(Product.data_id == data_id)).scalar()
+        if product_id is None:
+            raise UnknownDataError(f"no product with data_id {data_id!r}")
+        query = select(func.count(func.distinct(Photometry.source_id))).where(
+            Photometry.product_id == product_id)
+        if params_hash is not None:
+            query = query.join(PhotometryParamSet,
+                               PhotometryParamSet.id == Photometry.params_id).where(
+                PhotometryParamSet.params_hash == params_hash)
+        return int(conn.execute(query).scalar_one())
+
+
 def light_curve(source_id: int, *, params_hash: str | None = None,
                 url: str | None = None) -> Table:
     """All measurements of one source, ordered by observation MJD (columns
@@ -212,7 +239,9 @@ def resolve_source(source: str | int, *, catalog: str | None = None,
     query = select(CatalogSource.id, CatalogSource.name, Catalog.name.label("catalog")).join(
         Catalog, Catalog.id == CatalogSource.catalog_id)
     text_value = str(source).strip()
-    if text_value.isdigit():
+    if text_value.isascii() and text_value.isdigit():
+        if int(text_value) > _MAX_ID:
+            raise LookupError(f"no catalogue source {text_value!r}")
         query = query.where(CatalogSource.id == int(text_value))
     else:
         query = query.where(CatalogSource.name == text_value)
@@ -227,6 +256,36 @@ def resolve_source(source: str | int, *, catalog: str | None = None,
         raise LookupError(f"source name {text_value!r} is in several catalogues "
                           f"({', '.join(r.catalog for r in rows)}); choose one with --catalog")
     return int(rows[0].id), str(rows[0].name)
+
+
+def source_details(source_id: int, *, url: str | None = None) -> dict:
+    """A catalogue source's record with its catalogue name and measurement summary.
+
+    Returns the `dsa110_contimg.catalog.columns.CATALOG_COLUMNS` values (NaN where the
+    catalogue has none) plus ``source_id``, ``catalog``, ``n_measurements`` (products with a
+    measurement), ``first_mjd`` and ``last_mjd`` (NaN when never measured).
+
+    Raises
+    ------
+    LookupError
+        No such source.
+    """
+    with get_engine(url).connect() as conn:
+        row = conn.execute(select(CatalogSource, Catalog.name.label("catalog")).join(
+            Catalog, Catalog.id == CatalogSource.catalog_id).where(
+            CatalogSource.id == source_id)).first()
+        if row is None:
+            raise LookupError(f"no catalogue source {source_id}")
+        summary = conn.execute(select(func.count(func.distinct(Photometry.product_id)),
+                                      func.min(Photometry.mjd_obs), func.max(Photometry.mjd_obs))
+                               .where(Photometry.source_id == source_id)).one()
+    source = row.CatalogSource
+    out = {"source_id": int(source.id), "catalog": str(row.catalog)}
+    out.update({c: getattr(source, c) if c == "name" else _nan(getattr(source, c))
+                for c in CATALOG_COLUMNS})
+    out.update(n_measurements=int(summary[0]), first_mjd=_nan(summary[1]),
+               last_mjd=_nan(summary[2]))
+    return out
 
 
 def sources_in_cone(catalog: str, ra_deg: float, dec_deg: float, radius_deg: float, *,

@@ -31,6 +31,8 @@ __all__ = [
     "cancel_job",
     "create_batch_photometry_job",
     "get_job",
+    "item_counts",
+    "job_counts",
     "list_jobs",
     "reprocess",
 ]
@@ -141,6 +143,20 @@ def list_jobs(*, status: str | None = None, limit: int = 50, offset: int = 0,
         query = query.where(BatchJob.status == status)
     with session_scope(url) as session:
         return [_summary(job) for job in session.scalars(query)]
+
+
+def job_counts(*, url: str | None = None) -> dict[str, int]:
+    """Number of jobs in each status (statuses without jobs are absent)."""
+    with session_scope(url) as session:
+        return {status: int(n) for status, n in session.execute(
+            select(BatchJob.status, func.count()).group_by(BatchJob.status))}
+
+
+def item_counts(*, url: str | None = None) -> dict[str, int]:
+    """Number of job items in each status; ``pending`` + ``running`` is the queue depth."""
+    with session_scope(url) as session:
+        return {status: int(n) for status, n in session.execute(
+            select(BatchJobItem.status, func.count()).group_by(BatchJobItem.status))}
 
 
 def get_job(job_id: int, *, url: str | None = None) -> JobSummary:
