@@ -16,7 +16,7 @@ import numpy as np
 from astropy.table import Table
 
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.data_registry import register_data
+from dsa110_contimg.database.data_registry import get_photometry_status, register_data
 from dsa110_contimg.imaging.fits_io import Image
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import create_batch_photometry_job
@@ -54,10 +54,17 @@ def trigger_photometry(path: str | Path, data_type: str = "image",
     Returns
     -------
     (str, int)
-        The product's ``data_id`` and the photometry job id.
+        The product's ``data_id`` and the photometry job id. A product whose photometry was
+        already requested is not queued again: its existing job id is returned.
     """
     params = params or PhotometryParams.from_settings(get_settings())
     data_id = register_data(path, data_type, image=image, metadata=metadata, url=url)
+    status = get_photometry_status(data_id, url=url)
+    if status.status is not None and status.job_id is not None:
+        # Asked before (e.g. by a trigger that was interrupted and restarted): never queue
+        # twice. Measuring again is a reprocess (`jobs.service.reprocess`, reconciliation).
+        log.info("%s: photometry already %s in job %d", data_id, status.status, status.job_id)
+        return data_id, status.job_id
     job_id = create_batch_photometry_job([data_id], params=params,
                                          source_ids=_source_ids(sources), url=url)
     log.info("%s: photometry queued in job %d (catalogue %s)", data_id, job_id, params.catalog)

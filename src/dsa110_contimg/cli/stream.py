@@ -1,0 +1,104 @@
+"""``contimg stream``: the streaming converter (watch, image, register, queue photometry)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from dsa110_contimg.config import Settings, get_settings
+from dsa110_contimg.conversion.streaming.ledger import LedgerLockedError, ObservationRecord
+from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
+from dsa110_contimg.database.migrate import upgrade
+
+__all__ = ["stream", "stream_settings"]
+
+console = Console(stderr=True)
+
+
+def stream_settings(settings: Settings, *, input_dir: Path | None = None,
+                    output_dir: Path | None = None, imager: str | None = None,
+                    settle_s: float | None = None) -> Settings:
+    """``settings`` with the ``stream`` section overridden by command-line values."""
+    overrides = {k: v for k, v in {"input_dir": input_dir and input_dir.resolve(),
+                                   "output_dir": output_dir and output_dir.resolve(),
+                                   "imager": imager, "settle_s": settle_s}.items()
+                 if v is not None}
+    return settings.model_copy(update={"stream": settings.stream.model_copy(update=overrides)})
+
+
+def stream(
+    input_dir: Path | None = typer.Option(None, "--input-dir", help="Watched directory "
+                                          "(default: setting stream.input_dir)."),
+    output_dir: Path | None = typer.Option(None, "--output-dir", help="Where images are "
+                                           "written (default: setting stream.output_dir)."),
+    imager: str | None = typer.Option(None, "--imager",
+                                      help="external | command | simulated (setting "
+                                           "stream.imager)."),
+    enable_photometry: bool | None = typer.Option(
+        None, "--enable-photometry/--disable-photometry",
+        help="Queue forced photometry of each new image (default: setting photometry.enabled)."),
+    photometry_catalog: str | None = typer.Option(None, "--photometry-catalog",
+                                                  help="Catalogue to measure (e.g. nvss)."),
+    photometry_radius: float | None = typer.Option(
+        None, "--photometry-radius", help="Cone radius in degrees (default: the image "
+                                          "footprint)."),
+    photometry_normalize: bool | None = typer.Option(
+        None, "--photometry-normalize/--no-photometry-normalize",
+        help="Normalize fluxes against reference sources."),
+    settle: float | None = typer.Option(None, "--settle", help="Seconds a file must be "
+                                        "unchanged to count as complete."),
+    once: bool = typer.Option(False, "--once", help="Process what is there now, then exit."),
+    retry_failed: bool = typer.Option(False, "--retry-failed",
+                                      help="Try observations that failed before again."),
+) -> None:
+    """Watch a directory for new observations; image, register and measure each exactly once.
+
+    Outcomes are kept in ``<state_dir>/stream/ledger``: an observation is never processed twice,
+    also across restarts; a failed one keeps its reason there (and in the log) until
+    ``--retry-failed``.
+    """
+    settings = stream_settings(get_settings(), input_dir=input_dir, output_dir=output_dir,
+                               imager=imager, settle_s=settle)
+    upgrade(settings.database_url)
+    enabled = settings.photometry.enabled if enable_photometry is None else enable_photometry
+    converter = StreamingConverter.from_settings(
+        settings, enable_photometry=enabled, catalog=photometry_catalog,
+        radius_deg=photometry_radius, normalize=photometry_normalize)
+    if retry_failed:
+        retried = converter.ledger.forget_failed()
+        console.print(f"retrying {len(retried)} failed observation(s)", markup=False)
+    if once:
+        try:
+            converter.ledger.lock()
+        except LedgerLockedError as exc:
+            console.print(f"error: {exc}", markup=False)
+            raise typer.Exit(1) from exc
+        try:
+            records = converter.drain(_show)
+        finally:
+            converter.ledger.unlock()
+        failed = sum(r.status == "failed" for r in records)
+        console.print(f"{len(records)} observation(s) processed, {failed} failed", markup=False)
+        raise typer.Exit(1 if failed else 0)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        converter.run(stop, poll_s=settings.stream.poll_s, use_polling=settings.stream.use_polling)
+    except LedgerLockedError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from exc
+
+
+def _show(record: ObservationRecord) -> None:
+    if record.status == "failed":
+        console.print(f"[red]failed[/red] {escape(record.key)}: {escape(record.error or '')}", highlight=False)
+    else:
+        job = f"job {record.job_id}" if record.job_id else "no photometry"
+        console.print(f"[green]done[/green] {escape(record.key)} → {record.data_id} ({job})",
+                      highlight=False)

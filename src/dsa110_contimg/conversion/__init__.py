@@ -1,0 +1,1 @@
+"""Turning observations into registered images (the streaming converter)."""

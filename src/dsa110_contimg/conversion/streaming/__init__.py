@@ -1,0 +1,1 @@
+"""The streaming converter: watch, image, register, trigger photometry."""

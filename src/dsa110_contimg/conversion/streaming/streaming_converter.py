@@ -1,0 +1,254 @@
+"""The streaming converter: new observation → image → registered product → photometry job.
+
+`StreamingConverter.run_once` processes every complete observation in the watched directory
+that the ledger has not seen, in time order of arrival, each through the stages
+
+1. **image** (the configured `dsa110_contimg.imaging.imager.Imager`),
+2. **register** the image in the data registry (observation time from its header),
+3. **photometry**: queue forced photometry through `dsa110_contimg.jobs.triggers` (when
+   enabled; the registry status then moves to a terminal state as workers measure it),
+
+and records the outcome and stage timings in the `Ledger`, so that each observation is
+processed exactly once across restarts. An observation is complete once none of its files has
+changed for ``settle_s`` seconds and no temporary (to-be-renamed) file of it is present. A
+failure at any stage is logged at WARNING with the observation and the reason, recorded as
+``failed`` in the ledger, and the next observation goes on.
+
+`StreamingConverter.run` repeats this until stopped, woken by file-system events (watchdog;
+or its polling observer for network filesystems) and at least every ``poll_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from dsa110_contimg.config import Settings, get_settings
+from dsa110_contimg.conversion.streaming.ledger import MAX_ATTEMPTS, Ledger, ObservationRecord
+from dsa110_contimg.database.data_registry import register_data
+from dsa110_contimg.imaging.fits_io import ImageReadError, MissingBeamError
+from dsa110_contimg.imaging.imager import (
+    CommandImager,
+    ExternalImager,
+    Imager,
+    ImagingError,
+    Observation,
+    SimulatedImager,
+)
+from dsa110_contimg.jobs.params import PhotometryParams
+from dsa110_contimg.jobs.triggers import trigger_photometry
+
+__all__ = ["StreamingConverter", "make_imager"]
+
+log = logging.getLogger(__name__)
+
+#: Errors that fail one observation (with the reason) without stopping the stream.
+OBSERVATION_ERRORS = (ImagingError, ImageReadError, MissingBeamError, OSError, ValueError)
+
+
+def make_imager(settings: Settings) -> Imager:
+    """The imager the ``stream`` settings ask for."""
+    stream = settings.stream
+    if stream.imager == "command":
+        return CommandImager(stream.imaging_command, stream.observation_pattern,
+                             stream.imaging_timeout_s)
+    if stream.imager == "simulated":
+        return SimulatedImager()
+    return ExternalImager()
+
+
+@dataclass
+class StreamingConverter:
+    """Watches ``input_dir`` and turns each new observation into a measured product.
+
+    Parameters
+    ----------
+    imager : Imager
+        How observations become images.
+    input_dir, output_dir : Path
+        The watched directory and where imagers write.
+    photometry : PhotometryParams or None
+        Queue photometry with these parameters; None disables photometry (products are still
+        registered, with photometry status NULL = not requested).
+    settle_s : float
+        Quiet time after which an observation's files count as complete.
+    ledger : Ledger
+        Outcome per observation (default ``<state_dir>/stream/ledger``).
+    url : str, optional
+        Database URL.
+    """
+
+    imager: Imager
+    input_dir: Path
+    output_dir: Path
+    photometry: PhotometryParams | None
+    settle_s: float = 2.0
+    ledger: Ledger | None = None
+    url: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, enable_photometry: bool = True,
+                      **photometry_overrides) -> StreamingConverter:
+        """A converter configured by ``settings`` (``photometry_overrides`` as CLI flags)."""
+        settings = settings or get_settings()
+        params = (PhotometryParams.from_settings(settings, **photometry_overrides)
+                  if enable_photometry else None)
+        return cls(make_imager(settings), settings.stream.input_dir, settings.stream.output_dir,
+                   params, settings.stream.settle_s,
+                   Ledger(settings.state_dir / "stream" / "ledger"), settings.database_url)
+
+    def __post_init__(self) -> None:
+        self.input_dir = Path(self.input_dir)
+        self.output_dir = Path(self.output_dir)
+        self.input_dir.mkdir(parents=True, exist_ok=True)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        if self.ledger is None:
+            self.ledger = Ledger(get_settings().state_dir / "stream" / "ledger")
+
+    def pending(self) -> tuple[list[Observation], list[Observation]]:
+        """Observations the ledger has not finished: (complete ones oldest first, still
+        being written)."""
+        now = time.time()
+        ready, waiting = [], []
+        for observation in self.imager.find_observations(self.input_dir):
+            record = self.ledger.get(observation.key)
+            if record is not None and record.status in ("done", "failed"):
+                continue
+            newest = _newest_mtime(observation.paths)
+            if newest is None or now - newest < self.settle_s:
+                waiting.append(observation)
+            else:
+                ready.append((newest, observation.key, observation))
+        return [obs for *_, obs in sorted(ready, key=lambda r: r[:2])], waiting
+
+    def run_once(self, progress: Callable[[ObservationRecord], None] | None = None,
+                 ) -> list[ObservationRecord]:
+        """Process every complete pending observation; their records, in processing order."""
+        records = []
+        for observation in self.pending()[0]:
+            record = self.process(observation)
+            records.append(record)
+            if progress is not None:
+                progress(record)
+        return records
+
+    def drain(self, progress: Callable[[ObservationRecord], None] | None = None,
+              ) -> list[ObservationRecord]:
+        """Process everything in the directory now, waiting for files still being written to
+        settle (as ``contimg stream --once`` does)."""
+        records = self.run_once(progress)
+        deadline = time.monotonic() + self.settle_s + 5.0
+        while self.pending()[1] and time.monotonic() < deadline:
+            time.sleep(min(0.2, self.settle_s))
+            records += self.run_once(progress)
+        for observation in self.pending()[1]:
+            log.warning("observation %s is still being written; left for the next run",
+                        observation.key)
+        return records
+
+    def process(self, observation: Observation) -> ObservationRecord:
+        """Image, register and queue photometry of one observation (never raises for bad data)."""
+        previous = self.ledger.get(observation.key)
+        attempts = (previous.attempts if previous else 0) + 1
+        if attempts > MAX_ATTEMPTS:
+            return self._fail(observation.key, attempts - 1,
+                              f"interrupted {MAX_ATTEMPTS} times while being processed")
+        self.ledger.record(observation.key, status="started", attempts=attempts, error=None)
+        timings: dict[str, float] = {}
+        try:
+            start = time.perf_counter()
+            result = self.imager.image(observation, self.output_dir)
+            timings["image"] = time.perf_counter() - start
+            start = time.perf_counter()
+            metadata = {"observation": observation.key, "imager": self.imager.name,
+                        "convention": result.convention, "product": result.product}
+            if self.photometry is None:
+                data_id = register_data(result.image, "image", metadata=metadata, url=self.url)
+                job_id = None
+            else:
+                data_id, job_id = trigger_photometry(result.image, "image", params=self.photometry,
+                                                     metadata=metadata, url=self.url)
+            timings["register_and_queue"] = time.perf_counter() - start
+        except OBSERVATION_ERRORS as exc:
+            return self._fail(observation.key, attempts, f"{type(exc).__name__}: {exc}",
+                              timings)
+        record = self.ledger.record(
+            observation.key, status="done", image=str(result.image), product=result.product,
+            data_id=data_id, job_id=job_id, timings_s=timings)
+        log.info("%s: %s image %s registered as %s%s (%.2f s)", observation.key,
+                 result.convention, result.image.name, data_id,
+                 f", photometry job {job_id}" if job_id else ", photometry not requested",
+                 sum(timings.values()))
+        return record
+
+    def run(self, stop: threading.Event, *, poll_s: float = 5.0, use_polling: bool = False,
+            every_pass: Callable[[], None] | None = None) -> None:
+        """Process observations until ``stop`` is set.
+
+        Parameters
+        ----------
+        stop : threading.Event
+            Set it to finish after the current observation.
+        poll_s : float
+            Rescan at least this often (file events wake the loop sooner).
+        use_polling : bool
+            Use watchdog's polling observer (for network filesystems without events).
+        every_pass : callable, optional
+            Called after each pass (e.g. a periodic reconciliation).
+        """
+        self.ledger.lock()
+        wake = threading.Event()
+        observer = (PollingObserver(timeout=poll_s) if use_polling else Observer())
+        observer.schedule(_Wake(wake), str(self.input_dir), recursive=False)
+        observer.start()
+        log.info("watching %s (%s imager, photometry %s)", self.input_dir, self.imager.name,
+                 "on" if self.photometry else "off")
+        try:
+            while not stop.is_set():
+                self.run_once()
+                if every_pass is not None:
+                    every_pass()
+                # Wake on events, and again once the newest file may have settled.
+                wake.wait(min(poll_s, max(self.settle_s, 0.05)))
+                wake.clear()
+        finally:
+            observer.stop()
+            observer.join()
+            self.ledger.unlock()
+
+    def _fail(self, key: str, attempts: int, reason: str,
+              timings: dict[str, float] | None = None) -> ObservationRecord:
+        log.warning("observation %s failed: %s", key, reason)
+        return self.ledger.record(key, status="failed", attempts=attempts, error=reason,
+                                  timings_s=timings or {})
+
+
+class _Wake(FileSystemEventHandler):
+    """Sets an event on any change in the watched directory."""
+
+    def __init__(self, wake: threading.Event):
+        self.wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self.wake.set()
+
+
+def _newest_mtime(paths: tuple[Path, ...]) -> float | None:
+    """Newest modification time of ``paths`` (and directory contents); None if one vanished."""
+    newest = 0.0
+    for path in paths:
+        try:
+            newest = max(newest, path.stat().st_mtime)
+            if path.is_dir():
+                newest = max([newest, *(p.stat().st_mtime for p in path.rglob("*"))])
+        except FileNotFoundError:
+            return None
+    return newest
