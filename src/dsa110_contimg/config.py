@@ -30,8 +30,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["ApiSettings", "FittingOptions", "JobSettings", "PhotometrySettings", "PublishSettings",
-           "Settings",
+__all__ = ["ApiSettings", "FittingOptions", "JobSettings", "MosaicSettings", "PhotometrySettings",
+           "PublishSettings", "Settings",
            "StreamSettings",
            "get_settings"]
 
@@ -157,6 +157,37 @@ class ApiSettings(BaseModel):
     max_page_size: int = Field(1000, ge=1, description="Largest page a list request gets.")
 
 
+class MosaicSettings(BaseModel):
+    """The mosaic orchestrator: grouping registered images, building, publishing."""
+
+    images_per_mosaic: int = Field(
+        12, ge=1, description="A group is built as soon as it holds this many images.")
+    window_minutes: float = Field(
+        60.0, gt=0, description="Images are grouped by observation mid-time into windows of "
+                                "this length (aligned on MJD 0).")
+    dec_strip_deg: float = Field(
+        1.0, gt=0, description="...and by declination into strips of this width.")
+    min_images: int = Field(
+        4, ge=1, description="Fewest images a closed window needs to become a mosaic.")
+    output_dir: Path | None = Field(
+        None, description="Where mosaics and noise maps are written; default "
+                          "<state_dir>/mosaics.")
+    wait_for_photometry: bool = Field(
+        True, description="Publish a mosaic only once its photometry is completed or failed.")
+    photometry_timeout_s: float = Field(
+        600.0, ge=0, description="How long one pass waits for a mosaic's photometry before "
+                                 "leaving it unpublished until the next pass.")
+    poll_s: float = Field(1.0, gt=0, description="Registry polling interval while waiting.")
+    interval_s: float = Field(60.0, gt=0, description="Time between passes of `contimg mosaic`.")
+    pb_model: Literal["gaussian", "airy"] = Field(
+        "gaussian", description="Primary-beam model for weights when no noise or PB map sits "
+                                "beside an image.")
+    pb_min: float = Field(0.1, gt=0, lt=1, description="Pixels below this PB are left out.")
+    beam_tolerance: float = Field(
+        0.01, ge=0, description="Inputs whose beam area is this fraction below the common "
+                                "beam's are convolved to it.")
+
+
 class Settings(BaseSettings):
     """All settings of dsa110_contimg."""
 
@@ -173,6 +204,7 @@ class Settings(BaseSettings):
     publish: PublishSettings = Field(default_factory=PublishSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    mosaic: MosaicSettings = Field(default_factory=MosaicSettings)
 
     @field_validator("data_roots", mode="before")
     @classmethod
@@ -196,6 +228,8 @@ class Settings(BaseSettings):
             self.stream.output_dir or self.state_dir / "data" / "images").expanduser().resolve()
         self.publish.published_dir = Path(
             self.publish.published_dir or self.state_dir / "published").expanduser().resolve()
+        self.mosaic.output_dir = Path(
+            self.mosaic.output_dir or self.state_dir / "mosaics").expanduser().resolve()
         return self
 
     @classmethod

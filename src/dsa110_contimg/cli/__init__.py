@@ -11,6 +11,7 @@ from dsa110_contimg.cli import jobs as jobs_cli
 from dsa110_contimg.cli import photometry as photometry_cli
 from dsa110_contimg.cli.demo import demo
 from dsa110_contimg.cli.lightcurve import lightcurve
+from dsa110_contimg.cli.mosaic import mosaic
 from dsa110_contimg.cli.reconcile import reconcile
 from dsa110_contimg.cli.stream import stream
 from dsa110_contimg.config import get_settings
@@ -39,6 +40,7 @@ app.add_typer(photometry_cli.app, name="photometry")
 app.command("worker")(jobs_cli.worker)
 app.command("demo")(demo)
 app.command("lightcurve")(lightcurve)
+app.command("mosaic")(mosaic)
 app.command("stream")(stream)
 app.command("reconcile")(reconcile)
 

@@ -13,6 +13,7 @@ never dies of one item.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import and_, or_, select, update
@@ -105,12 +107,13 @@ def process_item(item_id: int, worker: str, *, settings: JobSettings | None = No
         data_id, attempts, sources = item.data_id, item.attempts, dict(item.sources or {})
         params = PhotometryParams.model_validate(job.params or {})
         path = record.published_path or record.stage_path
+        metadata = record.metadata_json
         digest = item.params_hash
     _set_registry(data_id, "running", item_id, url)
     start = time.perf_counter()
     try:
         with _Heartbeat(item_id, worker, settings.lease_s, url):
-            table = _measure(path, sources, params, url)
+            table = _measure(path, sources, params, url, metadata)
             photometry_insert(data_id, table, params_hash=digest, job_id=job.id, url=url)
     except PERMANENT_ERRORS as exc:
         return _finish(item_id, data_id, worker, "failed", error=_reason(exc), url=url)
@@ -195,8 +198,10 @@ class _Heartbeat:
                 return
 
 
-def _measure(path: str, sources: dict, params: PhotometryParams, url: str | None):
+def _measure(path: str, sources: dict, params: PhotometryParams, url: str | None,
+             metadata: str | None = None):
     image = load_image(path)
+    maps = _noise_map(metadata)
     if "source_ids" in sources:
         ids = [int(s) for s in sources["source_ids"]]
         with session_scope(url) as session:
@@ -208,10 +213,27 @@ def _measure(path: str, sources: dict, params: PhotometryParams, url: str | None
             raise ValueError(f"{len(set(ids)) - len(rows)} requested source id(s) do not exist")
         return measure_many(image, [r.ra_deg for r in rows], [r.dec_deg for r in rows],
                             names=[r.name for r in rows], source_ids=[r.id for r in rows],
-                            options=params.fitting)
+                            options=params.fitting, **maps)
     return measure_catalog_sources(image, sources.get("catalog", params.catalog),
                                    sources.get("radius_deg", params.radius_deg),
-                                   options=params.fitting, url=url)
+                                   options=params.fitting, url=url, **maps)
+
+
+def _noise_map(metadata: str | None) -> dict:
+    """``{"rms_map": path}`` when the registry metadata (JSON) names a noise map (mosaics).
+
+    Raises
+    ------
+    FileNotFoundError
+        The named noise map does not exist (the item fails with this reason).
+    """
+    noise_map = json.loads(metadata).get("noise_map") if metadata else None
+    if noise_map is None:
+        return {}
+    if not Path(noise_map).is_file():
+        raise FileNotFoundError(f"noise map {noise_map} named in the registry metadata does "
+                                "not exist")
+    return {"rms_map": noise_map}
 
 
 def _finish(item_id: int, data_id: str, worker: str, status: str, *, n_measured: int = 0,
