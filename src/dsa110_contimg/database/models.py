@@ -357,8 +357,7 @@ class VariabilityStats(Base):
 
     Sums are of ``S - shift_jy`` (a per-source constant fixed at the first measurement) so the
     variance terms do not cancel catastrophically; extremes and their errors give the pair
-    metrics. The metric columns are derived from them at every update (see
-    `dsa110_contimg.photometry.variability`).
+    metrics (see `dsa110_contimg.photometry.variability`).
     """
 
     __tablename__ = "variability_stats"
@@ -379,12 +378,6 @@ class VariabilityStats(Base):
     min_flux_err_jy: Mapped[float | None] = mapped_column(Float(53))
     mjd_first: Mapped[float | None] = mapped_column(Float(53))
     mjd_last: Mapped[float | None] = mapped_column(Float(53))
-    weighted_mean_jy: Mapped[float | None] = mapped_column(Float(53))
-    eta: Mapped[float | None] = mapped_column(Float(53))
-    v: Mapped[float | None] = mapped_column(Float(53))
-    vs_max: Mapped[float | None] = mapped_column(Float(53))
-    m_max: Mapped[float | None] = mapped_column(Float(53))
-    deviation_sigma: Mapped[float | None] = mapped_column(Float(53))
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -7,6 +7,10 @@ uncertainty is the larger of the formal weighted-mean error and the empirical sc
 kept ratios divided by √n. Measurements are normalized as ``S_n = S / C`` with
 ``σ_n² = (σ/C)² + (S σ_C / C²)²``; raw fluxes are kept.
 
+References are chosen by `select_references` (the brightest in this image, spread over the
+field) and compared with `reference_baselines`: a reference's own mean normalized flux once it
+has enough history, else its catalogue flux rescaled to the same flux scale.
+
 Examples
 --------
 >>> import numpy as np
@@ -27,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CorrectionFactor", "correction_factor", "normalize_measurement"]
+__all__ = ["CorrectionFactor", "correction_factor", "normalize_measurement",
+           "reference_baselines", "select_references"]
 
 _CLIP_SIGMA = 3.0
 _MAX_ITERATIONS = 10
@@ -100,3 +105,74 @@ def normalize_measurement(flux: np.ndarray | float, flux_err: np.ndarray | float
     if normalized.ndim == 0:
         return float(normalized), float(error)
     return normalized, error
+
+
+def select_references(x: np.ndarray, y: np.ndarray, priority: np.ndarray, n_max: int, *,
+                      cells: int = 3) -> np.ndarray:
+    """Indices of at most ``n_max`` references, spread over the field.
+
+    The candidates' extent is cut into ``cells × cells`` boxes; the best candidate (highest
+    ``priority``, e.g. S/N) of every box is taken, then the second best of every box, and so
+    on, so that no part of the field is left without references while the brightest are
+    preferred.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Candidate positions (any planar coordinates, e.g. offsets from the image centre).
+    priority : ndarray
+        Higher is better.
+    n_max : int
+        How many to keep.
+    cells : int
+        Boxes per axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([0.0, 0.1, 0.2, 9.0]); y = np.zeros(4)
+    >>> sorted(select_references(x, y, np.array([5.0, 4.0, 3.0, 1.0]), 2).tolist())
+    [0, 3]
+    """
+    x, y, priority = (np.asarray(v, dtype=float) for v in (x, y, priority))
+    if x.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    cell = np.zeros(x.size, dtype=np.int64)
+    for coordinate in (x, y):
+        span = np.ptp(coordinate)
+        step = span / cells if span > 0 else 1.0
+        cell = cell * cells + np.clip(((coordinate - coordinate.min()) / step).astype(np.int64),
+                                      0, cells - 1)
+    order = np.lexsort((-priority, cell))
+    sorted_cell = cell[order]
+    starts = np.r_[0, np.flatnonzero(sorted_cell[1:] != sorted_cell[:-1]) + 1]
+    rank = np.arange(order.size) - np.repeat(starts, np.diff(np.r_[starts, order.size]))
+    chosen = order[np.lexsort((-priority[order], rank))]
+    return chosen[:n_max]
+
+
+def reference_baselines(history_mean: np.ndarray, history_err: np.ndarray,
+                        history_n: np.ndarray, catalog_flux: np.ndarray,
+                        catalog_err: np.ndarray, *, min_history: int) -> tuple:
+    """Baseline flux of each reference, from its own history or else its catalogue flux.
+
+    A reference with at least ``min_history`` normalized measurements has its mean as baseline.
+    The others use their catalogue flux times the median ratio history/catalogue of the
+    references that have both (1 when fewer than 3 have both), so that both kinds share one
+    flux scale.
+
+    Returns
+    -------
+    baseline, baseline_err : ndarray
+    from_history : ndarray of bool
+    """
+    history_mean, history_err, catalog_flux, catalog_err = (
+        np.asarray(v, dtype=float) for v in (history_mean, history_err, catalog_flux,
+                                              catalog_err))
+    from_history = (np.asarray(history_n) >= min_history) & np.isfinite(history_mean)
+    both = from_history & np.isfinite(catalog_flux) & (catalog_flux > 0)
+    scale = (float(np.median(history_mean[both] / catalog_flux[both])) if both.sum() >= 3
+             else 1.0)
+    baseline = np.where(from_history, history_mean, scale * catalog_flux)
+    baseline_err = np.where(from_history, history_err, scale * np.abs(catalog_err))
+    return baseline, baseline_err, from_history

@@ -102,12 +102,6 @@ def upgrade() -> None:
     sa.Column('min_flux_err_jy', sa.Float(precision=53), nullable=True),
     sa.Column('mjd_first', sa.Float(precision=53), nullable=True),
     sa.Column('mjd_last', sa.Float(precision=53), nullable=True),
-    sa.Column('weighted_mean_jy', sa.Float(precision=53), nullable=True),
-    sa.Column('eta', sa.Float(precision=53), nullable=True),
-    sa.Column('v', sa.Float(precision=53), nullable=True),
-    sa.Column('vs_max', sa.Float(precision=53), nullable=True),
-    sa.Column('m_max', sa.Float(precision=53), nullable=True),
-    sa.Column('deviation_sigma', sa.Float(precision=53), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['source_id'], ['catalog_source.id'], name=op.f('fk_variability_stats_source_id_catalog_source'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('source_id', name=op.f('pk_variability_stats'))
