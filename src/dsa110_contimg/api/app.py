@@ -1,0 +1,70 @@
+"""The FastAPI application: routers, error handling, metrics, start-up.
+
+Start it with ``contimg serve`` (uvicorn), or build it with `create_app` for tests and other
+servers. The database schema is upgraded at start-up, as by every service.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from dsa110_contimg.api.errors import install_handlers
+from dsa110_contimg.api.metrics import install_metrics
+from dsa110_contimg.api.routes import batch, data, health, photometry, sources
+from dsa110_contimg.config import Settings, get_settings
+from dsa110_contimg.database.migrate import upgrade
+
+__all__ = ["ROUTERS", "create_app"]
+
+log = logging.getLogger(__name__)
+
+#: The routers of the API, in documentation order (adding an area is one entry here).
+ROUTERS = (health.router, photometry.router, batch.router, data.router, sources.router)
+
+_DESCRIPTION = """\
+Forced photometry, batch photometry jobs, the data registry and light curves of the DSA-110
+continuum imaging pipeline.
+
+* **Paths** in requests must lie inside the configured data roots (``data_roots``,
+  ``CONTIMG_DATA_ROOTS``) after resolving ``..`` and symlinks; anything else is refused (403).
+* **Write endpoints** (creating/cancelling jobs, finalizing, publishing) need
+  ``Authorization: Bearer <token>`` when ``api.token`` is configured (401 otherwise).
+* **Lists** are paged with ``limit`` and ``offset`` and return ``count`` (the total).
+* **Errors** have a ``detail`` message: 404 unknown id, 409 state conflict, 422 invalid
+  request or unreadable image.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API application.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Database, data roots, photometry and API settings (default: `get_settings()`).
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(upgrade, settings.database_url)
+        if settings.api.token is None:
+            log.warning("API running without a token: write endpoints (jobs, finalize, "
+                        "publish) are open to anyone who can reach this server; set api.token "
+                        "(CONTIMG_API__TOKEN) to require one")
+        log.info("API data roots: %s", ", ".join(str(r) for r in settings.data_roots))
+        yield
+
+    app = FastAPI(title="dsa110-contimg API", version=health.package_version(), description=_DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = install_metrics(app, settings.database_url)
+    install_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,88 @@
+"""How failures become HTTP responses, and their documentation in the OpenAPI document.
+
+Every error body is `ErrorResponse` (``{"detail": ..., "errors": [...]}``):
+
+====  ==========================================================================
+400   request body that is not JSON
+401   write endpoint without the configured token, or a wrong token
+403   path outside the data roots (after resolving ``..`` and symlinks)
+404   unknown data_id, job, source, catalogue, or missing file
+409   the request conflicts with the product's state (not ready to publish,
+      no stored correction factor, invalid status transition)
+422   invalid request (each problem listed), unreadable or corrupt FITS file,
+      too many positions for a synchronous request
+503   database unreachable (health check)
+====  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dsa110_contimg.api.paths import PathOutsideRootsError
+from dsa110_contimg.api.schemas import ErrorResponse
+from dsa110_contimg.catalog.query import UnknownCatalogError
+from dsa110_contimg.database.data_registry import InvalidTransitionError, UnknownDataError
+from dsa110_contimg.imaging.fits_io import ImageReadError
+
+__all__ = ["install_handlers", "responses"]
+
+log = logging.getLogger(__name__)
+
+_DESCRIPTIONS = {
+    400: "Malformed request body (not JSON).",
+    401: "Missing or invalid API token.",
+    403: "Path outside the configured data roots.",
+    404: "Unknown id or missing file.",
+    409: "Conflicts with the current state.",
+    422: "Invalid request, or an unreadable image.",
+    503: "Database unreachable.",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` entries for the given error status codes."""
+    return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]}
+            for code in codes}
+
+
+def _error(code: int, detail: str, errors: list[dict] | None = None) -> JSONResponse:
+    return JSONResponse(ErrorResponse(detail=detail, errors=errors).model_dump(),
+                        status_code=code)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Map the services' exceptions to status codes with their messages."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")),
+                     "type": str(e.get("type"))} for e in exc.errors()]
+        detail = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems)
+        return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid request: {detail}",
+                      errors=problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(ErrorResponse(detail=str(exc.detail)).model_dump(),
+                            status_code=exc.status_code, headers=exc.headers)
+
+    def simple(exc_type: type[Exception], code: int) -> None:
+        async def handler(request: Request, exc: Exception) -> JSONResponse:
+            if code >= 500 or code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+                log.warning("%s %s: %s", request.method, request.url.path, exc)
+            return _error(code, str(exc))
+        app.add_exception_handler(exc_type, handler)
+
+    simple(PathOutsideRootsError, status.HTTP_403_FORBIDDEN)
+    simple(UnknownDataError, status.HTTP_404_NOT_FOUND)
+    simple(UnknownCatalogError, status.HTTP_404_NOT_FOUND)
+    simple(ImageReadError, status.HTTP_422_UNPROCESSABLE_CONTENT)
+    simple(InvalidTransitionError, status.HTTP_409_CONFLICT)
+    # The services raise ValueError for bad input values (e.g. an over-long catalogue name).
+    simple(ValueError, status.HTTP_422_UNPROCESSABLE_CONTENT)

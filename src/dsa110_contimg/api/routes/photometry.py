@@ -1,0 +1,172 @@
+"""``/api/photometry``: synchronous forced photometry and normalization.
+
+These endpoints compute and return; they store nothing (batch jobs store measurements).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, status
+
+from dsa110_contimg.api.deps import PageDep, SettingsDep, confined
+from dsa110_contimg.api.errors import responses
+from dsa110_contimg.api.schemas import (
+    MeasureBatchRequest,
+    MeasureBatchResponse,
+    Measurement,
+    MeasureRequest,
+    NormalizedMeasurement,
+    NormalizeRequest,
+    NormalizeResponse,
+)
+from dsa110_contimg.api.tables import records
+from dsa110_contimg.config import Settings
+from dsa110_contimg.database.data_registry import get_data
+from dsa110_contimg.database.products import (
+    light_curve,
+    photometry_count,
+    photometry_for_product,
+    resolve_source,
+)
+from dsa110_contimg.imaging.fits_io import Image, load_image
+from dsa110_contimg.photometry.corrections import get_image_correction
+from dsa110_contimg.photometry.forced import MEASUREMENT_COLUMNS, measure_forced_peak, measure_many
+from dsa110_contimg.photometry.normalize import normalize_measurement
+from dsa110_contimg.photometry.sources import measure_catalog_sources, query_sources_for_image
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/photometry", tags=["photometry"])
+
+
+def _image(request: MeasureRequest | MeasureBatchRequest, settings: Settings) -> Image:
+    """Load the requested image: a confined path, or a registered product's file."""
+    if request.image is not None:
+        path = confined(settings, request.image)
+        if not path.is_file():
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such file: {request.image}")
+    else:
+        path = Path(get_data(request.data_id, url=settings.database_url)["path"])
+    return load_image(path, beam=request.beam.to_beam() if request.beam else None)
+
+
+@router.post("/measure", response_model=Measurement, summary="Measure one position",
+             responses=responses(400, 403, 404, 422))
+def measure(request: MeasureRequest, settings: SettingsDep) -> Measurement:
+    """Forced photometry of one position on one image (an isolated beam fit).
+
+    Returns the peak, its error, the local rms, S/N, χ², flags and method. A position that
+    cannot be measured (off the image, blanked) gets a null peak and a flag, not an error.
+    """
+    image = _image(request, settings)
+    result = measure_forced_peak(image, request.ra_deg, request.dec_deg,
+                                 options=settings.photometry.fitting)
+    return Measurement.model_validate(dataclasses.asdict(result))
+
+
+@router.post("/measure-batch", response_model=MeasureBatchResponse,
+             summary="Measure many positions synchronously",
+             responses=responses(400, 403, 404, 422))
+def measure_batch(request: MeasureBatchRequest, settings: SettingsDep) -> MeasureBatchResponse:
+    """Forced photometry of listed positions (results in input order), or of a catalogue's
+    sources in the image field (nearest the field centre first), fitted jointly.
+
+    At most ``api.max_sync_positions`` targets (default 1000); more are refused with 422 (use
+    ``POST /api/batch/photometry``).
+    """
+    image = _image(request, settings)
+    limit = settings.api.max_sync_positions
+    options = settings.photometry.fitting
+    if request.positions is not None:
+        n_targets = len(request.positions)
+    else:
+        sources = query_sources_for_image(image, request.catalog, request.radius_deg,
+                                          url=settings.database_url)
+        n_targets = int(np.count_nonzero(sources["in_field"]))
+    if n_targets > limit:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"{n_targets} targets exceed the synchronous limit of {limit} "
+                            "(api.max_sync_positions); submit a batch job instead")
+    if request.positions is not None:
+        positions = request.positions
+        table = measure_many(
+            image, [p.ra_deg for p in positions], [p.dec_deg for p in positions],
+            names=[p.name or f"pos{i}" for i, p in enumerate(positions)],
+            source_ids=[p.source_id or -1 for p in positions], options=options)
+    else:
+        table = measure_catalog_sources(image, request.catalog, request.radius_deg,
+                                        options=options, url=settings.database_url)
+    method = table.meta["method"]
+    rows = [Measurement(**row, method=method) for row in records(table, MEASUREMENT_COLUMNS)]
+    return MeasureBatchResponse(
+        image=str(image.path), data_id=request.data_id, mjd_obs=table.meta.get("mjd_obs"),
+        error_scale=table.meta.get("error_scale"),
+        error_calibration=str(table.meta.get("error_calibration")), count=len(rows),
+        measurements=rows)
+
+
+@router.post("/normalize", response_model=NormalizeResponse,
+             summary="Normalize stored measurements", responses=responses(400, 404, 409, 422))
+def normalize(request: NormalizeRequest, settings: SettingsDep,
+              page: PageDep) -> NormalizeResponse:
+    """Divide a product's stored measurement (``source_id``) or all its measurements (paged)
+    by a correction factor: the product's stored factor, or ``factor`` ± ``factor_err`` from
+    the request. A product without a stored factor gives 409 unless one is given.
+
+    Normalized flux ``S/C`` with error ``√((σ/C)² + (S σ_C/C²)²)``.
+    """
+    url = settings.database_url
+    get_data(request.data_id, url=url)  # 404 for an unknown product
+    if request.factor is not None:
+        factor, factor_err, origin, n_refs, ref_ids = (request.factor, request.factor_err,
+                                                       "request", None, None)
+    else:
+        stored = get_image_correction(request.data_id, url=url)
+        if stored is None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"product {request.data_id} has no stored correction factor (not yet "
+                "normalized, or too few references); pass 'factor' and 'factor_err'")
+        factor, factor_err, origin = stored.value, stored.error, "stored"
+        n_refs, ref_ids = stored.n_references, list(stored.reference_source_ids)
+    if request.source_id is not None:
+        rows, total = _one_measurement(request.data_id, request.source_id, url), 1
+        rows = rows[page.offset:page.offset + page.limit]
+    else:
+        table = photometry_for_product(request.data_id, limit=page.limit, offset=page.offset,
+                                       url=url)
+        rows, total = records(table), photometry_count(request.data_id, url=url)
+    peaks = np.array([np.nan if r["peak_jyb"] is None else r["peak_jyb"] for r in rows])
+    errors = np.array([np.nan if r["peak_err_jyb"] is None else r["peak_err_jyb"]
+                       for r in rows])
+    flux, flux_err = normalize_measurement(peaks, errors, factor, factor_err)
+    data = [NormalizedMeasurement(source_id=r["source_id"], name=r["name"],
+                                  mjd_obs=r["mjd_obs"], peak_jyb=r["peak_jyb"],
+                                  peak_err_jyb=r["peak_err_jyb"], normalized_flux_jyb=f,
+                                  normalized_flux_err_jyb=e, flags=r["flags"])
+            for r, f, e in zip(rows, np.atleast_1d(flux).tolist(),
+                               np.atleast_1d(flux_err).tolist())]
+    return NormalizeResponse(data=data, count=total, limit=page.limit, offset=page.offset,
+                             data_id=request.data_id, factor=factor, factor_err=factor_err,
+                             factor_source=origin, n_references=n_refs,
+                             reference_source_ids=ref_ids)
+
+
+def _one_measurement(data_id: str, source_id: int, url: str) -> list[dict]:
+    """The current measurement of one source on one product (404 when there is none)."""
+    try:
+        _, name = resolve_source(source_id, url=url)
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    curve = light_curve(source_id, url=url)
+    point = [r for r in records(curve) if r["data_id"] == data_id]
+    if not point:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"source {source_id} has no measurement on {data_id}")
+    p = point[0]
+    return [{"source_id": source_id, "name": name, "mjd_obs": p["mjd"],
+             "peak_jyb": p["peak_jyb"], "peak_err_jyb": p["peak_err_jyb"],
+             "flags": p["flags"]}]

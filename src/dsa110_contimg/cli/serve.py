@@ -1,0 +1,37 @@
+"""``contimg serve``: the HTTP API under uvicorn."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from dsa110_contimg.api import create_app
+from dsa110_contimg.api.security import InsecureBindError, check_bind
+from dsa110_contimg.config import get_settings
+
+__all__ = ["serve"]
+
+console = Console(stderr=True)
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Address to bind (default: api.host, "
+                                               "127.0.0.1)."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port (default: api.port, "
+                                                                 "8000)."),
+) -> None:
+    """Serve the HTTP API (OpenAPI document at /docs and /openapi.json).
+
+    Without an API token (api.token, CONTIMG_API__TOKEN) the write endpoints are open, so the
+    server then refuses any address other than a loopback one.
+    """
+    settings = get_settings()
+    host = host or settings.api.host
+    port = port or settings.api.port
+    try:
+        check_bind(settings.api, host)
+    except InsecureBindError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
