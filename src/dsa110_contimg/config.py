@@ -32,7 +32,7 @@ from pydantic_settings import (
 
 __all__ = ["ApiSettings", "FittingOptions", "JobSettings", "MosaicSettings", "PhotometrySettings",
            "PublishSettings", "Settings",
-           "StreamSettings",
+           "StreamSettings", "VariabilitySettings",
            "get_settings"]
 
 DEFAULT_STATE_DIR = Path(".state")
@@ -188,6 +188,39 @@ class MosaicSettings(BaseModel):
                                 "beam's are convolved to it.")
 
 
+class VariabilitySettings(BaseModel):
+    """Master catalogue, per-image flux normalization and variability detection."""
+
+    confusion_radius_arcsec: float = Field(
+        120.0, gt=0.0, description="Neighbours within this radius can confuse a source.")
+    confusion_flux_ratio: float = Field(
+        0.1, ge=0.0, description="A neighbour at least this fraction of a source's flux makes "
+                                 "it confused.")
+    match_radius_arcsec: float = Field(
+        10.0, gt=0.0, description="Cross-match radius to FIRST / VLASS.")
+    max_size_arcsec: float = Field(
+        20.0, ge=0.0, description="Sources with a larger deconvolved major axis are resolved.")
+    min_compactness: float = Field(
+        0.8, ge=0.0, description="Peak / integrated flux below which a source is resolved.")
+    catalog_rms_mjy: float = Field(
+        0.45, gt=0.0, description="Catalogue noise for S/N where a source has no flux error.")
+    reference_min_catalog_snr: float = Field(
+        20.0, ge=0.0, description="Catalogue S/N a reference-eligible source needs.")
+    reference_min_snr: float = Field(
+        30.0, ge=0.0, description="S/N a reference needs in the image being normalized.")
+    max_references: int = Field(20, ge=1, description="References used per image.")
+    min_references: int = Field(5, ge=1, description="Fewer usable references: no correction.")
+    reference_min_history: int = Field(
+        3, ge=1, description="Normalized epochs before a reference's own mean is its baseline "
+                             "(until then: its catalogue flux, rescaled).")
+    reference_max_eta: float = Field(
+        5.0, gt=0.0, description="References whose light curve has a larger η are excluded.")
+    reference_max_deviation: float = Field(
+        5.0, gt=0.0, description="References with an epoch deviating more (σ) are excluded.")
+    preset: Literal["conservative", "moderate", "sensitive"] = Field(
+        "moderate", description="Default detection preset.")
+
+
 class Settings(BaseSettings):
     """All settings of dsa110_contimg."""
 
@@ -202,6 +235,7 @@ class Settings(BaseSettings):
     photometry: PhotometrySettings = Field(default_factory=PhotometrySettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
+    variability: VariabilitySettings = Field(default_factory=VariabilitySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
     mosaic: MosaicSettings = Field(default_factory=MosaicSettings)

@@ -20,6 +20,8 @@ from dsa110_contimg.catalog import (
     ingest_catalog,
     list_catalogs,
 )
+from dsa110_contimg.catalog.master import build_master
+from dsa110_contimg.config import get_settings
 from dsa110_contimg.database.migrate import upgrade
 
 __all__ = ["app"]
@@ -131,6 +133,36 @@ def query(
     for row in table:
         view.add_row(*(_cell(row[c]) for c in _QUERY_COLUMNS))
     Console().print(view)
+
+
+@app.command("build-master")
+def build_master_command(
+    catalog: Annotated[str, typer.Option("--catalog", help="Primary catalogue.")] = "nvss",
+    match: Annotated[list[str] | None, typer.Option(
+        "--match", help="Catalogue to cross-match (repeatable); default: first and vlass "
+                        "when ingested.")] = None,
+    confusion_radius: Annotated[float | None, typer.Option(
+        help="Confusion radius (arcsec); default from settings.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+) -> None:
+    """Build the master catalogue (S/N, compactness, confusion, spectral index, references)."""
+    settings = get_settings().variability
+    if confusion_radius is not None:
+        if confusion_radius <= 0:
+            raise typer.BadParameter("must be > 0", param_hint="--confusion-radius")
+        settings = settings.model_copy(update={"confusion_radius_arcsec": confusion_radius})
+    upgrade()
+    try:
+        report = build_master(catalog, matches=match, settings=settings)
+    except (UnknownCatalogError, ValueError) as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        typer.echo(json.dumps(report.__dict__))
+        return
+    console.print(f"master catalogue {report.catalog}: {report.n_sources} sources, "
+                  f"{report.n_eligible} reference-eligible, {report.n_resolved} resolved, "
+                  f"{report.n_confused} confused, {report.n_spectral_index} with a spectral "
+                  f"index (matched: {', '.join(report.matched) or 'none'})", markup=False)
 
 
 def _plain(value: object) -> object:

@@ -21,6 +21,7 @@ from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.models import DataRegistry, Product
 from dsa110_contimg.database.products import photometry_for_product
 from dsa110_contimg.database.session import session_scope
+from dsa110_contimg.photometry.corrections import get_image_correction
 from dsa110_contimg.photometry.table_io import OUTPUT_FORMATS, write_measurements
 
 __all__ = ["app"]
@@ -84,7 +85,7 @@ def list_command(
 
 @app.command("show")
 def show(data_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """The registry record of DATA_ID with its photometry status and lineage."""
+    """The registry record of DATA_ID: photometry status, flux correction factor, lineage."""
     upgrade()
     with session_scope() as session:
         row = session.execute(select(DataRegistry, Product).outerjoin(
@@ -95,6 +96,10 @@ def show(data_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
         raise typer.Exit(code=2)
     record = _record_dict(*row)
     record["lineage"] = get_data_lineage(data_id)
+    correction = get_image_correction(data_id)
+    record["correction"] = None if correction is None else {
+        "value": correction.value, "error": correction.error,
+        "n_references": correction.n_references}
     if as_json:
         typer.echo(json.dumps(record, indent=2))
         return

@@ -35,6 +35,7 @@ from dsa110_contimg.database.products import photometry_insert
 from dsa110_contimg.database.session import get_engine, session_scope
 from dsa110_contimg.imaging.fits_io import ImageReadError, load_image
 from dsa110_contimg.jobs.params import PhotometryParams
+from dsa110_contimg.photometry.corrections import normalize_product
 from dsa110_contimg.photometry.forced import measure_many
 from dsa110_contimg.photometry.sources import measure_catalog_sources
 
@@ -115,6 +116,8 @@ def process_item(item_id: int, worker: str, *, settings: JobSettings | None = No
         with _Heartbeat(item_id, worker, settings.lease_s, url):
             table = _measure(path, sources, params, url, metadata)
             photometry_insert(data_id, table, params_hash=digest, job_id=job.id, url=url)
+            if params.normalize:  # raw rows are stored: a product that cannot be normalized
+                normalize_product(data_id, params_hash=digest, url=url)  # logs why and keeps them
     except PERMANENT_ERRORS as exc:
         return _finish(item_id, data_id, worker, "failed", error=_reason(exc), url=url)
     except Exception as exc:  # noqa: BLE001 - a worker must survive any item; recorded below

@@ -1,0 +1,193 @@
+"""Variable and ESE candidates: detection presets, a score, and the candidates table.
+
+`detect` computes every source's metrics from its stored statistics
+(`dsa110_contimg.photometry.variability_store`) and flags those whose score under a preset is
+at least 1:
+
+``score = max(|D| / D_min, min(η / η_min, V / V_min))``
+
+where ``D`` is the signed leave-one-out deviation of the most significant epoch (negative for a
+dip: an ESE-like event; not capped by √(N−1)), η the weighted reduced χ² and V the modulation
+index, for sources with at least ``min_epochs`` normalized measurements. A single deep epoch
+passes through ``D``; a sustained variation needs both a significant η and a fractional
+amplitude V. The score is thus the factor by which the strongest criterion exceeds its threshold.
+
+Flagged sources are upserted in ``variability_candidate`` with their metrics: new ones are
+``active``; sources already ``dismissed`` or ``confirmed`` keep that decision (metrics updated);
+``active`` candidates that no longer pass are removed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dsa110_contimg.config import get_settings
+from dsa110_contimg.database.models import CatalogSource, VariabilityCandidate
+from dsa110_contimg.database.session import get_engine
+from dsa110_contimg.photometry.variability import METRICS
+from dsa110_contimg.photometry.variability_store import read_stats
+
+__all__ = ["CANDIDATE_FIELDS", "CANDIDATE_STATUSES", "PRESETS", "Preset", "UnknownCandidateError",
+           "detect", "list_candidates", "score", "set_candidate_status"]
+
+#: Review states of a candidate.
+CANDIDATE_STATUSES = ("active", "dismissed", "confirmed")
+#: Fields of each candidate returned by `detect` and `list_candidates`.
+CANDIDATE_FIELDS = ("source_id", "name", "kind", "score", "status", "preset", "n_epochs",
+                    "weighted_mean_jy", "eta", "v", "vs_max", "m_max", "deviation_sigma")
+
+
+class UnknownCandidateError(LookupError):
+    """No candidate for that source."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Detection thresholds (see the module docstring for how they combine)."""
+
+    name: str
+    min_epochs: int
+    eta: float
+    v: float
+    deviation: float
+
+
+#: The detection presets, strictest first.
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("conservative", min_epochs=10, eta=5.0, v=0.10, deviation=7.0),
+    Preset("moderate", min_epochs=5, eta=3.0, v=0.05, deviation=5.0),
+    Preset("sensitive", min_epochs=3, eta=2.0, v=0.03, deviation=4.0),
+)}
+
+
+def _preset(name: str | None) -> Preset:
+    name = name or get_settings().variability.preset
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def score(metrics: dict[str, np.ndarray], preset: Preset) -> np.ndarray:
+    """Each source's score under ``preset`` (≥ 1 means flagged; 0 with too few epochs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = {"n": np.array([30, 30, 2]), "eta": np.array([1.0, 9.0, 50.0]),
+    ...      "v": np.array([0.01, 0.2, 0.5]), "deviation_sigma": np.array([-2.5, -4.0, -9.0])}
+    >>> score(m, PRESETS["moderate"]).round(2).tolist()
+    [0.5, 3.0, 0.0]
+    """
+    deviation = np.abs(np.nan_to_num(metrics["deviation_sigma"])) / preset.deviation
+    sustained = np.minimum(np.nan_to_num(metrics["eta"]) / preset.eta,
+                           np.nan_to_num(metrics["v"]) / preset.v)
+    value = np.maximum(deviation, sustained)
+    return np.where(np.asarray(metrics["n"]) >= preset.min_epochs, value, 0.0)
+
+
+def detect(*, preset: str | None = None, url: str | None = None) -> list[dict]:
+    """Flag variable sources from their statistics and update the candidates table.
+
+    Parameters
+    ----------
+    preset : str, optional
+        One of `PRESETS` (default: the configured ``variability.preset``).
+    url : str, optional
+        Database URL.
+
+    Returns
+    -------
+    list of dict
+        The flagged sources (fields `CANDIDATE_FIELDS`), highest score first.
+
+    Raises
+    ------
+    ValueError
+        An unknown preset.
+    """
+    chosen = _preset(preset)
+    now = datetime.now(timezone.utc)
+    with get_engine(url).begin() as conn:
+        stored = read_stats(conn)
+        metrics = stored.stats.metrics()
+        scores = score(metrics, chosen)
+        flagged = np.flatnonzero(scores >= 1.0)
+        rows = []
+        for k in flagged[np.argsort(-scores[flagged], kind="stable")]:
+            row = {"source_id": int(stored.source_id[k]), "preset": chosen.name,
+                   "kind": "ese" if metrics["deviation_sigma"][k] < 0 else "variable",
+                   "score": float(scores[k]), "n_epochs": int(metrics["n"][k])}
+            row.update({name: _finite(metrics[name][k]) for name in METRICS if name != "n"})
+            rows.append(row)
+        keep = [r["source_id"] for r in rows]
+        conn.execute(delete(VariabilityCandidate).where(
+            VariabilityCandidate.status == "active", VariabilityCandidate.source_id.not_in(keep)))
+        if rows:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(VariabilityCandidate.__table__)
+            updated = {c: statement.excluded[c] for c in rows[0] if c != "source_id"}
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["source_id"], set_={**updated, "updated_at": now}),
+                [{**r, "status": "active", "detected_at": now, "updated_at": now}
+                 for r in rows])
+    flagged_ids = {r["source_id"] for r in rows}
+    return [c for c in list_candidates(url=url)[0] if c["source_id"] in flagged_ids]
+
+
+def list_candidates(*, status: str | None = None, limit: int | None = None, offset: int = 0,
+                    url: str | None = None) -> tuple[list[dict], int]:
+    """Stored candidates, highest score first, and their total count.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``status``.
+    """
+    query = select(VariabilityCandidate, CatalogSource.name).join(
+        CatalogSource, CatalogSource.id == VariabilityCandidate.source_id)
+    count = select(func.count()).select_from(VariabilityCandidate)
+    if status is not None:
+        if status not in CANDIDATE_STATUSES:
+            raise ValueError(f"unknown status {status!r}; choose one of "
+                             f"{', '.join(CANDIDATE_STATUSES)}")
+        query = query.where(VariabilityCandidate.status == status)
+        count = count.where(VariabilityCandidate.status == status)
+    query = query.order_by(VariabilityCandidate.score.desc(), VariabilityCandidate.source_id)
+    with get_engine(url).connect() as conn:
+        total = int(conn.execute(count).scalar_one())
+        rows = conn.execute(query.offset(offset).limit(limit)).mappings().all()
+    return [{"source_id": r["source_id"], "name": r["name"],
+             **{f: r[f] for f in CANDIDATE_FIELDS if f not in ("source_id", "name")}}
+            for r in rows], total
+
+
+def set_candidate_status(source_id: int, status: str, *, url: str | None = None) -> None:
+    """Record a review decision (``active``, ``dismissed`` or ``confirmed``).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``status``.
+    UnknownCandidateError
+        The source is not a candidate.
+    """
+    if status not in CANDIDATE_STATUSES:
+        raise ValueError(f"unknown status {status!r}; choose one of "
+                         f"{', '.join(CANDIDATE_STATUSES)}")
+    with get_engine(url).begin() as conn:
+        changed = conn.execute(update(VariabilityCandidate)
+                               .where(VariabilityCandidate.source_id == int(source_id))
+                               .values(status=status, updated_at=datetime.now(timezone.utc)))
+    if changed.rowcount == 0:
+        raise UnknownCandidateError(f"source {source_id} is not a variability candidate")
+
+
+def _finite(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
