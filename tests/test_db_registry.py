@@ -184,3 +184,16 @@ def test_lineage(sim_field, db_url):
         {"data_id": child, "relationship": "mosaic_input"}]
     with pytest.raises(UnknownDataError):
         link_data(parents[0], "mosaic-missing", url=db_url)
+
+
+def test_status_change_joins_a_callers_transaction(sim_field, db_url):
+    """Queueing a job and marking its product pending commit together or not at all."""
+    data_id = register_data(sim_field[1][0], url=db_url)
+    with pytest.raises(RuntimeError, match="job creation failed"):
+        with session_scope(db_url) as session:
+            update_photometry_status(data_id, "pending", job_id=7, session=session)
+            raise RuntimeError("job creation failed")
+    assert get_photometry_status(data_id, url=db_url).status is None
+    with session_scope(db_url) as session:
+        update_photometry_status(data_id, "pending", job_id=7, session=session)
+    assert get_photometry_status(data_id, url=db_url).job_id == 7

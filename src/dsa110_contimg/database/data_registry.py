@@ -173,11 +173,13 @@ def get_photometry_status(data_id: str, *, url: str | None = None) -> Photometry
 
 def update_photometry_status(data_id: str, status: str, job_id: int | None = None,
                              error: str | None = None, *, n_measured: int | None = None,
-                             n_failed: int | None = None,
-                             url: str | None = None) -> PhotometryStatus:
+                             n_failed: int | None = None, url: str | None = None,
+                             session: Session | None = None) -> PhotometryStatus:
     """Move a product's photometry to ``status`` (see `PHOTOMETRY_TRANSITIONS`).
 
-    ``failed`` requires an ``error`` (the reason); other statuses clear it.
+    ``failed`` requires an ``error`` (the reason); other statuses clear it. With ``session``
+    the change joins that session's transaction (e.g. queueing a job and marking its products
+    pending commit together, so no worker can see one without the other).
 
     Raises
     ------
@@ -188,39 +190,48 @@ def update_photometry_status(data_id: str, status: str, job_id: int | None = Non
     """
     if status == "failed" and not error:
         raise InvalidTransitionError(f"{data_id}: a failed photometry status needs a reason")
-    with session_scope(url) as session:
-        for _attempt in range(_STATUS_ATTEMPTS):
-            current = session.execute(select(DataRegistry.photometry_status).where(
-                DataRegistry.data_id == data_id)).first()
-            if current is None:
-                raise UnknownDataError(f"no registered product with data_id {data_id!r}")
-            current = current.photometry_status
-            allowed = PHOTOMETRY_TRANSITIONS.get(current, frozenset())
-            if status not in allowed:
-                raise InvalidTransitionError(
-                    f"{data_id}: photometry status cannot go from {current!r} to {status!r} "
-                    f"(allowed: {sorted(allowed)})")
-            values = {"photometry_status": status, "photometry_updated_at": time.time(),
-                      "photometry_error": error if status == "failed" else None}
-            for column, value in (("photometry_job_id", job_id),
-                                  ("photometry_n_measured", n_measured),
-                                  ("photometry_n_failed", n_failed)):
-                if value is not None:
-                    values[column] = value
-            changed = session.execute(
-                update(DataRegistry)
-                .where(DataRegistry.data_id == data_id,
-                       DataRegistry.photometry_status.is_not_distinct_from(current))
-                .values(values).execution_options(synchronize_session=False)).rowcount
-            if changed:
-                break
-            log.debug("%s: photometry status changed concurrently; re-reading", data_id)
-        else:
-            raise InvalidTransitionError(f"{data_id}: photometry status kept changing "
-                                         f"concurrently; {status!r} not applied")
-        if status == "failed":
-            log.warning("%s: photometry failed: %s", data_id, error)
-        return _status_of(_record(session, data_id))
+    if session is not None:
+        return _apply_status(session, data_id, status, job_id, error, n_measured, n_failed)
+    with session_scope(url) as own:
+        return _apply_status(own, data_id, status, job_id, error, n_measured, n_failed)
+
+
+def _apply_status(session: Session, data_id: str, status: str, job_id: int | None,
+                  error: str | None, n_measured: int | None,
+                  n_failed: int | None) -> PhotometryStatus:
+    """The compare-and-set status change of `update_photometry_status`, in ``session``."""
+    for _attempt in range(_STATUS_ATTEMPTS):
+        current = session.execute(select(DataRegistry.photometry_status).where(
+            DataRegistry.data_id == data_id)).first()
+        if current is None:
+            raise UnknownDataError(f"no registered product with data_id {data_id!r}")
+        current = current.photometry_status
+        allowed = PHOTOMETRY_TRANSITIONS.get(current, frozenset())
+        if status not in allowed:
+            raise InvalidTransitionError(
+                f"{data_id}: photometry status cannot go from {current!r} to {status!r} "
+                f"(allowed: {sorted(allowed)})")
+        values = {"photometry_status": status, "photometry_updated_at": time.time(),
+                  "photometry_error": error if status == "failed" else None}
+        for column, value in (("photometry_job_id", job_id),
+                              ("photometry_n_measured", n_measured),
+                              ("photometry_n_failed", n_failed)):
+            if value is not None:
+                values[column] = value
+        changed = session.execute(
+            update(DataRegistry)
+            .where(DataRegistry.data_id == data_id,
+                   DataRegistry.photometry_status.is_not_distinct_from(current))
+            .values(values).execution_options(synchronize_session=False)).rowcount
+        if changed:
+            break
+        log.debug("%s: photometry status changed concurrently; re-reading", data_id)
+    else:
+        raise InvalidTransitionError(f"{data_id}: photometry status kept changing "
+                                     f"concurrently; {status!r} not applied")
+    if status == "failed":
+        log.warning("%s: photometry failed: %s", data_id, error)
+    return _status_of(_record(session, data_id))
 
 
 def link_photometry_to_data(data_id: str, photometry_job_id: int, *,

@@ -108,8 +108,9 @@ def create_batch_photometry_job(products: Sequence[str | Path], *,
         session.add_all(BatchJobItem(job_id=job.id, data_id=d, status="pending", sources=sources,
                                      params_hash=digest, attempts=0) for d in todo)
         job_id = job.id
-    for data_id in todo:
-        update_photometry_status(data_id, "pending", job_id=job_id, url=url)
+        # In the same transaction: a worker never claims an item whose product is not pending.
+        for data_id in todo:
+            update_photometry_status(data_id, "pending", job_id=job_id, session=session)
     log.info("job %d: photometry of %d product(s) queued", job_id, len(todo))
     return job_id
 
