@@ -271,18 +271,17 @@ def source_details(source_id: int, *, url: str | None = None) -> dict:
         No such source.
     """
     with get_engine(url).connect() as conn:
-        row = conn.execute(select(CatalogSource, Catalog.name.label("catalog")).join(
+        row = conn.execute(select(*(getattr(CatalogSource, c) for c in CATALOG_COLUMNS),
+                                  Catalog.name.label("catalog")).join(
             Catalog, Catalog.id == CatalogSource.catalog_id).where(
-            CatalogSource.id == source_id)).first()
+            CatalogSource.id == source_id)).mappings().first()
         if row is None:
             raise LookupError(f"no catalogue source {source_id}")
         summary = conn.execute(select(func.count(func.distinct(Photometry.product_id)),
                                       func.min(Photometry.mjd_obs), func.max(Photometry.mjd_obs))
                                .where(Photometry.source_id == source_id)).one()
-    source = row.CatalogSource
-    out = {"source_id": int(source.id), "catalog": str(row.catalog)}
-    out.update({c: getattr(source, c) if c == "name" else _nan(getattr(source, c))
-                for c in CATALOG_COLUMNS})
+    out = {"source_id": int(source_id), "catalog": str(row["catalog"])}
+    out.update({c: row[c] if c == "name" else _nan(row[c]) for c in CATALOG_COLUMNS})
     out.update(n_measurements=int(summary[0]), first_mjd=_nan(summary[1]),
                last_mjd=_nan(summary[2]))
     return out

@@ -100,7 +100,7 @@ def lightcurve(source: SourceRef, settings: SettingsDep, page: PageDep,
     curve = light_curve(source_id, url=settings.database_url)
     if fmt != "json":
         curve.meta.update(source_id=source_id, name=name)
-        buffer = io.BytesIO()
+        buffer = io.StringIO() if fmt == "csv" else io.BytesIO()  # text or XML bytes
         curve.write(buffer, format=OUTPUT_FORMATS[fmt])
         filename = f"lightcurve-{source_id}.{'csv' if fmt == 'csv' else 'xml'}"
         return Response(buffer.getvalue(), media_type=_MEDIA[fmt],
