@@ -1,0 +1,92 @@
+"""Variability statistics in the database: incremental updates equal a batch recomputation,
+whatever the arrival order, and reprocessing a product never counts it twice."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from dsa110_contimg.database.data_registry import get_photometry_status
+from dsa110_contimg.database.models import ImageCorrection, Photometry, VariabilityStats
+from dsa110_contimg.database.products import photometry_for_product
+from dsa110_contimg.database.session import get_engine, session_scope
+from dsa110_contimg.jobs.service import get_job
+from dsa110_contimg.photometry.corrections import get_image_correction
+from dsa110_contimg.photometry.variability import METRICS
+from dsa110_contimg.photometry.variability_store import read_stats, recompute
+
+from variability_support import make_field, run_photometry
+
+N_EPOCHS = 4
+
+
+def _snapshot(url: str):
+    with get_engine(url).connect() as conn:
+        stored = read_stats(conn)
+    return stored.source_id, stored.stats
+
+
+def _assert_equal_to_batch(url: str) -> np.ndarray:
+    ids, incremental = _snapshot(url)
+    with get_engine(url).begin() as conn:
+        assert recompute(conn) == ids.size
+    batch_ids, batch = _snapshot(url)
+    np.testing.assert_array_equal(ids, batch_ids)
+    np.testing.assert_array_equal(incremental.n, batch.n)
+    for name in ("sum_w", "sum_ws", "sum_ws2", "sum_s", "sum_s2", "shift", "max_flux",
+                 "min_flux", "max_err", "min_err"):
+        np.testing.assert_allclose(getattr(incremental, name), getattr(batch, name),
+                                   rtol=1e-9, atol=0, err_msg=name)
+    for name, values in incremental.metrics().items():
+        np.testing.assert_allclose(values, batch.metrics()[name], rtol=1e-9, err_msg=name)
+    return incremental.n
+
+
+def test_incremental_statistics_equal_batch_and_reprocessing_counts_once(tmp_path, db_url):
+    field = make_field(tmp_path, db_url, n_epochs=N_EPOCHS, n_sources=60, npix=512,
+                       radius_deg=0.2, seed=3, catalogue_scatter=0.0,
+                       extended_fraction=0.0, min_flux_jy=0.01)
+    order = [2, 0, 3, 1]  # out of observation order
+    job = get_job(run_photometry([field.paths[k] for k in order], db_url), url=db_url)
+    assert job.status == "completed"
+    for item, k in zip(job.items, order):
+        correction = get_image_correction(item["data_id"], url=db_url)
+        assert correction.n_references >= 5
+        assert correction.value == pytest.approx(field.gains[k], rel=0.01)
+        rows = photometry_for_product(item["data_id"], url=db_url)
+        measured = np.isfinite(rows["peak_jyb"])
+        np.testing.assert_allclose(rows["flux_norm_jyb"][measured],
+                                   rows["peak_jyb"][measured] / correction.value, rtol=1e-12)
+    counts = _assert_equal_to_batch(db_url)
+    assert counts.max() == N_EPOCHS and np.median(counts) == N_EPOCHS
+
+    # Reprocessing two products (same parameters) replaces their rows: still one count each.
+    again = get_job(run_photometry(field.paths[:2], db_url), url=db_url)
+    assert again.status == "completed" and again.id != job.id
+    assert np.array_equal(_assert_equal_to_batch(db_url), counts)
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(ImageCorrection)) == N_EPOCHS
+        assert session.scalar(select(func.count()).select_from(ImageCorrection).where(
+            ImageCorrection.stats_applied)) == N_EPOCHS
+
+
+def test_a_product_without_references_keeps_its_raw_rows(tmp_path, db_url, caplog):
+    field = make_field(tmp_path, db_url, n_epochs=1, n_sources=20, npix=256, radius_deg=0.12,
+                       seed=4, master=False)
+    with caplog.at_level(logging.WARNING, logger="dsa110_contimg.photometry.corrections"):
+        job = get_job(run_photometry(field.paths, db_url), url=db_url)
+    data_id = job.items[0]["data_id"]
+    assert job.status == "completed"
+    assert get_photometry_status(data_id, url=db_url).status == "completed"
+    assert any(data_id in r.getMessage() and "not normalized: 0 usable reference" in
+               r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert get_image_correction(data_id, url=db_url) is None
+    with session_scope(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Photometry).where(
+            Photometry.peak_jyb.is_not(None))) == job.items[0]["n_measured"] > 5
+        assert session.scalar(select(func.count()).select_from(Photometry).where(
+            Photometry.flux_norm_jyb.is_not(None))) == 0
+        assert session.scalar(select(func.count()).select_from(VariabilityStats)) == 0
