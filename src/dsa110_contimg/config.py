@@ -156,6 +156,12 @@ class ApiSettings(BaseModel):
     default_page_size: int = Field(50, ge=1, description="Items per page of a list by default.")
     max_page_size: int = Field(1000, ge=1, description="Largest page a list request gets.")
 
+    @field_validator("token", mode="before")
+    @classmethod
+    def _blank_token_is_none(cls, value: object) -> object:
+        """An empty ``CONTIMG_API__TOKEN`` means no token (never an empty password)."""
+        return None if isinstance(value, str) and not value.strip() else value
+
 
 class MosaicSettings(BaseModel):
     """The mosaic orchestrator: grouping registered images, building, publishing."""
