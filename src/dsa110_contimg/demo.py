@@ -1,93 +1,167 @@
-"""The demonstration run behind ``make demo``: simulate, catalogue, measure, compare.
+"""The demonstration run behind ``make demo``: the whole pipeline on a simulated drift scan.
 
-Until the streaming pipeline exists this exercises everything that does: a DSA-110-like image
-of an NVSS-like sky (4-axis header, 58″×18″ beam, beam-correlated noise, primary-beam
-attenuation, blank edges), that sky ingested as a catalogue in the embedded SQLite database,
-forced photometry of every catalogue source in the image footprint, and a comparison with the
-injected truth.
+It builds a self-contained state in ``<state_dir>/demo`` (removed first, so every run starts
+clean): an NVSS-like sky over a DSA-110 declination strip with a few sources that undergo an
+extreme-scattering-event-like dip, ingested as the catalogue ``demo-sky``; one observation
+description per 5-minute drift-scan image (the same stretch of sky transiting on several
+days, each image with a small random gain error); then `dsa110_contimg.runner.run_pipeline`
+images them with the simulated imager, registers them, measures them with worker processes,
+builds, measures and publishes one mosaic per day, and the demo writes light-curve plots of
+the dipping sources and one steady source. The catalogue's master catalogue is built first, so
+each product's fluxes are normalized against stable reference sources.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
+from astropy.time import Time
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
-from dsa110_contimg.config import Settings
+from dsa110_contimg.catalog.master import build_master
+from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.imaging.simulate import make_sky, simulate_image
-from dsa110_contimg.photometry.sources import measure_catalog_sources
-from dsa110_contimg.photometry.table_io import write_measurements
+from dsa110_contimg.database.products import light_curve, resolve_source
+from dsa110_contimg.imaging.simulate import make_sky
+from dsa110_contimg.photometry.plots import plot_light_curve
+from dsa110_contimg.runner import RunSummary, run_pipeline
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DEMO_CATALOG", "DemoReport", "demo_environment", "run_demo"]
 
 DEMO_CATALOG = "demo-sky"
+DEC0 = 37.23  # the array's latitude: sources transit overhead
+RA_START = 202.5
+IMAGE_MINUTES = 5.0
+SIDEREAL_DAY = 0.99726957
+RA_STEP_DEG = IMAGE_MINUTES / (24 * 60) * 360 / SIDEREAL_DAY
 
 
 @dataclass
-class DemoResult:
-    """What the demo produced and how well the photometry matched the injected sky."""
+class DemoReport:
+    """The run's summary, the dipping sources and the plots written."""
 
-    image: Path
-    measurements: Path
-    table: Table
-    truth_peak_jyb: np.ndarray
-    timings_s: dict[str, float]
-
-    @property
-    def good(self) -> np.ndarray:
-        """Rows measured without quality flags other than ``blended``."""
-        return (np.asarray(self.table["flags"]) & ~8) == 0
-
-    def median_ratio(self, min_snr: float = 20.0) -> float:
-        """Median measured/injected peak of unflagged sources above ``min_snr``."""
-        sel = self.good & (np.asarray(self.table["snr"]) > min_snr)
-        return float(np.median(np.asarray(self.table["peak_jyb"])[sel] / self.truth_peak_jyb[sel]))
-
-    def pull_width(self) -> float:
-        """Robust width of (measured − injected)/error over unflagged sources."""
-        pulls = ((np.asarray(self.table["peak_jyb"]) - self.truth_peak_jyb)
-                 / np.asarray(self.table["peak_err_jyb"]))[self.good]
-        return float(1.4826 * np.median(np.abs(pulls - np.median(pulls))))
+    summary: RunSummary
+    state_dir: Path
+    variables: list[str]
+    plots: list[Path] = field(default_factory=list)
 
 
-def run_demo(settings: Settings, *, npix: int = 2048, seed: int = 2026) -> DemoResult:
-    """Simulate one image in ``settings.state_dir``/demo and measure its catalogue sources."""
-    workdir = settings.state_dir / "demo"
-    workdir.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    ra0, dec0 = 202.5, 37.23  # a DSA-110 declination strip (the array is at latitude 37.23°)
-    half_width = npix * 2.0 / 3600.0 / 2.0
-    sky = make_sky(ra0, dec0, half_width * 1.6, seed=seed, min_flux_jy=2.5e-3)
-    sim = simulate_image(workdir / "demo-image-pb.fits", sky, center_ra_deg=ra0,
-                         center_dec_deg=dec0, npix=npix, noise_jy=0.5e-3, pb="gaussian",
-                         pb_corrected=False, nan_border_pix=npix // 64,
-                         date_obs="2026-11-24T06:00:00", seed=seed)
-    timings["simulate"] = time.perf_counter() - start
+def demo_environment(settings: Settings, *, images_per_day: int) -> dict[str, str]:
+    """Settings of the demo's own state, as ``CONTIMG_*`` variables (worker processes started
+    by the pipeline read them too): simulated imager, demo catalogue, daily mosaics."""
+    values = {
+        "STATE_DIR": settings.state_dir / "demo", "LOG_LEVEL": settings.log_level,
+        "STREAM__IMAGER": "simulated", "STREAM__SETTLE_S": 0, "STREAM__POLL_S": 1,
+        "PHOTOMETRY__CATALOG": DEMO_CATALOG, "PHOTOMETRY__FITTING__SOURCE_SHAPES": "catalog",
+        "MOSAIC__IMAGES_PER_MOSAIC": images_per_day, "MOSAIC__MIN_IMAGES": 2,
+        "MOSAIC__WINDOW_MINUTES": 120, "JOBS__WORKERS": settings.jobs.workers,
+        "JOBS__POLL_S": 0.2, "JOBS__RETRY_BACKOFF_S": 1,
+    }
+    return {f"CONTIMG_{key}": str(value) for key, value in values.items()}
 
-    start = time.perf_counter()
-    upgrade(settings.database_url)
-    catalogue = workdir / "demo-sky.csv"
+
+@contextmanager
+def _demo_settings(settings: Settings, *, images_per_day: int) -> Iterator[Settings]:
+    """Make the demo's settings this process's (and its children's) for the duration."""
+    saved = dict(os.environ)
+    os.environ.pop("CONTIMG_CONFIG", None)
+    os.environ.pop("CONTIMG_DATABASE_URL", None)
+    os.environ.update(demo_environment(settings, images_per_day=images_per_day))
+    get_settings.cache_clear()
+    try:
+        yield get_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+
+
+def run_demo(settings: Settings, *, days: int = 6, images_per_day: int = 3,
+             npix: tuple[int, int] = (1024, 2560), seed: int = 2026, n_variables: int = 3,
+             progress=None) -> DemoReport:
+    """Simulate ``days`` × ``images_per_day`` drift-scan images and run the pipeline on them."""
+    with _demo_settings(settings, images_per_day=images_per_day) as demo:
+        return _run(demo, days, images_per_day, npix, seed, n_variables, progress)
+
+
+def _run(demo: Settings, days: int, images_per_day: int, npix: tuple[int, int], seed: int,
+         n_variables: int, progress) -> DemoReport:
+    if demo.state_dir.exists():
+        shutil.rmtree(demo.state_dir)
+    demo.stream.input_dir.mkdir(parents=True)
+    upgrade(demo.database_url)
+    rng = np.random.default_rng(seed)
+    first_mjd = Time("2026-11-20T07:00:00", scale="utc").mjd
+    sky = _sky(rng, images_per_day, npix, first_mjd, days, n_variables, seed)
+    sky_path = demo.state_dir / "demo-sky.ecsv"
+    sky.write(sky_path, format="ascii.ecsv")
+    catalogue = demo.state_dir / "demo-sky.csv"
+    flux_mjy = np.asarray(sky["flux_jy"]) * 1e3
     Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3, "major_arcsec": sky["major_arcsec"],
-           "minor_arcsec": sky["minor_arcsec"], "pa_deg": sky["pa_deg"]}).write(
-        catalogue, format="ascii.csv", overwrite=True)
-    ingest_catalog(catalogue, DEMO_CATALOG, url=settings.database_url,
+           "flux_mjy": flux_mjy, "flux_err_mjy": np.hypot(0.45, 0.03 * flux_mjy),  # NVSS-like
+           "major_arcsec": sky["major_arcsec"], "minor_arcsec": sky["minor_arcsec"],
+           "pa_deg": sky["pa_deg"]}).write(catalogue, format="ascii.csv")
+    ingest_catalog(catalogue, DEMO_CATALOG, url=demo.database_url,
                    description="simulated NVSS-like sky of the demo")
-    timings["catalogue"] = time.perf_counter() - start
+    build_master(DEMO_CATALOG, url=demo.database_url)  # reference sources for normalization
+    for day in range(days):
+        for k in range(images_per_day):
+            start = first_mjd + day * SIDEREAL_DAY + k * IMAGE_MINUTES / 1440
+            spec = {"sky": str(sky_path), "ra_deg": RA_START + k * RA_STEP_DEG,
+                    "dec_deg": DEC0, "npix": list(npix), "noise_jy": 0.5e-3,
+                    "date_obs": Time(start, format="mjd", scale="utc").isot,
+                    "gain": float(rng.normal(1.0, 0.03)), "seed": seed + 100 * day + k}
+            (demo.stream.input_dir / f"day{day}-{k:02d}.obs.json").write_text(json.dumps(spec))
+    summary = run_pipeline(demo, until_idle=True, progress=progress)
+    variables = [str(n) for n in sky["name"][sky["dip_depth"] > 0]]
+    steady = _steady_source(sky)
+    plots = []
+    for name in [*variables, steady]:
+        source_id, _ = resolve_source(name, catalog=DEMO_CATALOG, url=demo.database_url)
+        curve = light_curve(source_id, url=demo.database_url)
+        if len(curve):
+            plots.append(plot_light_curve(curve, demo.state_dir / f"lightcurve-{_slug(name)}.png",
+                                          title=name))
+    return DemoReport(summary, demo.state_dir, variables, plots)
 
-    start = time.perf_counter()
-    # The catalogue carries deconvolved sizes, so resolved sources get shaped kernels.
-    options = settings.photometry.fitting.model_copy(update={"source_shapes": "catalog"})
-    table = measure_catalog_sources(sim.path, DEMO_CATALOG, url=settings.database_url,
-                                    options=options)
-    timings["measure"] = time.perf_counter() - start
-    measurements = write_measurements(table, workdir / "demo-photometry.csv")
-    truth = dict(zip(sim.truth["name"], sim.truth["peak_jyb"]))
-    truth_peak = np.array([truth[name] for name in table["name"]])
-    return DemoResult(sim.path, measurements, table, truth_peak, timings)
+
+def _sky(rng: np.random.Generator, images_per_day: int, npix: tuple[int, int],
+         first_mjd: float, days: int, n_variables: int, seed: int) -> Table:
+    """The sky over the strip, with ``n_variables`` bright sources given a dip mid-run."""
+    ny, nx = npix
+    half_width = nx * 2.0 / 3600 / 2
+    ra_mid = RA_START + (images_per_day - 1) * RA_STEP_DEG / 2
+    radius = (images_per_day - 1) * RA_STEP_DEG * np.cos(np.radians(DEC0)) / 2 + half_width
+    sky = make_sky(ra_mid, DEC0, radius + 0.1, seed=seed, min_flux_jy=2.5e-3)
+    sky["dip_depth"] = 0.0
+    sky["dip_mjd"] = first_mjd + days / 2
+    sky["dip_days"] = 0.7
+    half_height = ny * 2.0 / 3600 / 2
+    east_west = (sky["ra_deg"] - ra_mid) * np.cos(np.radians(DEC0))
+    imaged = ((np.abs(sky["dec_deg"] - DEC0) < 0.7 * half_height)
+              & (np.abs(east_west) < radius - half_width / 2)
+              & (sky["major_arcsec"] == 0) & (sky["flux_jy"] > 0.02) & (sky["flux_jy"] < 0.3))
+    chosen = rng.choice(np.flatnonzero(imaged), size=min(n_variables, imaged.sum()),
+                        replace=False)
+    sky["dip_depth"][chosen] = rng.uniform(0.3, 0.5, chosen.size)
+    return sky
+
+
+def _steady_source(sky: Table) -> str:
+    """The brightest compact non-variable source near the strip's centre line."""
+    steady = ((sky["dip_depth"] == 0) & (sky["major_arcsec"] == 0)
+              & (np.abs(sky["dec_deg"] - DEC0) < 0.1))
+    index = np.flatnonzero(steady)[np.argmax(sky["flux_jy"][steady])]
+    return str(sky["name"][index])
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "+-" else "_" for c in name)

@@ -12,9 +12,10 @@ from dsa110_contimg.cli import photometry as photometry_cli
 from dsa110_contimg.cli import variability as variability_cli
 from dsa110_contimg.cli.demo import demo
 from dsa110_contimg.cli.lightcurve import lightcurve
-from dsa110_contimg.cli.serve import serve
 from dsa110_contimg.cli.mosaic import mosaic
+from dsa110_contimg.cli.serve import serve
 from dsa110_contimg.cli.reconcile import reconcile
+from dsa110_contimg.cli.run import run
 from dsa110_contimg.cli.stream import stream
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.logging_setup import configure_logging
@@ -43,10 +44,11 @@ app.add_typer(variability_cli.app, name="variability")
 app.command("worker")(jobs_cli.worker)
 app.command("demo")(demo)
 app.command("lightcurve")(lightcurve)
-app.command("serve")(serve)
 app.command("mosaic")(mosaic)
+app.command("serve")(serve)
 app.command("stream")(stream)
 app.command("reconcile")(reconcile)
+app.command("run")(run)
 
 
 def main() -> None:

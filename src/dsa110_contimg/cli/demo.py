@@ -1,45 +1,39 @@
-"""``contimg demo``: simulate a DSA-110-like image, measure it and print what came out."""
+"""``contimg demo``: the whole pipeline on a simulated drift scan, then a summary."""
 
 from __future__ import annotations
 
-import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
+from dsa110_contimg.cli.run import print_summary
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.demo import run_demo
-from dsa110_contimg.photometry.flags import decode_flags
 
 __all__ = ["demo"]
 
 
-def demo(npix: int = typer.Option(2048, help="Image size in pixels (2″ pixels)."),
-         rows: int = typer.Option(15, help="Brightest sources to list.")) -> None:
-    """Simulate an NVSS-like sky image, run forced photometry on it, print a summary table."""
+def demo(days: int = typer.Option(6, help="Days on which the same strip transits."),
+         images: int = typer.Option(3, help="5-minute images per day."),
+         width: int = typer.Option(2560, help="Image width in 2″ pixels (east-west)."),
+         height: int = typer.Option(1024, help="Image height in 2″ pixels.")) -> None:
+    """Simulate drift-scan observations of an NVSS-like sky with a few dipping sources, run the
+    pipeline on them (image, register, measure, mosaic, publish) and print a summary."""
     console = Console()
     settings = get_settings()
-    with console.status("simulating, ingesting the catalogue and measuring…"):
-        result = run_demo(settings, npix=npix)
-    table = result.table
-    order = np.argsort(-np.nan_to_num(np.asarray(table["peak_jyb"]), nan=-np.inf))[:rows]
-    view = RichTable(title=f"forced photometry of {result.image.name}: brightest {rows} of "
-                           f"{len(table)} catalogue sources in the footprint")
-    view.add_column("name", no_wrap=True)
-    for col in ("peak (mJy/beam)", "error", "injected", "S/N", "group", "flags"):
-        view.add_column(col, justify="right")
-    for i in order:
-        row = table[i]
-        view.add_row(str(row["name"]), f"{1e3 * row['peak_jyb']:.2f}",
-                     f"{1e3 * row['peak_err_jyb']:.2f}", f"{1e3 * result.truth_peak_jyb[i]:.2f}",
-                     f"{row['snr']:.0f}", str(row["group_size"]),
-                     ",".join(decode_flags(row["flags"])) or "-")
-    console.print(view)
-    measured = int(np.isfinite(np.asarray(table["peak_jyb"])).sum())
-    console.print(
-        f"measured {measured}/{len(table)} sources; median measured/injected (S/N>20) "
-        f"{result.median_ratio():.4f}; pull width {result.pull_width():.2f} "
-        f"({int(result.good.sum())} unflagged sources); "
-        f"error scale κ={table.meta['error_scale']:.2f} ({table.meta['error_calibration']})")
-    console.print("timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_s.items())
-                  + f"; measurements in {result.measurements}")
+    with console.status("running the pipeline on simulated observations…") as status:
+        report = run_demo(settings, days=days, images_per_day=images, npix=(height, width),
+                          progress=lambda line: status.update(escape(line)))
+    print_summary(report.summary, console)
+    plots = RichTable(title="light curves")
+    plots.add_column("source")
+    plots.add_column("kind")
+    plots.add_column("plot")
+    for path in report.plots:
+        name = path.stem.removeprefix("lightcurve-")
+        kind = ("dipping" if any(name == v.replace(" ", "_") for v in report.variables)
+                else "steady")
+        plots.add_row(name, kind, str(path))
+    console.print(plots)
+    console.print(f"state of the demo (database, images, mosaics): {report.state_dir}")
