@@ -8,10 +8,11 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 
-from dsa110_contimg.api.paths import confine
+from dsa110_contimg.api.paths import confine_file
 from dsa110_contimg.config import Settings
 
-__all__ = ["DataIdPath", "PageDep", "Paging", "SettingsDep", "confined", "get_settings_dep"]
+__all__ = ["DataIdPath", "PageDep", "Paging", "SettingsDep", "confined_file",
+           "get_settings_dep"]
 
 #: Upper bound of ``limit`` in the OpenAPI document; the configured ``api.max_page_size``
 #: lowers it further (the response says which limit was applied).
@@ -56,6 +57,10 @@ DataIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^\x00
                                              "image-20261124T060000-3f9a1c.")]
 
 
-def confined(settings: Settings, path: str) -> FilePath:
-    """A request path resolved inside the data roots (raises `PathOutsideRootsError`)."""
-    return confine(path, settings.data_roots)
+def confined_file(settings: Settings, path: str) -> FilePath:
+    """A request path resolved inside the data roots, naming an existing file.
+
+    Raises `dsa110_contimg.api.paths.PathOutsideRootsError` (403) or
+    `dsa110_contimg.api.paths.MissingFileError` (404).
+    """
+    return confine_file(path, settings.data_roots)

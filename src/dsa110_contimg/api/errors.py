@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dsa110_contimg.api.paths import PathOutsideRootsError
+from dsa110_contimg.api.paths import MissingFileError, PathOutsideRootsError
 from dsa110_contimg.api.schemas import ErrorResponse
 from dsa110_contimg.catalog.query import UnknownCatalogError
 from dsa110_contimg.database.data_registry import InvalidTransitionError, UnknownDataError
@@ -80,6 +80,7 @@ def install_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, handler)
 
     simple(PathOutsideRootsError, status.HTTP_403_FORBIDDEN)
+    simple(MissingFileError, status.HTTP_404_NOT_FOUND)
     simple(UnknownDataError, status.HTTP_404_NOT_FOUND)
     simple(UnknownCatalogError, status.HTTP_404_NOT_FOUND)
     simple(ImageReadError, status.HTTP_422_UNPROCESSABLE_CONTENT)

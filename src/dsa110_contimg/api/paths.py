@@ -20,11 +20,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["PathOutsideRootsError", "confine"]
+__all__ = ["MissingFileError", "PathOutsideRootsError", "confine", "confine_file"]
 
 
 class PathOutsideRootsError(PermissionError):
     """A path that resolves outside every data root."""
+
+
+class MissingFileError(FileNotFoundError):
+    """A confined path that is not an existing, accessible regular file."""
 
 
 def confine(path: str, roots: Sequence[Path]) -> Path:
@@ -53,10 +57,29 @@ def confine(path: str, roots: Sequence[Path]) -> Path:
         raise ValueError("a path must be non-empty and must not contain NUL characters")
     if not roots:
         raise PathOutsideRootsError(f"{path} is outside the data roots (none configured)")
-    candidate = Path(path).expanduser() if path.startswith("~") else Path(path)
+    candidate = Path(path)  # "~" is a name here, never a home directory
     if not candidate.is_absolute():
         candidate = roots[0] / candidate
     resolved = candidate.resolve()
     if any(resolved.is_relative_to(root.resolve()) for root in roots):
         return resolved
     raise PathOutsideRootsError(f"{path} is outside the data roots")
+
+
+def confine_file(path: str, roots: Sequence[Path]) -> Path:
+    """`confine` ``path`` and require an existing regular file there.
+
+    Raises
+    ------
+    PathOutsideRootsError
+        As `confine`.
+    MissingFileError
+        Nothing readable at the path (missing, a directory, a name too long, ...).
+    """
+    resolved = confine(path, roots)
+    try:
+        if resolved.is_file():
+            return resolved
+    except OSError as exc:
+        raise MissingFileError(f"no such file: {path} ({exc.strerror})") from exc
+    raise MissingFileError(f"no such file: {path}")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
-from dsa110_contimg.api.deps import PageDep, Paging, SettingsDep, confined
+from dsa110_contimg.api.deps import PageDep, Paging, SettingsDep, confined_file
 from dsa110_contimg.api.errors import responses
 from dsa110_contimg.api.schemas import (
     MAX_JOB_ID,
@@ -82,11 +82,7 @@ def create_photometry_job(request: BatchPhotometryRequest, settings: SettingsDep
             raise UnknownCatalogError(f"unknown catalogue {params.catalog!r}; ingested: "
                                       f"{', '.join(known) or 'none'}")
     products: list[str] = []
-    for image in request.images:
-        path = confined(settings, image)
-        if not path.is_file():
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such file: {image}")
-        products.append(str(path))
+    products.extend(str(confined_file(settings, image)) for image in request.images)
     for data_id in request.data_ids:
         get_data(data_id, url=url)  # only registered ids (never a path in disguise): else 404
         products.append(data_id)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from fastapi import APIRouter, HTTPException, status
 
-from dsa110_contimg.api.deps import PageDep, SettingsDep, confined
+from dsa110_contimg.api.deps import PageDep, SettingsDep, confined_file
 from dsa110_contimg.api.errors import responses
 from dsa110_contimg.api.schemas import (
     MeasureBatchRequest,
@@ -45,9 +45,7 @@ router = APIRouter(prefix="/api/photometry", tags=["photometry"])
 def _image(request: MeasureRequest | MeasureBatchRequest, settings: Settings) -> Image:
     """Load the requested image: a confined path, or a registered product's file."""
     if request.image is not None:
-        path = confined(settings, request.image)
-        if not path.is_file():
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such file: {request.image}")
+        path = confined_file(settings, request.image)
     else:
         path = Path(get_data(request.data_id, url=settings.database_url)["path"])
     return load_image(path, beam=request.beam.to_beam() if request.beam else None)
