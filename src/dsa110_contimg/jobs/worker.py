@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import socket
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -36,6 +38,7 @@ from dsa110_contimg.database.session import get_engine, session_scope
 from dsa110_contimg.imaging.fits_io import ImageReadError, load_image
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.photometry.corrections import normalize_product
+from dsa110_contimg.photometry.flags import decode_flags
 from dsa110_contimg.photometry.forced import measure_many
 from dsa110_contimg.photometry.sources import measure_catalog_sources
 
@@ -131,8 +134,15 @@ def process_item(item_id: int, worker: str, *, settings: JobSettings | None = No
     peaks = np.asarray(table["peak_jyb"], dtype=float)
     outcome = _finish(item_id, data_id, worker, "completed", n_measured=int(np.isfinite(peaks).sum()),
                       n_failed=int((~np.isfinite(peaks)).sum()), url=url)
-    log.info("%s: %d sources measured, %d unmeasurable, in %.2f s (item %d)", data_id,
-             outcome.n_measured, outcome.n_failed, time.perf_counter() - start, item_id)
+    snr = np.asarray(table["snr"], dtype=float)
+    median_snr = float(np.median(snr[np.isfinite(snr)])) if np.isfinite(snr).any() else math.nan
+    log.info("%s: %d sources measured (median S/N %.1f), %d unmeasurable, in %.2f s (item %d)",
+             data_id, outcome.n_measured, median_snr, outcome.n_failed,
+             time.perf_counter() - start, item_id)
+    if outcome.n_failed:
+        flags = np.asarray(table["flags"])[~np.isfinite(peaks)]
+        log.warning("%s: %d of %d sources unmeasurable: %s", data_id, outcome.n_failed,
+                    len(peaks), _flag_counts(flags))
     return outcome
 
 
@@ -285,6 +295,12 @@ def _set_registry(data_id: str, status: str, item_id: int, url: str | None, *,
                                  n_measured=n_measured, n_failed=n_failed, url=url)
     except InvalidTransitionError as exc:
         log.warning("%s: registry not updated for item %d: %s", data_id, item_id, exc)
+
+
+def _flag_counts(flags: np.ndarray) -> str:
+    """``"off_image: 3, nan_in_box: 1"`` for the flags of unmeasurable sources."""
+    counts = Counter(name for value in flags for name in decode_flags(int(value)))
+    return ", ".join(f"{name}: {n}" for name, n in counts.most_common()) or "no flag set"
 
 
 def _reason(exc: BaseException) -> str:
