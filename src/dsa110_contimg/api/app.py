@@ -61,8 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("API data roots: %s", ", ".join(str(r) for r in settings.data_roots))
         yield
 
-    app = FastAPI(title="dsa110-contimg API", version=health.package_version(), description=_DESCRIPTION,
-                  lifespan=lifespan)
+    app = FastAPI(title="dsa110-contimg API", version=health.package_version(),
+                  description=_DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = install_metrics(app, settings.database_url)
     install_handlers(app)

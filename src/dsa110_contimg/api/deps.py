@@ -1,4 +1,4 @@
-"""Dependencies shared by the routes: settings, database URL, paging, confined paths."""
+"""Dependencies shared by the routes: settings, paging, path parameters, confined files."""
 
 from __future__ import annotations
 
