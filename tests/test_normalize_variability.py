@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsa110_contimg.photometry.normalize import correction_factor, normalize_measurement
+from dsa110_contimg.photometry.normalize import (
+    correction_factor,
+    normalize_measurement,
+    reference_baselines,
+    select_references,
+)
 from dsa110_contimg.photometry.variability import RunningStats, deviation_sigma
 
 N_SOURCES, N_EPOCHS, NOISE = 600, 30, 1e-3
@@ -98,3 +103,61 @@ def test_deviation_flags_dips_and_has_unit_width_for_constant_sources(survey):
     assert flagged[constant].mean() <= 0.01
     core = deviation[:, np.setdiff1d(np.flatnonzero(true < 0.01), variables)].ravel()
     assert 1.4826 * np.median(np.abs(core - np.median(core))) == pytest.approx(1.0, abs=0.1)
+
+
+def test_pair_metrics_and_shift_match_direct_computation(survey):
+    _, _, variables, measured = survey
+    rng = np.random.default_rng(3)
+    error = NOISE * rng.uniform(0.8, 1.5, measured.shape)
+    index = np.tile(np.arange(N_SOURCES), N_EPOCHS)
+    shift = measured.mean(axis=0) * rng.uniform(0.9, 1.1, N_SOURCES)
+    stats = RunningStats.from_measurements(N_SOURCES, index, measured.ravel(), error.ravel(),
+                                           shift=shift)
+    unshifted = RunningStats.from_measurements(N_SOURCES, index, measured.ravel(),
+                                               error.ravel())
+    for name, values in stats.metrics().items():
+        np.testing.assert_allclose(values, unshifted.metrics()[name], rtol=1e-7, err_msg=name)
+    src = variables[0]
+    s, e = measured[:, src], error[:, src]
+    hi, lo = np.argmax(s), np.argmin(s)
+    assert stats.vs_max()[src] == pytest.approx((s[hi] - s[lo]) / np.hypot(e[hi], e[lo]))
+    assert stats.m_max()[src] == pytest.approx(2 * (s[hi] - s[lo]) / (s[hi] + s[lo]))
+    pairs = 2 * (s[:, None] - s[None, :]) / (s[:, None] + s[None, :])
+    assert stats.m_max()[src] == pytest.approx(pairs.max())  # exact over all pairs
+    w = 1 / e ** 2
+    others = np.arange(N_EPOCHS) != lo
+    mean = np.sum(w[others] * s[others]) / np.sum(w[others])
+    var = max(1 / np.sum(w[others]), np.var(s[others], ddof=1) / others.sum())
+    assert stats.extreme_deviation()[src] == pytest.approx((s[lo] - mean) / np.sqrt(
+        e[lo] ** 2 + var))
+
+
+def test_deviation_is_not_capped_by_the_number_of_epochs():
+    flux = np.array([1.001, 0.999, 1.0, 0.5])  # a population-σ statistic stays ≤ √(N−1)
+    stats = RunningStats.from_measurements(1, np.zeros(4, dtype=int), flux, np.full(4, 0.01))
+    population = (flux[3] - flux.mean()) / flux.std()
+    assert abs(population) <= np.sqrt(3) + 1e-12
+    assert stats.extreme_deviation()[0] < -40
+
+
+def test_references_are_spread_over_the_field():
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(0, 1, 300), rng.uniform(0, 1, 300)
+    priority = np.where(x < 0.5, 100.0, 1.0) + rng.uniform(0, 1, 300)  # bright half on the left
+    chosen = select_references(x, y, priority, 18)
+    assert chosen.size == 18 and np.unique(chosen).size == 18
+    cells = {(int(3 * x[k]), int(3 * y[k])) for k in chosen}
+    assert len(cells) == 9  # every part of the field has references
+    first_of_cell = select_references(x, y, priority, 9)
+    assert np.isin(np.argsort(-priority)[:1], first_of_cell).all()  # the brightest is in
+
+
+def test_baselines_from_history_and_rescaled_catalogue():
+    history_mean = np.array([1.1, 2.2, 3.3, np.nan, 0.0])
+    history_n = np.array([10, 10, 10, 0, 1])
+    catalog = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    baseline, error, from_history = reference_baselines(
+        history_mean, np.full(5, 0.01), history_n, catalog, 0.03 * catalog, min_history=3)
+    np.testing.assert_allclose(baseline, [1.1, 2.2, 3.3, 4.4, 5.5])
+    np.testing.assert_allclose(error[3:], 1.1 * 0.03 * catalog[3:])
+    assert from_history.tolist() == [True, True, True, False, False]

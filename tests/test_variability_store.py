@@ -12,37 +12,13 @@ from sqlalchemy import func, select
 from dsa110_contimg.database.data_registry import get_photometry_status
 from dsa110_contimg.database.models import ImageCorrection, Photometry, VariabilityStats
 from dsa110_contimg.database.products import photometry_for_product
-from dsa110_contimg.database.session import get_engine, session_scope
+from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.service import get_job
 from dsa110_contimg.photometry.corrections import get_image_correction
-from dsa110_contimg.photometry.variability import METRICS
-from dsa110_contimg.photometry.variability_store import read_stats, recompute
 
-from variability_support import make_field, run_photometry
+from variability_support import assert_equal_to_batch, make_field, run_photometry
 
 N_EPOCHS = 4
-
-
-def _snapshot(url: str):
-    with get_engine(url).connect() as conn:
-        stored = read_stats(conn)
-    return stored.source_id, stored.stats
-
-
-def _assert_equal_to_batch(url: str) -> np.ndarray:
-    ids, incremental = _snapshot(url)
-    with get_engine(url).begin() as conn:
-        assert recompute(conn) == ids.size
-    batch_ids, batch = _snapshot(url)
-    np.testing.assert_array_equal(ids, batch_ids)
-    np.testing.assert_array_equal(incremental.n, batch.n)
-    for name in ("sum_w", "sum_ws", "sum_ws2", "sum_s", "sum_s2", "shift", "max_flux",
-                 "min_flux", "max_err", "min_err"):
-        np.testing.assert_allclose(getattr(incremental, name), getattr(batch, name),
-                                   rtol=1e-9, atol=0, err_msg=name)
-    for name, values in incremental.metrics().items():
-        np.testing.assert_allclose(values, batch.metrics()[name], rtol=1e-9, err_msg=name)
-    return incremental.n
 
 
 def test_incremental_statistics_equal_batch_and_reprocessing_counts_once(tmp_path, db_url):
@@ -60,13 +36,13 @@ def test_incremental_statistics_equal_batch_and_reprocessing_counts_once(tmp_pat
         measured = np.isfinite(rows["peak_jyb"])
         np.testing.assert_allclose(rows["flux_norm_jyb"][measured],
                                    rows["peak_jyb"][measured] / correction.value, rtol=1e-12)
-    counts = _assert_equal_to_batch(db_url)
+    counts = assert_equal_to_batch(db_url)
     assert counts.max() == N_EPOCHS and np.median(counts) == N_EPOCHS
 
     # Reprocessing two products (same parameters) replaces their rows: still one count each.
     again = get_job(run_photometry(field.paths[:2], db_url), url=db_url)
     assert again.status == "completed" and again.id != job.id
-    assert np.array_equal(_assert_equal_to_batch(db_url), counts)
+    assert np.array_equal(assert_equal_to_batch(db_url), counts)
     with session_scope(db_url) as session:
         assert session.scalar(select(func.count()).select_from(ImageCorrection)) == N_EPOCHS
         assert session.scalar(select(func.count()).select_from(ImageCorrection).where(

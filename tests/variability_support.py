@@ -15,10 +15,12 @@ from astropy.table import Table
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.catalog.master import build_master
 from dsa110_contimg.config import VariabilitySettings
+from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import create_batch_photometry_job
 from dsa110_contimg.jobs.worker import run_worker
+from dsa110_contimg.photometry.variability_store import read_stats, recompute
 
 RA0, DEC0 = 150.0, 37.2
 NOISE_JY = 1e-3
@@ -96,3 +98,27 @@ def run_photometry(paths: list[Path], url: str) -> int:
     job_id = create_batch_photometry_job(paths, params=PARAMS, url=url)
     run_worker(stop_when_idle=True, url=url)
     return job_id
+
+
+def _snapshot(url: str):
+    with get_engine(url).connect() as conn:
+        stored = read_stats(conn)
+    return stored.source_id, stored.stats
+
+
+def assert_equal_to_batch(url: str) -> np.ndarray:
+    """Check that the stored (incremental) statistics equal a batch recomputation to 1e-9
+    (relative); returns the per-source counts."""
+    ids, incremental = _snapshot(url)
+    with get_engine(url).begin() as conn:
+        assert recompute(conn) == ids.size
+    batch_ids, batch = _snapshot(url)
+    np.testing.assert_array_equal(ids, batch_ids)
+    np.testing.assert_array_equal(incremental.n, batch.n)
+    for name in ("sum_w", "sum_ws", "sum_ws2", "sum_s", "sum_s2", "shift", "max_flux",
+                 "min_flux", "max_err", "min_err"):
+        np.testing.assert_allclose(getattr(incremental, name), getattr(batch, name),
+                                   rtol=1e-9, atol=0, err_msg=name)
+    for name, values in incremental.metrics().items():  # every metric of every source
+        np.testing.assert_allclose(values, batch.metrics()[name], rtol=1e-9, err_msg=name)
+    return incremental.n

@@ -5,11 +5,12 @@ the job's ``normalize`` parameter is true), in one transaction:
 
 1. **References**: the product's measurements of reference-eligible master-catalogue sources
    (`dsa110_contimg.catalog.master`) that carry no flag but `REFERENCE_ALLOWED_FLAGS`, have
-   S/N ≥ ``reference_min_snr`` in this image, and are not variable by their own light curves (η above
-   ``reference_max_eta``, an epoch deviating by more than ``reference_max_deviation`` σ, or an
-   active or confirmed variability candidate) — so a reference that varied is excluded from
-   the following epochs automatically. At most ``max_references``, the brightest, spread over
-   the field (`dsa110_contimg.photometry.normalize.select_references`).
+   S/N ≥ ``reference_min_snr`` in this image, and are not variable by their own light curves
+   (η above ``reference_max_eta``, an epoch deviating by more than
+   ``reference_max_deviation`` σ, or an active or confirmed variability candidate) — so a
+   reference that varied is excluded from the following epochs automatically. At most
+   ``max_references``, the brightest, spread over the field
+   (`dsa110_contimg.photometry.normalize.select_references`).
 2. **Baselines**: each reference's mean normalized flux from its variability statistics once it
    has ``reference_min_history`` epochs (updated with every epoch), else its catalogue flux on
    the same scale (`dsa110_contimg.photometry.normalize.reference_baselines`).

@@ -3,8 +3,8 @@
 The correction factor ``C`` of an image is the robust ensemble ratio of the references'
 measured fluxes to their baseline fluxes: the inverse-variance weighted mean of the ratios after
 iterative σ-clipping (MAD scale, 3σ), so a reference that varies in this image is dropped. Its
-uncertainty is the larger of the formal weighted-mean error and the empirical scatter of the
-kept ratios divided by √n. Measurements are normalized as ``S_n = S / C`` with
+uncertainty is the formal weighted-mean error, scaled up by √χ²_ν of the kept ratios when they
+scatter more than their errors say. Measurements are normalized as ``S_n = S / C`` with
 ``σ_n² = (σ/C)² + (S σ_C / C²)²``; raw fluxes are kept.
 
 References are chosen by `select_references` (the brightest in this image, spread over the
@@ -91,8 +91,8 @@ def correction_factor(measured: np.ndarray, measured_err: np.ndarray, baseline: 
     value = float(np.sum(weight * ratio[used]) / np.sum(weight))
     formal = 1.0 / math.sqrt(float(np.sum(weight)))
     n = int(used.sum())
-    empirical = float(np.std(ratio[used], ddof=1)) / math.sqrt(n) if n > 1 else math.inf
-    return CorrectionFactor(value, max(formal, empirical), used, n)
+    chi2_nu = float(np.sum(weight * (ratio[used] - value) ** 2)) / (n - 1) if n > 1 else 1.0
+    return CorrectionFactor(value, formal * math.sqrt(max(chi2_nu, 1.0)), used, n)
 
 
 def normalize_measurement(flux: np.ndarray | float, flux_err: np.ndarray | float,

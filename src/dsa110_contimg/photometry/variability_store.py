@@ -116,8 +116,9 @@ def _increment(dialect_name: str):
         "sum_s2": old.sum_s2 + new.sum_s2 + 2 * d * new.sum_s + d * d * new.n,
         "updated_at": new.updated_at,
     }
-    for column, err, better in (("max_flux_jy", "max_flux_err_jy", new.max_flux_jy > old.max_flux_jy),
-                                ("min_flux_jy", "min_flux_err_jy", new.min_flux_jy < old.min_flux_jy)):
+    for column, err, better in (
+            ("max_flux_jy", "max_flux_err_jy", new.max_flux_jy > old.max_flux_jy),
+            ("min_flux_jy", "min_flux_err_jy", new.min_flux_jy < old.min_flux_jy)):
         replace = or_(old[column].is_(None), better)
         values[column] = case((replace, new[column]), else_=old[column])
         values[err] = case((replace, new[err]), else_=old[err])

@@ -1,4 +1,4 @@
-"""``/api/variability``: variable and ESE candidates (see `dsa110_contimg.photometry.candidates`)."""
+"""``/api/variability``: variable and ESE candidates (`dsa110_contimg.photometry.candidates`)."""
 
 from __future__ import annotations
 
