@@ -37,9 +37,9 @@ def _show(candidates: list[dict], title: str, as_json: bool) -> None:
     view = RichTable(title=title)
     for column in _SHOWN:
         view.add_column(column, justify="left" if column in ("name", "kind", "status")
-                        else "right")
+                        else "right", no_wrap=column == "name")
     for candidate in candidates:
-        view.add_row(*(f"{v:.4g}" if isinstance(v, float) else "-" if v is None else str(v)
+        view.add_row(*(f"{v:.3g}" if isinstance(v, float) else "-" if v is None else str(v)
                        for v in (candidate[c] for c in _SHOWN)))
     Console().print(view)
 
