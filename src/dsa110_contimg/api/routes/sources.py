@@ -99,7 +99,8 @@ def lightcurve(source: SourceRef, settings: SettingsDep, page: PageDep,
     source_id, name = _resolve(source, catalog, settings.database_url)
     curve = light_curve(source_id, url=settings.database_url)
     if fmt != "json":
-        curve.meta.update(source_id=source_id, name=name)
+        # Not "name": a VOTable would turn it into a table ID (with a W03 warning).
+        curve.meta.update(source_id=source_id, source_name=name)
         buffer = io.StringIO() if fmt == "csv" else io.BytesIO()  # text or XML bytes
         curve.write(buffer, format=OUTPUT_FORMATS[fmt])
         filename = f"lightcurve-{source_id}.{'csv' if fmt == 'csv' else 'xml'}"
