@@ -9,19 +9,29 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from dsa110_contimg.config import get_settings
 from dsa110_contimg.database.data_registry import get_photometry_status
 from dsa110_contimg.database.models import ImageCorrection, Photometry, VariabilityStats
 from dsa110_contimg.database.products import photometry_for_product
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.service import get_job
 from dsa110_contimg.photometry.corrections import get_image_correction
+from dsa110_contimg.photometry.variability_store import EXCLUDED_FLAGS
 
 from variability_support import assert_equal_to_batch, make_field, run_photometry
 
 N_EPOCHS = 4
 
 
-def test_incremental_statistics_equal_batch_and_reprocessing_counts_once(tmp_path, db_url):
+def _excluded(data_id: str, url: str) -> int:
+    """Measured rows of a product that the statistics leave out for their flags."""
+    rows = photometry_for_product(data_id, url=url)
+    measured = np.isfinite(rows["peak_jyb"])
+    return int(np.sum(measured & ((rows["flags"] & int(EXCLUDED_FLAGS)) != 0)))
+
+
+def test_incremental_statistics_equal_batch_and_reprocessing_counts_once(tmp_path, db_url,
+                                                                         monkeypatch):
     field = make_field(tmp_path, db_url, n_epochs=N_EPOCHS, n_sources=60, npix=512,
                        radius_deg=0.2, seed=3, catalogue_scatter=0.0,
                        extended_fraction=0.0, min_flux_jy=0.01)
@@ -47,6 +57,18 @@ def test_incremental_statistics_equal_batch_and_reprocessing_counts_once(tmp_pat
         assert session.scalar(select(func.count()).select_from(ImageCorrection)) == N_EPOCHS
         assert session.scalar(select(func.count()).select_from(ImageCorrection).where(
             ImageCorrection.stats_applied)) == N_EPOCHS
+
+    # A reprocess that cannot be normalized takes the product out of the statistics.
+    monkeypatch.setenv("CONTIMG_VARIABILITY__MIN_REFERENCES", "1000")
+    get_settings.cache_clear()
+    failed = get_job(run_photometry(field.paths[:1], db_url), url=db_url)
+    assert failed.status == "completed"
+    assert get_image_correction(failed.items[0]["data_id"], url=db_url) is None
+    fewer = assert_equal_to_batch(db_url)
+    measured = np.isfinite(photometry_for_product(failed.items[0]["data_id"],
+                                                  url=db_url)["peak_jyb"])
+    assert np.sum(counts - fewer) == measured.sum() - _excluded(failed.items[0]["data_id"],
+                                                                db_url)
 
 
 def test_a_product_without_references_keeps_its_raw_rows(tmp_path, db_url, caplog):

@@ -26,7 +26,8 @@ the job's ``normalize`` parameter is true), in one transaction:
    counted twice.
 
 Too few usable references is an expected outcome: it is logged at WARNING with the reason, and
-the product keeps its raw rows with NULL normalized fluxes (and adds nothing to the statistics).
+the product keeps its raw rows with NULL normalized fluxes and adds nothing to the statistics
+(a product counted before, now reprocessed without success, is taken out of them).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dsa110_contimg.config import VariabilitySettings, get_settings
@@ -161,7 +162,28 @@ def normalize_product(data_id: str, *, params_hash: str,
             return _normalize(conn, data_id, params_hash, settings)
     except NormalizationError as exc:
         log.warning("%s: not normalized: %s", data_id, exc)
+        with get_engine(url).begin() as conn:
+            _forget(conn, data_id, params_hash)
         return None
+
+
+def _forget(conn: Connection, data_id: str, params_hash: str) -> None:
+    """After a failed normalization: drop the parameter set's stale correction and, if the
+    product was counted in the statistics, recompute its sources without it."""
+    product_id = conn.execute(select(Product.id).where(Product.data_id == data_id)).scalar()
+    params_id = conn.execute(select(PhotometryParamSet.id).where(
+        PhotometryParamSet.params_hash == params_hash)).scalar()
+    if product_id is None or params_id is None:
+        return
+    counted = conn.execute(update(ImageCorrection).where(
+        ImageCorrection.product_id == product_id, ImageCorrection.stats_applied)
+        .values(stats_applied=False)).rowcount
+    conn.execute(delete(ImageCorrection).where(ImageCorrection.product_id == product_id,
+                                               ImageCorrection.params_id == params_id))
+    if counted:
+        sources = conn.execute(select(Photometry.source_id).distinct().where(
+            Photometry.product_id == product_id)).scalars().all()
+        variability_store.recompute(conn, sources)
 
 
 def _normalize(conn: Connection, data_id: str, params_hash: str,
