@@ -65,7 +65,7 @@ def _show(summary: PassSummary) -> None:
         return
     table = RichTable(title="mosaics")
     for column in ("data_id", "images", "job", "photometry", "measured", "failed",
-                   "median S/N", "published", "note"):
+                   "median S/N", "timings s", "published", "note"):
         table.add_column(column)
     built = {o.data_id for o in summary.built}
     for outcome in summary.published + summary.waiting:
@@ -74,6 +74,7 @@ def _show(summary: PassSummary) -> None:
             _text(outcome.n_images), _text(outcome.job_id), _text(outcome.photometry_status),
             _text(outcome.n_measured), _text(outcome.n_failed),
             "" if outcome.median_snr is None else f"{outcome.median_snr:.1f}",
+            ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in outcome.timings_s.items()),
             _text(outcome.published_path), outcome.reason or outcome.photometry_error or "")
     console.print(table)
     for name, reason in summary.skipped:

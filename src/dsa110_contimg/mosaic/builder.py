@@ -37,7 +37,9 @@ as they are and the common beam is recorded (flux error < the tolerance). The co
 assumes north-up images (as imagers write them).
 
 Memory: the inputs are read one at a time, and each is reprojected in strips of output rows,
-so the peak is one input image, its weight map and two float64 accumulators of the mosaic.
+so the peak is one input image, its weight map and two float32 accumulators of the mosaic
+(sums of at most a few dozen terms, far within float32 precision), which then become the
+mosaic and the noise map in place.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from typing import Literal
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
+from astropy.stats import sigma_clipped_stats
 from astropy.time import Time
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
@@ -209,8 +212,8 @@ def build_mosaic(image_paths: Sequence[str | Path], output_path: str | Path, *,
     timings["plan"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    sum_wi = np.zeros(shape, dtype=np.float64)
-    sum_w = np.zeros(shape, dtype=np.float64)
+    sum_wi = np.zeros(shape, dtype=np.float32)
+    sum_w = np.zeros(shape, dtype=np.float32)
     weighting, convolved, totals = [], [], []
     for item in inputs:
         image = load_image(item.path)
@@ -228,13 +231,15 @@ def build_mosaic(image_paths: Sequence[str | Path], output_path: str | Path, *,
 
     start = time.perf_counter()
     covered = sum_w > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mosaic = np.where(covered, sum_wi / sum_w, np.nan).astype(np.float32)
-        del sum_wi
-        noise = np.where(covered, 1.0 / np.sqrt(sum_w), np.nan).astype(np.float32)
-    del sum_w
     if not covered.any():
         raise MosaicError(f"{output_path.name}: the inputs have no valid pixel")
+    # In place: the accumulators become the mosaic and the noise map.
+    mosaic = np.divide(sum_wi, sum_w, out=sum_wi, where=covered)
+    noise = np.sqrt(sum_w, out=sum_w)
+    np.divide(1.0, noise, out=noise, where=covered)
+    mosaic[~covered] = np.nan
+    noise[~covered] = np.nan
+    del covered
     weights = np.asarray(totals)
     mjd_mid = float(np.sum(weights * [i.mjd_mid for i in inputs]) / weights.sum())
     freqs = [(i.freq_hz, t) for i, t in zip(inputs, weights) if i.freq_hz is not None]
@@ -382,12 +387,13 @@ def _separation_deg(ra, dec, ra0: float, dec0: float) -> np.ndarray:
 
 
 def _flat_noise(values: np.ndarray, pb: np.ndarray) -> float:
-    """Robust rms of ``PB × values`` (flat noise for a PB-corrected image)."""
+    """Robust rms of ``PB × values`` (flat noise for a PB-corrected image): MAD standard
+    deviation after 3σ clipping, so that sources do not inflate it."""
     flat = (values[::2, ::2] * pb[::2, ::2]).ravel()
     flat = flat[np.isfinite(flat)]
     if flat.size == 0:
         return float("nan")
-    return float(1.4826 * np.median(np.abs(flat - np.median(flat))))
+    return float(sigma_clipped_stats(flat, sigma=3.0, maxiters=10, stdfunc="mad_std")[2])
 
 
 def _convolve_to(values: np.ndarray, beam: Beam, common: Beam, image: Image) -> np.ndarray:

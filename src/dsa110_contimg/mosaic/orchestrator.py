@@ -327,6 +327,9 @@ def _publish(outcome: MosaicOutcome, settings: Settings, url: str | None) -> Non
     if reason is not None:
         outcome.reason = f"not published: {reason}"
         log.warning("%s: %s", outcome.data_id, outcome.reason)
+        return
+    log.info("%s: published to %s (%s)", outcome.data_id, outcome.published_path,
+             ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in outcome.timings_s.items()))
 
 
 def _invalid_reason(path: Path, noise_path: Path) -> str | None:
