@@ -25,8 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import uvicorn
 from sqlalchemy import func, select
 
+from dsa110_contimg.api.app import create_app
+from dsa110_contimg.api.security import check_bind
 from dsa110_contimg.config import JobSettings, Settings
 from dsa110_contimg.conversion.streaming.ledger import ObservationRecord
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
@@ -80,6 +83,11 @@ def run_pipeline(settings: Settings, *, until_idle: bool = False, serve_api: boo
         Set it to stop serving (signal handlers of the caller do).
     progress : callable, optional
         Called with a one-line description of each step.
+
+    Raises
+    ------
+    dsa110_contimg.api.security.InsecureBindError
+        ``serve_api`` on a non-loopback address without an API token.
     """
     start = time.perf_counter()
     upgrade(settings.database_url)
@@ -88,6 +96,8 @@ def run_pipeline(settings: Settings, *, until_idle: bool = False, serve_api: boo
     converter = StreamingConverter.from_settings(settings,
                                                  enable_photometry=settings.photometry.enabled)
     summary = RunSummary()
+    if serve_api:
+        check_bind(settings.api, settings.api.host)
     pool = _start_workers(workers or settings.jobs.workers, settings)
     api = _start_api(settings) if serve_api else None
     try:
@@ -187,11 +197,7 @@ def _stop_workers(pool: list[multiprocessing.Process]) -> None:
             process.kill()
 
 
-def _start_api(settings: Settings):
-    import uvicorn
-
-    from dsa110_contimg.api.app import create_app
-
+def _start_api(settings: Settings) -> uvicorn.Server:
     config = uvicorn.Config(create_app(settings), host=settings.api.host, port=settings.api.port,
                             log_level=settings.log_level.lower())
     server = uvicorn.Server(config)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
+from dsa110_contimg.api.security import InsecureBindError
 from dsa110_contimg.cli.stream import stream_settings
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.runner import RunSummary, run_pipeline
@@ -34,9 +35,13 @@ def run(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    summary = run_pipeline(settings, until_idle=until_idle, serve_api=api and not until_idle,
-                           workers=workers, stop=stop,
-                           progress=lambda line: console.print(escape(line), highlight=False))
+    try:
+        summary = run_pipeline(settings, until_idle=until_idle,
+                               serve_api=api and not until_idle, workers=workers, stop=stop,
+                               progress=lambda line: console.print(escape(line), highlight=False))
+    except InsecureBindError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
     print_summary(summary, Console())
 
 
