@@ -4,8 +4,9 @@ Run with ``.venv/bin/python benchmarks/bench_mosaic.py [--sizes 2048 4096] [--im
 For each image size, twelve PB-corrected images (2″ pixels, 58″×18″ beam, 1 mJy noise,
 Gaussian PB) half an image width apart in RA, five minutes apart, are combined by
 `dsa110_contimg.mosaic.builder.build_mosaic` in a fresh process (wall and CPU time; peak
-memory allocated during the build and the process's peak resident memory). Then the catalogue sources on the mosaic are measured
-with `measure_many`, the noise map as rms map, and compared with the injected fluxes.
+memory allocated during the build and the process's peak resident memory). Then the
+catalogue sources on the mosaic are measured with `measure_many`, the noise map as rms map,
+and compared with the injected fluxes.
 
 At 2048² every image is simulated from one NVSS-like sky. At 4096² simulating twelve images
 would take longer than mosaicking them, so one image is simulated and written twelve times

@@ -13,25 +13,30 @@ import pytest
 from astropy.io import fits
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
+from astropy.wcs import WCS
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.cli import app
-from dsa110_contimg.config import JobSettings, Settings
+from dsa110_contimg.config import JobSettings, Settings, get_settings
 from dsa110_contimg.database.data_registry import (
     get_data,
     get_data_lineage,
     get_photometry_status,
+    link_data,
     list_data,
     register_data,
 )
+from dsa110_contimg.database.models import DataRegistry
 from dsa110_contimg.database.products import photometry_for_product
-from dsa110_contimg.imaging.fits_io import load_image, load_plane
+from dsa110_contimg.database.session import session_scope
+from dsa110_contimg.imaging.fits_io import ImageReadError, load_image, load_plane
 from dsa110_contimg.imaging.simulate import make_sky, primary_beam, simulate_image
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.triggers import trigger_photometry_for_mosaic
 from dsa110_contimg.jobs.worker import run_worker
-from dsa110_contimg.mosaic.builder import build_mosaic
+from dsa110_contimg.mosaic.builder import MosaicError, build_mosaic
 from dsa110_contimg.mosaic.orchestrator import INPUT_RELATIONSHIP, run_once
 from dsa110_contimg.photometry.forced import measure_many
 
@@ -58,8 +63,8 @@ def drift(tmp_path_factory):
            "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv")
     paths = []
     for k in range(N_IMAGES):
-        sim = simulate_image(root / f"drift{k}-image-pb.fits", sky, center_ra_deg=RA0 + k * STEP_DEG,
-                             center_dec_deg=DEC0, npix=NPIX, pixel_arcsec=PIXEL_ARCSEC,
+        sim = simulate_image(root / f"drift{k}-image-pb.fits", sky,
+                             center_ra_deg=RA0 + k * STEP_DEG, center_dec_deg=DEC0, npix=NPIX, pixel_arcsec=PIXEL_ARCSEC,
                              noise_jy=NOISE_JY, pb="gaussian", pb_fwhm_deg=PB_FWHM_DEG,
                              pb_corrected=True, date_obs=f"2026-03-01T06:{5 * k:02d}:00",
                              write_rms_map=k in (1, 3), seed=100 + k)
@@ -104,8 +109,6 @@ class _Workers:
 
 def _expected_noise(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     """σ/√Σ PB_i² over the pointings whose image holds the position (PB ≥ 0.1)."""
-    from astropy.wcs import WCS
-
     total = np.zeros(ra.size)
     for k in range(N_IMAGES):
         wcs = WCS(naxis=2)
@@ -214,11 +217,6 @@ def test_mosaic_is_measured_then_published(drift, tmp_path, db_url):
 
 
 def _metadata(data_id: str, url: str) -> str:
-    from sqlalchemy import select
-
-    from dsa110_contimg.database.models import DataRegistry
-    from dsa110_contimg.database.session import session_scope
-
     with session_scope(url) as session:
         return session.scalar(select(DataRegistry.metadata_json)
                               .where(DataRegistry.data_id == data_id))
@@ -228,8 +226,6 @@ def test_cli_pass_is_idempotent_and_publishes_without_photometry_when_disabled(
         drift, tmp_path, sqlite_url, monkeypatch, caplog):
     monkeypatch.setenv("CONTIMG_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("CONTIMG_PHOTOMETRY__ENABLED", "false")
-    from dsa110_contimg.config import get_settings
-
     get_settings.cache_clear()
     _register(drift["paths"], sqlite_url)
     runner = CliRunner()
@@ -291,12 +287,30 @@ def test_photometry_timeout_leaves_the_mosaic_unpublished_until_a_later_pass(
     assert get_data(data_id, url=sqlite_url)["status"] == "published"
 
 
+def test_a_mosaic_registered_before_a_crash_is_measured_and_published_by_the_next_pass(
+        drift, tmp_path, sqlite_url):
+    ingest_catalog(drift["catalogue"], CATALOG, url=sqlite_url)
+    ids = _register(drift["paths"][:4], sqlite_url)
+    settings = _settings(tmp_path, sqlite_url)
+    # A pass that stopped right after registering the mosaic and its lineage.
+    result = build_mosaic(drift["paths"][:4], settings.mosaic.output_dir / "crashed-pb.fits")
+    data_id = register_data(result.path, "mosaic",
+                            metadata={"noise_map": str(result.noise_path)}, url=sqlite_url)
+    for image_id in ids:
+        link_data(image_id, data_id, INPUT_RELATIONSHIP, url=sqlite_url)
+    with _Workers(sqlite_url):
+        summary = run_once(settings=settings, url=sqlite_url, flush=True)
+    assert summary.built == [] and [o.data_id for o in summary.published] == [data_id]
+    assert get_photometry_status(data_id, url=sqlite_url).status == "completed"
+    assert list_data(data_type="mosaic", url=sqlite_url)[1] == 1
+
+
 def test_missing_noise_map_fails_the_item_with_its_reason(drift, tmp_path, sqlite_url):
     ingest_catalog(drift["catalogue"], CATALOG, url=sqlite_url)
     path = shutil.copy(drift["paths"][0], tmp_path / "mosaic-x-pb.fits")
     job_id = trigger_photometry_for_mosaic(
-        path, params=PhotometryParams(catalog=CATALOG), metadata={"noise_map": str(tmp_path / "gone-noise.fits")},
-        url=sqlite_url)
+        path, params=PhotometryParams(catalog=CATALOG),
+        metadata={"noise_map": str(tmp_path / "gone-noise.fits")}, url=sqlite_url)
     run_worker(stop_when_idle=True, url=sqlite_url)
     status = get_photometry_status(register_data(path, "mosaic", url=sqlite_url),
                                    url=sqlite_url)
@@ -336,9 +350,6 @@ def test_different_beams_are_convolved_to_the_common_beam(tmp_path):
 
 
 def test_build_refuses_too_few_inputs_and_bad_options(drift, tmp_path):
-    from dsa110_contimg.imaging.fits_io import ImageReadError
-    from dsa110_contimg.mosaic.builder import MosaicError
-
     with pytest.raises(MosaicError, match="1 usable input image"):
         build_mosaic(drift["paths"][:1], tmp_path / "m.fits", min_inputs=2)
     with pytest.raises(ImageReadError, match="no such file"):
