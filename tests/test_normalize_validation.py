@@ -173,6 +173,8 @@ def test_incremental_statistics_equal_batch(survey):
     assert_equal_to_batch(url)
 
 
+# Reading the VOTable back warns that the INFO named after the source gets an implicit ID.
+@pytest.mark.filterwarnings("ignore::astropy.io.votable.exceptions.VOWarning")
 def test_light_curve_export_and_plot_from_cli_and_api(survey, tmp_path, monkeypatch):
     field, url, items, _ = survey
     monkeypatch.setenv("CONTIMG_DATABASE_URL", url)

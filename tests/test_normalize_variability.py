@@ -161,3 +161,14 @@ def test_baselines_from_history_and_rescaled_catalogue():
     np.testing.assert_allclose(baseline, [1.1, 2.2, 3.3, 4.4, 5.5])
     np.testing.assert_allclose(error[3:], 1.1 * 0.03 * catalog[3:])
     assert from_history.tolist() == [True, True, True, False, False]
+
+
+def test_trimmed_mean_ignores_one_outlying_epoch():
+    flux = np.array([1.0, 1.01, 0.99, 1.0, 1.0, 0.4])
+    stats = RunningStats.from_measurements(1, np.zeros(6, dtype=int), flux, np.full(6, 0.01),
+                                           shift=np.array([0.8]))
+    mean, error = stats.trimmed_mean()
+    assert mean[0] == pytest.approx(np.mean([1.0, 0.99, 1.0, 1.0]))  # 1.01 and 0.4 trimmed
+    assert error[0] == pytest.approx(np.std(flux, ddof=1) / np.sqrt(6))
+    short = RunningStats.from_measurements(1, np.zeros(3, dtype=int), flux[:3], np.full(3, 0.01))
+    assert short.trimmed_mean()[0][0] == pytest.approx(flux[:3].mean())

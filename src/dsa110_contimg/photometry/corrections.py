@@ -12,8 +12,8 @@ the job's ``normalize`` parameter is true), in one transaction:
    ``max_references``, the brightest, spread over the field
    (`dsa110_contimg.photometry.normalize.select_references`).
 2. **Baselines**: each reference's mean normalized flux from its variability statistics once it
-   has ``reference_min_history`` epochs (updated with every epoch), else its catalogue flux on
-   the same scale (`dsa110_contimg.photometry.normalize.reference_baselines`).
+   has ``reference_min_history`` epochs (weighted, without its highest and lowest epoch from
+   the fifth on; updated with every epoch, in O(1)), else its catalogue flux on the same scale (`dsa110_contimg.photometry.normalize.reference_baselines`).
 3. **Correction** ``C``: the σ-clipped ensemble ratio measured/baseline with its error
    (`dsa110_contimg.photometry.normalize.correction_factor`); a reference that deviates in this
    image is clipped. Stored in ``image_corrections`` (value, error, references used, method,
@@ -276,13 +276,11 @@ def _references(conn: Connection, rows: dict[str, np.ndarray], product,
                                     settings.max_references)]
     source_id = rows["source_id"][index]
     history = variability_store.read_stats(conn, source_id).stats
-    with np.errstate(invalid="ignore", divide="ignore"):
-        history_err = np.maximum(1.0 / np.sqrt(history.sum_w),
-                                 history.std() / np.sqrt(history.n))
+    history_mean, history_err = history.trimmed_mean()
     cat_flux = np.array([catalog[int(s)][0] for s in source_id])
     cat_err = np.array([catalog[int(s)][1] for s in source_id])
     baseline, baseline_err, from_history = reference_baselines(
-        history.weighted_mean(), history_err, history.n, cat_flux, cat_err,
+        history_mean, history_err, history.n, cat_flux, cat_err,
         min_history=settings.reference_min_history)
     return {"source_id": source_id, "peak": rows["peak"][index], "error": rows["error"][index],
             "baseline": baseline, "baseline_err": baseline_err, "from_history": from_history}

@@ -119,6 +119,22 @@ class RunningStats:
         with np.errstate(invalid="ignore", divide="ignore"):
             return self.shift + self.sum_ws / self.sum_w
 
+    def trimmed_mean(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted mean without the highest and lowest flux (a robust baseline), and its error.
+
+        The error is the larger of the formal one and the sample standard deviation / √N. With
+        fewer than 5 measurements nothing is trimmed.
+        """
+        w_max, w_min = 1.0 / self.max_err ** 2, 1.0 / self.min_err ** 2
+        trim = self.n >= 5
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sum_w = self.sum_w - np.where(trim, w_max + w_min, 0.0)
+            sum_ws = self.sum_ws - np.where(trim, w_max * (self.max_flux - self.shift)
+                                            + w_min * (self.min_flux - self.shift), 0.0)
+            mean = self.shift + sum_ws / sum_w
+            error = np.maximum(1.0 / np.sqrt(sum_w), self.std() / np.sqrt(self.n))
+        return mean, error
+
     def eta(self) -> np.ndarray:
         """Weighted reduced χ² about the weighted mean (NaN for fewer than 2 points)."""
         n = self.n.astype(float)
