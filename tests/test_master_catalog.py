@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from astropy.table import Table
 from sqlalchemy import select
@@ -119,3 +120,29 @@ def test_build_master_cli(tmp_path, monkeypatch):
     assert (report["n_sources"], report["n_eligible"], report["matched"]) == (10, 4, [])
     missing = runner.invoke(app, ["catalog", "build-master", "--catalog", "nvss"])
     assert missing.exit_code == 2 and "unknown catalogue 'nvss'" in missing.output
+
+
+@pytest.mark.realdata
+def test_master_from_real_nvss_first_and_vlass(sqlite_url):
+    """The CIRADA test field: NVSS with FIRST (compactness) and VLASS (spectral index)."""
+    from conftest import shared_data
+
+    folder = ("CIRADA-Tools+vlass_cat", "test_data")
+    for name, file in (("nvss", "test_nvss.fits"), ("first", "test_first.fits"),
+                       ("vlass", "test_components.csv")):
+        ingest_catalog(shared_data(*folder, file), name, url=sqlite_url)
+    report = build_master("nvss", url=sqlite_url)
+    assert report.matched == ("first", "vlass") and report.n_sources == 562
+    with session_scope(sqlite_url) as session:
+        rows = session.scalars(select(MasterSource)).all()
+    alpha = np.array([r.spectral_index for r in rows if r.spectral_index is not None])
+    # 1.4 → 3 GHz: most radio sources are steep-spectrum synchrotron emitters.
+    assert alpha.size > 100 and -1.0 < np.median(alpha) < -0.4
+    snr = np.array([r.snr for r in rows])
+    flux = np.array([r.flux_mjy for r in rows])
+    assert np.all(snr[flux > 100] > 25)  # NVSS errors include 3 % calibration: S/N ≤ ~33
+    eligible = [r for r in rows if r.reference_eligible]
+    assert 10 < len(eligible) < report.n_sources / 2
+    assert not any(r.resolved or r.confused for r in eligible)
+    assert sum(r.resolved for r in rows) > 0 and sum("first" in (r.matches or {})
+                                                     for r in rows) > 100
