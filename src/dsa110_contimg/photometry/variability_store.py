@@ -8,7 +8,9 @@ a per-source shift (the catalogue flux, see `dsa110_contimg.photometry.variabili
 row keeps its shift and increments made about another one are converted in the same statement.
 
 `recompute` rebuilds sources' statistics in batch from their stored measurements (each
-product's current measurement), as after a product was reprocessed. Measurements with
+product's current measurement), as after a product was reprocessed; on PostgreSQL writers of
+the statistics take one advisory lock so that a recomputation never loses a concurrent
+increment. Measurements with
 `EXCLUDED_FLAGS` or without a normalized flux are never counted.
 """
 
@@ -18,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import Connection, case, delete, func, insert, or_, select
+from sqlalchemy import Connection, case, delete, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dsa110_contimg.database.models import CatalogSource, Photometry, VariabilityStats
@@ -32,6 +34,8 @@ __all__ = ["EXCLUDED_FLAGS", "StoredStats", "add_measurements", "catalog_shift",
 EXCLUDED_FLAGS = (PhotometryFlag.OFF_IMAGE | PhotometryFlag.FIT_FAILED | PhotometryFlag.NAN_IN_BOX
                   | PhotometryFlag.NEAR_EDGE | PhotometryFlag.NO_NOISE | PhotometryFlag.MERGED)
 _IN_CHUNK = 5000
+#: PostgreSQL advisory lock that serializes writers of the statistics (see `_serialize`).
+_STATS_LOCK = 0x7661726961626C65
 _SUMS = ("n", "sum_w", "sum_ws", "sum_ws2", "sum_s", "sum_s2")
 _stats = VariabilityStats.__table__
 
@@ -56,6 +60,17 @@ class StoredStats:
 def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
     for start in range(0, len(values), _IN_CHUNK):
         yield values[start:start + _IN_CHUNK]
+
+
+def _serialize(conn: Connection) -> None:
+    """On PostgreSQL, hold the statistics' advisory lock until the transaction ends.
+
+    Increments alone are atomic row upserts, but a batch recomputation reads measurements and
+    then rewrites rows: a concurrent increment committed in between would be lost (or a new
+    row collide). SQLite serializes writers by itself.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _STATS_LOCK})
 
 
 def catalog_shift(conn: Connection, source_ids: np.ndarray) -> np.ndarray:
@@ -87,6 +102,7 @@ def add_measurements(conn: Connection, source_id: np.ndarray, flux: np.ndarray,
     source_id, flux, error = source_id[good][order], flux[good][order], error[good][order]
     if source_id.size == 0:
         return 0
+    _serialize(conn)
     shift = catalog_shift(conn, source_id)
     weight = 1.0 / error ** 2
     offset = flux - shift
@@ -165,6 +181,7 @@ def recompute(conn: Connection, source_ids: Sequence[int] | None = None) -> int:
     Each product counts once, with its current measurement (the most recently stored of its
     parameter sets). Returns the number of sources written.
     """
+    _serialize(conn)
     if source_ids is None:
         ids = list(conn.execute(select(Photometry.source_id).distinct()
                                 .where(Photometry.flux_norm_jyb.is_not(None))).scalars())
