@@ -23,7 +23,7 @@ from dsa110_contimg.database.models import DataRegistry
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs.params import PhotometryParams
-from dsa110_contimg.jobs.reconcile import reconcile
+from dsa110_contimg.jobs.reconcile import PeriodicSweep, reconcile
 from dsa110_contimg.jobs.triggers import trigger_photometry_for_image
 from dsa110_contimg.jobs.worker import run_worker
 
@@ -132,3 +132,13 @@ def test_replaced_file_is_retried_and_cli_reports(tmp_path, sky, isolated_settin
     assert json.loads(result.stdout)["failed"] == [data_id]
     run_worker(stop_when_idle=True, url=url)
     assert get_photometry_status(data_id, url=url).status == "completed"
+
+
+def test_periodic_sweep_runs_at_most_once_per_interval(tmp_path, sky, sqlite_url):
+    _ingest(tmp_path, sqlite_url)
+    data_id = register_data(_image(tmp_path / "p-image-pb.fits", sky, 5), url=sqlite_url)
+    sweep = PeriodicSweep(3600.0, url=sqlite_url)
+    first = sweep()
+    assert first is not None and first.missing == [data_id]
+    assert sweep() is None  # within the interval
+    assert PeriodicSweep(0.0, url=sqlite_url)().queued == []  # already queued, not stuck

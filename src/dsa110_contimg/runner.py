@@ -36,7 +36,7 @@ from dsa110_contimg.conversion.streaming.streaming_converter import StreamingCon
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.models import BatchJobItem, DataRegistry, Photometry
 from dsa110_contimg.database.session import session_scope
-from dsa110_contimg.jobs.reconcile import reconcile
+from dsa110_contimg.jobs.reconcile import PeriodicSweep
 from dsa110_contimg.jobs.service import ACTIVE_ITEM_STATES
 from dsa110_contimg.jobs.worker import run_worker
 from dsa110_contimg.mosaic.orchestrator import PassSummary, run_once
@@ -137,14 +137,7 @@ def _until_idle(converter: StreamingConverter, settings: Settings, summary: RunS
 
 def _serve(converter: StreamingConverter, settings: Settings, summary: RunSummary,
            stop: threading.Event, say: Callable[[str], None]) -> None:
-    last_sweep = [0.0]
-
-    def sweep() -> None:
-        if time.monotonic() - last_sweep[0] >= settings.stream.reconcile_interval_s:
-            last_sweep[0] = time.monotonic()
-            report = reconcile(retry_failed="changed", url=settings.database_url)
-            if report.queued:
-                say(f"reconcile queued {len(report.queued)} product(s) in job {report.job_id}")
+    sweep = PeriodicSweep(settings.stream.reconcile_interval_s, url=settings.database_url)
 
     def mosaics() -> None:
         while not stop.is_set():

@@ -14,6 +14,7 @@ from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.conversion.streaming.ledger import LedgerLockedError, ObservationRecord
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
 from dsa110_contimg.database.migrate import upgrade
+from dsa110_contimg.jobs.reconcile import PeriodicSweep
 
 __all__ = ["stream", "stream_settings"]
 
@@ -60,7 +61,8 @@ def stream(
 
     Outcomes are kept in ``<state_dir>/stream/ledger``: an observation is never processed twice,
     also across restarts; a failed one keeps its reason there (and in the log) until
-    ``--retry-failed``.
+    ``--retry-failed``. While watching, a reconciliation sweep runs every
+    ``stream.reconcile_interval_s`` (see ``contimg reconcile``).
     """
     settings = stream_settings(get_settings(), input_dir=input_dir, output_dir=output_dir,
                                imager=imager, settle_s=settle)
@@ -89,7 +91,9 @@ def stream(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        converter.run(stop, poll_s=settings.stream.poll_s, use_polling=settings.stream.use_polling)
+        converter.run(stop, poll_s=settings.stream.poll_s, use_polling=settings.stream.use_polling,
+                      every_pass=PeriodicSweep(settings.stream.reconcile_interval_s,
+                                               url=settings.database_url))
     except LedgerLockedError as exc:
         console.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from exc

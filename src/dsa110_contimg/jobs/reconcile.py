@@ -19,6 +19,8 @@ them again; the report counts them (``expired_leases``) but they need no new job
 from __future__ import annotations
 
 import logging
+import math
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +34,7 @@ from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import ACTIVE_ITEM_STATES, create_batch_photometry_job
 
-__all__ = ["ReconcileReport", "reconcile"]
+__all__ = ["PeriodicSweep", "ReconcileReport", "reconcile"]
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,25 @@ def reconcile(*, params: PhotometryParams | None = None,
                         "found" if dry_run else f"queued in job {report.job_id}",
                         getattr(report, reason)[0])
     return report
+
+
+class PeriodicSweep:
+    """A reconciliation that runs at most every ``interval_s`` when called (from a service loop).
+
+    Failed products are retried only when their file or catalogue changed (``"changed"``).
+    """
+
+    def __init__(self, interval_s: float, *, url: str | None = None):
+        self.interval_s = interval_s
+        self.url = url
+        self._last = -math.inf
+
+    def __call__(self) -> ReconcileReport | None:
+        """Sweep if the interval has passed since the last sweep; the report, or None."""
+        if time.monotonic() - self._last < self.interval_s:
+            return None
+        self._last = time.monotonic()
+        return reconcile(retry_failed="changed", url=self.url)
 
 
 def _reason(row, digest: str, catalogue_time: datetime | None, live: set[str],
