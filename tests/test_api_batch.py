@@ -41,6 +41,10 @@ def test_job_created_over_http_runs_to_completion(tmp_path, db_url):
                 ("completed", job["id"])
             assert record["photometry_n_measured"] == item["n_measured"]
 
+        second = client.get(f"/api/batch/{job['id']}", params={"limit": 1, "offset": 1}).json()
+        assert (second["items"]["count"], second["items"]["limit"]) == (2, 1)
+        assert [i["id"] for i in second["items"]["data"]] == [stored.items[1]["id"]]
+
         listing = client.get("/api/batch", params={"status": "completed"}).json()
         assert listing["count"] == 1 and listing["data"][0]["id"] == job["id"]
         assert client.get("/api/batch", params={"status": "failed"}).json()["count"] == 0
