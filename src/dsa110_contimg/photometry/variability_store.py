@@ -17,6 +17,7 @@ increment. Measurements with
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -40,6 +41,7 @@ _SUMS = ("n", "sum_w", "sum_ws", "sum_ws2", "sum_s", "sum_s2")
 _stats = VariabilityStats.__table__
 
 
+@dataclass(frozen=True)
 class StoredStats:
     """Statistics of a set of sources read from the database.
 
@@ -49,12 +51,13 @@ class StoredStats:
         The sources, in the order of ``stats`` (sources without statistics have ``n = 0``).
     stats : RunningStats
     mjd_first, mjd_last : ndarray
+        First and last observation MJD counted (NaN without measurements).
     """
 
-    def __init__(self, source_id: np.ndarray, stats: RunningStats, mjd_first: np.ndarray,
-                 mjd_last: np.ndarray) -> None:
-        self.source_id, self.stats = source_id, stats
-        self.mjd_first, self.mjd_last = mjd_first, mjd_last
+    source_id: np.ndarray
+    stats: RunningStats
+    mjd_first: np.ndarray
+    mjd_last: np.ndarray
 
 
 def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
