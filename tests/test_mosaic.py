@@ -305,6 +305,21 @@ def test_a_mosaic_registered_before_a_crash_is_measured_and_published_by_the_nex
     assert list_data(data_type="mosaic", url=sqlite_url)[1] == 1
 
 
+def test_failed_photometry_keeps_its_reason_and_the_mosaic_is_published_after_it(
+        drift, tmp_path, sqlite_url, caplog):
+    _register(drift["paths"][:4], sqlite_url)
+    settings = _settings(tmp_path, sqlite_url)
+    settings.photometry.catalog = "not-ingested"
+    with caplog.at_level(logging.WARNING), _Workers(sqlite_url):
+        summary = run_once(settings=settings, url=sqlite_url, flush=True)
+    [outcome] = summary.published
+    status = get_photometry_status(outcome.data_id, url=sqlite_url)
+    assert status.status == "failed" and "not-ingested" in status.error
+    assert outcome.photometry_error == status.error
+    assert status.updated_at <= get_data(outcome.data_id, url=sqlite_url)["published_at"]
+    assert f"{outcome.data_id}: photometry failed" in caplog.text
+
+
 def test_missing_noise_map_fails_the_item_with_its_reason(drift, tmp_path, sqlite_url):
     ingest_catalog(drift["catalogue"], CATALOG, url=sqlite_url)
     path = shutil.copy(drift["paths"][0], tmp_path / "mosaic-x-pb.fits")
