@@ -1,7 +1,8 @@
 """Acceptance of normalization and variability detection on a simulated multi-epoch field.
 
-30 epochs of one 1024² field with ~600 sources, each epoch with a random ~5 % global gain error
-and its own thermal noise, and 12 injected variables dipping by 20–50 % for 4–7 epochs (one of
+30 epochs of one 1024² field with ~600 sources, each epoch with a random ~5 % global gain error,
+a position-dependent gain error (a gradient reaching ±1 % at the corners, in a random
+direction) and its own thermal noise, and 12 injected variables dipping by 20–50 % for 4–7 epochs (one of
 them a bright isolated source that serves as a reference before its dip). Everything runs
 through the real pipeline: FITS files on disk, registration, one batch job, a worker (which
 measures, normalizes and updates the statistics), the database, the CLI and the HTTP API.
@@ -41,6 +42,8 @@ from variability_support import (
 )
 
 N_EPOCHS, N_SOURCES, N_VARIABLES = 30, 600, 12
+#: Position-dependent gain error: up to ±1 % at the image corners, in a random direction.
+GRADIENT = 0.01
 REFERENCE_DIP_START = 12
 
 
@@ -75,7 +78,7 @@ def survey(tmp_path_factory):
     upgrade(url)
     start = time.perf_counter()
     field = make_field(tmp_path, url, n_epochs=N_EPOCHS, n_sources=N_SOURCES, npix=1024,
-                       radius_deg=0.28, seed=11, factors=_inject)
+                       radius_deg=0.28, seed=11, factors=_inject, gradient=GRADIENT)
     simulated = time.perf_counter()
     job = get_job(run_photometry(field.paths, url), url=url)
     assert job.status == "completed"

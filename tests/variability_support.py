@@ -47,7 +47,7 @@ def make_field(tmp_path: Path, url: str, *, n_epochs: int, n_sources: int, npix:
                factors: Callable[[Table], np.ndarray] | None = None,
                catalogue_scatter: float = 0.03,
                extended_fraction: float = 0.1, min_flux_jy: float = 2.5e-3,
-               master: bool = True) -> Field:
+               gradient: float = 0.0, master: bool = True) -> Field:
     """Simulate ``n_epochs`` images of one sky, ingest the sky as catalogue ``sim`` (fluxes
     with a ``catalogue_scatter`` fractional error, as a survey of another epoch) and build its
     master catalogue (unless ``master`` is false).
@@ -55,7 +55,9 @@ def make_field(tmp_path: Path, url: str, *, n_epochs: int, n_sources: int, npix:
     The images are primary-beam corrected (as the pipeline's ``-image-pb.fits``). Each epoch
     has a random global gain ``1 + gain_sigma·N(0, 1)`` and its own thermal
     noise; ``factors(sky)[k, i]`` multiplies source ``i``'s flux in epoch ``k`` (injected
-    variability). Images are sums of one noiseless rendering of the sky and, per epoch, a
+    variability). With ``gradient`` each epoch's gain also varies linearly across the image,
+    by up to ± ``gradient`` at the edges, in a random direction (a position-dependent error).
+    Images are sums of one noiseless rendering of the sky and, per epoch, a
     simulated image of the sources whose flux changed (with the noise): the simulator is
     linear in flux, and this keeps 30 epochs of 600 sources fast.
     """
@@ -87,8 +89,12 @@ def make_field(tmp_path: Path, url: str, *, n_epochs: int, n_sources: int, npix:
         date = (START + timedelta(days=k)).isoformat(timespec="seconds")
         sim = simulate_image(tmp_path / f"epoch{k:02d}-image-pb.fits", delta, noise_jy=NOISE_JY,
                              seed=1000 + k, date_obs=date, **common)
+        angle = rng.uniform(0, 2 * np.pi)
+        y, x = np.mgrid[-1:1:npix * 1j, -1:1:npix * 1j]
+        tilt = 1 + gradient * (np.cos(angle) * x + np.sin(angle) * y) / np.sqrt(2)
         with fits.open(sim.path, mode="update") as hdul:
-            hdul[0].data += (gains[k] * base).astype(hdul[0].data.dtype)
+            data = hdul[0].data
+            data[...] = ((data + gains[k] * base) * tilt).astype(data.dtype)
         paths.append(sim.path)
     return Field(sky, constant.truth, paths, gains, factors)
 
