@@ -211,3 +211,23 @@ def test_light_curve_export_and_plot_from_cli_and_api(survey, tmp_path, monkeypa
         assert votable.status_code == 200 and b"normalized_flux_jy" in votable.content
         png = client.get(f"/api/sources/{name}/lightcurve.png")
         assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+
+
+def test_candidates_are_reviewed_and_statistics_rebuilt_from_the_cli(survey, monkeypatch):
+    field, url, _, _ = survey
+    monkeypatch.setenv("CONTIMG_DATABASE_URL", url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    assert runner.invoke(app, ["variability", "detect"]).exit_code == 0  # configured preset
+    listed = runner.invoke(app, ["variability", "list", "--status", "active", "--json"])
+    active = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert len(active) == N_VARIABLES and all(c["kind"] == "ese" for c in active)
+    name = active[0]["name"]
+    assert runner.invoke(app, ["variability", "status", name, "confirmed"]).exit_code == 0
+    again = runner.invoke(app, ["variability", "detect", "--json"])  # keeps the decision
+    assert {json.loads(line)["name"]: json.loads(line)["status"]
+            for line in again.stdout.splitlines()}[name] == "confirmed"
+    unknown = runner.invoke(app, ["variability", "status", str(field.sky["name"][0]), "bogus"])
+    assert unknown.exit_code == 2
+    rebuilt = runner.invoke(app, ["variability", "recompute"])
+    assert rebuilt.exit_code == 0 and "statistics rebuilt" in rebuilt.output
