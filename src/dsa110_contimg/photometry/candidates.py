@@ -76,15 +76,24 @@ def _preset(name: str | None) -> Preset:
 def score(metrics: dict[str, np.ndarray], preset: Preset) -> np.ndarray:
     """Each source's score under ``preset`` (≥ 1 means flagged; 0 with too few epochs).
 
+    A significant single deviation counts only when the source's largest change between two
+    epochs (``m_max``) is at least twice the preset's modulation threshold: very bright steady
+    sources have tiny errors, so a residual calibration error of a percent or two would
+    otherwise look like a many-σ event.
+
     Examples
     --------
     >>> import numpy as np
-    >>> m = {"n": np.array([30, 30, 2]), "eta": np.array([1.0, 9.0, 50.0]),
-    ...      "v": np.array([0.01, 0.2, 0.5]), "deviation_sigma": np.array([-2.5, -4.0, -9.0])}
+    >>> m = {"n": np.array([30, 30, 2, 30]), "eta": np.array([1.0, 9.0, 50.0, 1.0]),
+    ...      "v": np.array([0.01, 0.2, 0.5, 0.01]),
+    ...      "deviation_sigma": np.array([-2.5, -4.0, -9.0, 8.0]),
+    ...      "m_max": np.array([0.05, 0.5, 0.9, 0.03])}
     >>> score(m, PRESETS["moderate"]).round(2).tolist()
-    [0.5, 3.0, 0.0]
+    [0.2, 3.0, 0.0, 0.2]
     """
-    deviation = np.abs(np.nan_to_num(metrics["deviation_sigma"])) / preset.deviation
+    large = np.nan_to_num(metrics["m_max"]) >= 2 * preset.v
+    deviation = (np.where(large, np.abs(np.nan_to_num(metrics["deviation_sigma"])), 0.0)
+                 / preset.deviation)
     sustained = np.minimum(np.nan_to_num(metrics["eta"]) / preset.eta,
                            np.nan_to_num(metrics["v"]) / preset.v)
     value = np.maximum(deviation, sustained)
