@@ -8,7 +8,8 @@ days, each image with a small random gain error); then `dsa110_contimg.runner.ru
 images them with the simulated imager, registers them, measures them with worker processes,
 builds, measures and publishes one mosaic per day, and the demo writes light-curve plots of
 the dipping sources and one steady source. The catalogue's master catalogue is built first, so
-each product's fluxes are normalized against stable reference sources.
+each product's fluxes are normalized against stable reference sources; at the end the
+variability candidates are detected with the moderate preset.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.products import light_curve, resolve_source
 from dsa110_contimg.imaging.simulate import make_sky
+from dsa110_contimg.photometry.candidates import detect
 from dsa110_contimg.photometry.plots import plot_light_curve
 from dsa110_contimg.runner import RunSummary, run_pipeline
 
@@ -52,6 +54,7 @@ class DemoReport:
     state_dir: Path
     variables: list[str]
     plots: list[Path] = field(default_factory=list)
+    candidates: list[dict] = field(default_factory=list)
 
 
 def demo_environment(settings: Settings, *, images_per_day: int) -> dict[str, str]:
@@ -130,7 +133,8 @@ def _run(demo: Settings, days: int, images_per_day: int, npix: tuple[int, int], 
         if len(curve):
             plots.append(plot_light_curve(curve, demo.state_dir / f"lightcurve-{_slug(name)}.png",
                                           title=name))
-    return DemoReport(summary, demo.state_dir, variables, plots)
+    candidates = detect(preset="moderate", url=demo.database_url)
+    return DemoReport(summary, demo.state_dir, variables, plots, candidates)
 
 
 def _sky(rng: np.random.Generator, images_per_day: int, npix: tuple[int, int],

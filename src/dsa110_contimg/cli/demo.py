@@ -36,4 +36,15 @@ def demo(days: int = typer.Option(6, help="Days on which the same strip transits
                 else "steady")
         plots.add_row(name, kind, str(path))
     console.print(plots)
+    found = RichTable(title="variability candidates (moderate preset)")
+    for column in ("source", "kind", "score", "epochs", "V", "η", "deviation σ", "injected dip"):
+        found.add_column(column)
+    for row in report.candidates:
+        found.add_row(row["name"], row["kind"], f"{row['score']:.1f}", str(row["n_epochs"]),
+                      f"{row['v']:.3f}", f"{row['eta']:.1f}", f"{row['deviation_sigma']:+.1f}",
+                      "yes" if row["name"] in report.variables else "no")
+    console.print(found)
+    recovered = sum(row["name"] in report.variables for row in report.candidates)
+    console.print(f"{recovered} of {len(report.variables)} injected dipping sources flagged",
+                  highlight=False)
     console.print(f"state of the demo (database, images, mosaics): {report.state_dir}")
