@@ -1,7 +1,7 @@
 """Latency from an image appearing in the watched directory to its photometry being committed.
 
 Runs the pipeline service (`dsa110_contimg.runner.run_pipeline`: streaming converter with file
-events, two worker processes) on a temporary state, delivers N simulated 2048² images of ~600
+events, two worker processes measuring, storing and normalizing) on a temporary state, delivers N simulated 2048² images of ~600
 catalogue sources one at a time by atomic rename (as an imager finishing a file does), and
 prints per-stage and total latencies.
 
@@ -36,6 +36,7 @@ def main() -> None:
                        "CONTIMG_MOSAIC__INTERVAL_S": "3600"})
     # Imported after the environment is set: worker processes read the same settings.
     from dsa110_contimg.catalog.ingest import ingest_catalog
+    from dsa110_contimg.catalog.master import build_master
     from dsa110_contimg.config import get_settings
     from dsa110_contimg.database.migrate import upgrade
     from dsa110_contimg.database.models import BatchJobItem, DataRegistry
@@ -54,6 +55,7 @@ def main() -> None:
     Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
            "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv")
     ingest_catalog(catalogue, "bench-sky")
+    build_master("bench-sky")  # reference sources: each image is normalized, as in operation
     staging = state / "staging"
     staging.mkdir()
     print(f"simulating {args.images + 1} images of {args.npix}² …", flush=True)

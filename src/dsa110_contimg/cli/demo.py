@@ -37,8 +37,9 @@ def demo(days: int = typer.Option(6, help="Days on which the same strip transits
         plots.add_row(name, kind, str(path))
     console.print(plots)
     found = RichTable(title="variability candidates (moderate preset)")
-    for column in ("source", "kind", "score", "epochs", "V", "η", "deviation σ", "injected dip"):
-        found.add_column(column)
+    found.add_column("source", no_wrap=True)
+    for column in ("kind", "score", "epochs", "V", "η", "deviation σ", "injected dip"):
+        found.add_column(column, justify="right")
     for row in report.candidates:
         found.add_row(row["name"], row["kind"], f"{row['score']:.1f}", str(row["n_epochs"]),
                       f"{row['v']:.3f}", f"{row['eta']:.1f}", f"{row['deviation_sigma']:+.1f}",
