@@ -12,12 +12,15 @@ from dsa110_contimg.database.data_registry import (
     InvalidTransitionError,
     UnknownDataError,
     finalize_data,
+    get_data,
     get_data_lineage,
     get_photometry_status,
+    image_times,
     link_data,
     link_photometry_to_data,
     register_data,
     trigger_auto_publish,
+    unlinked_images,
     update_photometry_status,
 )
 from dsa110_contimg.database.models import DataRegistry
@@ -197,3 +200,15 @@ def test_status_change_joins_a_callers_transaction(sim_field, db_url):
     with session_scope(db_url) as session:
         update_photometry_status(data_id, "pending", job_id=7, session=session)
     assert get_photometry_status(data_id, url=db_url).job_id == 7
+
+
+def test_unlinked_images_and_image_times(sim_field, db_url):
+    ids = [register_data(p, url=db_url) for p in sim_field[1][:3]]
+    link_data(ids[0], ids[2], "mosaic_input", url=db_url)
+    unlinked = [r["data_id"] for r in unlinked_images("mosaic_input", url=db_url)]
+    assert ids[0] not in unlinked and ids[1] in unlinked and ids[2] in unlinked
+    assert [r["data_id"] for r in unlinked_images("other", url=db_url)] == sorted(
+        ids, key=lambda d: get_data(d, url=db_url)["mjd_mid"])
+    times = image_times(0.0, url=db_url)
+    assert len(times) == 3 and all(-90 <= dec <= 90 for dec, _ in times)
+    assert image_times(max(mjd for _, mjd in times) + 1.0, url=db_url) == []

@@ -52,6 +52,7 @@ __all__ = [
     "get_data",
     "get_data_lineage",
     "get_photometry_status",
+    "image_times",
     "link_data",
     "link_photometry_to_data",
     "list_data",
@@ -59,6 +60,7 @@ __all__ = [
     "photometry_latency_stats",
     "register_data",
     "trigger_auto_publish",
+    "unlinked_images",
     "update_photometry_status",
 ]
 
@@ -399,7 +401,7 @@ def get_data(data_id: str, *, url: str | None = None) -> dict:
 
 
 def list_data(*, data_type: str | None = None, photometry_status: str | None = None,
-              limit: int | None = None, offset: int = 0,
+              status: str | None = None, limit: int | None = None, offset: int = 0,
               url: str | None = None) -> tuple[list[dict], int]:
     """Registered products, newest first, and how many match in total.
 
@@ -408,6 +410,8 @@ def list_data(*, data_type: str | None = None, photometry_status: str | None = N
     data_type : {"image", "mosaic"}, optional
     photometry_status : str, optional
         ``pending``, ``running``, ``completed``, ``failed``, or ``none`` (never requested).
+    status : {"staging", "published"}, optional
+        Where the product is.
     limit, offset : int
         The page of records returned (the total counts every match).
     url : str, optional
@@ -421,6 +425,8 @@ def list_data(*, data_type: str | None = None, photometry_status: str | None = N
     conditions = []
     if data_type:
         conditions.append(DataRegistry.data_type == data_type)
+    if status:
+        conditions.append(DataRegistry.status == status)
     if photometry_status == "none":
         conditions.append(DataRegistry.photometry_status.is_(None))
     elif photometry_status:
@@ -431,6 +437,30 @@ def list_data(*, data_type: str | None = None, photometry_status: str | None = N
                                .order_by(DataRegistry.created_at.desc(), DataRegistry.id.desc())
                                .limit(limit).offset(offset)).all()
         return [_record_dict(*row) for row in rows], int(total)
+
+
+def unlinked_images(relationship: str, *, url: str | None = None) -> list[dict]:
+    """Registered images that are not the parent of any ``relationship`` link, oldest first
+    (e.g. the images not yet an input of a mosaic), as records (keys `RECORD_FIELDS`).
+
+    One query, however long the history of products and links.
+    """
+    linked = select(DataRelationship.parent_data_id).where(
+        DataRelationship.relationship_type == relationship)
+    with session_scope(url) as session:
+        rows = session.execute(_records_query().where(
+            DataRegistry.data_type == "image", DataRegistry.data_id.not_in(linked))
+            .order_by(Product.mjd_mid, DataRegistry.id)).all()
+        return [_record_dict(*row) for row in rows]
+
+
+def image_times(since_mjd: float, *, url: str | None = None) -> list[tuple[float, float]]:
+    """``(dec_deg, mjd_mid)`` of every registered image observed at or after ``since_mjd``."""
+    with session_scope(url) as session:
+        rows = session.execute(select(Product.dec_deg, Product.mjd_mid).where(
+            Product.data_type == "image", Product.mjd_mid >= since_mjd,
+            Product.dec_deg.is_not(None))).all()
+    return [(float(dec), float(mjd)) for dec, mjd in rows]
 
 
 def not_ready_reason(data_id: str, *, wait_for_photometry: bool | None = None,

@@ -43,13 +43,14 @@ from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.database.data_registry import (
     finalize_data,
     get_data,
-    get_data_lineage,
     get_photometry_status,
+    image_times,
     link_data,
     link_photometry_to_data,
     list_data,
     register_data,
     trigger_auto_publish,
+    unlinked_images,
 )
 from dsa110_contimg.database.products import photometry_for_product
 from dsa110_contimg.imaging.fits_io import ImageReadError, load_image, load_plane
@@ -133,18 +134,18 @@ def plan_groups(*, settings: Settings | None = None, url: str | None = None,
     """
     settings = settings or get_settings()
     cfg = settings.mosaic
-    used = _mosaic_inputs(url)
-    images, _ = list_data(data_type="image", url=url)
+    images = [r for r in unlinked_images(INPUT_RELATIONSHIP, url=url)
+              if r["mjd_mid"] is not None and r["dec_deg"] is not None]
     candidates: dict[tuple[int, int], list[dict]] = defaultdict(list)
-    latest: dict[int, float] = {}
     for record in images:
-        if record["mjd_mid"] is None or record["dec_deg"] is None:
-            continue
-        strip = math.floor((record["dec_deg"] + 90.0) / cfg.dec_strip_deg)
-        latest[strip] = max(latest.get(strip, -math.inf), record["mjd_mid"])
-        if record["data_id"] not in used:
-            window = math.floor(record["mjd_mid"] * 1440.0 / cfg.window_minutes)
-            candidates[(strip, window)].append(record)
+        window = math.floor(record["mjd_mid"] * 1440.0 / cfg.window_minutes)
+        candidates[(_strip(record["dec_deg"], cfg.dec_strip_deg), window)].append(record)
+    # A window closes once a later image of its strip exists; older images cannot close it.
+    latest: dict[int, float] = defaultdict(lambda: -math.inf)
+    since = min((r["mjd_mid"] for r in images), default=math.inf)
+    for dec, mjd in image_times(since, url=url) if images else ():
+        strip = _strip(dec, cfg.dec_strip_deg)
+        latest[strip] = max(latest[strip], mjd)
     ready: list[ImageGroup] = []
     skipped: list[tuple[str, str]] = []
     for (strip, window), records in sorted(candidates.items(), key=lambda kv: kv[0][::-1]):
@@ -198,7 +199,7 @@ def run_once(*, settings: Settings | None = None, url: str | None = None,
         else:
             summary.built.append(outcome)
     built = {o.data_id: o for o in summary.built}
-    staged = [r for r in list_data(data_type="mosaic", url=url)[0] if r["status"] != "published"]
+    staged = list_data(data_type="mosaic", status="staging", url=url)[0]
     staged.sort(key=lambda r: (r["mjd_start"] or 0.0, r["data_id"]))
     outcomes = [built.get(r["data_id"]) or MosaicOutcome(r["data_id"], Path(r["path"]))
                 for r in staged]
@@ -212,13 +213,9 @@ def run_once(*, settings: Settings | None = None, url: str | None = None,
     return summary
 
 
-def _mosaic_inputs(url: str | None) -> set[str]:
-    """``data_id`` of every image already an input of a registered mosaic."""
-    used: set[str] = set()
-    for mosaic in list_data(data_type="mosaic", url=url)[0]:
-        used.update(p["data_id"] for p in get_data_lineage(mosaic["data_id"], url=url)["parents"]
-                    if p["relationship"] == INPUT_RELATIONSHIP)
-    return used
+def _strip(dec_deg: float, width_deg: float) -> int:
+    """Index of the declination strip holding ``dec_deg``."""
+    return math.floor((dec_deg + 90.0) / width_deg)
 
 
 def _build_and_register(group: ImageGroup, settings: Settings,
