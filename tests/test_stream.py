@@ -264,3 +264,42 @@ def test_simulated_imager_applies_dips_and_gain(tmp_path):
     assert result.image.name == "dip-image-pb.fits" and result.pb_corrected
     table = measure_many(result.image, one["ra_deg"], one["dec_deg"])
     assert np.asarray(table["peak_jyb"]) == pytest.approx([0.055, 0.11], rel=0.01)
+
+
+SUBBAND_SCRIPT = """
+import shutil, sys
+template, output_dir, name, *inputs = sys.argv[1:]
+with open(f"{output_dir}/inputs.txt", "w") as listing:
+    listing.write("\\n".join(inputs))
+shutil.copy(template, f"{output_dir}/{name}-MFS-image-pb.fits")
+"""
+
+
+def test_sub_band_files_make_one_observation_once_all_arrived_or_too_late(tmp_path, sky):
+    script = tmp_path / "subbands.py"
+    script.write_text(SUBBAND_SCRIPT)
+    template = _image(tmp_path / "template.fits", sky)
+    imager = CommandImager([sys.executable, str(script), str(template), "{output_dir}", "{name}",
+                            "{inputs}"], pattern="*.hdf5",
+                           group=r"(?P<key>.+)_sb\d{2}\.hdf5", files_per_observation=4)
+    converter = _converter(imager, tmp_path)
+    converter.incomplete_after_s = 60.0
+    incoming = converter.input_dir
+    for band in range(3):
+        (incoming / f"2026-11-24T06:00:00_sb{band:02d}.hdf5").write_text("visibilities")
+    assert converter.run_once() == []  # one sub-band still missing
+    (incoming / "2026-11-24T06:00:00_sb03.hdf5").write_text("visibilities")
+    (record,) = converter.run_once()
+    assert (record.key, record.status, record.note) == ("2026-11-24T06:00:00", "done", None)
+    listing = (tmp_path / "images" / record.key / "inputs.txt").read_text().split()
+    assert [Path(p).name for p in listing] == [f"2026-11-24T06:00:00_sb{b:02d}.hdf5"
+                                               for b in range(4)]
+
+    late = [incoming / f"2026-11-24T06:05:00_sb{band:02d}.hdf5" for band in (0, 2)]
+    old = time.time() - 120
+    for path in late:
+        path.write_text("visibilities")
+        os.utime(path, (old, old))
+    (record,) = converter.run_once()
+    assert record.status == "done"
+    assert record.note == "imaged with 2 of 4 files: 2 never arrived"

@@ -129,6 +129,16 @@ class StreamSettings(BaseModel):
         default_factory=list,
         description="Program and arguments; {input}, {output_dir} and {name} are substituted.")
     observation_pattern: str = Field("*.ms", description="Glob of observations (command imager).")
+    observation_group: str | None = Field(
+        None, description="Regular expression with a group named 'key' that collects several "
+                          "files into one observation (command imager), e.g. "
+                          "'(?P<key>.+)_sb\\d{2}\\.hdf5' for DSA-110 sub-band files.")
+    files_per_observation: int | None = Field(
+        None, ge=1, description="With observation_group: files that make an observation "
+                                "complete (16 sub-bands for DSA-110).")
+    incomplete_after_s: float = Field(
+        900.0, gt=0, description="An observation still missing files after this long is "
+                                 "imaged with what arrived (WARNING naming what is missing).")
     imaging_timeout_s: float = Field(3600.0, gt=0)
     settle_s: float = Field(
         2.0, ge=0, description="A file counts as complete once unchanged for this long.")

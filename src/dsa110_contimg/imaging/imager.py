@@ -90,10 +90,17 @@ class ProductName:
 
 @dataclass(frozen=True)
 class Observation:
-    """One unit of imaging work: a stable key and the files or directories it consists of."""
+    """One unit of imaging work: a stable key, the files or directories it consists of and,
+    when known, how many files make it complete."""
 
     key: str
     paths: tuple[Path, ...]
+    expected_files: int | None = None
+
+    @property
+    def missing_files(self) -> int:
+        """Files still expected (0 when complete or when the count is not known)."""
+        return max(0, (self.expected_files or 0) - len(self.paths))
 
 
 @dataclass(frozen=True)
@@ -203,33 +210,56 @@ class CommandImager(Imager):
     Parameters
     ----------
     command : list of str
-        Program and arguments; ``{input}``, ``{output_dir}`` and ``{name}`` are replaced by
-        the observation's path, its output directory and its key. No shell is involved.
+        Program and arguments. ``{input}``, ``{output_dir}`` and ``{name}`` are replaced by the
+        observation's (first) path, its output directory and its key; an argument that is
+        exactly ``{inputs}`` becomes one argument per file of the observation. No shell is
+        involved.
     pattern : str
-        Glob of observations in the watched directory (files or directories, e.g. ``*.ms``).
+        Glob of observation files or directories in the watched directory (e.g. ``*.ms``).
     timeout_s : float
         The command is killed after this long and the observation fails.
+    group : str, optional
+        A regular expression with a group named ``key`` that collects several files into one
+        observation, e.g. ``(?P<key>.+)_sb\\d{2}\\.hdf5`` for the 16 sub-band files DSA-110
+        writes per 5-minute observation.
+    files_per_observation : int, optional
+        With ``group``, how many files make an observation complete.
     """
 
     name = "command"
 
-    def __init__(self, command: list[str], pattern: str = "*.ms", timeout_s: float = 3600.0):
+    def __init__(self, command: list[str], pattern: str = "*.ms", timeout_s: float = 3600.0,
+                 *, group: str | None = None, files_per_observation: int | None = None):
         if not command:
             raise ValueError("the command imager needs a command")
         self.command = list(command)
         self.pattern = pattern
         self.timeout_s = timeout_s
+        self.group = re.compile(group) if group else None
+        if self.group is not None and "key" not in self.group.groupindex:
+            raise ValueError(f"the observation grouping {group!r} has no group named 'key'")
+        self.files_per_observation = files_per_observation
 
     def find_observations(self, directory: Path) -> list[Observation]:
-        return [Observation(_stem(p), (p,)) for p in sorted(directory.glob(self.pattern))
-                if not is_temporary(p)]
+        found = [p for p in sorted(directory.glob(self.pattern)) if not is_temporary(p)]
+        if self.group is None:
+            return [Observation(_stem(p), (p,)) for p in found]
+        groups: dict[str, list[Path]] = defaultdict(list)
+        for path in found:
+            if match := self.group.fullmatch(path.name):
+                groups[match["key"]].append(path)
+        return [Observation(key, tuple(paths), self.files_per_observation)
+                for key, paths in sorted(groups.items())]
 
     def image(self, observation: Observation, output_dir: Path) -> ImagingResult:
         out = output_dir / observation.key
         out.mkdir(parents=True, exist_ok=True)
         values = {"input": str(observation.paths[0]), "output_dir": str(out),
                   "name": observation.key}
-        args = [part.format(**values) for part in self.command]
+        args = []
+        for part in self.command:
+            args += ([str(p) for p in observation.paths] if part == "{inputs}"
+                     else [part.format(**values)])
         try:
             done = subprocess.run(args, capture_output=True, text=True, timeout=self.timeout_s,
                                   check=False)

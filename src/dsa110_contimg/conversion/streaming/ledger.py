@@ -38,7 +38,8 @@ class LedgerLockedError(RuntimeError):
 
 @dataclass(frozen=True)
 class ObservationRecord:
-    """One observation's outcome: status, product, job, reason and stage timings."""
+    """One observation's outcome: status, product, job, reason (``error``), anything worth
+    knowing about a success (``note``, e.g. missing sub-bands) and stage timings."""
 
     key: str
     status: str = "started"  # started | done | failed
@@ -48,6 +49,7 @@ class ObservationRecord:
     data_id: str | None = None
     job_id: int | None = None
     error: str | None = None
+    note: str | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     updated_at: float = 0.0
 

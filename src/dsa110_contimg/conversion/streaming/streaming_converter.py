@@ -59,7 +59,8 @@ def make_imager(settings: Settings) -> Imager:
     stream = settings.stream
     if stream.imager == "command":
         return CommandImager(stream.imaging_command, stream.observation_pattern,
-                             stream.imaging_timeout_s)
+                             stream.imaging_timeout_s, group=stream.observation_group,
+                             files_per_observation=stream.files_per_observation)
     if stream.imager == "simulated":
         return SimulatedImager()
     return ExternalImager()
@@ -80,6 +81,9 @@ class StreamingConverter:
         registered, with photometry status NULL = not requested).
     settle_s : float
         Quiet time after which an observation's files count as complete.
+    incomplete_after_s : float
+        An observation still missing some of its expected files after this quiet time is
+        imaged with what arrived (logged at WARNING, noted in the ledger).
     ledger : Ledger
         Outcome per observation (default ``<state_dir>/stream/ledger``).
     url : str, optional
@@ -93,6 +97,7 @@ class StreamingConverter:
     settle_s: float = 2.0
     ledger: Ledger | None = None
     url: str | None = None
+    incomplete_after_s: float = 900.0
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, enable_photometry: bool = True,
@@ -103,7 +108,8 @@ class StreamingConverter:
                   if enable_photometry else None)
         return cls(make_imager(settings), settings.stream.input_dir, settings.stream.output_dir,
                    params, settings.stream.settle_s,
-                   Ledger(settings.state_dir / "stream" / "ledger"), settings.database_url)
+                   Ledger(settings.state_dir / "stream" / "ledger"), settings.database_url,
+                   settings.stream.incomplete_after_s)
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)
@@ -123,7 +129,9 @@ class StreamingConverter:
             if record is not None and record.status in ("done", "failed"):
                 continue
             newest = _newest_mtime(observation.paths)
-            if newest is None or now - newest < self.settle_s:
+            quiet = now - newest if newest is not None else -1.0
+            if quiet < self.settle_s or (observation.missing_files
+                                         and quiet < self.incomplete_after_s):
                 waiting.append(observation)
             else:
                 ready.append((newest, observation.key, observation))
@@ -161,7 +169,13 @@ class StreamingConverter:
         if attempts > MAX_ATTEMPTS:
             return self._fail(observation.key, attempts - 1,
                               f"interrupted {MAX_ATTEMPTS} times while being processed")
-        self.ledger.record(observation.key, status="started", attempts=attempts, error=None)
+        note = None
+        if observation.missing_files:
+            note = (f"imaged with {len(observation.paths)} of {observation.expected_files} "
+                    f"files: {observation.missing_files} never arrived")
+            log.warning("observation %s: %s", observation.key, note)
+        self.ledger.record(observation.key, status="started", attempts=attempts, error=None,
+                           note=note)
         timings: dict[str, float] = {}
         try:
             start = time.perf_counter()
