@@ -16,8 +16,10 @@ import pytest
 from astropy.table import Table
 from astropy.time import Time
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
+from dsa110_contimg.cli import app
 from dsa110_contimg.conversion.streaming.ledger import Ledger
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
 from dsa110_contimg.database.data_registry import get_photometry_status
@@ -303,3 +305,18 @@ def test_sub_band_files_make_one_observation_once_all_arrived_or_too_late(tmp_pa
     (record,) = converter.run_once()
     assert record.status == "done"
     assert record.note == "imaged with 2 of 4 files: 2 never arrived"
+
+
+def test_cli_stream_once_and_observations_show_failures_with_reasons(isolated_settings, sky):
+    incoming = isolated_settings.stream.input_dir
+    incoming.mkdir(parents=True)
+    (incoming / "broken-image-pb.fits").write_bytes(b"not a FITS file at all")
+    _image(incoming / "fine-image-pb.fits", sky)
+    runner = CliRunner()
+    result = runner.invoke(app, ["stream", "--once", "--settle", "0", "--photometry-catalog",
+                                 CATALOG])
+    assert result.exit_code == 1  # one observation failed
+    assert "2 observation(s) processed, 1 failed" in result.output
+    result = runner.invoke(app, ["observations", "--failed", "--json"])
+    (failed,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert failed["key"] == "broken" and "broken-image-pb.fits" in failed["error"]

@@ -16,7 +16,7 @@ from dsa110_contimg.cli.mosaic import mosaic
 from dsa110_contimg.cli.serve import serve
 from dsa110_contimg.cli.reconcile import reconcile
 from dsa110_contimg.cli.run import run
-from dsa110_contimg.cli.stream import stream
+from dsa110_contimg.cli.stream import observations, stream
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.logging_setup import configure_logging
 
@@ -47,6 +47,7 @@ app.command("lightcurve")(lightcurve)
 app.command("mosaic")(mosaic)
 app.command("serve")(serve)
 app.command("stream")(stream)
+app.command("observations")(observations)
 app.command("reconcile")(reconcile)
 app.command("run")(run)
 

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table as RichTable
 
 from dsa110_contimg.config import Settings, get_settings
-from dsa110_contimg.conversion.streaming.ledger import LedgerLockedError, ObservationRecord
+from dsa110_contimg.conversion.streaming.ledger import (
+    Ledger,
+    LedgerLockedError,
+    ObservationRecord,
+)
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.jobs.reconcile import PeriodicSweep
 
-__all__ = ["stream", "stream_settings"]
+__all__ = ["observations", "stream", "stream_settings"]
 
 console = Console(stderr=True)
 
@@ -106,3 +113,27 @@ def _show(record: ObservationRecord) -> None:
         job = f"job {record.job_id}" if record.job_id else "no photometry"
         console.print(f"[green]done[/green] {escape(record.key)} → {record.data_id} ({job})",
                       highlight=False)
+
+
+def observations(
+    failed: bool = typer.Option(False, "--failed", help="Only failed observations."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """What the streaming converter did with each observation (from its ledger): status,
+    product, photometry job, failure reason or note, stage timings."""
+    settings = get_settings()
+    records = Ledger(settings.state_dir / "stream" / "ledger").records()
+    if failed:
+        records = [r for r in records if r.status == "failed"]
+    if as_json:
+        for record in records:
+            print(json.dumps(asdict(record)))
+        return
+    table = RichTable(title=f"observations ({len(records)})")
+    for column in ("observation", "status", "data_id", "job", "reason / note", "seconds"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        table.add_row(record.key, record.status, record.data_id or "-",
+                      str(record.job_id or "-"), record.error or record.note or "",
+                      f"{sum(record.timings_s.values()):.2f}")
+    Console().print(table)
