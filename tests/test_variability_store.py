@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import func, select
 
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.data_registry import get_photometry_status
+from dsa110_contimg.database.data_registry import get_photometry_status, register_data
 from dsa110_contimg.database.models import ImageCorrection, Photometry, VariabilityStats
 from dsa110_contimg.database.products import photometry_for_product
-from dsa110_contimg.database.session import session_scope
+from dsa110_contimg.database.session import get_engine, session_scope
 from dsa110_contimg.jobs.service import get_job
 from dsa110_contimg.photometry.corrections import get_image_correction
-from dsa110_contimg.photometry.variability_store import EXCLUDED_FLAGS
+from dsa110_contimg.photometry.variability_store import EXCLUDED_FLAGS, recompute
 
 from variability_support import assert_equal_to_batch, make_field, run_photometry
 
@@ -88,3 +88,23 @@ def test_a_product_without_references_keeps_its_raw_rows(tmp_path, db_url, caplo
         assert session.scalar(select(func.count()).select_from(Photometry).where(
             Photometry.flux_norm_jyb.is_not(None))) == 0
         assert session.scalar(select(func.count()).select_from(VariabilityStats)) == 0
+
+
+def test_mosaics_stay_out_of_the_statistics_unless_configured(tmp_path, sqlite_url,
+                                                              monkeypatch):
+    """A mosaic holds its images' data: by default only images feed the statistics."""
+    field = make_field(tmp_path, sqlite_url, n_epochs=3, n_sources=60, npix=512,
+                       radius_deg=0.2, seed=3, catalogue_scatter=0.0,
+                       extended_fraction=0.0, min_flux_jy=0.01)
+    mosaic = register_data(field.paths[2], "mosaic", url=sqlite_url)
+    job = get_job(run_photometry([*field.paths[:2], mosaic], sqlite_url), url=sqlite_url)
+    assert job.status == "completed"
+    for item in job.items:  # the mosaic is normalized all the same
+        assert get_image_correction(item["data_id"], url=sqlite_url) is not None
+    assert assert_equal_to_batch(sqlite_url).max() == 2
+
+    monkeypatch.setenv("CONTIMG_VARIABILITY__STATISTICS_PRODUCT_TYPES", '["image", "mosaic"]')
+    get_settings.cache_clear()
+    with get_engine(sqlite_url).begin() as conn:
+        recompute(conn)
+    assert assert_equal_to_batch(sqlite_url).max() == 3

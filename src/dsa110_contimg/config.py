@@ -233,6 +233,11 @@ class VariabilitySettings(BaseModel):
         5.0, gt=0.0, description="References whose light curve has a larger η are excluded.")
     reference_max_deviation: float = Field(
         5.0, gt=0.0, description="References with an epoch deviating more (σ) are excluded.")
+    statistics_product_types: list[Literal["image", "mosaic"]] = Field(
+        default_factory=lambda: ["image"],
+        description="Products whose normalized measurements feed the variability statistics. "
+                    "A mosaic holds its images' data, so counting both would count it twice; "
+                    "light curves show every product either way.")
     preset: Literal["conservative", "moderate", "sensitive"] = Field(
         "moderate", description="Default detection preset.")
 

@@ -189,8 +189,8 @@ def _forget(conn: Connection, data_id: str, params_hash: str) -> None:
 def _normalize(conn: Connection, data_id: str, params_hash: str,
                settings: VariabilitySettings) -> ImageCorrectionRecord:
     postgres = conn.dialect.name == "postgresql"
-    query = select(Product.id, Product.ra_deg, Product.dec_deg, Product.mjd_mid).where(
-        Product.data_id == data_id)
+    query = select(Product.id, Product.data_type, Product.ra_deg, Product.dec_deg,
+                   Product.mjd_mid).where(Product.data_id == data_id)
     product = conn.execute(query.with_for_update() if postgres else query).first()
     if product is None:
         raise NormalizationError(f"no product with data_id {data_id!r}")
@@ -217,13 +217,15 @@ def _normalize(conn: Connection, data_id: str, params_hash: str,
         value=factor.value, error=factor.error, n_references=factor.n_used,
         reference_source_ids=tuple(int(s) for s in used), method=METHOD,
         params_hash=params_hash)
+    counts = product.data_type in settings.statistics_product_types
     _store(conn, product.id, params_id, record, settings,
-           from_history=int(refs["from_history"][factor.used].sum()))
+           from_history=int(refs["from_history"][factor.used].sum()), counts=counts)
     flux, error = normalize_measurement(rows["peak"], rows["error"], factor.value, factor.error)
     _write_normalized(conn, product.id, params_id, rows["source_id"], flux, error)
     if already_counted:
-        variability_store.recompute(conn, rows["source_id"])
-    else:
+        variability_store.recompute(conn, rows["source_id"],
+                                    product_types=settings.statistics_product_types)
+    elif counts:
         variability_store.add_measurements(conn, rows["source_id"], flux, error, rows["flags"],
                                            product.mjd_mid)
     log.info("%s: correction %.4f ± %.4f from %d references (%d from their history)", data_id,
@@ -304,8 +306,9 @@ def _variable(conn: Connection, source_id: np.ndarray,
 
 
 def _store(conn: Connection, product_id: int, params_id: int, record: ImageCorrectionRecord,
-           settings: VariabilitySettings, *, from_history: int) -> None:
-    """Upsert the correction of (product, parameter set); the product's others stop counting."""
+           settings: VariabilitySettings, *, from_history: int, counts: bool) -> None:
+    """Upsert the correction of (product, parameter set), counted in the statistics or not;
+    the product's others stop counting."""
     conn.execute(update(ImageCorrection).where(ImageCorrection.product_id == product_id)
                  .values(stats_applied=False))
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -315,7 +318,7 @@ def _store(conn: Connection, product_id: int, params_id: int, record: ImageCorre
               "method": record.method,
               "settings": {**settings.model_dump(mode="json"),
                            "n_baselines_from_history": from_history},
-              "stats_applied": True, "created_at": datetime.now(timezone.utc)}
+              "stats_applied": counts, "created_at": datetime.now(timezone.utc)}
     statement = dialect.insert(ImageCorrection.__table__).values(
         product_id=product_id, params_id=params_id, **values)
     conn.execute(statement.on_conflict_do_update(

@@ -24,7 +24,13 @@ import numpy as np
 from sqlalchemy import Connection, case, delete, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dsa110_contimg.database.models import CatalogSource, Photometry, VariabilityStats
+from dsa110_contimg.config import get_settings
+from dsa110_contimg.database.models import (
+    CatalogSource,
+    Photometry,
+    Product,
+    VariabilityStats,
+)
 from dsa110_contimg.photometry.flags import PhotometryFlag
 from dsa110_contimg.photometry.variability import RunningStats
 
@@ -178,12 +184,15 @@ def read_stats(conn: Connection, source_ids: Sequence[int] | None = None) -> Sto
     return StoredStats(ids, stats, mjd_first, mjd_last)
 
 
-def recompute(conn: Connection, source_ids: Sequence[int] | None = None) -> int:
+def recompute(conn: Connection, source_ids: Sequence[int] | None = None, *,
+              product_types: Sequence[str] | None = None) -> int:
     """Rebuild the statistics of ``source_ids`` (all measured sources when None) in batch.
 
-    Each product counts once, with its current measurement (the most recently stored of its
-    parameter sets). Returns the number of sources written.
+    Each product of ``product_types`` (default: setting
+    ``variability.statistics_product_types``) counts once, with its current measurement (the
+    most recently stored of its parameter sets). Returns the number of sources written.
     """
+    types = list(product_types or get_settings().variability.statistics_product_types)
     _serialize(conn)
     if source_ids is None:
         ids = list(conn.execute(select(Photometry.source_id).distinct()
@@ -195,7 +204,7 @@ def recompute(conn: Connection, source_ids: Sequence[int] | None = None) -> int:
             conn.execute(delete(_stats).where(_stats.c.source_id.in_(chunk)))
     written = 0
     for chunk in _chunks(sorted(int(s) for s in ids)):
-        measured = _current_measurements(conn, chunk)
+        measured = _current_measurements(conn, chunk, types)
         if not measured:
             continue
         source, flux, error, mjd = (np.array(v, dtype=float) for v in zip(*measured))
@@ -223,14 +232,17 @@ def recompute(conn: Connection, source_ids: Sequence[int] | None = None) -> int:
     return written
 
 
-def _current_measurements(conn: Connection, source_ids: Sequence[int]) -> list:
-    """(source, normalized flux, error, mjd) of each product's current measurement."""
+def _current_measurements(conn: Connection, source_ids: Sequence[int],
+                          product_types: Sequence[str]) -> list:
+    """(source, normalized flux, error, mjd) of the current measurement of each product of
+    ``product_types``."""
     rank = func.row_number().over(
         partition_by=(Photometry.source_id, Photometry.product_id),
         order_by=(Photometry.measured_at.desc(), Photometry.params_id.desc()))
     ranked = select(Photometry.source_id, Photometry.flux_norm_jyb, Photometry.flux_norm_err_jyb,
-                    Photometry.mjd_obs, Photometry.flags, rank.label("rank")).where(
-        Photometry.source_id.in_(source_ids)).subquery()
+                    Photometry.mjd_obs, Photometry.flags, rank.label("rank")).join(
+        Product, Product.id == Photometry.product_id).where(
+        Photometry.source_id.in_(source_ids), Product.data_type.in_(product_types)).subquery()
     query = select(ranked.c.source_id, ranked.c.flux_norm_jyb, ranked.c.flux_norm_err_jyb,
                    ranked.c.mjd_obs).where(
         ranked.c.rank == 1, ranked.c.flux_norm_jyb.is_not(None),
