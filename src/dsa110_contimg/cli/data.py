@@ -9,18 +9,17 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
-from sqlalchemy import select
 
 from dsa110_contimg.database.data_registry import (
     DATA_TYPES,
     PHOTOMETRY_TRANSITIONS,
     UnknownDataError,
+    get_data,
     get_data_lineage,
+    list_data,
 )
 from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.database.models import DataRegistry, Product
 from dsa110_contimg.database.products import photometry_for_product
-from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.photometry.corrections import get_image_correction
 from dsa110_contimg.photometry.table_io import OUTPUT_FORMATS, write_measurements
 
@@ -28,19 +27,6 @@ __all__ = ["app"]
 
 app = typer.Typer(help="Registered images and mosaics.", no_args_is_help=True)
 console = Console(stderr=True)
-_FIELDS = ("data_id", "data_type", "status", "stage_path", "published_path", "qa_status",
-           "validation_status", "finalization_status", "photometry_status", "photometry_job_id",
-           "photometry_error", "photometry_n_measured", "photometry_n_failed")
-
-
-def _record_dict(record: DataRegistry, product: Product | None) -> dict:
-    out = {f: getattr(record, f) for f in _FIELDS}
-    if product is not None:
-        out.update(mjd_start=product.mjd_start, mjd_mid=product.mjd_mid, mjd_end=product.mjd_end,
-                   ra_deg=product.ra_deg, dec_deg=product.dec_deg)
-    return out
-
-
 @app.command("list")
 def list_command(
     data_type: str | None = typer.Option(None, "--type", help="image or mosaic."),
@@ -56,17 +42,7 @@ def list_command(
         raise typer.BadParameter(f"must be one of {', '.join(statuses)}",
                                  param_hint="--photometry-status")
     upgrade()
-    query = (select(DataRegistry, Product).outerjoin(Product, Product.data_id ==
-                                                     DataRegistry.data_id)
-             .order_by(DataRegistry.created_at.desc()))
-    if data_type:
-        query = query.where(DataRegistry.data_type == data_type)
-    if photometry_status == "none":
-        query = query.where(DataRegistry.photometry_status.is_(None))
-    elif photometry_status:
-        query = query.where(DataRegistry.photometry_status == photometry_status)
-    with session_scope() as session:
-        rows = [_record_dict(r, p) for r, p in session.execute(query).all()]
+    rows, _ = list_data(data_type=data_type, photometry_status=photometry_status)
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -87,14 +63,11 @@ def list_command(
 def show(data_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """The registry record of DATA_ID: photometry status, flux correction factor, lineage."""
     upgrade()
-    with session_scope() as session:
-        row = session.execute(select(DataRegistry, Product).outerjoin(
-            Product, Product.data_id == DataRegistry.data_id).where(
-            DataRegistry.data_id == data_id)).first()
-    if row is None:
-        console.print(f"error: no registered product with data_id {data_id!r}", markup=False)
-        raise typer.Exit(code=2)
-    record = _record_dict(*row)
+    try:
+        record = get_data(data_id)
+    except UnknownDataError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
     record["lineage"] = get_data_lineage(data_id)
     correction = get_image_correction(data_id)
     record["correction"] = None if correction is None else {
