@@ -169,9 +169,7 @@ def photometry_for_product(data_id: str, *, params_hash: str | None = None,
         ``data_id`` has no product record.
     """
     with get_engine(url).connect() as conn:
-        product_id = conn.execute(select(Product.id).where(Product.data_id == data_id)).scalar()
-        if product_id is None:
-            raise UnknownDataError(f"no product with data_id {data_id!r}")
+        product_id = _product_id(conn, data_id)
         rows = _current(
             select(Photometry, PhotometryParamSet.params_hash)
             .join(PhotometryParamSet, PhotometryParamSet.id == Photometry.params_id)
@@ -194,9 +192,7 @@ def photometry_count(data_id: str, *, params_hash: str | None = None,
         ``data_id`` has no product record.
     """
     with get_engine(url).connect() as conn:
-        product_id = conn.execute(select(Product.id).where(Product.data_id == data_id)).scalar()
-        if product_id is None:
-            raise UnknownDataError(f"no product with data_id {data_id!r}")
+        product_id = _product_id(conn, data_id)
         query = select(func.count(func.distinct(Photometry.source_id))).where(
             Photometry.product_id == product_id)
         if params_hash is not None:
@@ -326,6 +322,14 @@ def _current(query: Select, *, partition_by, params: str | None = None,
     ranked = query.add_columns(rank.label("_rank")).subquery()
     keep = [c for c in ranked.c if c.name != "_rank"]
     return select(*keep).where(ranked.c._rank == 1).subquery()
+
+
+def _product_id(conn: Connection, data_id: str) -> int:
+    """The product id of ``data_id``; `UnknownDataError` when it has no product record."""
+    product_id = conn.execute(select(Product.id).where(Product.data_id == data_id)).scalar()
+    if product_id is None:
+        raise UnknownDataError(f"no product with data_id {data_id!r}")
+    return product_id
 
 
 def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:

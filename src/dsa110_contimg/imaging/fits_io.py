@@ -176,6 +176,13 @@ class Image:
             self._footprint = _valid_footprint(self)
         return self._footprint
 
+    def pb_centre(self) -> tuple[float, float]:
+        """Primary-beam centre (RA, Dec in degrees): the pointing, else the footprint centre."""
+        if self.pointing is not None:
+            return self.pointing
+        footprint = self.footprint()
+        return footprint.ra_deg, footprint.dec_deg
+
 
 def load_image(
     path: str | Path,

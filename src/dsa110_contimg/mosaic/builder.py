@@ -66,6 +66,7 @@ from reproject.mosaicking import find_optimal_celestial_wcs
 from scipy import signal
 from scipy.interpolate import RectBivariateSpline
 
+from dsa110_contimg.catalog.zones import angular_separation_deg
 from dsa110_contimg.imaging.fits_io import Beam, Image, ImageReadError, load_image, load_plane
 from dsa110_contimg.imaging.simulate import primary_beam
 
@@ -363,27 +364,17 @@ def _companion_plane(image: Image, names: tuple[str, ...]) -> np.ndarray | None:
 def _pb_model(image: Image, model: str, dish_diameter_m: float) -> np.ndarray:
     """PB power response of every pixel (model evaluated on a coarse grid, interpolated)."""
     ny, nx = image.shape
-    if image.pointing is not None:
-        ra0, dec0 = image.pointing
-    else:
-        footprint = image.footprint()
-        ra0, dec0 = footprint.ra_deg, footprint.dec_deg
+    ra0, dec0 = image.pb_centre()
     freq = image.freq_hz or 1.4e9
     fwhm_deg = math.degrees(1.2 * _SPEED_OF_LIGHT / freq / dish_diameter_m)
     ys = np.unique(np.r_[np.arange(0, ny, _PB_GRID_STEP), ny - 1])
     xs = np.unique(np.r_[np.arange(0, nx, _PB_GRID_STEP), nx - 1])
     xx, yy = np.meshgrid(xs, ys)
     ra, dec = image.pixel_to_sky(xx, yy)
-    sep = _separation_deg(np.asarray(ra), np.asarray(dec), ra0, dec0)
+    sep = angular_separation_deg(ra, dec, ra0, dec0)
     coarse = primary_beam(sep, model, fwhm_deg)
     spline = RectBivariateSpline(ys, xs, coarse, kx=min(3, ys.size - 1), ky=min(3, xs.size - 1))
     return spline(np.arange(ny), np.arange(nx)).astype(np.float32)
-
-
-def _separation_deg(ra, dec, ra0: float, dec0: float) -> np.ndarray:
-    ra, dec, ra0, dec0 = np.radians(ra), np.radians(dec), math.radians(ra0), math.radians(dec0)
-    cos_sep = np.sin(dec0) * np.sin(dec) + np.cos(dec0) * np.cos(dec) * np.cos(ra - ra0)
-    return np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0)))
 
 
 def _flat_noise(values: np.ndarray, pb: np.ndarray) -> float:

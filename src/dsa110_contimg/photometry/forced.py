@@ -41,6 +41,7 @@ from astropy.table import Table
 from scipy import sparse, special
 from scipy.sparse.linalg import splu
 
+from dsa110_contimg.catalog.zones import angular_separation_deg
 from dsa110_contimg.config import FittingOptions
 from dsa110_contimg.imaging.fits_io import Beam, Image, load_image, load_plane
 from dsa110_contimg.imaging.gaussians import covariance
@@ -534,13 +535,9 @@ def _pb_response(image: Image, x: np.ndarray, y: np.ndarray, ra: np.ndarray, dec
         return np.where(on, pb_map[j, i], np.nan)
     if options.pb_model == "none" or image.pb_corrected:
         return np.full(ra.size, np.nan)
-    if image.pointing is not None:
-        ra0, dec0 = image.pointing
-    else:
-        footprint = image.footprint()
-        ra0, dec0 = footprint.ra_deg, footprint.dec_deg
+    ra0, dec0 = image.pb_centre()
     freq = image.freq_hz or 1.4e9
-    sep = _angular_separation(ra, dec, ra0, dec0)
+    sep = np.radians(angular_separation_deg(ra, dec, ra0, dec0))
     wavelength_over_d = _SPEED_OF_LIGHT / freq / options.dish_diameter_m
     if options.pb_model == "gaussian":
         fwhm = 1.2 * wavelength_over_d
@@ -549,17 +546,6 @@ def _pb_response(image: Image, x: np.ndarray, y: np.ndarray, ra: np.ndarray, dec
     with np.errstate(invalid="ignore", divide="ignore"):
         airy = np.where(arg > 0, (2.0 * special.j1(arg) / arg) ** 2, 1.0)
     return airy
-
-
-def _angular_separation(ra: np.ndarray, dec: np.ndarray, ra0: float, dec0: float) -> np.ndarray:
-    """Separation in radians (Vincenty formula, stable at all separations)."""
-    ra, dec = np.radians(ra), np.radians(dec)
-    ra0, dec0 = math.radians(ra0), math.radians(dec0)
-    dra = ra - ra0
-    num = np.hypot(np.cos(dec) * np.sin(dra),
-                   math.cos(dec0) * np.sin(dec) - math.sin(dec0) * np.cos(dec) * np.cos(dra))
-    den = math.sin(dec0) * np.sin(dec) + math.cos(dec0) * np.cos(dec) * np.cos(dra)
-    return np.arctan2(num, den)
 
 
 def _shape_arrays(shapes, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
