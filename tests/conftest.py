@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -29,6 +31,19 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared real test data not available at {path}")
     return path
+
+
+def require_wsclean() -> str:
+    """Path of the WSClean program; skips the test without it (fails instead when
+    ``CONTIMG_REQUIRE_WSCLEAN`` is set, as in CI)."""
+    path = shutil.which("wsclean")
+    if path:
+        return path
+    message = ("WSClean is not installed: install the Debian/Ubuntu package 'wsclean' "
+               "(apt-get install wsclean)")
+    if os.environ.get("CONTIMG_REQUIRE_WSCLEAN"):
+        pytest.fail(message + " — CONTIMG_REQUIRE_WSCLEAN is set")
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -286,6 +286,7 @@ def test_sub_band_files_make_one_observation_once_all_arrived_or_too_late(tmp_pa
                            group=r"(?P<key>.+)_sb\d{2}\.hdf5", files_per_observation=4)
     converter = _converter(imager, tmp_path)
     converter.incomplete_after_s = 60.0
+    converter.incomplete = "image"
     incoming = converter.input_dir
     for band in range(3):
         (incoming / f"2026-11-24T06:00:00_sb{band:02d}.hdf5").write_text("visibilities")

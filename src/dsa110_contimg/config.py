@@ -31,8 +31,8 @@ from pydantic_settings import (
 )
 
 __all__ = ["ApiSettings", "FittingOptions", "JobSettings", "MosaicSettings", "PhotometrySettings",
-           "PublishSettings", "Settings",
-           "StreamSettings", "VariabilitySettings",
+           "PrimaryBeamSettings", "PublishSettings", "Settings",
+           "StreamSettings", "VariabilitySettings", "WSCleanSettings",
            "get_settings"]
 
 DEFAULT_STATE_DIR = Path(".state")
@@ -114,6 +114,47 @@ class PublishSettings(BaseModel):
                           "once that photometry is completed or failed.")
 
 
+class PrimaryBeamSettings(BaseModel):
+    """The dishes' primary beam (`dsa110_contimg.imaging.primary_beam`), written by the imager
+    into every image it makes so that photometry and mosaics use the same response."""
+
+    model: Literal["gaussian", "airy"] = Field(
+        "gaussian", description="gaussian: FWHM 1.2 λ/D; airy: uniformly illuminated aperture.")
+    dish_diameter_m: float = Field(4.65, gt=0.0, description="Dish diameter D.")
+
+
+class WSCleanSettings(BaseModel):
+    """How the ``wsclean`` imager runs WSClean on each observation's Measurement Set."""
+
+    binary: str = Field("wsclean", description="The WSClean program (name or path).")
+    size: int | None = Field(
+        None, ge=16, description="Image size in pixels (square); default: the field of view "
+                                 "(fov_pb_fwhm) at the pixel scale.")
+    scale_arcsec: float | None = Field(
+        None, gt=0, description="Pixel size; default: λ_min / longest baseline / "
+                                "pixels_per_resolution.")
+    pixels_per_resolution: float = Field(5.0, gt=1.0)
+    fov_pb_fwhm: float = Field(
+        1.5, gt=0, description="Field of view in primary-beam FWHM at the lowest frequency, "
+                               "plus the drift of the beam during the observation.")
+    channels_out: int = Field(
+        16, ge=1, description="Output sub-band images (joined deconvolution); 16 = one per "
+                              "DSA-110 sub-band, plus the MFS image.")
+    fit_spectral_pol: int = Field(
+        2, ge=0, description="Joined-channel cleaning fits a polynomial of this many terms "
+                             "over frequency (0: no fit); sources have spectral indices.")
+    weight: list[str] = Field(default_factory=lambda: ["briggs", "0"])
+    niter: int = Field(100000, ge=0)
+    mgain: float = Field(0.8, gt=0, le=1)
+    auto_threshold: float = Field(1.0, gt=0, description="Clean down to this many σ (in the "
+                                                         "auto-mask).")
+    auto_mask: float = Field(4.0, gt=0, description="Auto-mask at this many σ.")
+    threads: int | None = Field(None, ge=1, description="-j; default: all cores.")
+    extra_args: list[str] = Field(default_factory=list,
+                                  description="More WSClean arguments, appended as given.")
+    keep_ms: bool = Field(False, description="Keep the intermediate Measurement Set.")
+
+
 class StreamSettings(BaseModel):
     """The streaming converter: where observations arrive, how they are imaged."""
 
@@ -121,25 +162,33 @@ class StreamSettings(BaseModel):
         None, description="Watched directory; default <state_dir>/data/incoming.")
     output_dir: Path | None = Field(
         None, description="Where images are written; default <state_dir>/data/images.")
-    imager: Literal["external", "command", "simulated"] = Field(
+    imager: Literal["external", "command", "wsclean", "simulated"] = Field(
         "external",
         description="external: images written by WSClean/CASA arrive in input_dir; command: run "
-                    "imaging_command per observation; simulated: image *.obs.json sky models.")
+                    "imaging_command per observation; wsclean: UVH5 sub-band files → "
+                    "Measurement Set → WSClean; simulated: image *.obs.json sky models.")
     imaging_command: list[str] = Field(
         default_factory=list,
         description="Program and arguments; {input}, {output_dir} and {name} are substituted.")
     observation_pattern: str = Field("*.ms", description="Glob of observations (command imager).")
     observation_group: str | None = Field(
         None, description="Regular expression with a group named 'key' that collects several "
-                          "files into one observation (command imager), e.g. "
-                          "'(?P<key>.+)_sb\\d{2}\\.hdf5' for DSA-110 sub-band files.")
+                          "files into one observation (command imager; an optional group 'sb' "
+                          "names missing sub-bands), e.g. '(?P<key>.+)_sb(?P<sb>\\d{2})\\.hdf5' "
+                          "for DSA-110 sub-band files (the wsclean imager's default).")
     files_per_observation: int | None = Field(
         None, ge=1, description="With observation_group: files that make an observation "
-                                "complete (16 sub-bands for DSA-110).")
+                                "complete (16 sub-bands for DSA-110; the wsclean imager's "
+                                "default).")
     incomplete_after_s: float = Field(
         900.0, gt=0, description="An observation still missing files after this long is "
-                                 "imaged with what arrived (WARNING naming what is missing).")
+                                 "failed, naming what is missing (or imaged with what arrived, "
+                                 "with incomplete = 'image').")
+    incomplete: Literal["fail", "image"] = Field(
+        "fail", description="What happens to an observation still incomplete after "
+                            "incomplete_after_s.")
     imaging_timeout_s: float = Field(3600.0, gt=0)
+    wsclean: WSCleanSettings = Field(default_factory=WSCleanSettings)
     settle_s: float = Field(
         2.0, ge=0, description="A file counts as complete once unchanged for this long.")
     poll_s: float = Field(
@@ -260,6 +309,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
     mosaic: MosaicSettings = Field(default_factory=MosaicSettings)
+    primary_beam: PrimaryBeamSettings = Field(default_factory=PrimaryBeamSettings)
 
     @field_validator("data_roots", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from dsa110_contimg.cli import data as data_cli
 from dsa110_contimg.cli import db as db_cli
 from dsa110_contimg.cli import jobs as jobs_cli
 from dsa110_contimg.cli import photometry as photometry_cli
+from dsa110_contimg.cli import simulate as simulate_cli
 from dsa110_contimg.cli import variability as variability_cli
 from dsa110_contimg.cli.demo import demo
 from dsa110_contimg.cli.lightcurve import lightcurve
@@ -40,6 +41,7 @@ app.add_typer(data_cli.app, name="data")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(photometry_cli.app, name="photometry")
+app.add_typer(simulate_cli.app, name="simulate")
 app.add_typer(variability_cli.app, name="variability")
 app.command("worker")(jobs_cli.worker)
 app.command("demo")(demo)

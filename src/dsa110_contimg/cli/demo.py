@@ -10,6 +10,7 @@ from rich.table import Table as RichTable
 from dsa110_contimg.cli.run import print_summary
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.demo import run_demo
+from dsa110_contimg.demo_visibilities import VisibilityDemoReport, run_visibility_demo
 
 __all__ = ["demo"]
 
@@ -17,11 +18,25 @@ __all__ = ["demo"]
 def demo(days: int = typer.Option(6, help="Days on which the same strip transits."),
          images: int = typer.Option(3, help="5-minute images per day."),
          width: int = typer.Option(2560, help="Image width in 2″ pixels (east-west)."),
-         height: int = typer.Option(1024, help="Image height in 2″ pixels.")) -> None:
+         height: int = typer.Option(1024, help="Image height in 2″ pixels."),
+         visibilities: bool = typer.Option(
+             True, "--visibilities/--no-visibilities",
+             help="First take two observations from raw visibilities through WSClean (needs "
+                  "the wsclean program).")) -> None:
     """Simulate drift-scan observations of an NVSS-like sky with a few dipping sources, run the
-    pipeline on them (image, register, measure, mosaic, publish) and print a summary."""
+    pipeline on them (image, register, measure, mosaic, publish) and print a summary.
+
+    When WSClean is installed, two DSA-110 observations are first simulated as raw UVH5
+    sub-band files and taken through the whole chain (Measurement Set, WSClean, registry,
+    photometry), and their fluxes compared with the injected ones."""
     console = Console()
     settings = get_settings()
+    if visibilities:
+        with console.status("from visibilities: simulating, converting, imaging with "
+                            "WSClean…") as status:
+            chain = run_visibility_demo(settings,
+                                        progress=lambda line: status.update(escape(line)))
+        _print_visibility_chain(chain, console)
     with console.status("running the pipeline on simulated observations…") as status:
         report = run_demo(settings, days=days, images_per_day=images, npix=(height, width),
                           progress=lambda line: status.update(escape(line)))
@@ -49,3 +64,27 @@ def demo(days: int = typer.Option(6, help="Days on which the same strip transits
     console.print(f"{recovered} of {len(report.variables)} injected dipping sources flagged",
                   highlight=False)
     console.print(f"state of the demo (database, images, mosaics): {report.state_dir}")
+
+
+def _print_visibility_chain(report: VisibilityDemoReport, console: Console) -> None:
+    if report.skipped:
+        console.print(f"[yellow]from visibilities: skipped[/yellow] — {escape(report.skipped)}")
+        return
+    table = RichTable(title="from visibilities: UVH5 → Measurement Set → WSClean → photometry")
+    for column in ("observation", "status", "convert s", "WSClean s", "register s",
+                   "MJD − truth (s)", "S/N>100 in HPBW", "median measured/injected", "worst",
+                   "dipping source"):
+        table.add_column(column, justify="right")
+    for epoch in report.epochs:
+        t = epoch.timings_s
+        table.add_row(
+            epoch.key, epoch.status if not epoch.error else f"failed: {epoch.error}",
+            f"{t.get('convert', float('nan')):.1f}", f"{t.get('wsclean', float('nan')):.1f}",
+            f"{t.get('register_and_queue', float('nan')):.2f}",
+            "-" if epoch.mjd_offset_s is None else f"{epoch.mjd_offset_s:+.3f}",
+            str(epoch.n_bright),
+            "-" if epoch.median_ratio is None else f"{epoch.median_ratio:.4f}",
+            "-" if epoch.worst_ratio is None else f"{epoch.worst_ratio:.4f}",
+            "-" if epoch.dipper_ratio is None else f"{epoch.dipper_ratio:.2f} of its mean flux")
+    console.print(table)
+    console.print(f"state of the visibility chain: {report.state_dir}")

@@ -20,8 +20,10 @@ from dsa110_contimg.conversion.streaming.ledger import (
     ObservationRecord,
 )
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
+from dsa110_contimg.database.data_registry import get_photometry_status
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.jobs.reconcile import PeriodicSweep
+from dsa110_contimg.jobs.worker import run_worker
 
 __all__ = ["observations", "stream", "stream_settings"]
 
@@ -45,7 +47,7 @@ def stream(
     output_dir: Path | None = typer.Option(None, "--output-dir", help="Where images are "
                                            "written (default: setting stream.output_dir)."),
     imager: str | None = typer.Option(None, "--imager",
-                                      help="external | command | simulated (setting "
+                                      help="external | command | wsclean | simulated (setting "
                                            "stream.imager)."),
     enable_photometry: bool | None = typer.Option(
         None, "--enable-photometry/--disable-photometry",
@@ -60,7 +62,12 @@ def stream(
         help="Normalize fluxes against reference sources."),
     settle: float | None = typer.Option(None, "--settle", help="Seconds a file must be "
                                         "unchanged to count as complete."),
-    once: bool = typer.Option(False, "--once", help="Process what is there now, then exit."),
+    once: bool = typer.Option(
+        False, "--once", help="Process what is there now — image, register and measure (the "
+                              "queued photometry is run by workers in this process) — then exit."),
+    queue_only: bool = typer.Option(
+        False, "--queue-only", help="With --once: only queue the photometry and say how many "
+                                    "items wait for `contimg worker` or `contimg run`."),
     retry_failed: bool = typer.Option(False, "--retry-failed",
                                       help="Try observations that failed before again."),
 ) -> None:
@@ -68,8 +75,10 @@ def stream(
 
     Outcomes are kept in ``<state_dir>/stream/ledger``: an observation is never processed twice,
     also across restarts; a failed one keeps its reason there (and in the log) until
-    ``--retry-failed``. While watching, a reconciliation sweep runs every
-    ``stream.reconcile_interval_s`` (see ``contimg reconcile``).
+    ``--retry-failed``. While watching, photometry is queued for workers (``contimg worker``, or
+    ``contimg run`` which runs both) and a reconciliation sweep runs every
+    ``stream.reconcile_interval_s`` (see ``contimg reconcile``). With ``--once`` the queued
+    photometry is measured in this process before it exits, unless ``--queue-only``.
     """
     settings = stream_settings(get_settings(), input_dir=input_dir, output_dir=output_dir,
                                imager=imager, settle_s=settle)
@@ -93,7 +102,18 @@ def stream(
             converter.ledger.unlock()
         failed = sum(r.status == "failed" for r in records)
         console.print(f"{len(records)} observation(s) processed, {failed} failed", markup=False)
-        raise typer.Exit(1 if failed else 0)
+        queued = [r.data_id for r in records if r.job_id is not None and r.data_id]
+        if queued and not queue_only:
+            run_worker(stop_when_idle=True, settings=settings.jobs, url=settings.database_url)
+        waiting = sum(get_photometry_status(d, url=settings.database_url).status
+                      in ("pending", "running") for d in queued)
+        phot_failed = sum(get_photometry_status(d, url=settings.database_url).status == "failed"
+                          for d in queued)
+        if queued:
+            console.print(f"photometry: {len(queued) - waiting - phot_failed} completed, "
+                          f"{phot_failed} failed, {waiting} waiting for a worker "
+                          "(`contimg worker`)", markup=False)
+        raise typer.Exit(1 if failed or phot_failed else 0)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -108,7 +128,8 @@ def stream(
 
 def _show(record: ObservationRecord) -> None:
     if record.status == "failed":
-        console.print(f"[red]failed[/red] {escape(record.key)}: {escape(record.error or '')}", highlight=False)
+        console.print(f"[red]failed[/red] {escape(record.key)}: {escape(record.error or '')}",
+                      highlight=False)
     else:
         job = f"job {record.job_id}" if record.job_id else "no photometry"
         console.print(f"[green]done[/green] {escape(record.key)} → {record.data_id} ({job})",

@@ -22,6 +22,8 @@ from astropy.time import Time
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
 
+from dsa110_contimg.imaging.primary_beam import BeamTrack
+
 __all__ = [
     "Beam",
     "Footprint",
@@ -115,10 +117,14 @@ class Image:
         Observation times (UTC MJD); ``mjd_mid`` is mid-exposure when the integration time is
         known, else the start.
     pb_corrected : bool
-        Whether the image is primary-beam corrected (from the file name conventions of
-        WSClean ``-pb.fits`` / CASA ``.pbcor``, or the caller).
+        Whether the image is primary-beam corrected: the header's ``PBCORR`` when present
+        (this package's imagers write it), else the file name conventions of WSClean
+        ``-pb.fits`` / CASA ``.pbcor``, or the caller.
     pointing : tuple of float or None
         Pointing (phase) centre (RA, Dec) in degrees when the header gives one.
+    pb_track : BeamTrack or None
+        The primary beam's track over the observation and band, when the header carries it
+        (`dsa110_contimg.imaging.primary_beam.BeamTrack.to_header`).
     """
 
     path: Path
@@ -132,6 +138,7 @@ class Image:
     mjd_end: float | None
     pb_corrected: bool
     pointing: tuple[float, float] | None
+    pb_track: BeamTrack | None = None
     _footprint: Footprint | None = field(default=None, repr=False)
 
     @property
@@ -232,8 +239,9 @@ def load_image(
         mjd_start=mjd_start,
         mjd_mid=mjd_mid,
         mjd_end=mjd_end,
-        pb_corrected=_guess_pb_corrected(path) if pb_corrected is None else pb_corrected,
+        pb_corrected=_pb_corrected(header, path) if pb_corrected is None else pb_corrected,
         pointing=_pointing(header),
+        pb_track=BeamTrack.from_header(header),
     )
 
 
@@ -427,6 +435,13 @@ def _pointing(header: fits.Header) -> tuple[float, float] | None:
     if "OBSRA" in header and "OBSDEC" in header:
         return float(header["OBSRA"]), float(header["OBSDEC"])
     return None
+
+
+def _pb_corrected(header: fits.Header, path: Path) -> bool:
+    """The header's ``PBCORR`` when present, else what the file name says."""
+    if "PBCORR" in header:
+        return bool(header["PBCORR"])
+    return _guess_pb_corrected(path)
 
 
 def _guess_pb_corrected(path: Path) -> bool:

@@ -55,8 +55,11 @@ __all__ = [
     "ProductName",
     "SimulatedImager",
     "choose_image",
+    "compile_grouping",
+    "find_grouped",
     "is_temporary",
     "product_name",
+    "text_tail",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,27 +94,40 @@ class ProductName:
 @dataclass(frozen=True)
 class Observation:
     """One unit of imaging work: a stable key, the files or directories it consists of and,
-    when known, how many files make it complete."""
+    when known, how many files make it complete and which parts (e.g. sub-bands) are
+    missing."""
 
     key: str
     paths: tuple[Path, ...]
     expected_files: int | None = None
+    missing: tuple[str, ...] = ()
 
     @property
     def missing_files(self) -> int:
         """Files still expected (0 when complete or when the count is not known)."""
         return max(0, (self.expected_files or 0) - len(self.paths))
 
+    def describe_missing(self) -> str:
+        """What is missing, e.g. ``"15 of 16 files; missing sb03"``."""
+        text = f"{len(self.paths)} of {self.expected_files} files"
+        return text + (f"; missing {', '.join(self.missing)}" if self.missing else "")
+
 
 @dataclass(frozen=True)
 class ImagingResult:
-    """The image to measure, which product it is, and every product found beside it."""
+    """The image to measure, which product it is, and every product found beside it.
+
+    ``metadata`` is recorded with the registered product (e.g. the sub-band images of a
+    WSClean run); ``timings_s`` are the imaging stages' wall times.
+    """
 
     image: Path
     convention: str
     product: str
     pb_corrected: bool
     products: dict[str, Path] = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
 
 
 def is_temporary(path: Path) -> bool:
@@ -235,21 +251,11 @@ class CommandImager(Imager):
         self.command = list(command)
         self.pattern = pattern
         self.timeout_s = timeout_s
-        self.group = re.compile(group) if group else None
-        if self.group is not None and "key" not in self.group.groupindex:
-            raise ValueError(f"the observation grouping {group!r} has no group named 'key'")
+        self.group = compile_grouping(group) if group else None
         self.files_per_observation = files_per_observation
 
     def find_observations(self, directory: Path) -> list[Observation]:
-        found = [p for p in sorted(directory.glob(self.pattern)) if not is_temporary(p)]
-        if self.group is None:
-            return [Observation(_stem(p), (p,)) for p in found]
-        groups: dict[str, list[Path]] = defaultdict(list)
-        for path in found:
-            if match := self.group.fullmatch(path.name):
-                groups[match["key"]].append(path)
-        return [Observation(key, tuple(paths), self.files_per_observation)
-                for key, paths in sorted(groups.items())]
+        return find_grouped(directory, self.pattern, self.group, self.files_per_observation)
 
     def image(self, observation: Observation, output_dir: Path) -> ImagingResult:
         out = output_dir / observation.key
@@ -265,18 +271,18 @@ class CommandImager(Imager):
                                   check=False)
         except subprocess.TimeoutExpired as exc:
             raise ImagingError(f"imaging command timed out after {self.timeout_s:g} s: "
-                               f"{_tail(exc.stderr)}") from exc
+                               f"{text_tail(exc.stderr)}") from exc
         except OSError as exc:
             raise ImagingError(f"imaging command could not start: {exc}") from exc
         if done.returncode != 0:
             raise ImagingError(f"imaging command exited with status {done.returncode}: "
-                               f"{_tail(done.stderr)}")
+                               f"{text_tail(done.stderr)}")
         written = [p for p in out.iterdir() if p.is_file() and not is_temporary(p)]
         try:
             return choose_image(written)
         except ImagingError as exc:
             raise ImagingError(f"imaging command wrote no FITS image into {out} "
-                               f"({exc}); stderr: {_tail(done.stderr)}") from exc
+                               f"({exc}); stderr: {text_tail(done.stderr)}") from exc
 
 
 class SimulatedImager(Imager):
@@ -322,6 +328,42 @@ class SimulatedImager(Imager):
         return ImagingResult(final, "wsclean", "image-pb", True, {"image-pb": final})
 
 
+def compile_grouping(group: str) -> re.Pattern:
+    """Compile an observation-grouping regular expression, which needs a group ``key`` (and
+    may have a group ``sb``, the sub-band number, to name missing sub-bands)."""
+    pattern = re.compile(group)
+    if "key" not in pattern.groupindex:
+        raise ValueError(f"the observation grouping {group!r} has no group named 'key'")
+    return pattern
+
+
+def find_grouped(directory: Path, pattern: str, group: re.Pattern | None,
+                 files_per_observation: int | None) -> list[Observation]:
+    """Observations in ``directory``: each entry matching the glob ``pattern``, or, with
+    ``group``, the entries whose names share its ``key`` (complete at
+    ``files_per_observation``; the missing ``sb`` numbers are named)."""
+    found = [p for p in sorted(directory.glob(pattern)) if not is_temporary(p)]
+    if group is None:
+        return [Observation(_stem(p), (p,)) for p in found]
+    groups: dict[str, list[tuple[Path, str | None]]] = defaultdict(list)
+    for path in found:
+        if match := group.fullmatch(path.name):
+            groups[match["key"]].append(
+                (path, match["sb"] if "sb" in group.groupindex else None))
+    observations = []
+    for key, members in sorted(groups.items()):
+        missing: tuple[str, ...] = ()
+        numbers = [sb for _, sb in members if sb is not None]
+        if files_per_observation and numbers:
+            width = len(numbers[0])
+            present = {int(sb) for sb in numbers}
+            missing = tuple(f"sb{n:0{width}d}" for n in range(files_per_observation)
+                            if n not in present)
+        observations.append(Observation(key, tuple(p for p, _ in members),
+                                        files_per_observation, missing))
+    return observations
+
+
 def sky_flux_at(sky: Table, mjd: float) -> np.ndarray:
     """Integrated fluxes (Jy) of a simulated sky at ``mjd``, with its sources' dips applied."""
     flux = np.asarray(sky["flux_jy"], dtype=float).copy()
@@ -352,7 +394,7 @@ def _npix(value) -> int | tuple[int, int]:
     return tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else int(value)
 
 
-def _tail(text: str | bytes | None, limit: int = 500) -> str:
+def text_tail(text: str | bytes | None, limit: int = 500) -> str:
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
     text = (text or "").strip()

@@ -45,7 +45,6 @@ mosaic and the noise map in place.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -66,15 +65,13 @@ from reproject.mosaicking import find_optimal_celestial_wcs
 from scipy import signal
 from scipy.interpolate import RectBivariateSpline
 
-from dsa110_contimg.catalog.zones import angular_separation_deg
 from dsa110_contimg.imaging.fits_io import Beam, Image, ImageReadError, load_image, load_plane
-from dsa110_contimg.imaging.simulate import primary_beam
+from dsa110_contimg.imaging.primary_beam import BeamTrack, PrimaryBeam
 
 __all__ = ["MosaicError", "MosaicResult", "build_mosaic", "noise_map_path"]
 
 log = logging.getLogger(__name__)
 
-_SPEED_OF_LIGHT = 299_792_458.0
 #: Output rows reprojected at once (bounds the memory of one reprojection).
 _STRIP_ROWS = 512
 #: Pixel stride of the coarse grid on which the PB model is evaluated (it is smooth).
@@ -362,17 +359,20 @@ def _companion_plane(image: Image, names: tuple[str, ...]) -> np.ndarray | None:
 
 
 def _pb_model(image: Image, model: str, dish_diameter_m: float) -> np.ndarray:
-    """PB power response of every pixel (model evaluated on a coarse grid, interpolated)."""
+    """PB power response of every pixel (evaluated on a coarse grid, interpolated): the beam
+    track the image's header carries (drift scan, averaged over integrations and band), else
+    ``model`` about `Image.pb_centre` at the image's frequency."""
     ny, nx = image.shape
-    ra0, dec0 = image.pb_centre()
-    freq = image.freq_hz or 1.4e9
-    fwhm_deg = math.degrees(1.2 * _SPEED_OF_LIGHT / freq / dish_diameter_m)
+    track = image.pb_track
+    if track is None:
+        ra0, dec0 = image.pb_centre()
+        track = BeamTrack.fixed(PrimaryBeam(model, dish_diameter_m), ra0, dec0,
+                                image.freq_hz or 1.4e9)
     ys = np.unique(np.r_[np.arange(0, ny, _PB_GRID_STEP), ny - 1])
     xs = np.unique(np.r_[np.arange(0, nx, _PB_GRID_STEP), nx - 1])
     xx, yy = np.meshgrid(xs, ys)
     ra, dec = image.pixel_to_sky(xx, yy)
-    sep = angular_separation_deg(ra, dec, ra0, dec0)
-    coarse = primary_beam(sep, model, fwhm_deg)
+    coarse = track.response_map(ra, dec)
     spline = RectBivariateSpline(ys, xs, coarse, kx=min(3, ys.size - 1), ky=min(3, xs.size - 1))
     return spline(np.arange(ny), np.arange(nx)).astype(np.float32)
 

@@ -38,13 +38,13 @@ from typing import Sequence
 import numba
 import numpy as np
 from astropy.table import Table
-from scipy import sparse, special
+from scipy import sparse
 from scipy.sparse.linalg import splu
 
-from dsa110_contimg.catalog.zones import angular_separation_deg
 from dsa110_contimg.config import FittingOptions
 from dsa110_contimg.imaging.fits_io import Beam, Image, load_image, load_plane
 from dsa110_contimg.imaging.gaussians import covariance
+from dsa110_contimg.imaging.primary_beam import BeamTrack, PrimaryBeam
 from dsa110_contimg.photometry import _kernels
 from dsa110_contimg.photometry._geometry import KernelForms, kernel_forms
 from dsa110_contimg.photometry._groups import Pairs, close_pairs, components
@@ -80,7 +80,9 @@ _NAN_BLOCK = 32
 _TAIL_LEVEL = 1e-3
 #: Random probes for the trace of a large group's covariance.
 _TRACE_PROBES = 32
-_SPEED_OF_LIGHT = 299_792_458.0
+#: Columns divided by the primary-beam response on images that are not PB-corrected.
+_PB_SCALED_COLUMNS = ("peak_jyb", "peak_err_jyb", "int_flux_jy", "int_flux_err_jy",
+                      "local_rms_jyb", "background_jyb")
 
 
 @dataclass(frozen=True)
@@ -245,13 +247,14 @@ def measure_many(
                                         ra[:n_target], dec[:n_target], pb_arr, options)
     low_pb = np.isfinite(table["pb_response"]) & (table["pb_response"] < options.low_pb)
     table["flags"][low_pb] |= int(F.LOW_PB)
+    pb_applied = _apply_pb(table, image)
     table.meta.update({
         "image": str(image.path), "mjd_obs": image.mjd_mid, "freq_hz": image.freq_hz,
         "beam_major_arcsec": image.beam.major_arcsec,
         "beam_minor_arcsec": image.beam.minor_arcsec, "beam_pa_deg": image.beam.pa_deg,
         "error_scale": scale.value, "error_calibration": scale.method,
         "error_scale_analytic": scale.analytic, "n_null_fits": scale.n_null_fits,
-        "method": "forced-beam-fit", "timing_s": clock.laps,
+        "method": "forced-beam-fit", "timing_s": clock.laps, "pb_applied": pb_applied,
     })
     return table
 
@@ -526,26 +529,43 @@ def _assemble(fit: _ForcedFit, result: dict[str, np.ndarray], names: list, ids: 
 
 def _pb_response(image: Image, x: np.ndarray, y: np.ndarray, ra: np.ndarray, dec: np.ndarray,
                  pb_map: np.ndarray | None, options: FittingOptions) -> np.ndarray:
-    """Primary-beam response from a PB map, else from the PB model on non-PB-corrected images."""
+    """Primary-beam response at the targets.
+
+    From, in order: a PB map; the beam track the image's header carries (the drift-scan
+    pointing over the observation, averaged over its integrations and band); the configured
+    model (``options.pb_model``) about `Image.pb_centre` for images that are not PB-corrected;
+    else NaN (unknown).
+    """
     if pb_map is not None:
         ny, nx = image.shape
         i = np.clip(np.rint(np.nan_to_num(x)).astype(np.int64), 0, nx - 1)
         j = np.clip(np.rint(np.nan_to_num(y)).astype(np.int64), 0, ny - 1)
         on = np.isfinite(x) & np.isfinite(y)
         return np.where(on, pb_map[j, i], np.nan)
+    if image.pb_track is not None:
+        return image.pb_track.response(ra, dec)
     if options.pb_model == "none" or image.pb_corrected:
         return np.full(ra.size, np.nan)
     ra0, dec0 = image.pb_centre()
-    freq = image.freq_hz or 1.4e9
-    sep = np.radians(angular_separation_deg(ra, dec, ra0, dec0))
-    wavelength_over_d = _SPEED_OF_LIGHT / freq / options.dish_diameter_m
-    if options.pb_model == "gaussian":
-        fwhm = 1.2 * wavelength_over_d
-        return np.exp(-4.0 * math.log(2.0) * (sep / fwhm) ** 2)
-    arg = math.pi * np.sin(sep) / wavelength_over_d
+    track = BeamTrack.fixed(PrimaryBeam(options.pb_model, options.dish_diameter_m), ra0, dec0,
+                            image.freq_hz or 1.4e9)
+    return track.response(ra, dec)
+
+
+def _apply_pb(table: Table, image: Image) -> bool:
+    """Divide the fluxes of a non-PB-corrected image by the response (once); True if done.
+
+    Positions where the response is zero become NaN (unmeasurable, flagged ``low_pb``).
+    """
+    response = np.asarray(table["pb_response"], dtype=float)
+    if image.pb_corrected or not np.isfinite(response).any():
+        return False
     with np.errstate(invalid="ignore", divide="ignore"):
-        airy = np.where(arg > 0, (2.0 * special.j1(arg) / arg) ** 2, 1.0)
-    return airy
+        factor = np.where(response > 0, 1.0 / response, np.nan)
+    factor = np.where(np.isfinite(response), factor, 1.0)
+    for name in _PB_SCALED_COLUMNS:
+        table[name][:] = np.asarray(table[name], dtype=float) * factor
+    return True
 
 
 def _shape_arrays(shapes, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -61,6 +62,17 @@ def make_imager(settings: Settings) -> Imager:
         return CommandImager(stream.imaging_command, stream.observation_pattern,
                              stream.imaging_timeout_s, group=stream.observation_group,
                              files_per_observation=stream.files_per_observation)
+    if stream.imager == "wsclean":
+        from dsa110_contimg.imaging.wsclean import (
+            DSA110_GROUPING,
+            DSA110_SUBBANDS,
+            WSCleanImager,
+        )
+
+        return WSCleanImager(stream.wsclean, settings.primary_beam, stream.imaging_timeout_s,
+                             group=stream.observation_group or DSA110_GROUPING,
+                             files_per_observation=stream.files_per_observation
+                             or DSA110_SUBBANDS)
     if stream.imager == "simulated":
         return SimulatedImager()
     return ExternalImager()
@@ -83,7 +95,10 @@ class StreamingConverter:
         Quiet time after which an observation's files count as complete.
     incomplete_after_s : float
         An observation still missing some of its expected files after this quiet time is
+        failed with a reason naming what is missing, or, with ``incomplete = "image"``,
         imaged with what arrived (logged at WARNING, noted in the ledger).
+    incomplete : {"fail", "image"}
+        See ``incomplete_after_s``.
     ledger : Ledger
         Outcome per observation (default ``<state_dir>/stream/ledger``).
     url : str, optional
@@ -98,6 +113,7 @@ class StreamingConverter:
     ledger: Ledger | None = None
     url: str | None = None
     incomplete_after_s: float = 900.0
+    incomplete: Literal["fail", "image"] = "fail"
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, enable_photometry: bool = True,
@@ -109,7 +125,7 @@ class StreamingConverter:
         return cls(make_imager(settings), settings.stream.input_dir, settings.stream.output_dir,
                    params, settings.stream.settle_s,
                    Ledger(settings.state_dir / "stream" / "ledger"), settings.database_url,
-                   settings.stream.incomplete_after_s)
+                   settings.stream.incomplete_after_s, settings.stream.incomplete)
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)
@@ -170,6 +186,10 @@ class StreamingConverter:
             return self._fail(observation.key, attempts - 1,
                               f"interrupted {MAX_ATTEMPTS} times while being processed")
         note = None
+        if observation.missing_files and self.incomplete == "fail":
+            return self._fail(observation.key, attempts,
+                              f"incomplete: {observation.describe_missing()} after "
+                              f"{self.incomplete_after_s:g} s")
         if observation.missing_files:
             note = (f"imaged with {len(observation.paths)} of {observation.expected_files} "
                     f"files: {observation.missing_files} never arrived")
@@ -180,10 +200,11 @@ class StreamingConverter:
         try:
             start = time.perf_counter()
             result = self.imager.image(observation, self.output_dir)
-            timings["image"] = time.perf_counter() - start
+            timings.update(result.timings_s or {"image": time.perf_counter() - start})
             start = time.perf_counter()
             metadata = {"observation": observation.key, "imager": self.imager.name,
-                        "convention": result.convention, "product": result.product}
+                        "convention": result.convention, "product": result.product,
+                        **result.metadata}
             if self.photometry is None:
                 data_id = register_data(result.image, "image", metadata=metadata, url=self.url)
                 job_id = None
