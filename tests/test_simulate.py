@@ -9,10 +9,10 @@ import pytest
 from astropy.io import fits
 
 from dsa110_contimg.imaging.fits_io import Beam, load_image
+from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 from dsa110_contimg.imaging.simulate import (
     add_blend_companions,
     make_sky,
-    primary_beam,
     simulate_image,
 )
 
@@ -91,8 +91,10 @@ def test_extended_source_peak_and_primary_beam(tmp_path):
     data = load_image(sim.path).data
     assert data.max() == pytest.approx(float(sim.truth["peak_jyb"][0]), rel=0.01)
     assert float(sim.truth["peak_jyb"][0]) < 0.6
-    assert primary_beam(np.array([1.6]), "gaussian", 3.2)[0] == pytest.approx(0.5)
-    assert primary_beam(np.array([1.6]), "airy", 3.2)[0] == pytest.approx(0.5, abs=1e-6)
+    for model in ("gaussian", "airy"):
+        beam = PrimaryBeam.with_fwhm(model, 3.2, 1.4e9)
+        assert beam.fwhm_deg(1.4e9) == pytest.approx(3.2)
+        assert float(beam.response(1.6, 1.4e9)) == pytest.approx(0.5, abs=1e-4)
 
 
 def test_nan_border_off_image_sources_and_blends(tmp_path):

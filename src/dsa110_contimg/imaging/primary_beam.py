@@ -71,6 +71,13 @@ class PrimaryBeam:
         if not self.dish_diameter_m > 0:
             raise ValueError(f"dish diameter must be positive, got {self.dish_diameter_m}")
 
+    @classmethod
+    def with_fwhm(cls, model: BeamModel, fwhm_deg: float, freq_hz: float) -> PrimaryBeam:
+        """The beam of the dish whose half-power width at ``freq_hz`` is ``fwhm_deg``."""
+        factor = (GAUSSIAN_FWHM_LAMBDA_OVER_D if model == "gaussian"
+                  else AIRY_FWHM_LAMBDA_OVER_D)
+        return cls(model, factor * SPEED_OF_LIGHT_M_S / freq_hz / math.radians(fwhm_deg))
+
     def fwhm_deg(self, freq_hz: float) -> float:
         """Half-power beam width at ``freq_hz`` in degrees."""
         factor = (GAUSSIAN_FWHM_LAMBDA_OVER_D if self.model == "gaussian"

@@ -27,15 +27,15 @@ from astropy.io import fits
 from astropy.table import Table, vstack
 from astropy.time import Time
 from astropy.wcs import WCS
-from scipy import signal, special
+from scipy import signal
 
 from dsa110_contimg.imaging.gaussians import FWHM_TO_SIGMA, covariance
+from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 
 __all__ = [
     "SimulatedImage",
     "add_blend_companions",
     "make_sky",
-    "primary_beam",
     "simulate_image",
 ]
 
@@ -43,7 +43,6 @@ __all__ = [
 NVSS_DENSITY_PER_DEG2 = 50.0
 #: Differential count slope dN/dS ∝ S^-1.7 (roughly Euclidean-normalised 1.4 GHz counts).
 COUNT_SLOPE = 1.7
-_AIRY_HALF_POWER_X = 1.6163399561827614  # (2 J1(x)/x)² = 1/2
 _RENDER_RADIUS_FWHM = 2.1  # kernel < 1e-5 beyond this
 
 
@@ -136,21 +135,6 @@ def add_blend_companions(sky: Table, separation_fwhm: Sequence[float],
     return vstack([sky, companions])
 
 
-def primary_beam(separation_deg: np.ndarray, model: Literal["gaussian", "airy"],
-                 fwhm_deg: float) -> np.ndarray:
-    """Power response of a Gaussian or Airy primary beam of the given FWHM."""
-    sep = np.asarray(separation_deg, dtype=float)
-    if model == "gaussian":
-        return np.exp(-4.0 * math.log(2.0) * (sep / fwhm_deg) ** 2)
-    if model == "airy":
-        x = _AIRY_HALF_POWER_X * sep / (fwhm_deg / 2.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            response = np.where(x > 0, (2.0 * special.j1(x) / x) ** 2, 1.0)
-        first_null = 3.8317059702075125
-        return np.where(x < first_null, response, 0.0)
-    raise ValueError(f"unknown primary-beam model {model!r}; use 'gaussian' or 'airy'")
-
-
 def simulate_image(
     path: str | Path,
     sky: Table,
@@ -203,7 +187,8 @@ def simulate_image(
     centre = SkyCoord(center_ra_deg * u.deg, center_dec_deg * u.deg)
     sep = centre.separation(SkyCoord(np.asarray(sky["ra_deg"]) * u.deg,
                                      np.asarray(sky["dec_deg"]) * u.deg)).deg
-    truth["pb_response"] = primary_beam(sep, pb, pb_fwhm_deg) if pb else np.ones(len(sky))
+    dish = PrimaryBeam.with_fwhm(pb, pb_fwhm_deg, freq_hz) if pb else None
+    truth["pb_response"] = dish.response(sep, freq_hz) if dish else np.ones(len(sky))
     beam_cov = covariance(*beam)[0]
     source_cov = covariance(sky["major_arcsec"], sky["minor_arcsec"], sky["pa_deg"]) + beam_cov
     peak_true = np.asarray(sky["flux_jy"]) * np.sqrt(
@@ -215,7 +200,7 @@ def simulate_image(
     image += noise_jy * _correlated_noise(rng, wcs, nx, ny, beam_cov)
     pb_map = None
     if pb:
-        pb_map = primary_beam(_separation_map(wcs, nx, ny, centre), pb, pb_fwhm_deg)
+        pb_map = dish.response(_separation_map(wcs, nx, ny, centre), freq_hz)
     rms_map = np.full((ny, nx), noise_jy, dtype=np.float32)
     if pb_corrected and pb_map is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
