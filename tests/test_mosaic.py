@@ -32,7 +32,8 @@ from dsa110_contimg.database.models import DataRegistry
 from dsa110_contimg.database.products import photometry_for_product
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.imaging.fits_io import ImageReadError, load_image, load_plane
-from dsa110_contimg.imaging.simulate import make_sky, primary_beam, simulate_image
+from dsa110_contimg.imaging.primary_beam import PrimaryBeam
+from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.triggers import trigger_photometry_for_mosaic
 from dsa110_contimg.jobs.worker import run_worker
@@ -44,6 +45,11 @@ RA0, DEC0 = 150.0, 37.2
 NPIX, PIXEL_ARCSEC = 512, 2.0
 NOISE_JY = 1e-3
 PB_FWHM_DEG = 3.2
+
+
+def _beam_response(separation_deg):
+    """The simulated images' Gaussian primary beam (FWHM ``PB_FWHM_DEG``)."""
+    return PrimaryBeam.with_fwhm("gaussian", PB_FWHM_DEG, 1.4e9).response(separation_deg, 1.4e9)
 #: Drift-scan pointings one third of an image width apart in RA, five minutes apart.
 STEP_DEG = NPIX * PIXEL_ARCSEC / 3600.0 / 3.0 / math.cos(math.radians(DEC0))
 N_IMAGES = 5
@@ -122,7 +128,7 @@ def _expected_noise(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
             np.sin(np.radians(dec)) * math.sin(math.radians(DEC0))
             + np.cos(np.radians(dec)) * math.cos(math.radians(DEC0))
             * np.cos(np.radians(ra - RA0 - k * STEP_DEG)), -1, 1)))
-        total += np.where(inside, primary_beam(sep, "gaussian", PB_FWHM_DEG) ** 2, 0.0)
+        total += np.where(inside, _beam_response(sep) ** 2, 0.0)
     with np.errstate(divide="ignore"):
         return NOISE_JY / np.sqrt(total)
 
@@ -191,8 +197,8 @@ def test_mosaic_is_measured_then_published(drift, tmp_path, db_url):
     z = (mosaic.data / noise)[np.isfinite(noise)]
     clipped_rms = sigma_clipped_stats(z, sigma=3.0, maxiters=10, stdfunc="mad_std")[2]
     assert clipped_rms == pytest.approx(1.0, abs=0.05)
-    single_noise_at_overlap = NOISE_JY / primary_beam(
-        STEP_DEG / 2 * math.cos(math.radians(DEC0)), "gaussian", PB_FWHM_DEG)
+    single_noise_at_overlap = NOISE_JY / _beam_response(
+        STEP_DEG / 2 * math.cos(math.radians(DEC0)))
     x_mid, y_mid = mosaic.sky_to_pixel(np.array([RA0 + STEP_DEG * 1.5]), np.array([DEC0]))
     assert noise[int(y_mid[0]), int(x_mid[0])] < 0.75 * single_noise_at_overlap
 
