@@ -318,6 +318,20 @@ def test_cli_stream_once_and_observations_show_failures_with_reasons(isolated_se
                                  CATALOG])
     assert result.exit_code == 1  # one observation failed
     assert "2 observation(s) processed, 1 failed" in result.output
+    assert "photometry: 1 completed, 0 failed, 0 waiting for a worker" in result.output
+    assert _registry()["fine-image-pb.fits"].photometry_status == "completed"
     result = runner.invoke(app, ["observations", "--failed", "--json"])
     (failed,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert failed["key"] == "broken" and "broken-image-pb.fits" in failed["error"]
+
+
+def test_cli_stream_once_queue_only_says_what_waits_for_a_worker(isolated_settings, sky):
+    incoming = isolated_settings.stream.input_dir
+    incoming.mkdir(parents=True)
+    _image(incoming / "a-image-pb.fits", sky)
+    _image(incoming / "b-image-pb.fits", sky, seed=1)
+    result = CliRunner().invoke(app, ["stream", "--once", "--queue-only", "--settle", "0",
+                                      "--photometry-catalog", CATALOG])
+    assert result.exit_code == 0, result.output
+    assert "photometry: 0 completed, 0 failed, 2 waiting for a worker" in result.output
+    assert {r.photometry_status for r in _registry().values()} == {"pending"}

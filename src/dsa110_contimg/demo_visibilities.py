@@ -103,7 +103,7 @@ def _run(demo: Settings, epochs: int, seed: int, progress: Callable[[str], None]
     first = Time("2026-11-24T06:00:00", scale="utc")
     starts = [(first + k * SIDEREAL_DAY_S * u.s).isot[:19] for k in range(epochs)]
     centre = pointing_track(ObservationSpec(start=starts[0], **ARRAY)).centre
-    sky = make_sky(*centre, 2.0, seed=seed, n_sources=40, min_flux_jy=0.03, max_flux_jy=2.0,
+    sky = make_sky(*centre, 2.0, seed=seed, n_sources=40, min_flux_jy=0.03, max_flux_jy=1.0,
                    extended_fraction=0.0)
     sky["spectral_index"] = np.random.default_rng(seed).normal(-0.7, 0.2, len(sky))
     dipper = int(np.argsort(sky["flux_jy"])[-3])

@@ -70,21 +70,29 @@ def _print_visibility_chain(report: VisibilityDemoReport, console: Console) -> N
     if report.skipped:
         console.print(f"[yellow]from visibilities: skipped[/yellow] — {escape(report.skipped)}")
         return
-    table = RichTable(title="from visibilities: UVH5 → Measurement Set → WSClean → photometry")
-    for column in ("observation", "status", "convert s", "WSClean s", "register s",
-                   "MJD − truth (s)", "S/N>100 in HPBW", "median measured/injected", "worst",
-                   "dipping source"):
+    table = RichTable(title="from visibilities: UVH5 → MS → WSClean → photometry")
+    table.add_column("observation", no_wrap=True)
+    for column in ("conv s", "clean s", "ΔMJD s", "n", "median", "worst", "dip"):
         table.add_column(column, justify="right")
     for epoch in report.epochs:
+        if epoch.error:
+            table.add_row(epoch.key, f"failed: {escape(epoch.error)}")
+            continue
         t = epoch.timings_s
         table.add_row(
-            epoch.key, epoch.status if not epoch.error else f"failed: {epoch.error}",
-            f"{t.get('convert', float('nan')):.1f}", f"{t.get('wsclean', float('nan')):.1f}",
-            f"{t.get('register_and_queue', float('nan')):.2f}",
-            "-" if epoch.mjd_offset_s is None else f"{epoch.mjd_offset_s:+.3f}",
-            str(epoch.n_bright),
-            "-" if epoch.median_ratio is None else f"{epoch.median_ratio:.4f}",
-            "-" if epoch.worst_ratio is None else f"{epoch.worst_ratio:.4f}",
-            "-" if epoch.dipper_ratio is None else f"{epoch.dipper_ratio:.2f} of its mean flux")
+            epoch.key, f"{t.get('convert', float('nan')):.1f}",
+            f"{t.get('wsclean', float('nan')):.1f}",
+            "-" if epoch.mjd_offset_s is None else f"{epoch.mjd_offset_s:+.2f}",
+            str(epoch.n_bright), _ratio(epoch.median_ratio), _ratio(epoch.worst_ratio),
+            _ratio(epoch.dipper_ratio))
     console.print(table)
+    console.print("conv / clean: seconds to convert to a Measurement Set / in WSClean; ΔMJD: "
+                  "product time − simulated mid-time; n: S/N > 100 sources inside the "
+                  "half-power circle; median / worst: their measured (primary-beam corrected) "
+                  "/ injected flux; dip: the dipping source's flux / its undipped flux",
+                  highlight=False)
     console.print(f"state of the visibility chain: {report.state_dir}")
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

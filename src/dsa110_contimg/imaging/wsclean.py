@@ -26,11 +26,9 @@ metadata (``subband_images``) for spectral photometry.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import math
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -189,9 +187,12 @@ class WSCleanImager(Imager):
         return pixels + (-pixels) % 16
 
     def _run(self, args: list[str]) -> None:
+        if wsclean_available(args[0]) is None:
+            raise ImagingError(f"WSClean not found ({args[0]!r}): install the Debian/Ubuntu "
+                               "package 'wsclean' or set stream.wsclean.binary")
         try:
-            done = subprocess.run(args, capture_output=True, text=True, timeout=self.timeout_s,
-                                  check=False, preexec_fn=_die_with_parent)
+            done = subprocess.run(_dying_with_parent(args), capture_output=True, text=True,
+                                  timeout=self.timeout_s, check=False)
         except subprocess.TimeoutExpired as exc:
             raise ImagingError(f"WSClean timed out after {self.timeout_s:g} s: "
                                f"{text_tail(exc.stdout)}") from exc
@@ -272,9 +273,13 @@ def _cos_separation(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     return math.sin(d1) * math.sin(d2) + math.cos(d1) * math.cos(d2) * math.cos(r1 - r2)
 
 
-def _die_with_parent() -> None:
-    """In the child: be killed when the parent dies (a killed stream leaves no orphan WSClean
-    writing into a directory a restarted stream is using)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+def _dying_with_parent(args: list[str]) -> list[str]:
+    """``args`` run so that the program is killed when this process dies (a killed stream
+    leaves no orphan WSClean writing into a directory a restarted stream is using): through
+    util-linux ``setpriv --pdeathsig KILL`` where available (a ``preexec_fn`` would not be safe
+    in the threaded service)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        log.warning("setpriv (util-linux) not found: WSClean would outlive a killed stream")
+        return args
+    return [setpriv, "--pdeathsig", "KILL", "--", *args]
