@@ -160,9 +160,10 @@ def build_mosaic(image_paths: Sequence[str | Path], output_path: str | Path, *,
     output_path : str or Path
         The mosaic FITS; the noise map goes to `noise_map_path` of it. Both are overwritten.
     pb_model : {"gaussian", "airy"}
-        Primary-beam model for inputs without a noise or PB map beside them.
+        Primary-beam model (`dsa110_contimg.imaging.primary_beam.PrimaryBeam`) for inputs
+        without a noise or PB map beside them and without a beam track in their header.
     dish_diameter_m : float
-        Dish diameter of the PB model (FWHM ``1.2 λ/D``).
+        Dish diameter of the PB model.
     pb_min : float
         Pixels where the primary beam is below this are left out.
     beam_tolerance : float
