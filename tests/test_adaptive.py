@@ -185,3 +185,36 @@ def _measure_field(directory, *, seed: int) -> tuple[list[float], list[float]]:
             pulls.append((fit.alpha - alpha[i]) / fit.alpha_err)
             ratios.append(fit.alpha_err / alpha_error_limit(snr_mfs, measured.freq_hz))
     return pulls, ratios
+
+
+def test_cli_writes_spectra_of_listed_positions(tmp_path):
+    from typer.testing import CliRunner
+
+    from dsa110_contimg.cli import app
+
+    ra, dec = np.array([150.0, 150.2]), np.array([45.0, 45.1])
+    paths = []
+    for k, freq in enumerate(FREQ):
+        sky = Table({"name": ["steep", "faint"], "ra_deg": ra, "dec_deg": dec,
+                     "flux_jy": [0.3 * (freq / REF) ** -1.2, 4e-3], "major_arcsec": [0.0, 0.0],
+                     "minor_arcsec": [0.0, 0.0], "pa_deg": [0.0, 0.0]})
+        sim = simulate_image(tmp_path / f"obs-{k:04d}-image.fits", sky, center_ra_deg=150.1,
+                             center_dec_deg=45.05, npix=512, pixel_arcsec=4.0, noise_jy=2e-3,
+                             beam_major_arcsec=116.0 * 1.405e9 / freq,
+                             beam_minor_arcsec=36.0 * 1.405e9 / freq, freq_hz=float(freq),
+                             pb=None, seed=k)
+        paths.append(str(sim.path))
+    positions = tmp_path / "targets.csv"
+    positions.write_text("name,ra_deg,dec_deg\nsteep,150.0,45.0\nfaint,150.2,45.1\n")
+    out = tmp_path / "spectra.csv"
+    result = CliRunner().invoke(app, ["photometry", "adaptive", *paths, "--positions",
+                                      str(positions), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = Table.read(out, format="ascii.csv")
+    steep = table[table["name"] == "steep"]
+    assert len(steep) == 16 and not np.any(steep["upper_limit"].astype(str) == "True")
+    assert abs(steep["alpha"][0] + 1.2) < 3 * steep["alpha_err"][0]
+    assert steep["alpha_err"][0] < 0.1
+    faint = table[table["name"] == "faint"]
+    assert 1 <= len(faint) < 16  # S/N ~2 per sub-band: merged into a few bins
+    assert np.all(np.abs(faint["flux_jy"] - 4e-3) < 3 * faint["flux_err_jy"])

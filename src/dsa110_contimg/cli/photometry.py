@@ -1,4 +1,4 @@
-"""``contimg photometry``: measure forced photometry on one image."""
+"""``contimg photometry``: forced photometry on one image, sub-band spectra, reprocessing."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from dsa110_contimg.imaging.fits_io import Beam, ImageReadError, load_image
 from dsa110_contimg.jobs.executor import run_job
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import get_job, reprocess
+from dsa110_contimg.photometry.adaptive import measure_subbands, spectra
 from dsa110_contimg.photometry.forced import measure_many
-from dsa110_contimg.photometry.sources import measure_catalog_sources
+from dsa110_contimg.photometry.sources import measure_catalog_sources, query_sources_for_image
 from dsa110_contimg.photometry.table_io import (
     OUTPUT_FORMATS,
     PositionsError,
@@ -99,6 +100,67 @@ def _print_table(table) -> None:
         view.add_row(str(row["name"]), f"{row['ra_deg']:.5f}", f"{row['dec_deg']:.5f}",
                      f"{row['peak_jyb']:.5g}", f"{row['peak_err_jyb']:.2g}",
                      f"{row['snr']:.1f}", str(row["flags"]))
+    Console().print(view)
+
+
+@app.command("adaptive")
+def adaptive(
+    images: list[Path] = typer.Argument(..., help="Sub-band images of one observation (e.g. "
+                                                  "WSClean's <name>-00NN-image.fits)."),
+    catalog: str | None = typer.Option(None, help="Measure this ingested catalogue's sources "
+                                                  "in the field of the first image."),
+    positions: Path | None = typer.Option(None, help="CSV with ra_deg,dec_deg[,name]."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output file."),
+    fmt: str = typer.Option("csv", "--format", help=f"One of {', '.join(OUTPUT_FORMATS)}."),
+    target_snr: float = typer.Option(5.0, help="S/N each bin of merged sub-bands reaches."),
+    max_width: int | None = typer.Option(None, help="Most sub-bands in one bin."),
+    bridge_gaps: bool = typer.Option(False, help="Let bins run across flagged sub-bands."),
+) -> None:
+    """Spectra of catalogue sources or listed positions from sub-band IMAGES: each image
+    measured once, adjacent sub-bands merged until each bin reaches the target S/N (upper limits
+    where even the whole band does not), and each source's spectral index with its error."""
+    if (catalog is None) == (positions is None):
+        raise typer.BadParameter("give exactly one of --catalog or --positions")
+    if fmt not in OUTPUT_FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
+    options = get_settings().photometry.fitting
+    try:
+        neighbours = None
+        if positions is not None:
+            targets = read_positions(positions)
+        else:
+            upgrade()
+            found = query_sources_for_image(images[0], catalog)
+            targets = found[found["in_field"]]
+            others = found[~found["in_field"]]
+            neighbours = (others["ra_deg"], others["dec_deg"]) if len(others) else None
+        with Progress(TextColumn("sub-band images"), BarColumn(), MofNCompleteColumn(),
+                      console=console) as bar:
+            task = bar.add_task("", total=len(images))
+            measured = measure_subbands(images, targets["ra_deg"], targets["dec_deg"],
+                                        names=list(targets["name"]),
+                                        source_ids=list(targets["source_id"]),
+                                        neighbours=neighbours, options=options,
+                                        progress=lambda _path: bar.advance(task))
+    except (ImageReadError, PositionsError, UnknownCatalogError, ValueError) as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+    table = spectra(measured, target_snr=target_snr, max_width=max_width,
+                    bridge_gaps=bridge_gaps)
+    if output is not None:
+        table.write(output, format=OUTPUT_FORMATS[fmt], overwrite=True)
+        console.print(f"wrote {len(table)} bins of {len(set(table['name']))} sources to {output}",
+                      markup=False)
+        return
+    view = RichTable(title=f"{len(table)} spectral bins")
+    for col in ("name", "freq MHz", "flux mJy", "error mJy", "S/N", "α ± σ"):
+        view.add_column(col, justify="right")
+    for row in table:
+        flux = (f"< {row['limit_jy'] * 1e3:.3g}" if row["upper_limit"]
+                else f"{row['flux_jy'] * 1e3:.4g}")
+        view.add_row(str(row["name"]), f"{row['freq_hz'] / 1e6:.1f}", flux,
+                     f"{row['flux_err_jy'] * 1e3:.2g}", f"{row['snr']:.1f}",
+                     f"{row['alpha']:+.2f} ± {row['alpha_err']:.2f}")
     Console().print(view)
 
 

@@ -35,7 +35,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +56,7 @@ __all__ = [
     "combine_spectral_indices",
     "fit_spectral_index",
     "measure_subbands",
+    "spectra",
 ]
 
 #: Flags that make a sub-band measurement unusable for a spectrum.
@@ -131,7 +132,8 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
                      names: Sequence[str] | None = None,
                      source_ids: Sequence[int] | None = None,
                      neighbours: tuple[np.ndarray, ...] | None = None,
-                     options: FittingOptions | None = None) -> SubbandMeasurements:
+                     options: FittingOptions | None = None,
+                     progress: Callable[[Path], None] | None = None) -> SubbandMeasurements:
     """Measure every target in every sub-band image (each read once).
 
     Parameters
@@ -143,6 +145,8 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
         ICRS targets.
     names, source_ids, neighbours, options
         As for `dsa110_contimg.photometry.forced.measure_many`.
+    progress : callable, optional
+        Called with each image's path once it is measured.
 
     Returns
     -------
@@ -177,9 +181,43 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
         flux[:, k] = np.asarray(table["peak_jyb"], dtype=float)
         err[:, k] = np.asarray(table["peak_err_jyb"], dtype=float)
         flags[:, k] = np.asarray(table["flags"], dtype=np.int64)
+        if progress is not None:
+            progress(image.path)
     return SubbandMeasurements(freqs, flux, err, flags, [str(n) for n in table["name"]],
                                np.asarray(table["source_id"], dtype=np.int64),
                                [image.path for image in loaded])
+
+
+def spectra(measurements: SubbandMeasurements, *, target_snr: float = 5.0,
+            max_width: int | None = None, bridge_gaps: bool = False) -> Table:
+    """Every source's adaptive spectrum and spectral index, one row per bin.
+
+    Columns: ``name, source_id, bin, first_subband, last_subband, freq_hz, flux_jy,
+    flux_err_jy, snr, upper_limit, limit_jy`` and, per source (repeated on its rows),
+    ``alpha, alpha_err, ref_freq_hz, ref_flux_jy, ref_flux_err_jy`` from `fit_spectral_index`
+    over its detected bins (NaN with fewer than two). A source with no usable sub-band has
+    no row.
+    """
+    rows = []
+    usable = measurements.usable
+    for i, name in enumerate(measurements.names):
+        bins = adaptive_bins(measurements.freq_hz, measurements.flux_jy[i],
+                             measurements.flux_err_jy[i], usable[i], target_snr=target_snr,
+                             max_width=max_width, bridge_gaps=bridge_gaps)
+        detected = [b for b in bins if not b.upper_limit]
+        fit = fit_spectral_index([b.freq_hz for b in detected], [b.flux_jy for b in detected],
+                                 [b.flux_err_jy for b in detected])
+        for k, b in enumerate(bins):
+            rows.append((name, int(measurements.source_ids[i]), k, b.first, b.last, b.freq_hz,
+                         b.flux_jy, b.flux_err_jy, b.snr, b.upper_limit, b.limit_jy,
+                         fit.alpha, fit.alpha_err, fit.ref_freq_hz, fit.s0_jy, fit.s0_err_jy))
+    names = ("name", "source_id", "bin", "first_subband", "last_subband", "freq_hz", "flux_jy",
+             "flux_err_jy", "snr", "upper_limit", "limit_jy", "alpha", "alpha_err",
+             "ref_freq_hz", "ref_flux_jy", "ref_flux_err_jy")
+    table = Table(rows=rows, names=names) if rows else Table(names=names)
+    table.meta.update({"target_snr": target_snr, "images": [str(p) for p in
+                                                           measurements.images]})
+    return table
 
 
 def adaptive_bins(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarray,
