@@ -218,3 +218,27 @@ def test_cli_writes_spectra_of_listed_positions(tmp_path):
     faint = table[table["name"] == "faint"]
     assert 1 <= len(faint) < 16  # S/N ~2 per sub-band: merged into a few bins
     assert np.all(np.abs(faint["flux_jy"] - 4e-3) < 3 * faint["flux_err_jy"])
+
+
+def test_a_faint_constant_source_binned_over_epochs_reaches_the_target_unbiased():
+    """S/N 1.5 per epoch over 30 epochs: points of ≥ 5σ (in expectation) whose weighted mean
+    is the true flux within its error, over many such light curves."""
+    from dsa110_contimg.photometry.adaptive import bin_light_curve
+
+    rng = np.random.default_rng(7)
+    mjd = 61000.0 + np.sort(rng.uniform(0, 60, 30))
+    pulls, widths = [], []
+    for _ in range(1000):
+        flux = 1.5e-3 + rng.normal(0.0, 1e-3, 30)
+        curve = bin_light_curve(mjd[::-1], flux[::-1], np.full(30, 1e-3), target_snr=5.0)
+        assert np.all(np.diff(curve["mjd"]) > 0)
+        assert curve["n_epochs"].sum() == 30
+        assert np.all(curve["mjd_first"] <= curve["mjd"]) and np.all(
+            curve["mjd"] <= curve["mjd_last"])
+        detected = curve[~curve["upper_limit"].astype(bool)]
+        widths += list(detected["n_epochs"])
+        w = 1 / np.asarray(detected["flux_err_jy"]) ** 2
+        mean = np.sum(w * detected["flux_jy"]) / np.sum(w)
+        pulls.append((mean - 1.5e-3) * math.sqrt(np.sum(w)))
+    assert np.median(widths) >= 10  # 1.5 √n ≥ 5 needs 11 epochs, in expectation
+    assert abs(np.median(pulls)) < 0.1 and np.std(pulls) == pytest.approx(1.0, abs=0.1)

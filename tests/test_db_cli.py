@@ -96,3 +96,10 @@ def test_cli_lightcurve_table_and_plot(configured, tmp_path):
     assert result.exit_code == 0 and result.output.count("\n") == 4
     result = runner.invoke(app, ["lightcurve", "no such source"])
     assert result.exit_code == 2 and "no catalogue source" in result.output
+
+    # Merged over epochs to a target S/N far above one epoch's: one point spanning all three.
+    result = runner.invoke(app, ["lightcurve", str(source_id), "--bin-snr", "1e6"])
+    assert result.exit_code == 0, result.output
+    (point,) = Table.read(result.stdout, format="ascii.csv")
+    assert point["n_epochs"] == 3 and point["upper_limit"] in (True, "True")
+    assert (point["mjd_first"], point["mjd_last"]) == (curve["mjd"][0], curve["mjd"][-1])

@@ -49,6 +49,7 @@ from dsa110_contimg.imaging.simulate_visibilities import (
     simulate_observation,
 )
 from dsa110_contimg.imaging.wsclean import WSCleanImager
+from dsa110_contimg.photometry.adaptive import alpha_error_limit, measure_subbands, spectra
 
 CATALOG = "vis-sky"
 SIDEREAL_DAY_S = 86164.0905
@@ -160,6 +161,8 @@ def test_three_epochs_from_visibilities_are_measured_with_the_sky_fluxes(
         _assert_fluxes_are_the_skys(data_id, truth, freq_hz)
     assert not list(isolated_settings.stream.output_dir.rglob("*.ms"))  # removed after imaging
 
+    _assert_subband_spectra(json.loads(images[0][2])["subband_images"], truths[0])
+
     dipper = int(np.argmax(field["dip_depth"]))
     light = [_flux(data_id, field["name"][dipper]) for data_id, *_ in images]
     injected = [truth["flux_ref_jy"][dipper] for truth in truths]
@@ -191,6 +194,27 @@ def _assert_fluxes_are_the_skys(data_id: str, truth: Table, freq_hz: float) -> N
     assert len(ratios) >= 5, f"only {len(ratios)} sources with S/N > 100 in the field"
     assert np.all(np.abs(np.array(ratios) - 1) < 0.02), np.round(ratios, 4)
     assert np.mean(np.abs(pulls) < 3) >= 0.9, np.round(pulls, 2)
+
+
+def _assert_subband_spectra(subbands: list[str], truth: Table) -> None:
+    """The 16 WSClean sub-band images (primary-beam corrected with each one's band) give the
+    injected spectral indices of the bright sources inside the half-power circle."""
+    measured = measure_subbands(subbands, truth["ra_deg"], truth["dec_deg"],
+                                names=list(truth["name"]))
+    table = spectra(measured)
+    checked = 0
+    for row in truth:
+        if row["pb_response"] < 0.5:
+            continue
+        (first, *_) = table[table["name"] == row["name"]]
+        snr = first["ref_flux_jy"] / first["ref_flux_err_jy"]
+        if snr < 100:
+            continue
+        checked += 1
+        assert abs(first["alpha"] - row["spectral_index"]) < 3 * first["alpha_err"], (
+            row["name"], first["alpha"], first["alpha_err"], row["spectral_index"])
+        assert first["alpha_err"] < 1.3 * alpha_error_limit(snr, measured.freq_hz)
+    assert checked >= 4
 
 
 def _flux(data_id: str, name: str) -> float:

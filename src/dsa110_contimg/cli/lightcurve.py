@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import typer
+from astropy.table import Table
 from rich.console import Console
 
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.products import light_curve, resolve_source
+from dsa110_contimg.photometry.adaptive import bin_light_curve
 from dsa110_contimg.photometry.plots import plot_light_curve
 from dsa110_contimg.photometry.table_io import OUTPUT_FORMATS
 
@@ -25,6 +28,10 @@ def lightcurve(
     fmt: str = typer.Option("csv", "--format", help=f"One of {', '.join(OUTPUT_FORMATS)}."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Table file (default: "
                                                                     "CSV on stdout)."),
+    bin_snr: float | None = typer.Option(
+        None, "--bin-snr", help="Merge consecutive epochs until each point reaches this S/N "
+                                "(normalized flux where every epoch has one, else raw); "
+                                "each point gives its MJD range."),
 ) -> None:
     """Light curve of SOURCE, ordered by observation MJD (raw and normalized fluxes)."""
     if fmt not in OUTPUT_FORMATS:
@@ -37,11 +44,28 @@ def lightcurve(
         raise typer.Exit(code=2) from exc
     curve = light_curve(source_id)
     curve.meta.update(source_id=source_id, name=name)
+    table = curve if bin_snr is None else _binned(curve, bin_snr)
     if plot is not None:
         plot_light_curve(curve, plot, title=f"{name} (id {source_id})")
         console.print(f"plot written to {plot}", markup=False)
     if output is not None:
-        curve.write(output, format=OUTPUT_FORMATS[fmt], overwrite=True)
-        console.print(f"{len(curve)} points written to {output}", markup=False)
+        table.write(output, format=OUTPUT_FORMATS[fmt], overwrite=True)
+        console.print(f"{len(table)} points written to {output}", markup=False)
     elif plot is None:
-        curve.write(sys.stdout, format="ascii.csv")
+        table.write(sys.stdout, format="ascii.csv")
+
+
+def _binned(curve: Table, target_snr: float) -> Table:
+    """``curve`` merged over epochs to ``target_snr`` (normalized flux when every epoch has
+    one)."""
+    normalized = np.asarray(curve["normalized_flux_jy"], dtype=float)
+    column = "normalized_flux" if len(curve) and np.isfinite(normalized).all() else "peak"
+    flux, err = ((normalized, np.asarray(curve["normalized_flux_err_jy"], dtype=float))
+                 if column == "normalized_flux"
+                 else (np.asarray(curve["peak_jyb"], dtype=float),
+                       np.asarray(curve["peak_err_jyb"], dtype=float)))
+    table = bin_light_curve(np.asarray(curve["mjd"], dtype=float), flux, err,
+                            target_snr=target_snr)
+    table.meta.update(curve.meta)
+    table.meta["flux"] = column
+    return table

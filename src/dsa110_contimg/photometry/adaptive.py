@@ -53,6 +53,7 @@ __all__ = [
     "SubbandMeasurements",
     "adaptive_bins",
     "alpha_error_limit",
+    "bin_light_curve",
     "combine_spectral_indices",
     "fit_spectral_index",
     "measure_subbands",
@@ -223,7 +224,7 @@ def spectra(measurements: SubbandMeasurements, *, target_snr: float = 5.0,
 def adaptive_bins(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarray,
                   usable: np.ndarray | None = None, *, target_snr: float = 5.0,
                   max_width: int | None = None, bridge_gaps: bool = False,
-                  ) -> list[SpectralBin]:
+                  power_law: bool = True) -> list[SpectralBin]:
     """Merge one source's adjacent sub-bands into bins of at least ``target_snr``.
 
     Parameters
@@ -239,6 +240,9 @@ def adaptive_bins(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndar
     bridge_gaps : bool
         Let a bin run across unusable sub-bands (they are left out of it); otherwise a gap
         ends a bin.
+    power_law : bool
+        Widths follow the whole band's power-law spectrum (else its mean flux, as for the
+        epochs of a light curve, `bin_light_curve`).
 
     Returns
     -------
@@ -259,11 +263,45 @@ def adaptive_bins(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndar
         limit = max(whole.flux_jy, 0.0) + LIMIT_SIGMA * whole.flux_err_jy
         return [SpectralBin(whole.first, whole.last, whole.freq_hz, math.nan,
                             whole.flux_err_jy, True, limit)]
-    expected = _expected_flux(freq, flux, err, ok, whole)
+    expected = (_expected_flux(freq, flux, err, ok, whole) if power_law
+                else np.full(freq.shape, whole.flux_jy))
     bins: list[SpectralBin] = []
     for run in _runs(np.flatnonzero(ok), bridge_gaps):
         bins += _bin_run(freq, flux, err, run, expected, target_snr, max_width)
     return bins
+
+
+def bin_light_curve(mjd: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarray,
+                    usable: np.ndarray | None = None, *, target_snr: float = 5.0) -> Table:
+    """Merge consecutive epochs of a faint source until each point reaches ``target_snr``.
+
+    As `adaptive_bins` over time: widths from the errors and the source's mean flux over all
+    epochs (never from a point's own flux), each point the inverse-variance weighted mean flux
+    at the weighted mean MJD; a light curve below the target even in total is one upper limit.
+
+    Returns
+    -------
+    astropy.table.Table
+        ``mjd, mjd_first, mjd_last, n_epochs, flux_jy, flux_err_jy, snr, upper_limit,
+        limit_jy``, in time order.
+    """
+    order = np.argsort(np.asarray(mjd, dtype=float), kind="stable")
+    t = np.asarray(mjd, dtype=float)[order]
+    ok = None if usable is None else np.asarray(usable, dtype=bool)[order]
+    bins = adaptive_bins(t, np.asarray(flux_jy, dtype=float)[order],
+                         np.asarray(flux_err_jy, dtype=float)[order], ok,
+                         target_snr=target_snr, bridge_gaps=True, power_law=False)
+    valid = np.isfinite(np.asarray(flux_jy, dtype=float)[order]) & (
+        np.asarray(flux_err_jy, dtype=float)[order] > 0)
+    if ok is not None:
+        valid &= ok
+    rows = [(b.freq_hz, t[b.first], t[b.last], int(valid[b.first:b.last + 1].sum()), b.flux_jy,
+             b.flux_err_jy, b.snr, b.upper_limit, b.limit_jy) for b in bins]
+    names = ("mjd", "mjd_first", "mjd_last", "n_epochs", "flux_jy", "flux_err_jy", "snr",
+             "upper_limit", "limit_jy")
+    table = Table(rows=rows, names=names) if rows else Table(names=names)
+    table.meta["target_snr"] = target_snr
+    return table
 
 
 def fit_spectral_index(freq_hz, flux_jy, flux_err_jy, *, ref_freq_hz: float | None = None,
