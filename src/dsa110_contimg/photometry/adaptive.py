@@ -56,6 +56,7 @@ __all__ = [
     "bin_light_curve",
     "combine_spectral_indices",
     "fit_spectral_index",
+    "fit_spectral_indices",
     "measure_subbands",
     "spectra",
 ]
@@ -141,7 +142,8 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
     ----------
     images : sequence of path or Image
         One image per sub-band, any order (sorted here by frequency); each must carry its
-        frequency (a FREQ axis or RESTFRQ).
+        frequency (a FREQ axis or RESTFRQ). Paths are read one at a time, so memory holds one
+        image.
     ra_deg, dec_deg : array_like
         ICRS targets.
     names, source_ids, neighbours, options
@@ -162,31 +164,35 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
     """
     if not images:
         raise ValueError("no sub-band images to measure")
-    loaded = [image if isinstance(image, Image) else load_image(image) for image in images]
-    for image in loaded:
-        if image.freq_hz is None:
-            raise ValueError(f"{image.path}: no frequency in the header (FREQ axis or RESTFRQ)")
-    loaded.sort(key=lambda image: image.freq_hz)
-    freqs = np.array([image.freq_hz for image in loaded], dtype=float)
-    if np.any(np.diff(freqs) <= 0):
-        raise ValueError(f"sub-band images share a frequency: {sorted(freqs)}")
     ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
     dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
-    shape = (ra.size, len(loaded))
+    shape = (ra.size, len(images))
     flux, err = np.full(shape, np.nan), np.full(shape, np.nan)
     flags = np.zeros(shape, dtype=np.int64)
+    freqs = np.full(len(images), np.nan)
+    paths: list[Path] = []
     table = Table()
-    for k, image in enumerate(loaded):
+    for k, given in enumerate(images):  # one image in memory at a time
+        image = given if isinstance(given, Image) else load_image(given)
+        if image.freq_hz is None:
+            raise ValueError(f"{image.path}: no frequency in the header (FREQ axis or RESTFRQ)")
         table = measure_many(image, ra, dec, names=names, source_ids=source_ids,
                              neighbours=neighbours, options=options)
+        freqs[k] = image.freq_hz
+        paths.append(image.path)
         flux[:, k] = np.asarray(table["peak_jyb"], dtype=float)
         err[:, k] = np.asarray(table["peak_err_jyb"], dtype=float)
         flags[:, k] = np.asarray(table["flags"], dtype=np.int64)
         if progress is not None:
             progress(image.path)
+        del image
+    order = np.argsort(freqs)
+    if np.any(np.diff(freqs[order]) <= 0):
+        raise ValueError(f"sub-band images share a frequency: {sorted(freqs)}")
+    freqs, flux, err, flags = freqs[order], flux[:, order], err[:, order], flags[:, order]
     return SubbandMeasurements(freqs, flux, err, flags, [str(n) for n in table["name"]],
                                np.asarray(table["source_id"], dtype=np.int64),
-                               [image.path for image in loaded])
+                               [paths[k] for k in order])
 
 
 def spectra(measurements: SubbandMeasurements, *, target_snr: float = 5.0,
@@ -199,15 +205,21 @@ def spectra(measurements: SubbandMeasurements, *, target_snr: float = 5.0,
     over its detected bins (NaN with fewer than two). A source with no usable sub-band has
     no row.
     """
-    rows = []
     usable = measurements.usable
-    for i, name in enumerate(measurements.names):
-        bins = adaptive_bins(measurements.freq_hz, measurements.flux_jy[i],
-                             measurements.flux_err_jy[i], usable[i], target_snr=target_snr,
-                             max_width=max_width, bridge_gaps=bridge_gaps)
-        detected = [b for b in bins if not b.upper_limit]
-        fit = fit_spectral_index([b.freq_hz for b in detected], [b.flux_jy for b in detected],
-                                 [b.flux_err_jy for b in detected])
+    freq = measurements.freq_hz
+    expected = _expected_fluxes(freq, measurements.flux_jy, measurements.flux_err_jy, usable)
+    per_source = [adaptive_bins(freq, measurements.flux_jy[i], measurements.flux_err_jy[i],
+                                usable[i], target_snr=target_snr, max_width=max_width,
+                                bridge_gaps=bridge_gaps, expected_jy=expected[i])
+                  for i in range(len(measurements.names))]
+    width = max([len(bins) for bins in per_source] + [1])
+    points = np.full((len(per_source), width, 3), np.nan)
+    for i, bins in enumerate(per_source):
+        for k, b in enumerate(b for b in bins if not b.upper_limit):
+            points[i, k] = (b.freq_hz, b.flux_jy, b.flux_err_jy)
+    fits = fit_spectral_indices(points[..., 0], points[..., 1], points[..., 2])
+    rows = []
+    for i, (name, bins, fit) in enumerate(zip(measurements.names, per_source, fits)):
         for k, b in enumerate(bins):
             rows.append((name, int(measurements.source_ids[i]), k, b.first, b.last, b.freq_hz,
                          b.flux_jy, b.flux_err_jy, b.snr, b.upper_limit, b.limit_jy,
@@ -224,7 +236,8 @@ def spectra(measurements: SubbandMeasurements, *, target_snr: float = 5.0,
 def adaptive_bins(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarray,
                   usable: np.ndarray | None = None, *, target_snr: float = 5.0,
                   max_width: int | None = None, bridge_gaps: bool = False,
-                  power_law: bool = True) -> list[SpectralBin]:
+                  power_law: bool = True, expected_jy: np.ndarray | None = None,
+                  ) -> list[SpectralBin]:
     """Merge one source's adjacent sub-bands into bins of at least ``target_snr``.
 
     Parameters
@@ -243,6 +256,9 @@ def adaptive_bins(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndar
     power_law : bool
         Widths follow the whole band's power-law spectrum (else its mean flux, as for the
         epochs of a light curve, `bin_light_curve`).
+    expected_jy : ndarray, optional
+        That spectrum per sub-band, when already known (as `spectra` computes it for all
+        sources at once).
 
     Returns
     -------
@@ -263,8 +279,12 @@ def adaptive_bins(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndar
         limit = max(whole.flux_jy, 0.0) + LIMIT_SIGMA * whole.flux_err_jy
         return [SpectralBin(whole.first, whole.last, whole.freq_hz, math.nan,
                             whole.flux_err_jy, True, limit)]
-    expected = (_expected_flux(freq, flux, err, ok, whole) if power_law
-                else np.full(freq.shape, whole.flux_jy))
+    if expected_jy is not None:
+        expected = np.asarray(expected_jy, dtype=float)
+    elif power_law:
+        expected = _expected_fluxes(freq, flux[None, :], err[None, :], ok[None, :])[0]
+    else:
+        expected = np.full(freq.shape, whole.flux_jy)
     bins: list[SpectralBin] = []
     for run in _runs(np.flatnonzero(ok), bridge_gaps):
         bins += _bin_run(freq, flux, err, run, expected, target_snr, max_width)
@@ -312,40 +332,75 @@ def fit_spectral_index(freq_hz, flux_jy, flux_err_jy, *, ref_freq_hz: float | No
     are nearly uncorrelated. Errors are the formal 1σ errors (``absolute_sigma``); with fewer
     than two points, or none positive in total, α is NaN.
     """
-    freq = np.asarray(freq_hz, dtype=float)
-    flux = np.asarray(flux_jy, dtype=float)
-    err = np.asarray(flux_err_jy, dtype=float)
-    good = np.isfinite(freq) & np.isfinite(flux) & np.isfinite(err) & (err > 0)
-    freq, flux, err = freq[good], flux[good], err[good]
-    weights = 1.0 / err ** 2
-    nan = SpectralFit(math.nan, math.nan, math.nan, math.nan, ref_freq_hz or math.nan,
-                      math.nan, int(freq.size))
-    if freq.size < 2 or np.sum(weights * flux) <= 0:
-        return nan
-    x = np.log(freq)
-    nu0 = ref_freq_hz or float(np.exp(np.sum(weights * x) / np.sum(weights)))
-    x = x - math.log(nu0)
-    # Gauss-Newton on (ln S0, α) from the linear (small-α) solution; converges in a few steps
-    # over a narrow band. Weights are on the flux residuals throughout.
-    s0 = float(np.sum(weights * flux) / np.sum(weights))
-    spread = float(np.sum(weights * x * x))
-    alpha = float(np.sum(weights * (flux - s0) * x) / (s0 * spread)) if spread > 0 else 0.0
-    for _ in range(20):
-        model = s0 * np.exp(alpha * x)
-        jac = np.stack([model / s0, model * x], axis=1)      # d/dS0, d/dα
-        normal = jac.T @ (jac * weights[:, None])
-        step = np.linalg.solve(normal, jac.T @ (weights * (flux - model)))
-        s0, alpha = s0 + step[0], alpha + step[1]
-        if s0 <= 0:
-            return nan
-        if abs(step[1]) < 1e-10 and abs(step[0]) < 1e-12 * abs(s0):
+    freq = np.atleast_2d(np.asarray(freq_hz, dtype=float))
+    fits = fit_spectral_indices(freq, np.atleast_2d(np.asarray(flux_jy, dtype=float)),
+                                np.atleast_2d(np.asarray(flux_err_jy, dtype=float)),
+                                ref_freq_hz=ref_freq_hz)
+    return fits[0]
+
+
+def fit_spectral_indices(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarray, *,
+                         ref_freq_hz: float | None = None) -> list[SpectralFit]:
+    """`fit_spectral_index` of many sources at once: arrays ``[source, point]`` (points with a
+    non-finite value or error are left out, so rows may hold different numbers of points).
+
+    Gauss-Newton on (S₀, α) for all sources together, from the linear small-α solution;
+    over a narrow band it converges in a few steps.
+    """
+    freq, flux, err = np.broadcast_arrays(np.asarray(freq_hz, dtype=float),
+                                          np.asarray(flux_jy, dtype=float),
+                                          np.asarray(flux_err_jy, dtype=float))
+    good = np.isfinite(freq) & np.isfinite(flux) & np.isfinite(err) & (err > 0) & (freq > 0)
+    w = np.where(good, 1.0 / np.where(good, err, 1.0) ** 2, 0.0)
+    flux = np.where(good, flux, 0.0)
+    x = np.where(good, np.log(np.where(good, freq, 1.0)), 0.0)
+    w_sum = w.sum(axis=1)
+    n_points = good.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ln_nu0 = (np.full(len(w), math.log(ref_freq_hz)) if ref_freq_hz
+                  else (w * x).sum(axis=1) / w_sum)
+        x = np.where(good, x - ln_nu0[:, None], 0.0)
+        s0 = (w * flux).sum(axis=1) / w_sum
+        spread = (w * x * x).sum(axis=1)
+        alpha = (w * (flux - s0[:, None]) * x).sum(axis=1) / (s0 * spread)
+    fitted = (n_points >= 2) & (s0 > 0) & (spread > 0) & np.isfinite(alpha)
+    s0, alpha = np.where(fitted, s0, 1.0), np.where(fitted, alpha, 0.0)
+    for _ in range(30):
+        e = np.exp(alpha[:, None] * x)
+        model = s0[:, None] * e
+        d_alpha = model * x
+        a = (w * e * e).sum(axis=1)
+        b = (w * e * d_alpha).sum(axis=1)
+        c = (w * d_alpha * d_alpha).sum(axis=1)
+        residual = w * (flux - model)
+        r0, r1 = (residual * e).sum(axis=1), (residual * d_alpha).sum(axis=1)
+        det = a * c - b * b
+        with np.errstate(invalid="ignore", divide="ignore"):
+            step0, step1 = (c * r0 - b * r1) / det, (a * r1 - b * r0) / det
+        step0, step1 = np.where(fitted, step0, 0.0), np.where(fitted, step1, 0.0)
+        s0, alpha = s0 + step0, alpha + step1
+        fitted &= (s0 > 0) & np.isfinite(s0) & np.isfinite(alpha)
+        s0, alpha = np.where(fitted, s0, 1.0), np.where(fitted, alpha, 0.0)
+        if np.all(np.abs(step1) < 1e-10) and np.all(np.abs(step0) <= 1e-12 * np.abs(s0)):
             break
-    model = s0 * np.exp(alpha * x)
-    jac = np.stack([model / s0, model * x], axis=1)
-    covariance = np.linalg.inv(jac.T @ (jac * weights[:, None]))
-    chisq = float(np.sum(weights * (flux - model) ** 2))
-    return SpectralFit(float(alpha), float(math.sqrt(covariance[1, 1])), float(s0),
-                       float(math.sqrt(covariance[0, 0])), nu0, chisq, int(freq.size))
+    e = np.exp(alpha[:, None] * x)
+    model = s0[:, None] * e
+    d_alpha = model * x
+    a, b = (w * e * e).sum(axis=1), (w * e * d_alpha).sum(axis=1)
+    c = (w * d_alpha * d_alpha).sum(axis=1)
+    det = a * c - b * b
+    chisq = (w * (flux - model) ** 2).sum(axis=1)
+    fits = []
+    for i in range(len(w)):
+        nu0 = float(math.exp(ln_nu0[i])) if np.isfinite(ln_nu0[i]) else math.nan
+        if not fitted[i] or not det[i] > 0:
+            fits.append(SpectralFit(math.nan, math.nan, math.nan, math.nan, nu0, math.nan,
+                                    int(n_points[i])))
+            continue
+        fits.append(SpectralFit(float(alpha[i]), float(math.sqrt(a[i] / det[i])), float(s0[i]),
+                                float(math.sqrt(c[i] / det[i])), nu0, float(chisq[i]),
+                                int(n_points[i])))
+    return fits
 
 
 def combine_spectral_indices(alpha, alpha_err) -> tuple[float, float, float]:
@@ -369,21 +424,33 @@ def alpha_error_limit(snr: float, freq_hz: np.ndarray) -> float:
 
 def _merge(freq: np.ndarray, flux: np.ndarray, err: np.ndarray,
            members: np.ndarray) -> SpectralBin:
-    w = 1.0 / err[members] ** 2
-    total = float(np.sum(w))
-    return SpectralBin(int(members[0]), int(members[-1]),
-                       float(np.sum(w * freq[members]) / total),
-                       float(np.sum(w * flux[members]) / total), float(1.0 / math.sqrt(total)))
+    """The inverse-variance weighted mean of ``members`` (plain floats: bins are short)."""
+    indices = members.tolist()
+    f, s, e = freq.tolist(), flux.tolist(), err.tolist()
+    weights = [1.0 / (e[i] * e[i]) for i in indices]
+    total = sum(weights)
+    return SpectralBin(indices[0], indices[-1],
+                       sum(w * f[i] for w, i in zip(weights, indices)) / total,
+                       sum(w * s[i] for w, i in zip(weights, indices)) / total,
+                       1.0 / math.sqrt(total))
 
 
-def _expected_flux(freq: np.ndarray, flux: np.ndarray, err: np.ndarray, ok: np.ndarray,
-                   whole: SpectralBin) -> np.ndarray:
-    """Each sub-band's flux according to the whole band's power law, or its mean where α is
-    not constrained to better than ``_MAX_ALPHA_ERR`` (faint sources)."""
-    fit = fit_spectral_index(freq[ok], flux[ok], err[ok])
-    if not fit.alpha_err <= _MAX_ALPHA_ERR:
-        return np.full(freq.shape, whole.flux_jy)
-    return fit.s0_jy * (freq / fit.ref_freq_hz) ** fit.alpha
+def _expected_fluxes(freq: np.ndarray, flux: np.ndarray, err: np.ndarray,
+                     usable: np.ndarray) -> np.ndarray:
+    """Each source's flux per sub-band (arrays ``[source, sub-band]``) according to its whole
+    band's power law, or its whole-band mean where α is not constrained to better than
+    ``_MAX_ALPHA_ERR`` (faint sources)."""
+    ok = usable & np.isfinite(flux) & np.isfinite(err) & (err > 0)
+    fits = fit_spectral_indices(np.where(ok, freq[None, :], np.nan), np.where(ok, flux, np.nan),
+                                err)
+    w = np.where(ok, 1.0 / np.where(ok, err, 1.0) ** 2, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (w * np.where(ok, flux, 0.0)).sum(axis=1) / w.sum(axis=1)
+    expected = np.repeat(mean[:, None], freq.size, axis=1)
+    for i, fit in enumerate(fits):
+        if fit.alpha_err <= _MAX_ALPHA_ERR:
+            expected[i] = fit.s0_jy * (freq / fit.ref_freq_hz) ** fit.alpha
+    return expected
 
 
 def _runs(indices: np.ndarray, bridge_gaps: bool) -> list[np.ndarray]:
@@ -399,14 +466,18 @@ def _bin_run(freq: np.ndarray, flux: np.ndarray, err: np.ndarray, run: np.ndarra
     """Contiguous bins over one run: each grows until its *expected* S/N (whole-band model
     flux over the bin's error) reaches the target; a short remainder joins the last bin, and a
     run too short to reach the target is an upper limit."""
+    weights = (1.0 / err[run] ** 2).tolist()
+    model = (expected[run] * (1.0 / err[run] ** 2)).tolist()
     groups: list[list[int]] = []
     current: list[int] = []
-    for index in run:
-        current.append(int(index))
-        if (_expected_snr(err, expected, current) >= target_snr
-                or (max_width and len(current) >= max_width)):
+    w_sum = m_sum = 0.0
+    for position, index in enumerate(run.tolist()):
+        current.append(position)
+        w_sum += weights[position]
+        m_sum += model[position]
+        if m_sum / math.sqrt(w_sum) >= target_snr or (max_width and len(current) >= max_width):
             groups.append(current)
-            current = []
+            current, w_sum, m_sum = [], 0.0, 0.0
     if current:
         if groups and not (max_width and len(groups[-1]) + len(current) > max_width):
             groups[-1] += current
@@ -414,15 +485,12 @@ def _bin_run(freq: np.ndarray, flux: np.ndarray, err: np.ndarray, run: np.ndarra
             groups.append(current)
     bins = []
     for group in groups:
-        merged = _merge(freq, flux, err, np.array(group))
-        if _expected_snr(err, expected, group) < target_snr:
+        members = run[group]
+        merged = _merge(freq, flux, err, members)
+        w = sum(weights[p] for p in group)
+        if sum(model[p] for p in group) / math.sqrt(w) < target_snr:
             limit = max(merged.flux_jy, 0.0) + LIMIT_SIGMA * merged.flux_err_jy
             merged = SpectralBin(merged.first, merged.last, merged.freq_hz, math.nan,
                                  merged.flux_err_jy, True, limit)
         bins.append(merged)
     return bins
-
-
-def _expected_snr(err: np.ndarray, expected: np.ndarray, members: list[int]) -> float:
-    w = 1.0 / err[members] ** 2
-    return float(np.sum(w * expected[members]) / math.sqrt(np.sum(w)))
