@@ -55,6 +55,7 @@ def _run(n_antennas: int, integrations: int, channels: int, n_sources: int) -> l
     from dsa110_contimg.imaging.simulate import make_sky
     from dsa110_contimg.imaging.simulate_visibilities import (
         ObservationSpec,
+        injected_flux,
         pointing_track,
         simulate_observation,
     )
@@ -89,12 +90,12 @@ def _run(n_antennas: int, integrations: int, channels: int, n_sources: int) -> l
     image = load_image(record.image)
     table = photometry_for_product(record.data_id)
     index = {str(n): i for i, n in enumerate(table["name"])}
+    expected = injected_flux(truth, image.freq_hz)
     ratios = []
-    for row in truth:
+    for k, row in enumerate(truth):
         i = index[str(row["name"])]
         if table["snr"][i] > 100 and row["pb_response"] >= 0.5:
-            expected = row["flux_ref_jy"] * (image.freq_hz / 1.4e9) ** row["spectral_index"]
-            ratios.append(float(table["peak_jyb"][i]) / expected)
+            ratios.append(float(table["peak_jyb"][i]) / expected[k])
     with session_scope() as session:
         metadata = json.loads(session.scalar(select(DataRegistry.metadata_json).where(
             DataRegistry.data_id == record.data_id)))

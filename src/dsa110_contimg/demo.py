@@ -36,7 +36,8 @@ from dsa110_contimg.photometry.candidates import detect
 from dsa110_contimg.photometry.plots import plot_light_curve
 from dsa110_contimg.runner import RunSummary, run_pipeline
 
-__all__ = ["DEMO_CATALOG", "DemoReport", "demo_environment", "run_demo"]
+__all__ = ["DEMO_CATALOG", "DemoReport", "demo_environment", "run_demo",
+           "settings_environment"]
 
 DEMO_CATALOG = "demo-sky"
 DEC0 = 37.23  # the array's latitude: sources transit overhead
@@ -72,12 +73,13 @@ def demo_environment(settings: Settings, *, images_per_day: int) -> dict[str, st
 
 
 @contextmanager
-def _demo_settings(settings: Settings, *, images_per_day: int) -> Iterator[Settings]:
-    """Make the demo's settings this process's (and its children's) for the duration."""
+def settings_environment(environment: dict[str, str]) -> Iterator[Settings]:
+    """Make ``environment`` (``CONTIMG_*`` variables) this process's (and its children's)
+    settings for the duration, without the caller's config file or database URL."""
     saved = dict(os.environ)
     os.environ.pop("CONTIMG_CONFIG", None)
     os.environ.pop("CONTIMG_DATABASE_URL", None)
-    os.environ.update(demo_environment(settings, images_per_day=images_per_day))
+    os.environ.update(environment)
     get_settings.cache_clear()
     try:
         yield get_settings()
@@ -91,7 +93,8 @@ def run_demo(settings: Settings, *, days: int = 6, images_per_day: int = 3,
              npix: tuple[int, int] = (1024, 2560), seed: int = 2026, n_variables: int = 3,
              progress=None) -> DemoReport:
     """Simulate ``days`` × ``images_per_day`` drift-scan images and run the pipeline on them."""
-    with _demo_settings(settings, images_per_day=images_per_day) as demo:
+    with settings_environment(demo_environment(settings,
+                                               images_per_day=images_per_day)) as demo:
         return _run(demo, days, images_per_day, npix, seed, n_variables, progress)
 
 

@@ -12,7 +12,6 @@ simulated observations'. It keeps its own state in ``<state_dir>/demo-visibiliti
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,14 +23,16 @@ from astropy.table import Table
 from astropy.time import Time
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
-from dsa110_contimg.config import Settings, get_settings
+from dsa110_contimg.config import Settings
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.products import photometry_for_product
+from dsa110_contimg.demo import settings_environment
 from dsa110_contimg.imaging.fits_io import load_image
 from dsa110_contimg.imaging.simulate import make_sky
 from dsa110_contimg.imaging.simulate_visibilities import (
     ObservationSpec,
+    injected_flux,
     pointing_track,
     simulate_observation,
 )
@@ -79,20 +80,12 @@ def run_visibility_demo(settings: Settings, *, epochs: int = 2, seed: int = 2026
         return VisibilityDemoReport(state, [], "WSClean is not installed (Debian/Ubuntu "
                                                "package 'wsclean'); the demo uses simulated "
                                                "images only")
-    saved = dict(os.environ)
-    for key in ("CONTIMG_CONFIG", "CONTIMG_DATABASE_URL"):
-        os.environ.pop(key, None)
-    os.environ.update({"CONTIMG_STATE_DIR": str(state), "CONTIMG_STREAM__IMAGER": "wsclean",
-                       "CONTIMG_STREAM__SETTLE_S": "0", "CONTIMG_PHOTOMETRY__CATALOG": CATALOG,
-                       "CONTIMG_PHOTOMETRY__NORMALIZE": "false",
-                       "CONTIMG_LOG_LEVEL": settings.log_level})
-    get_settings.cache_clear()
-    try:
-        return _run(get_settings(), epochs, seed, progress or (lambda _line: None))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
+    environment = {"CONTIMG_STATE_DIR": str(state), "CONTIMG_STREAM__IMAGER": "wsclean",
+                   "CONTIMG_STREAM__SETTLE_S": "0", "CONTIMG_PHOTOMETRY__CATALOG": CATALOG,
+                   "CONTIMG_PHOTOMETRY__NORMALIZE": "false",
+                   "CONTIMG_LOG_LEVEL": settings.log_level}
+    with settings_environment(environment) as demo:
+        return _run(demo, epochs, seed, progress or (lambda _line: None))
 
 
 def _run(demo: Settings, epochs: int, seed: int, progress: Callable[[str], None],
@@ -137,18 +130,17 @@ def _epoch(record, truth: Table, dipper: str, demo: Settings) -> EpochReport:
     report.mjd_offset_s = (float(np.nanmedian(table["mjd_obs"])) - truth.meta["mjd_mid"]) * 86400
     measured = {str(n): i for i, n in enumerate(table["name"])}
     freq = load_image(record.image).freq_hz or 1.4e9
+    expected = injected_flux(truth, freq)
+    undipped = injected_flux(truth, freq, column="flux_jy")
     ratios = []
-    for row in truth:
+    for k, row in enumerate(truth):
         i = measured.get(str(row["name"]))
         if i is None:
             continue
-        expected = row["flux_ref_jy"] * (freq / 1.4e9) ** row["spectral_index"]
-        ratio = float(table["peak_jyb"][i]) / expected
         if row["name"] == dipper:
-            report.dipper_ratio = float(table["peak_jyb"][i]) / (
-                row["flux_jy"] * (freq / 1.4e9) ** row["spectral_index"])
+            report.dipper_ratio = float(table["peak_jyb"][i]) / undipped[k]
         if table["snr"][i] > 100 and row["pb_response"] >= 0.5:
-            ratios.append(ratio)
+            ratios.append(float(table["peak_jyb"][i]) / expected[k])
     if ratios:
         report.n_bright = len(ratios)
         report.median_ratio = float(np.median(ratios))

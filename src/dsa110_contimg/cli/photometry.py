@@ -34,6 +34,13 @@ log = logging.getLogger(__name__)
 console = Console(stderr=True)
 
 
+def _check_targets_and_format(catalog: str | None, positions: Path | None, fmt: str) -> None:
+    if (catalog is None) == (positions is None):
+        raise typer.BadParameter("give exactly one of --catalog or --positions")
+    if fmt not in OUTPUT_FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
+
+
 def _parse_beam(text: str | None) -> Beam | None:
     if text is None:
         return None
@@ -64,10 +71,7 @@ def measure(
 
     One row per position, in input order; unmeasurable positions have NaN and a flag.
     """
-    if (catalog is None) == (positions is None):
-        raise typer.BadParameter("give exactly one of --catalog or --positions")
-    if fmt not in OUTPUT_FORMATS:
-        raise typer.BadParameter(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
+    _check_targets_and_format(catalog, positions, fmt)
     options = get_settings().photometry.fitting
     try:
         img = load_image(image, beam=_parse_beam(beam))
@@ -119,10 +123,7 @@ def adaptive(
     """Spectra of catalogue sources or listed positions from sub-band IMAGES: each image
     measured once, adjacent sub-bands merged until each bin reaches the target S/N (upper limits
     where even the whole band does not), and each source's spectral index with its error."""
-    if (catalog is None) == (positions is None):
-        raise typer.BadParameter("give exactly one of --catalog or --positions")
-    if fmt not in OUTPUT_FORMATS:
-        raise typer.BadParameter(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
+    _check_targets_and_format(catalog, positions, fmt)
     options = get_settings().photometry.fitting
     try:
         neighbours = None

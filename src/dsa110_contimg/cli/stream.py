@@ -105,10 +105,9 @@ def stream(
         queued = [r.data_id for r in records if r.job_id is not None and r.data_id]
         if queued and not queue_only:
             run_worker(stop_when_idle=True, settings=settings.jobs, url=settings.database_url)
-        waiting = sum(get_photometry_status(d, url=settings.database_url).status
-                      in ("pending", "running") for d in queued)
-        phot_failed = sum(get_photometry_status(d, url=settings.database_url).status == "failed"
-                          for d in queued)
+        statuses = [get_photometry_status(d, url=settings.database_url).status for d in queued]
+        waiting = sum(status in ("pending", "running") for status in statuses)
+        phot_failed = statuses.count("failed")
         if queued:
             console.print(f"photometry: {len(queued) - waiting - phot_failed} completed, "
                           f"{phot_failed} failed, {waiting} waiting for a worker "

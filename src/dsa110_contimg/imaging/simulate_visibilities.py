@@ -44,6 +44,7 @@ __all__ = [
     "ObservationSpec",
     "SimulatedObservation",
     "dsa110_layout",
+    "injected_flux",
     "meridian_pointing",
     "pointing_track",
     "simulate_observation",
@@ -136,6 +137,14 @@ class SimulatedObservation:
     mjd_mid: float
     mjd_end: float
     track: BeamTrack
+
+
+def injected_flux(truth: Table, freq_hz: float, column: str = "flux_ref_jy") -> np.ndarray:
+    """The truth's flux densities (Jy) at ``freq_hz``: ``column`` (at 1.4 GHz; by default this
+    epoch's, dips applied) scaled by each source's spectral index (−0.7 when absent)."""
+    alpha = (np.asarray(truth["spectral_index"], dtype=float) if "spectral_index" in truth.colnames
+             else np.full(len(truth), -0.7))
+    return np.asarray(truth[column], dtype=float) * (freq_hz / REFERENCE_FREQ_HZ) ** alpha
 
 
 def subband_file_name(start: str, subband: int) -> str:
