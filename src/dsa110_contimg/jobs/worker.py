@@ -2,11 +2,13 @@
 
 A worker claims an item atomically (``pending``, due, in an active job — or ``running`` with an
 expired lease, whose worker died) and holds it for ``lease_s``, renewed by a heartbeat while it
-works. Processing reads the image
-once, selects sources, measures, upserts the rows and moves the product's registry status to a
-terminal state. Bad inputs (unreadable, missing, beamless images; unknown catalogues) fail the
-item at once with the reason; unexpected errors are retried with backoff up to
-``max_attempts``, then fail with the reason. Counters are updated in O(1) per item, and the job
+works. Processing reads the image once, selects sources, measures, upserts the rows, measures
+the sources' sub-band spectra when the product has sub-band images, and moves the product's
+registry status to a terminal state. Bad inputs (unreadable, missing, beamless images; unknown
+catalogues) fail the item at once with the reason; unexpected errors are retried with backoff up to
+``max_attempts``, then fail with the reason. Attempts are counted when an item is claimed, so an
+item whose worker dies while processing it is claimed at most ``max_attempts`` times and then
+failed ("worker died 3 times while processing"). Counters are updated in O(1) per item, and the job
 reaches ``completed``, ``completed_with_errors`` or ``failed`` when its last item ends. A worker
 never dies of one item.
 """
@@ -27,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from dsa110_contimg.catalog.query import UnknownCatalogError
 from dsa110_contimg.config import JobSettings, get_settings
@@ -35,8 +37,10 @@ from dsa110_contimg.database.data_registry import InvalidTransitionError, update
 from dsa110_contimg.database.models import BatchJob, BatchJobItem, CatalogSource, DataRegistry
 from dsa110_contimg.database.products import photometry_insert
 from dsa110_contimg.database.session import get_engine, session_scope
+from dsa110_contimg.database.spectra import spectra_insert
 from dsa110_contimg.imaging.fits_io import ImageReadError, load_image
 from dsa110_contimg.jobs.params import PhotometryParams
+from dsa110_contimg.photometry.adaptive import measure_subbands, spectra
 from dsa110_contimg.photometry.corrections import normalize_product
 from dsa110_contimg.photometry.flags import decode_flags
 from dsa110_contimg.photometry.forced import measure_many
@@ -69,13 +73,21 @@ def worker_name() -> str:
 
 def claim_item(worker: str, *, item_id: int | None = None, settings: JobSettings | None = None,
                url: str | None = None) -> int | None:
-    """Atomically claim the next due item (or ``item_id``); None when there is none."""
+    """Atomically claim the next due item (or ``item_id``); None when there is none.
+
+    Attempts are counted here, at claim time, so a worker that dies while processing (out of
+    memory, a crash in a library) has used one. An item whose worker died with its last
+    attempt (``jobs.max_attempts``) is failed with that reason instead of being claimed: a
+    poison item ends after ``max_attempts`` crashes rather than crash-looping every worker.
+    """
     settings = settings or get_settings().jobs
     now = _now()
-    claimable = or_(
+    due = or_(
         and_(BatchJobItem.status == "pending",
              or_(BatchJobItem.not_before.is_(None), BatchJobItem.not_before <= now)),
         and_(BatchJobItem.status == "running", BatchJobItem.lease_expires_at < now))
+    _fail_exhausted(and_(due, BatchJobItem.attempts >= settings.max_attempts), settings, url)
+    claimable = and_(due, BatchJobItem.attempts < settings.max_attempts)
     candidate = (select(BatchJobItem.id).join(BatchJob, BatchJob.id == BatchJobItem.job_id)
                  .where(claimable, BatchJob.status.in_(("pending", "running")))
                  .order_by(BatchJobItem.id).limit(1))
@@ -100,6 +112,36 @@ def claim_item(worker: str, *, item_id: int | None = None, settings: JobSettings
     return claimed.id
 
 
+def _fail_exhausted(exhausted: ColumnElement[bool], settings: JobSettings,
+                    url: str | None) -> None:
+    """Fail the due items that have used every attempt (``exhausted`` selects them).
+
+    Such an item is either ``running`` with an expired lease — its worker died during the last
+    allowed attempt — or ``pending`` after ``max_attempts`` was lowered. Each is failed with
+    the reason and logged at WARNING; its job's counters and the product's registry status
+    follow as for any failure.
+    """
+    with session_scope(url) as session:
+        rows = session.execute(select(BatchJobItem.id, BatchJobItem.data_id,
+                                      BatchJobItem.status, BatchJobItem.attempts,
+                                      BatchJobItem.lease_owner, BatchJobItem.error)
+                               .where(exhausted)).all()
+    for row in rows:
+        if row.status == "running" and row.error is None:
+            reason = (f"worker died {row.attempts} times while processing "
+                      f"(jobs.max_attempts = {settings.max_attempts}; last worker "
+                      f"{row.lease_owner})")
+        elif row.status == "running":
+            reason = (f"worker {row.lease_owner} died while processing attempt {row.attempts} "
+                      f"of {settings.max_attempts}; an earlier attempt ended with {row.error}")
+        else:
+            reason = (f"{row.attempts} attempts already made; jobs.max_attempts = "
+                      f"{settings.max_attempts} (last error: {row.error})")
+        log.warning("%s: item %d failed for good: %s", row.data_id, row.id, reason)
+        _finish(row.id, row.data_id, row.lease_owner, "failed", error=reason, url=url,
+                from_status=row.status, unless_renewed=True)
+
+
 def process_item(item_id: int, worker: str, *, settings: JobSettings | None = None,
                  url: str | None = None) -> ItemOutcome:
     """Measure a claimed item's product and record the outcome (never raises for bad data)."""
@@ -121,6 +163,7 @@ def process_item(item_id: int, worker: str, *, settings: JobSettings | None = No
             photometry_insert(data_id, table, params_hash=digest, job_id=job.id, url=url)
             if params.normalize:  # raw rows are stored: a product that cannot be normalized
                 normalize_product(data_id, params_hash=digest, url=url)  # logs why and keeps them
+            spectra_note = _measure_spectra(data_id, table, metadata, params, digest, url)
     except PERMANENT_ERRORS as exc:
         return _finish(item_id, data_id, worker, "failed", error=_reason(exc), url=url)
     except Exception as exc:  # noqa: BLE001 - a worker must survive any item; recorded below
@@ -133,7 +176,7 @@ def process_item(item_id: int, worker: str, *, settings: JobSettings | None = No
                        error=f"{_reason(exc)} (after {attempts} attempts)", url=url)
     peaks = np.asarray(table["peak_jyb"], dtype=float)
     outcome = _finish(item_id, data_id, worker, "completed", n_measured=int(np.isfinite(peaks).sum()),
-                      n_failed=int((~np.isfinite(peaks)).sum()), url=url)
+                      n_failed=int((~np.isfinite(peaks)).sum()), error=spectra_note, url=url)
     snr = np.asarray(table["snr"], dtype=float)
     median_snr = float(np.median(snr[np.isfinite(snr)])) if np.isfinite(snr).any() else math.nan
     log.info("%s: %d sources measured (median S/N %.1f), %d unmeasurable, in %.2f s (item %d)",
@@ -232,6 +275,45 @@ def _measure(path: str, sources: dict, params: PhotometryParams, url: str | None
                                    options=params.fitting, url=url, **maps)
 
 
+def _measure_spectra(data_id: str, table, metadata: str | None, params: PhotometryParams,
+                     digest: str, url: str | None) -> str | None:
+    """Measure and store the sub-band spectra of the sources in ``table`` (the product's MFS
+    photometry) when the registry metadata lists sub-band images and spectra are enabled.
+
+    Returns
+    -------
+    str or None
+        Why the spectra could not be measured (a missing or unreadable sub-band image, one
+        without a frequency), recorded on the completed item; the MFS photometry stands.
+        Unexpected errors propagate, so the item is retried like any other.
+    """
+    images = json.loads(metadata).get("subband_images") if metadata else None
+    if not params.adaptive.enabled or not images:
+        return None
+    stored = np.asarray(table["source_id"], dtype=np.int64) > 0
+    if not stored.any():
+        return None
+    rows = table[stored]
+    start = time.perf_counter()
+    try:
+        measured = measure_subbands(images, rows["ra_deg"], rows["dec_deg"],
+                                    names=list(rows["name"]), source_ids=list(rows["source_id"]),
+                                    options=params.fitting)
+    except (ImageReadError, FileNotFoundError, ValueError) as exc:
+        note = f"sub-band spectra not measured: {_reason(exc)}"
+        log.warning("%s: %s", data_id, note)
+        return note
+    result = spectra(measured, target_snr=params.adaptive.target_snr,
+                     max_width=params.adaptive.max_width, bridge_gaps=params.adaptive.bridge_gaps)
+    n_bins = spectra_insert(data_id, result, params_hash=digest, url=url)
+    fitted = np.isfinite(np.asarray(result["alpha"], dtype=float)) if len(result) else []
+    log.info("%s: sub-band spectra of %d sources in %d sub-bands: %d bins, %d spectral "
+             "indices, in %.2f s", data_id, len(rows), len(images), n_bins,
+             len(set(np.asarray(result["source_id"])[fitted].tolist())) if len(result) else 0,
+             time.perf_counter() - start)
+    return None
+
+
 def _noise_map(metadata: str | None) -> dict:
     """``{"rms_map": path}`` when the registry metadata (JSON) names a noise map (mosaics).
 
@@ -249,10 +331,15 @@ def _noise_map(metadata: str | None) -> dict:
     return {"rms_map": noise_map}
 
 
-def _finish(item_id: int, data_id: str, worker: str, status: str, *, n_measured: int = 0,
-            n_failed: int = 0, error: str | None = None, url: str | None = None,
-            retry_in_s: float = 0.0) -> ItemOutcome:
-    """Record an item's end (if this worker still holds it) and update counters in O(1)."""
+def _finish(item_id: int, data_id: str, worker: str | None, status: str, *,
+            n_measured: int = 0, n_failed: int = 0, error: str | None = None,
+            url: str | None = None, retry_in_s: float = 0.0, from_status: str = "running",
+            unless_renewed: bool = False) -> ItemOutcome:
+    """Record an item's end (if ``worker`` still holds it) and update counters in O(1).
+
+    ``from_status`` is the status the item must still have; with ``unless_renewed`` the item's
+    lease must still be expired (a dead worker's item, failed by another worker).
+    """
     now = _now()
     values = {"status": status, "error": error, "n_measured": n_measured,
               "n_failed": n_failed, "lease_owner": None, "lease_expires_at": None}
@@ -260,12 +347,17 @@ def _finish(item_id: int, data_id: str, worker: str, status: str, *, n_measured:
         values["not_before"] = now + timedelta(seconds=retry_in_s)
     else:
         values["finished_at"] = now
+    held_by = (BatchJobItem.lease_owner.is_(None) if worker is None
+               else BatchJobItem.lease_owner == worker)
+    still = [BatchJobItem.id == item_id, BatchJobItem.status == from_status, held_by]
+    if unless_renewed and from_status == "running":
+        still.append(BatchJobItem.lease_expires_at < now)
     with get_engine(url).begin() as conn:
-        held = conn.execute(update(BatchJobItem).where(
-            BatchJobItem.id == item_id, BatchJobItem.status == "running",
-            BatchJobItem.lease_owner == worker).values(**values)
-            .returning(BatchJobItem.job_id)).first()
+        held = conn.execute(update(BatchJobItem).where(*still).values(**values)
+                            .returning(BatchJobItem.job_id)).first()
         if held is None:
+            if unless_renewed:
+                return ItemOutcome(item_id, data_id, "lost-lease", n_measured, n_failed, error)
             log.warning("%s: item %d was re-claimed after this worker's lease expired; "
                         "its result stays (rows are idempotent) but the item is not updated",
                         data_id, item_id)
@@ -276,7 +368,8 @@ def _finish(item_id: int, data_id: str, worker: str, status: str, *, n_measured:
                                .values({counter: counter + 1})
                                .returning(BatchJob.n_items, BatchJob.n_completed,
                                           BatchJob.n_failed, BatchJob.status)).first()
-            if job.n_completed + job.n_failed >= job.n_items and job.status == "running":
+            if (job.n_completed + job.n_failed >= job.n_items
+                    and job.status in ("pending", "running")):
                 final = ("completed" if job.n_failed == 0 else
                          "failed" if job.n_completed == 0 else "completed_with_errors")
                 conn.execute(update(BatchJob).where(BatchJob.id == held.job_id)
