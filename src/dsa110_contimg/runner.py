@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import statistics
 import threading
 import time
@@ -40,6 +41,7 @@ from dsa110_contimg.jobs.reconcile import PeriodicSweep
 from dsa110_contimg.jobs.service import ACTIVE_ITEM_STATES
 from dsa110_contimg.jobs.worker import run_worker
 from dsa110_contimg.mosaic.orchestrator import PassSummary, run_once
+from dsa110_contimg.process_lifetime import exit_with_parent
 
 __all__ = ["RunSummary", "run_pipeline"]
 
@@ -166,13 +168,16 @@ def _wait_for_queue(settings: Settings) -> None:
         time.sleep(min(settings.jobs.poll_s, 0.5))
 
 
-def _worker_main(url: str, jobs: JobSettings) -> None:
+def _worker_main(url: str, jobs: JobSettings, parent_pid: int) -> None:
+    exit_with_parent(parent_pid)  # SIGTERM when the service dies, however it dies
     run_worker(settings=jobs, url=url)
 
 
 def _start_workers(n: int, settings: Settings) -> list[multiprocessing.Process]:
+    """Start ``n`` worker processes that end with this process (also when it is killed)."""
     context = multiprocessing.get_context("spawn")
-    pool = [context.Process(target=_worker_main, args=(settings.database_url, settings.jobs),
+    pool = [context.Process(target=_worker_main,
+                            args=(settings.database_url, settings.jobs, os.getpid()),
                             name=f"contimg-worker-{i}", daemon=True) for i in range(n)]
     for process in pool:
         process.start()

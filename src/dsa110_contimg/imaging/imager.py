@@ -44,6 +44,7 @@ from astropy.table import Table
 from astropy.time import Time
 
 from dsa110_contimg.imaging.simulate import simulate_image
+from dsa110_contimg.process_lifetime import command_dying_with_parent
 
 __all__ = [
     "CommandImager",
@@ -267,8 +268,8 @@ class CommandImager(Imager):
             args += ([str(p) for p in observation.paths] if part == "{inputs}"
                      else [part.format(**values)])
         try:
-            done = subprocess.run(args, capture_output=True, text=True, timeout=self.timeout_s,
-                                  check=False)
+            done = subprocess.run(command_dying_with_parent(args), capture_output=True,
+                                  text=True, timeout=self.timeout_s, check=False)
         except subprocess.TimeoutExpired as exc:
             raise ImagingError(f"imaging command timed out after {self.timeout_s:g} s: "
                                f"{text_tail(exc.stderr)}") from exc

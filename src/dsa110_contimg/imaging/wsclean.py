@@ -53,6 +53,7 @@ from dsa110_contimg.imaging.imager import (
     text_tail,
 )
 from dsa110_contimg.imaging.primary_beam import SPEED_OF_LIGHT_M_S, BeamTrack, PrimaryBeam
+from dsa110_contimg.process_lifetime import command_dying_with_parent
 
 __all__ = ["DSA110_GROUPING", "WSCleanImager", "wsclean_available"]
 
@@ -191,7 +192,7 @@ class WSCleanImager(Imager):
             raise ImagingError(f"WSClean not found ({args[0]!r}): install the Debian/Ubuntu "
                                "package 'wsclean' or set stream.wsclean.binary")
         try:
-            done = subprocess.run(_dying_with_parent(args), capture_output=True, text=True,
+            done = subprocess.run(command_dying_with_parent(args), capture_output=True, text=True,
                                   timeout=self.timeout_s, check=False)
         except subprocess.TimeoutExpired as exc:
             raise ImagingError(f"WSClean timed out after {self.timeout_s:g} s: "
@@ -271,15 +272,3 @@ def _wsclean_error(stdout: str | None, stderr: str | None) -> str:
 def _cos_separation(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     r1, d1, r2, d2 = map(math.radians, (ra1, dec1, ra2, dec2))
     return math.sin(d1) * math.sin(d2) + math.cos(d1) * math.cos(d2) * math.cos(r1 - r2)
-
-
-def _dying_with_parent(args: list[str]) -> list[str]:
-    """``args`` run so that the program is killed when this process dies (a killed stream
-    leaves no orphan WSClean writing into a directory a restarted stream is using): through
-    util-linux ``setpriv --pdeathsig KILL`` where available (a ``preexec_fn`` would not be safe
-    in the threaded service)."""
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        log.warning("setpriv (util-linux) not found: WSClean would outlive a killed stream")
-        return args
-    return [setpriv, "--pdeathsig", "KILL", "--", *args]

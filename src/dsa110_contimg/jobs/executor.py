@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -18,6 +19,7 @@ from dsa110_contimg.config import JobSettings, get_settings
 from dsa110_contimg.database.models import BatchJobItem
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.worker import ItemOutcome, claim_item, process_item, worker_name
+from dsa110_contimg.process_lifetime import exit_with_parent
 
 __all__ = ["execute_item", "run_job"]
 
@@ -71,7 +73,8 @@ def run_job(job_id: int, *, executor: str | None = None, workers: int | None = N
 def _run_local(item_ids, url, settings, workers, progress) -> list[ItemOutcome | None]:
     # "spawn": a fresh interpreter per worker, safe with numba/BLAS threads and open engines.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(execute_item, i, url, settings) for i in item_ids]
         return _collect(as_completed(futures), progress)
 
