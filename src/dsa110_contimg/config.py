@@ -30,9 +30,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["ApiSettings", "FittingOptions", "JobSettings", "MosaicSettings", "PhotometrySettings",
-           "PrimaryBeamSettings", "PublishSettings", "Settings",
-           "StreamSettings", "VariabilitySettings", "WSCleanSettings",
+__all__ = ["AdaptiveSettings", "ApiSettings", "FittingOptions", "JobSettings",
+           "MosaicSettings", "PhotometrySettings", "PrimaryBeamSettings", "PublishSettings",
+           "Settings", "StreamSettings", "VariabilitySettings", "WSCleanSettings",
            "get_settings"]
 
 DEFAULT_STATE_DIR = Path(".state")
@@ -80,6 +80,19 @@ class FittingOptions(BaseModel):
     low_pb: float = Field(0.1, ge=0.0, le=1.0, description="PB response below which LOW_PB is flagged.")
 
 
+class AdaptiveSettings(BaseModel):
+    """Sub-band spectra measured after the MFS photometry of a product that has sub-band
+    images (see `dsa110_contimg.photometry.adaptive`)."""
+
+    enabled: bool = Field(True, description="Measure spectra when a product has sub-band "
+                                            "images (WSClean -channels-out).")
+    target_snr: float = Field(5.0, gt=0.0, description="S/N each spectral bin should reach.")
+    max_width: int | None = Field(None, ge=1, description="Most sub-bands in one bin "
+                                                          "(None: the whole band).")
+    bridge_gaps: bool = Field(False, description="Let a bin run across flagged or missing "
+                                                 "sub-bands (otherwise a gap ends a bin).")
+
+
 class PhotometrySettings(BaseModel):
     """What the pipeline measures on each new image or mosaic."""
 
@@ -89,6 +102,7 @@ class PhotometrySettings(BaseModel):
         None, gt=0.0, description="Cone radius; None means the image's valid-pixel footprint.")
     normalize: bool = True
     fitting: FittingOptions = Field(default_factory=FittingOptions)
+    adaptive: AdaptiveSettings = Field(default_factory=AdaptiveSettings)
 
 
 class JobSettings(BaseModel):

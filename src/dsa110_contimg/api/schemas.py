@@ -36,6 +36,8 @@ __all__ = [
     "JobItem",
     "JobSummaryOut",
     "LightCurve",
+    "BinnedLightCurve",
+    "LightCurveBin",
     "LightCurvePoint",
     "Lineage",
     "LineageLink",
@@ -49,6 +51,11 @@ __all__ = [
     "Page",
     "Position",
     "SourceDetail",
+    "SpectralFitOut",
+    "SpectralIndexEpoch",
+    "SpectralIndexHistory",
+    "Spectrum",
+    "SpectrumBinOut",
     "StoredMeasurement",
 ]
 
@@ -480,3 +487,90 @@ class LightCurve(Page[LightCurvePoint]):
 
     source_id: int
     name: str
+
+
+class LightCurveBin(BaseModel):
+    """Consecutive epochs merged until the point reaches the target S/N (``bin_snr``)."""
+
+    mjd: OptFloat = Field(description="Inverse-variance weighted mean MJD of the epochs.")
+    mjd_first: OptFloat = Field(description="First epoch merged into this point.")
+    mjd_last: OptFloat = Field(description="Last epoch merged into this point.")
+    n_epochs: int = Field(description="Measured epochs merged.")
+    flux_jy: OptFloat = Field(description="Inverse-variance weighted mean flux density "
+                                          "(null for an upper limit).")
+    flux_err_jy: OptFloat
+    snr: OptFloat
+    upper_limit: bool = Field(description="Even all epochs together stay below the target.")
+    limit_jy: OptFloat = Field(description="The upper limit: max(flux, 0) + 3σ.")
+
+
+class BinnedLightCurve(Page[LightCurveBin]):
+    """A source's light curve merged over epochs to a target S/N (a page of it)."""
+
+    source_id: int
+    name: str
+    target_snr: float
+    flux: Literal["normalized_flux", "peak"] = Field(
+        description="Which flux was merged: normalized where every epoch has one, else the "
+                    "raw peak.")
+
+
+class SpectrumBinOut(BaseModel):
+    """Adjacent sub-bands merged to the target S/N: the weighted mean flux density at the
+    weighted mean frequency, or an upper limit."""
+
+    bin: int
+    first_subband: int
+    last_subband: int
+    freq_hz: float
+    flux_jy: OptFloat = Field(description="Null for an upper limit.")
+    flux_err_jy: OptFloat
+    snr: OptFloat
+    upper_limit: bool
+    limit_jy: OptFloat
+
+
+class SpectralFitOut(BaseModel):
+    """``S = ref_flux_jy (ν / ref_freq_hz)^alpha`` fitted in flux density to the detected bins
+    (α null with fewer than two bins; never quote α without ``alpha_err``)."""
+
+    alpha: OptFloat
+    alpha_err: OptFloat
+    ref_freq_hz: OptFloat
+    ref_flux_jy: OptFloat
+    ref_flux_err_jy: OptFloat
+    chisq: OptFloat
+    n_bins: int = Field(description="Detected bins fitted.")
+    n_subbands: int = Field(description="Usable sub-bands measured.")
+    target_snr: float
+    upper_limit: bool = Field(description="Below the target S/N even over the whole band.")
+
+
+class Spectrum(BaseModel):
+    """A source's adaptive sub-band spectrum on one product."""
+
+    source_id: int
+    name: str
+    data_id: str
+    mjd: OptFloat
+    fit: SpectralFitOut
+    bins: list[SpectrumBinOut]
+
+
+class SpectralIndexEpoch(SpectralFitOut):
+    """The spectral index measured on one product."""
+
+    data_id: str
+    mjd: OptFloat
+
+
+class SpectralIndexHistory(Page[SpectralIndexEpoch]):
+    """A source's spectral index over time, with all epochs combined (inverse-variance mean)."""
+
+    source_id: int
+    name: str
+    alpha: OptFloat = Field(description="All epochs' α combined.")
+    alpha_err: OptFloat
+    chi2_nu: OptFloat = Field(description="Reduced χ² of the epochs about the combined α "
+                                          "(≈ 1 for a steady spectrum and calibrated errors).")
+    n_epochs: int = Field(description="Epochs with a measured α.")

@@ -17,6 +17,7 @@ from dsa110_contimg.cli.mosaic import mosaic
 from dsa110_contimg.cli.serve import serve
 from dsa110_contimg.cli.reconcile import reconcile
 from dsa110_contimg.cli.run import run
+from dsa110_contimg.cli.spectrum import spectrum
 from dsa110_contimg.cli.stream import observations, stream
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.logging_setup import configure_logging
@@ -46,6 +47,7 @@ app.add_typer(variability_cli.app, name="variability")
 app.command("worker")(jobs_cli.worker)
 app.command("demo")(demo)
 app.command("lightcurve")(lightcurve)
+app.command("spectrum")(spectrum)
 app.command("mosaic")(mosaic)
 app.command("serve")(serve)
 app.command("stream")(stream)

@@ -20,6 +20,7 @@ from dsa110_contimg.database.data_registry import (
 )
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.products import photometry_for_product
+from dsa110_contimg.database.spectra import product_spectra_summary, product_spectral_indices
 from dsa110_contimg.photometry.corrections import get_image_correction
 from dsa110_contimg.photometry.table_io import OUTPUT_FORMATS, write_measurements
 
@@ -61,7 +62,8 @@ def list_command(
 
 @app.command("show")
 def show(data_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """The registry record of DATA_ID: photometry status, flux correction factor, lineage."""
+    """The registry record of DATA_ID: photometry status, flux correction factor, lineage,
+    sub-band spectra."""
     upgrade()
     try:
         record = get_data(data_id)
@@ -73,6 +75,7 @@ def show(data_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     record["correction"] = None if correction is None else {
         "value": correction.value, "error": correction.error,
         "n_references": correction.n_references}
+    record["spectra"] = product_spectra_summary(data_id)
     if as_json:
         typer.echo(json.dumps(record, indent=2))
         return
@@ -87,17 +90,44 @@ def photometry(
     output: Path | None = typer.Option(None, "--output", "-o"),
 ) -> None:
     """Export the stored photometry of DATA_ID (CSV on stdout unless --output is given)."""
-    if fmt not in OUTPUT_FORMATS:
-        raise typer.BadParameter(f"must be one of {', '.join(OUTPUT_FORMATS)}",
-                                 param_hint="--format")
-    if output is None and fmt != "csv":
-        raise typer.BadParameter(f"--format {fmt} needs --output FILE", param_hint="--output")
+    _check_format(fmt, output)
     upgrade()
     try:
         table = photometry_for_product(data_id)
     except UnknownDataError as exc:
         console.print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
+    _export(table, fmt, output)
+
+
+@app.command("spectra")
+def spectra(
+    data_id: str,
+    fmt: str = typer.Option("csv", "--format", help=f"One of {', '.join(OUTPUT_FORMATS)}."),
+    output: Path | None = typer.Option(None, "--output", "-o"),
+) -> None:
+    """Export every source's spectral index on DATA_ID (from its sub-band images; CSV on
+    stdout unless --output is given). A source's bins: ``contimg spectrum SOURCE``."""
+    _check_format(fmt, output)
+    upgrade()
+    try:
+        get_data(data_id)
+    except UnknownDataError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(code=2) from exc
+    _export(product_spectral_indices(data_id), fmt, output)
+
+
+def _check_format(fmt: str, output: Path | None) -> None:
+    if fmt not in OUTPUT_FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(OUTPUT_FORMATS)}",
+                                 param_hint="--format")
+    if output is None and fmt != "csv":
+        raise typer.BadParameter(f"--format {fmt} needs --output FILE", param_hint="--output")
+
+
+def _export(table, fmt: str, output: Path | None) -> None:
+    """``table`` as CSV on stdout, or written to ``output`` in ``fmt``."""
     if output is None:
         table.write(sys.stdout, format="ascii.csv")
         return

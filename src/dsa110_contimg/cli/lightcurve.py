@@ -5,14 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import typer
-from astropy.table import Table
 from rich.console import Console
 
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.products import light_curve, resolve_source
-from dsa110_contimg.photometry.adaptive import bin_light_curve
+from dsa110_contimg.photometry.adaptive import bin_stored_light_curve
 from dsa110_contimg.photometry.plots import plot_light_curve
 from dsa110_contimg.photometry.table_io import OUTPUT_FORMATS
 
@@ -44,7 +42,7 @@ def lightcurve(
         raise typer.Exit(code=2) from exc
     curve = light_curve(source_id)
     curve.meta.update(source_id=source_id, name=name)
-    table = curve if bin_snr is None else _binned(curve, bin_snr)
+    table = curve if bin_snr is None else bin_stored_light_curve(curve, bin_snr)
     if plot is not None:
         plot_light_curve(curve, plot, title=f"{name} (id {source_id})")
         console.print(f"plot written to {plot}", markup=False)
@@ -54,18 +52,3 @@ def lightcurve(
     elif plot is None:
         table.write(sys.stdout, format="ascii.csv")
 
-
-def _binned(curve: Table, target_snr: float) -> Table:
-    """``curve`` merged over epochs to ``target_snr`` (normalized flux when every epoch has
-    one)."""
-    normalized = np.asarray(curve["normalized_flux_jy"], dtype=float)
-    column = "normalized_flux" if len(curve) and np.isfinite(normalized).all() else "peak"
-    flux, err = ((normalized, np.asarray(curve["normalized_flux_err_jy"], dtype=float))
-                 if column == "normalized_flux"
-                 else (np.asarray(curve["peak_jyb"], dtype=float),
-                       np.asarray(curve["peak_err_jyb"], dtype=float)))
-    table = bin_light_curve(np.asarray(curve["mjd"], dtype=float), flux, err,
-                            target_snr=target_snr)
-    table.meta.update(curve.meta)
-    table.meta["flux"] = column
-    return table

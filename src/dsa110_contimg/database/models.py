@@ -39,6 +39,8 @@ __all__ = [
     "Photometry",
     "PhotometryParamSet",
     "Product",
+    "SpectralIndex",
+    "SpectrumBin",
     "VariabilityCandidate",
     "VariabilityStats",
     "catalog_zone",
@@ -250,6 +252,66 @@ class Photometry(Base):
     flux_norm_jyb: Mapped[float | None] = mapped_column(Float)
     flux_norm_err_jyb: Mapped[float | None] = mapped_column(Float)
     measured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SpectralIndex(Base):
+    """One source's sub-band spectrum on one product: its power-law fit and how it was binned.
+
+    ``alpha`` and ``alpha_err`` come from ``S = ref_flux_jy (ν/ref_freq_hz)^alpha`` fitted in
+    flux density to the detected bins (NULL with fewer than two); ``upper_limit`` marks a source
+    below ``target_snr`` even over the whole band (its one bin holds the limit). Rows are
+    replaced when the product's spectra are measured again with the same parameter set.
+    """
+
+    __tablename__ = "spectral_index"
+    __table_args__ = (Index("ix_spectral_index_product_id", "product_id"),)
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("product.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    params_id: Mapped[int] = mapped_column(
+        ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False)
+    mjd_obs: Mapped[float | None] = mapped_column(Float(53))
+    alpha: Mapped[float | None] = mapped_column(Float)
+    alpha_err: Mapped[float | None] = mapped_column(Float)
+    ref_freq_hz: Mapped[float | None] = mapped_column(Float)
+    ref_flux_jy: Mapped[float | None] = mapped_column(Float)
+    ref_flux_err_jy: Mapped[float | None] = mapped_column(Float)
+    chisq: Mapped[float | None] = mapped_column(Float)
+    n_bins: Mapped[int] = mapped_column(Integer)
+    n_subbands: Mapped[int] = mapped_column(Integer)
+    target_snr: Mapped[float] = mapped_column(Float)
+    upper_limit: Mapped[bool] = mapped_column(Boolean, default=False)
+    measured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SpectrumBin(Base):
+    """One adaptive bin of a source's spectrum on a product: adjacent sub-bands merged to the
+    target S/N (see `dsa110_contimg.photometry.adaptive`).
+
+    ``flux_jy`` is the inverse-variance weighted mean of sub-bands ``first_subband`` …
+    ``last_subband`` at their weighted mean frequency ``freq_hz`` (NULL for an upper limit,
+    whose value is ``limit_jy``).
+    """
+
+    __tablename__ = "spectrum_bin"
+    __table_args__ = (Index("ix_spectrum_bin_product_id", "product_id"),)
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("product.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    params_id: Mapped[int] = mapped_column(
+        ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False)
+    bin: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    first_subband: Mapped[int] = mapped_column(Integer)
+    last_subband: Mapped[int] = mapped_column(Integer)
+    freq_hz: Mapped[float] = mapped_column(Float(53))
+    flux_jy: Mapped[float | None] = mapped_column(Float)
+    flux_err_jy: Mapped[float | None] = mapped_column(Float)
+    upper_limit: Mapped[bool] = mapped_column(Boolean, default=False)
+    limit_jy: Mapped[float | None] = mapped_column(Float)
 
 
 class BatchJob(Base):

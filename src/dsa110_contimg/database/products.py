@@ -43,9 +43,11 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "light_curve",
     "params_hash",
+    "params_set_id",
     "photometry_count",
     "photometry_for_product",
     "photometry_insert",
+    "product_id_of",
     "resolve_source",
     "source_details",
     "sources_in_cone",
@@ -140,7 +142,7 @@ def photometry_insert(data_id: str, table: Table, *, params_hash: str,
         product = conn.execute(query.with_for_update() if postgres else query).first()
         if product is None:
             raise UnknownDataError(f"no product with data_id {data_id!r}")
-        params_id = _params_id(conn, params_hash)
+        params_id = params_set_id(conn, params_hash)
         columns = _columns(data_id, table, product.id, product.mjd_mid, job_id, params_id)
         n = int(columns["source_id"].size)
         if n == 0:
@@ -169,7 +171,7 @@ def photometry_for_product(data_id: str, *, params_hash: str | None = None,
         ``data_id`` has no product record.
     """
     with get_engine(url).connect() as conn:
-        product_id = _product_id(conn, data_id)
+        product_id = product_id_of(conn, data_id)
         rows = _current(
             select(Photometry, PhotometryParamSet.params_hash)
             .join(PhotometryParamSet, PhotometryParamSet.id == Photometry.params_id)
@@ -192,7 +194,7 @@ def photometry_count(data_id: str, *, params_hash: str | None = None,
         ``data_id`` has no product record.
     """
     with get_engine(url).connect() as conn:
-        product_id = _product_id(conn, data_id)
+        product_id = product_id_of(conn, data_id)
         query = select(func.count(func.distinct(Photometry.source_id))).where(
             Photometry.product_id == product_id)
         if params_hash is not None:
@@ -324,7 +326,7 @@ def _current(query: Select, *, partition_by, params: str | None = None,
     return select(*keep).where(ranked.c._rank == 1).subquery()
 
 
-def _product_id(conn: Connection, data_id: str) -> int:
+def product_id_of(conn: Connection, data_id: str) -> int:
     """The product id of ``data_id``; `UnknownDataError` when it has no product record."""
     product_id = conn.execute(select(Product.id).where(Product.data_id == data_id)).scalar()
     if product_id is None:
@@ -370,7 +372,7 @@ def _has_rows(conn: Connection, product_id: int, params_id: int) -> bool:
         .limit(1)).first() is not None
 
 
-def _params_id(conn: Connection, phash: str) -> int:
+def params_set_id(conn: Connection, phash: str) -> int:
     """Id of a parameter set, created on first use (concurrent writers may race: re-read)."""
     found = conn.execute(select(PhotometryParamSet.id).where(
         PhotometryParamSet.params_hash == phash)).scalar()

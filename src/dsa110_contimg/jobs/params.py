@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from dsa110_contimg.config import FittingOptions, Settings
+from dsa110_contimg.config import AdaptiveSettings, FittingOptions, Settings
 from dsa110_contimg.database.products import params_hash
 
 __all__ = ["PhotometryParams"]
@@ -17,6 +17,7 @@ class PhotometryParams(BaseModel):
     radius_deg: float | None = Field(None, gt=0)
     normalize: bool = True
     fitting: FittingOptions = Field(default_factory=FittingOptions)
+    adaptive: AdaptiveSettings = Field(default_factory=AdaptiveSettings)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> PhotometryParams:
@@ -26,5 +27,9 @@ class PhotometryParams(BaseModel):
         return cls.model_validate(base)
 
     def digest(self) -> str:
-        """Stable 16-hex hash of the parameters (part of each photometry row's key)."""
-        return params_hash(self.model_dump(mode="json"))
+        """Stable 16-hex hash of the measurement parameters (part of each photometry row's key).
+
+        The sub-band binning (``adaptive``) is left out: it changes how a product's spectra
+        are binned, not what its MFS photometry measures, and a re-run replaces the spectra.
+        """
+        return params_hash(self.model_dump(mode="json", exclude={"adaptive"}))

@@ -48,12 +48,14 @@ from dsa110_contimg.photometry.flags import PhotometryFlag as F
 from dsa110_contimg.photometry.forced import measure_many
 
 __all__ = [
+    "SPECTRUM_COLUMNS",
     "SpectralBin",
     "SpectralFit",
     "SubbandMeasurements",
     "adaptive_bins",
     "alpha_error_limit",
     "bin_light_curve",
+    "bin_stored_light_curve",
     "combine_spectral_indices",
     "fit_spectral_index",
     "fit_spectral_indices",
@@ -63,6 +65,11 @@ __all__ = [
 
 #: Flags that make a sub-band measurement unusable for a spectrum.
 UNUSABLE_FLAGS = int(F.OFF_IMAGE | F.NAN_IN_BOX | F.FIT_FAILED | F.NO_NOISE | F.LOW_PB)
+#: Columns of `spectra`: one row per bin, the source's fit repeated on each of its rows.
+SPECTRUM_COLUMNS = ("name", "source_id", "bin", "first_subband", "last_subband", "freq_hz",
+                    "flux_jy", "flux_err_jy", "snr", "upper_limit", "limit_jy", "alpha",
+                    "alpha_err", "ref_freq_hz", "ref_flux_jy", "ref_flux_err_jy", "chisq",
+                    "n_subbands")
 #: Upper limits are the measured flux (if positive) plus this many σ.
 LIMIT_SIGMA = 3.0
 #: Bin widths follow the fitted spectrum only when α is known at least this well.
@@ -201,9 +208,9 @@ def spectra(measurements: SubbandMeasurements, *, target_snr: float = 5.0,
 
     Columns: ``name, source_id, bin, first_subband, last_subband, freq_hz, flux_jy,
     flux_err_jy, snr, upper_limit, limit_jy`` and, per source (repeated on its rows),
-    ``alpha, alpha_err, ref_freq_hz, ref_flux_jy, ref_flux_err_jy`` from `fit_spectral_index`
-    over its detected bins (NaN with fewer than two). A source with no usable sub-band has
-    no row.
+    ``alpha, alpha_err, ref_freq_hz, ref_flux_jy, ref_flux_err_jy, chisq`` from
+    `fit_spectral_index` over its detected bins (NaN with fewer than two) and ``n_subbands``,
+    its usable sub-bands. A source with no usable sub-band has no row.
     """
     usable = measurements.usable
     freq = measurements.freq_hz
@@ -218,15 +225,15 @@ def spectra(measurements: SubbandMeasurements, *, target_snr: float = 5.0,
         for k, b in enumerate(b for b in bins if not b.upper_limit):
             points[i, k] = (b.freq_hz, b.flux_jy, b.flux_err_jy)
     fits = fit_spectral_indices(points[..., 0], points[..., 1], points[..., 2])
+    n_usable = usable.sum(axis=1)
     rows = []
     for i, (name, bins, fit) in enumerate(zip(measurements.names, per_source, fits)):
         for k, b in enumerate(bins):
             rows.append((name, int(measurements.source_ids[i]), k, b.first, b.last, b.freq_hz,
                          b.flux_jy, b.flux_err_jy, b.snr, b.upper_limit, b.limit_jy,
-                         fit.alpha, fit.alpha_err, fit.ref_freq_hz, fit.s0_jy, fit.s0_err_jy))
-    names = ("name", "source_id", "bin", "first_subband", "last_subband", "freq_hz", "flux_jy",
-             "flux_err_jy", "snr", "upper_limit", "limit_jy", "alpha", "alpha_err",
-             "ref_freq_hz", "ref_flux_jy", "ref_flux_err_jy")
+                         fit.alpha, fit.alpha_err, fit.ref_freq_hz, fit.s0_jy, fit.s0_err_jy,
+                         fit.chisq, int(n_usable[i])))
+    names = SPECTRUM_COLUMNS
     table = Table(rows=rows, names=names) if rows else Table(names=names)
     table.meta.update({"target_snr": target_snr, "images": [str(p) for p in
                                                            measurements.images]})
@@ -321,6 +328,26 @@ def bin_light_curve(mjd: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarra
              "upper_limit", "limit_jy")
     table = Table(rows=rows, names=names) if rows else Table(names=names)
     table.meta["target_snr"] = target_snr
+    return table
+
+
+def bin_stored_light_curve(curve: Table, target_snr: float) -> Table:
+    """A stored light curve (`dsa110_contimg.database.products.light_curve` columns) merged
+    over epochs to ``target_snr`` with `bin_light_curve`.
+
+    The normalized flux is merged when every epoch has one, else the raw peak;
+    ``meta["flux"]`` says which (``normalized_flux`` or ``peak``).
+    """
+    normalized = np.asarray(curve["normalized_flux_jy"], dtype=float)
+    column = "normalized_flux" if len(curve) and np.isfinite(normalized).all() else "peak"
+    flux, err = ((normalized, np.asarray(curve["normalized_flux_err_jy"], dtype=float))
+                 if column == "normalized_flux"
+                 else (np.asarray(curve["peak_jyb"], dtype=float),
+                       np.asarray(curve["peak_err_jyb"], dtype=float)))
+    table = bin_light_curve(np.asarray(curve["mjd"], dtype=float), flux, err,
+                            target_snr=target_snr)
+    table.meta.update(curve.meta)
+    table.meta["flux"] = column
     return table
 
 

@@ -1,4 +1,5 @@
-"""Light-curve plots: raw and normalized flux with errors, flagged points marked."""
+"""Plots: light curves (raw and normalized flux, flagged points marked) and sub-band spectra
+(adaptive bins, upper limits and the fitted power law)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np  # noqa: E402
 from astropy.table import Table  # noqa: E402
 from astropy.time import Time  # noqa: E402
 
-__all__ = ["plot_light_curve"]
+__all__ = ["plot_light_curve", "plot_spectrum"]
 
 
 def plot_light_curve(curve: Table, path: str | Path, *, title: str = "") -> Path:
@@ -49,6 +50,44 @@ def plot_light_curve(curve: Table, path: str | Path, *, title: str = "") -> Path
         top.set_xticks(ticks)
         top.set_xticklabels([Time(t, format="mjd").strftime("%Y-%m-%d") for t in ticks],
                             fontsize="x-small")
+    path = Path(path)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_spectrum(spectrum: Table, path: str | Path, *, title: str = "") -> Path:
+    """Write a PNG of a source's sub-band spectrum
+    (`dsa110_contimg.database.spectra.source_spectrum` columns and ``meta``).
+
+    Detected bins are drawn at their weighted mean frequency with their flux error and the
+    frequency range they merge as a horizontal bar; upper limits as downward arrows; the fitted
+    power law, when there is one, as a line labelled with α and its error.
+    """
+    figure, axis = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    freq = np.asarray(spectrum["freq_hz"], dtype=float) / 1e9
+    flux = 1e3 * np.asarray(spectrum["flux_jy"], dtype=float)
+    error = 1e3 * np.asarray(spectrum["flux_err_jy"], dtype=float)
+    limit = np.asarray(spectrum["upper_limit"], dtype=bool)
+    if (~limit).any():
+        axis.errorbar(freq[~limit], flux[~limit], error[~limit], fmt="o", ms=4, color="black",
+                      capsize=2, label="adaptive bins")
+    if limit.any():
+        limits = 1e3 * np.asarray(spectrum["limit_jy"], dtype=float)[limit]
+        axis.errorbar(freq[limit], limits, 0.2 * limits, uplims=True, fmt="v", ms=5,
+                      color="tab:red", label="upper limit (3σ)")
+    alpha, alpha_err = spectrum.meta.get("alpha", np.nan), spectrum.meta.get("alpha_err", np.nan)
+    ref_freq, ref_flux = spectrum.meta.get("ref_freq_hz", np.nan), spectrum.meta.get(
+        "ref_flux_jy", np.nan)
+    if np.isfinite(alpha) and np.isfinite(ref_flux) and freq.size:
+        grid = np.linspace(freq.min(), freq.max(), 50)
+        axis.plot(grid, 1e3 * ref_flux * (grid * 1e9 / ref_freq) ** alpha, color="tab:blue",
+                  label=f"α = {alpha:.2f} ± {alpha_err:.2f}")
+    axis.set_xlabel("frequency (GHz)")
+    axis.set_ylabel("flux density (mJy)")
+    axis.set_title(title)
+    if freq.size:
+        axis.legend(loc="best", fontsize="small")
     path = Path(path)
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -58,7 +58,8 @@ def read_positions(path: str | Path) -> Table:
 
 
 def write_measurements(table: Table, path: str | Path, fmt: str = "csv") -> Path:
-    """Write a measurement table with an extra human-readable ``flag_names`` column.
+    """Write a measurement table (with an extra human-readable ``flag_names`` column when it
+    has ``flags``).
 
     Raises
     ------
@@ -68,7 +69,8 @@ def write_measurements(table: Table, path: str | Path, fmt: str = "csv") -> Path
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}; choose one of {sorted(OUTPUT_FORMATS)}")
     out = table.copy(copy_data=False)
-    out["flag_names"] = [";".join(decode_flags(v)) for v in table["flags"]]
+    if "flags" in table.colnames:
+        out["flag_names"] = [";".join(decode_flags(v)) for v in table["flags"]]
     out.meta = {k: v for k, v in table.meta.items() if v is not None}
     path = Path(path)
     out.write(path, format=OUTPUT_FORMATS[fmt], overwrite=True)
