@@ -49,17 +49,19 @@ def main() -> None:
                                     seed=k).path)
     ra, dec = np.asarray(sky["ra_deg"]), np.asarray(sky["dec_deg"])
     mfs = min(_timed(lambda: measure_many(paths[0], ra, dec)) for _ in range(2))
-    stage = {}
+    stage = {"measure": float("inf"), "bins and fits": float("inf")}
 
     def subbands():
         start = time.perf_counter()
         measured = measure_subbands(paths[1:], ra, dec)
-        stage["measure"] = time.perf_counter() - start
+        stage["measure"] = min(stage["measure"], time.perf_counter() - start)
         start = time.perf_counter()
         spectra(measured)
-        stage["bins and fits"] = time.perf_counter() - start
+        stage["bins and fits"] = min(stage["bins and fits"], time.perf_counter() - start)
 
-    total = _timed(subbands)
+    for _ in range(2):  # the best of two runs, as for the MFS photometry
+        subbands()
+    total = stage["measure"] + stage["bins and fits"]
     print("| image | sources | MFS photometry | sub-band measurement (16 images) | "
           "bins + spectral fits | sub-band stage / MFS |")
     print("|---|---|---|---|---|---|")

@@ -214,27 +214,31 @@ def spectra(measurements: SubbandMeasurements, *, target_snr: float = 5.0,
     """
     usable = measurements.usable
     freq = measurements.freq_hz
-    expected = _expected_fluxes(freq, measurements.flux_jy, measurements.flux_err_jy, usable)
-    per_source = [adaptive_bins(freq, measurements.flux_jy[i], measurements.flux_err_jy[i],
-                                usable[i], target_snr=target_snr, max_width=max_width,
-                                bridge_gaps=bridge_gaps, expected_jy=expected[i])
-                  for i in range(len(measurements.names))]
-    width = max([len(bins) for bins in per_source] + [1])
-    points = np.full((len(per_source), width, 3), np.nan)
-    for i, bins in enumerate(per_source):
-        for k, b in enumerate(b for b in bins if not b.upper_limit):
-            points[i, k] = (b.freq_hz, b.flux_jy, b.flux_err_jy)
+    flux, err = measurements.flux_jy, measurements.flux_err_jy
+    expected = _expected_fluxes(freq, flux, err, usable)
+    bins = _bin_sources(freq, flux, err, usable, expected, target_snr, max_width, bridge_gaps)
+    points = np.full((len(measurements.names), max(int(bins.index.max(initial=0)) + 1, 1), 3),
+                     np.nan)
+    points[bins.source, bins.index] = np.column_stack([bins.freq_hz, bins.flux_jy,
+                                                       bins.flux_err_jy])
     fits = fit_spectral_indices(points[..., 0], points[..., 1], points[..., 2])
-    n_usable = usable.sum(axis=1)
-    rows = []
-    for i, (name, bins, fit) in enumerate(zip(measurements.names, per_source, fits)):
-        for k, b in enumerate(bins):
-            rows.append((name, int(measurements.source_ids[i]), k, b.first, b.last, b.freq_hz,
-                         b.flux_jy, b.flux_err_jy, b.snr, b.upper_limit, b.limit_jy,
-                         fit.alpha, fit.alpha_err, fit.ref_freq_hz, fit.s0_jy, fit.s0_err_jy,
-                         fit.chisq, int(n_usable[i])))
-    names = SPECTRUM_COLUMNS
-    table = Table(rows=rows, names=names) if rows else Table(names=names)
+    per_source = {name: np.array([getattr(f, attribute) for f in fits], dtype=float)
+                  for name, attribute in (("alpha", "alpha"), ("alpha_err", "alpha_err"),
+                                          ("ref_freq_hz", "ref_freq_hz"),
+                                          ("ref_flux_jy", "s0_jy"),
+                                          ("ref_flux_err_jy", "s0_err_jy"),
+                                          ("chisq", "chisq"))}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = bins.flux_jy / bins.flux_err_jy
+    source = bins.source
+    table = Table({
+        "name": np.asarray(measurements.names, dtype=str)[source],
+        "source_id": np.asarray(measurements.source_ids, dtype=np.int64)[source],
+        "bin": bins.index, "first_subband": bins.first, "last_subband": bins.last,
+        "freq_hz": bins.freq_hz, "flux_jy": bins.flux_jy, "flux_err_jy": bins.flux_err_jy,
+        "snr": snr, "upper_limit": bins.upper_limit, "limit_jy": bins.limit_jy,
+        **{name: values[source] for name, values in per_source.items()},
+        "n_subbands": usable.sum(axis=1)[source]})
     table.meta.update({"target_snr": target_snr, "images": [str(p) for p in
                                                            measurements.images]})
     return table
@@ -279,23 +283,21 @@ def adaptive_bins(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndar
     ok = np.isfinite(flux) & np.isfinite(err) & (err > 0)
     if usable is not None:
         ok &= np.asarray(usable, dtype=bool)
-    if not ok.any():
-        return []
-    whole = _merge(freq, flux, err, np.flatnonzero(ok))
-    if not whole.flux_jy / whole.flux_err_jy >= target_snr:
-        limit = max(whole.flux_jy, 0.0) + LIMIT_SIGMA * whole.flux_err_jy
-        return [SpectralBin(whole.first, whole.last, whole.freq_hz, math.nan,
-                            whole.flux_err_jy, True, limit)]
     if expected_jy is not None:
         expected = np.asarray(expected_jy, dtype=float)
     elif power_law:
         expected = _expected_fluxes(freq, flux[None, :], err[None, :], ok[None, :])[0]
     else:
-        expected = np.full(freq.shape, whole.flux_jy)
-    bins: list[SpectralBin] = []
-    for run in _runs(np.flatnonzero(ok), bridge_gaps):
-        bins += _bin_run(freq, flux, err, run, expected, target_snr, max_width)
-    return bins
+        w = np.where(ok, 1.0 / np.where(ok, err, 1.0) ** 2, 0.0)
+        mean = float(np.sum(w * np.where(ok, flux, 0.0)) / w.sum()) if ok.any() else math.nan
+        expected = np.full(freq.shape, mean)
+    bins = _bin_sources(freq, flux[None, :], err[None, :], ok[None, :], expected[None, :],
+                        target_snr, max_width, bridge_gaps)
+    return [SpectralBin(int(first), int(last), float(f), float(s), float(e), bool(upper),
+                        float(limit))
+            for first, last, f, s, e, upper, limit in zip(
+                bins.first, bins.last, bins.freq_hz, bins.flux_jy, bins.flux_err_jy,
+                bins.upper_limit, bins.limit_jy)]
 
 
 def bin_light_curve(mjd: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarray,
@@ -449,19 +451,6 @@ def alpha_error_limit(snr: float, freq_hz: np.ndarray) -> float:
     return 1.0 / (snr * float(np.std(np.log(np.asarray(freq_hz, dtype=float)))))
 
 
-def _merge(freq: np.ndarray, flux: np.ndarray, err: np.ndarray,
-           members: np.ndarray) -> SpectralBin:
-    """The inverse-variance weighted mean of ``members`` (plain floats: bins are short)."""
-    indices = members.tolist()
-    f, s, e = freq.tolist(), flux.tolist(), err.tolist()
-    weights = [1.0 / (e[i] * e[i]) for i in indices]
-    total = sum(weights)
-    return SpectralBin(indices[0], indices[-1],
-                       sum(w * f[i] for w, i in zip(weights, indices)) / total,
-                       sum(w * s[i] for w, i in zip(weights, indices)) / total,
-                       1.0 / math.sqrt(total))
-
-
 def _expected_fluxes(freq: np.ndarray, flux: np.ndarray, err: np.ndarray,
                      usable: np.ndarray) -> np.ndarray:
     """Each source's flux per sub-band (arrays ``[source, sub-band]``) according to its whole
@@ -480,44 +469,99 @@ def _expected_fluxes(freq: np.ndarray, flux: np.ndarray, err: np.ndarray,
     return expected
 
 
-def _runs(indices: np.ndarray, bridge_gaps: bool) -> list[np.ndarray]:
-    """Usable sub-band indices split at gaps (one run when gaps may be bridged)."""
-    if bridge_gaps:
-        return [indices]
-    return np.split(indices, np.flatnonzero(np.diff(indices) > 1) + 1)
+@dataclass(frozen=True)
+class _Bins:
+    """Bins of many sources (one element per bin, by source then frequency)."""
+
+    source: np.ndarray
+    index: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    freq_hz: np.ndarray
+    flux_jy: np.ndarray
+    flux_err_jy: np.ndarray
+    upper_limit: np.ndarray
+    limit_jy: np.ndarray
 
 
-def _bin_run(freq: np.ndarray, flux: np.ndarray, err: np.ndarray, run: np.ndarray,
-             expected: np.ndarray, target_snr: float, max_width: int | None,
-             ) -> list[SpectralBin]:
-    """Contiguous bins over one run: each grows until its *expected* S/N (whole-band model
-    flux over the bin's error) reaches the target; a short remainder joins the last bin, and a
-    run too short to reach the target is an upper limit."""
-    weights = (1.0 / err[run] ** 2).tolist()
-    model = (expected[run] * (1.0 / err[run] ** 2)).tolist()
-    groups: list[list[int]] = []
-    current: list[int] = []
-    w_sum = m_sum = 0.0
-    for position, index in enumerate(run.tolist()):
-        current.append(position)
-        w_sum += weights[position]
-        m_sum += model[position]
+def _bin_sources(freq: np.ndarray, flux: np.ndarray, err: np.ndarray, ok: np.ndarray,
+                 expected: np.ndarray, target_snr: float, max_width: int | None,
+                 bridge_gaps: bool) -> _Bins:
+    """Adaptive bins of every source (arrays ``[source, sub-band]``).
+
+    Each source's sub-bands are grouped by `_group_labels` (a short scan in plain Python);
+    the groups' weighted means, frequencies, errors and expected S/N are then summed for all
+    sources at once. A source below the target over its whole band is one upper-limit group
+    of all its usable sub-bands; a group whose expected S/N stays below the target (a run
+    between gaps too short to reach it) is an upper limit too.
+    """
+    n, m = flux.shape
+    w = np.where(ok, 1.0 / np.where(ok, err, 1.0) ** 2, 0.0)
+    weighted_flux = w * np.where(ok, flux, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        whole_snr = weighted_flux.sum(axis=1) / np.sqrt(w.sum(axis=1))
+    detectable = ok.any(axis=1) & (whole_snr >= target_snr)
+    weighted_model = w * np.where(ok, expected, 0.0)
+    labels = np.where(ok, 0, -1)
+    for i in np.flatnonzero(detectable):
+        labels[i] = _group_labels(w[i].tolist(), weighted_model[i].tolist(), ok[i].tolist(),
+                                  target_snr, max_width, bridge_gaps)
+    n_groups = labels.max(axis=1, initial=-1) + 1
+    offsets = np.concatenate([[0], np.cumsum(n_groups)])
+    rows, cols = np.nonzero(labels >= 0)
+    key = offsets[rows] + labels[rows, cols]
+    total = int(offsets[-1])
+    sums = [np.bincount(key, weights=values[rows, cols], minlength=total)
+            for values in (w, w * freq[None, :], weighted_flux, weighted_model)]
+    w_sum, freq_sum, flux_sum, model_sum = sums
+    first = np.full(total, m, dtype=np.int64)
+    last = np.full(total, -1, dtype=np.int64)
+    np.minimum.at(first, key, cols)
+    np.maximum.at(last, key, cols)
+    source = np.repeat(np.arange(n), n_groups)
+    mean = flux_sum / w_sum
+    error = 1.0 / np.sqrt(w_sum)
+    upper = ~detectable[source] | (model_sum / np.sqrt(w_sum) < target_snr)
+    return _Bins(source, np.arange(total) - offsets[source], first, last, freq_sum / w_sum,
+                 np.where(upper, np.nan, mean), error, upper,
+                 np.where(upper, np.maximum(mean, 0.0) + LIMIT_SIGMA * error, np.nan))
+
+
+def _group_labels(weights: list[float], weighted_model: list[float], ok: list[bool],
+                  target_snr: float, max_width: int | None, bridge_gaps: bool) -> list[int]:
+    """One source's bin label per sub-band (−1 where unusable), in ascending frequency.
+
+    A bin grows until its *expected* S/N (the whole-band model flux over the bin's error)
+    reaches the target or it holds ``max_width`` sub-bands; an unusable sub-band ends a run
+    unless gaps are bridged; a run's short remainder joins the run's last bin (when the width
+    allows), else it is a bin of its own.
+    """
+    labels = [-1] * len(ok)
+    label, current, w_sum, m_sum = 0, [], 0.0, 0.0
+    previous_size = 0  # size of the last closed bin of the current run (0: none yet)
+
+    def end_run() -> None:
+        nonlocal label, current, w_sum, m_sum, previous_size
+        if current:
+            joins = previous_size and not (max_width and previous_size + len(current)
+                                           > max_width)
+            for k in current:
+                labels[k] = label - 1 if joins else label
+            label += 0 if joins else 1
+        current, w_sum, m_sum, previous_size = [], 0.0, 0.0, 0
+
+    for k, usable in enumerate(ok):
+        if not usable:
+            if not bridge_gaps:
+                end_run()
+            continue
+        current.append(k)
+        w_sum += weights[k]
+        m_sum += weighted_model[k]
         if m_sum / math.sqrt(w_sum) >= target_snr or (max_width and len(current) >= max_width):
-            groups.append(current)
+            for j in current:
+                labels[j] = label
+            label, previous_size = label + 1, len(current)
             current, w_sum, m_sum = [], 0.0, 0.0
-    if current:
-        if groups and not (max_width and len(groups[-1]) + len(current) > max_width):
-            groups[-1] += current
-        else:
-            groups.append(current)
-    bins = []
-    for group in groups:
-        members = run[group]
-        merged = _merge(freq, flux, err, members)
-        w = sum(weights[p] for p in group)
-        if sum(model[p] for p in group) / math.sqrt(w) < target_snr:
-            limit = max(merged.flux_jy, 0.0) + LIMIT_SIGMA * merged.flux_err_jy
-            merged = SpectralBin(merged.first, merged.last, merged.freq_hz, math.nan,
-                                 merged.flux_err_jy, True, limit)
-        bins.append(merged)
-    return bins
+    end_run()
+    return labels
