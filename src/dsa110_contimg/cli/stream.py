@@ -91,6 +91,9 @@ def stream(
         retried = converter.ledger.forget_failed()
         console.print(f"retrying {len(retried)} failed observation(s)", markup=False)
     if once:
+        # SIGTERM stops like Ctrl-C: an observation being processed is recorded as stopped,
+        # which does not count as an attempt.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             converter.ledger.lock()
         except LedgerLockedError as exc:

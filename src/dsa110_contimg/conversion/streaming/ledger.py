@@ -3,8 +3,10 @@
 One small JSON file per observation under ``<state_dir>/stream/ledger`` (written to a temporary
 name and renamed, so a record is either the old or the new one, never half), plus an exclusive
 lock so that two converters never work on the same state. An observation with a ``done`` or
-``failed`` record is not processed again; ``started`` records count attempts, so an observation
-that keeps killing the process is failed after `MAX_ATTEMPTS`.
+``failed`` record is not processed again. A ``started`` record left behind means the process
+died while processing that observation: such deaths count as attempts, so an observation that
+keeps killing the process is failed after `MAX_ATTEMPTS` (``died_processing``). An orderly stop
+(SIGTERM, Ctrl-C) during processing leaves a ``stopped`` record that does not count.
 
 Examples
 --------
@@ -42,8 +44,10 @@ class ObservationRecord:
     knowing about a success (``note``, e.g. missing sub-bands) and stage timings."""
 
     key: str
-    status: str = "started"  # started | done | failed
+    status: str = "started"  # started | stopped | done | failed
     attempts: int = 0
+    died_processing: bool = False  # failed because the process died MAX_ATTEMPTS times
+    retried_after_restart: bool = False  # such a failure already had its one automatic retry
     image: str | None = None
     product: str | None = None
     data_id: str | None = None

@@ -9,7 +9,11 @@ that the ledger has not seen, in time order of arrival, each through the stages
    enabled; the registry status then moves to a terminal state as workers measure it),
 
 and records the outcome and stage timings in the `Ledger`, so that each observation is
-processed exactly once across restarts. An observation is complete once none of its files has
+processed exactly once across restarts. Restarts are not failures: an orderly stop (SIGTERM,
+Ctrl-C) while an observation is being processed is recorded as ``stopped`` and not counted;
+only an observation that was being processed when the process *died* (killed, out of memory)
+counts an attempt, and one failed that way (`MAX_ATTEMPTS` deaths) is given one more try by
+the first periodic sweep of a later, restarted service (`StreamingConverter.run`). An observation is complete once none of its files has
 changed for ``settle_s`` seconds and no temporary (to-be-renamed) file of it is present. A
 failure at any stage is logged at WARNING with the observation and the reason, recorded as
 ``failed`` in the ledger, and the next observation goes on.
@@ -134,6 +138,7 @@ class StreamingConverter:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.ledger is None:
             self.ledger = Ledger(get_settings().state_dir / "stream" / "ledger")
+        self._stop = threading.Event()  # replaced by `run`'s stop event
 
     def pending(self) -> tuple[list[Observation], list[Observation]]:
         """Observations the ledger has not finished: (complete ones oldest first, still
@@ -179,12 +184,18 @@ class StreamingConverter:
         return records
 
     def process(self, observation: Observation) -> ObservationRecord:
-        """Image, register and queue photometry of one observation (never raises for bad data)."""
+        """Image, register and queue photometry of one observation (never raises for bad data).
+
+        A ``KeyboardInterrupt`` or ``SystemExit`` (an orderly stop) while it is processed, or an
+        imaging failure once `run`'s stop event is set (the program was interrupted with the
+        stream), records it as ``stopped`` without counting the attempt, and is re-raised.
+        """
         previous = self.ledger.get(observation.key)
         attempts = (previous.attempts if previous else 0) + 1
         if attempts > MAX_ATTEMPTS:
             return self._fail(observation.key, attempts - 1,
-                              f"interrupted {MAX_ATTEMPTS} times while being processed")
+                              f"the process died {MAX_ATTEMPTS} times while processing it "
+                              "(killed or crashed, not stopped)", died_processing=True)
         note = None
         if observation.missing_files and self.incomplete == "fail":
             return self._fail(observation.key, attempts,
@@ -213,8 +224,13 @@ class StreamingConverter:
                                                      metadata=metadata, url=self.url)
             timings["register_and_queue"] = time.perf_counter() - start
         except OBSERVATION_ERRORS as exc:
+            if self._stop.is_set():
+                return self._stopped(observation.key, attempts, f"{type(exc).__name__}: {exc}")
             return self._fail(observation.key, attempts, f"{type(exc).__name__}: {exc}",
                               timings)
+        except (KeyboardInterrupt, SystemExit):
+            self._stopped(observation.key, attempts, "stop requested")
+            raise
         record = self.ledger.record(
             observation.key, status="done", image=str(result.image), product=result.product,
             data_id=data_id, job_id=job_id, timings_s=timings)
@@ -237,8 +253,12 @@ class StreamingConverter:
         use_polling : bool
             Use watchdog's polling observer (for network filesystems without events).
         every_pass : callable, optional
-            Called after each pass (e.g. a periodic reconciliation).
+            Called after each pass (e.g. a `dsa110_contimg.jobs.reconcile.PeriodicSweep`). When
+            it returns a result (the sweep ran), observations failed by process deaths before
+            this run started are retried once (`retry_died_processing`).
         """
+        self._stop = stop
+        started_at = time.time()
         self.ledger.lock()
         wake = threading.Event()
         observer = (PollingObserver(timeout=poll_s) if use_polling else Observer())
@@ -249,8 +269,8 @@ class StreamingConverter:
         try:
             while not stop.is_set():
                 self.run_once()
-                if every_pass is not None:
-                    every_pass()
+                if every_pass is not None and every_pass() is not None:
+                    self.retry_died_processing(before=started_at)
                 # Wake on events, and again once the newest file may have settled.
                 wake.wait(min(poll_s, max(self.settle_s, 0.05)))
                 wake.clear()
@@ -259,11 +279,38 @@ class StreamingConverter:
             observer.join()
             self.ledger.unlock()
 
+    def retry_died_processing(self, *, before: float) -> list[str]:
+        """Give one more try to observations failed before ``before`` (a Unix time, the start
+        of this run) because the process died while processing them; their keys.
+
+        Each gets a single attempt (``retried_after_restart``): one that kills the process
+        again is failed for good, so a poison observation cannot crash-loop the service.
+        """
+        retried = []
+        for record in self.ledger.records():
+            if (record.status == "failed" and record.died_processing
+                    and not record.retried_after_restart and record.updated_at < before):
+                log.warning("observation %s: retrying once after a restart (%s)", record.key,
+                            record.error)
+                self.ledger.record(record.key, status="stopped", attempts=MAX_ATTEMPTS - 1,
+                                   error=None, died_processing=False,
+                                   retried_after_restart=True)
+                retried.append(record.key)
+        return retried
+
     def _fail(self, key: str, attempts: int, reason: str,
-              timings: dict[str, float] | None = None) -> ObservationRecord:
+              timings: dict[str, float] | None = None, *,
+              died_processing: bool = False) -> ObservationRecord:
         log.warning("observation %s failed: %s", key, reason)
         return self.ledger.record(key, status="failed", attempts=attempts, error=reason,
-                                  timings_s=timings or {})
+                                  timings_s=timings or {}, died_processing=died_processing)
+
+    def _stopped(self, key: str, attempts: int, cause: str) -> ObservationRecord:
+        """Record an orderly stop during processing; the attempt is not counted."""
+        log.warning("observation %s: stopped while being processed (%s); it will be processed "
+                    "again after a restart", key, cause)
+        return self.ledger.record(key, status="stopped", attempts=attempts - 1,
+                                  note=f"stopped while being processed ({cause})")
 
 
 class _Wake(FileSystemEventHandler):
