@@ -15,7 +15,15 @@ from starlette.concurrency import run_in_threadpool
 
 from dsa110_contimg.api.errors import install_handlers
 from dsa110_contimg.api.metrics import install_metrics
-from dsa110_contimg.api.routes import batch, data, health, photometry, sources, variability
+from dsa110_contimg.api.routes import (
+    batch,
+    data,
+    health,
+    legacy,
+    photometry,
+    sources,
+    variability,
+)
 from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.database.migrate import upgrade
 
@@ -25,7 +33,7 @@ log = logging.getLogger(__name__)
 
 #: The routers of the API, in documentation order (adding an area is one entry here).
 ROUTERS = (health.router, photometry.router, batch.router, data.router, sources.router,
-           variability.router)
+           variability.router, legacy.router)
 
 _DESCRIPTION = """\
 Forced photometry, batch photometry jobs, the data registry and light curves of the DSA-110

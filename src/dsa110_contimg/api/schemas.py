@@ -35,6 +35,7 @@ __all__ = [
     "JobDetail",
     "JobItem",
     "JobSummaryOut",
+    "LegacyMeasureResult",
     "LightCurve",
     "BinnedLightCurve",
     "LightCurveBin",
@@ -45,6 +46,7 @@ __all__ = [
     "MeasureBatchRequest",
     "MeasureBatchResponse",
     "MeasureRequest",
+    "MeasureResponse",
     "NormalizeRequest",
     "NormalizeResponse",
     "NormalizedMeasurement",
@@ -90,6 +92,8 @@ RaDeg = Annotated[float, Field(ge=0.0, le=360.0, allow_inf_nan=False,
                                description="Right ascension (ICRS), degrees.")]
 DecDeg = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False,
                                 description="Declination (ICRS), degrees.")]
+#: Marks a request field kept for the original DSA-110 clients in the OpenAPI document.
+LEGACY = {"deprecated": True}
 
 
 class ErrorResponse(BaseModel):
@@ -146,9 +150,17 @@ class _ImageRef(BaseModel):
                           "first root).")
     data_id: Text | None = Field(None, description="A registered product instead of a path.")
     beam: BeamIn | None = Field(None, description="Beam to use when the header has none.")
+    fits_path: PathText | None = Field(
+        None, json_schema_extra=LEGACY,
+        description="Deprecated: the original DSA-110 name of 'image' (new clients send "
+                    "'image').")
 
     @model_validator(mode="after")
     def _one_image(self):
+        if self.fits_path is not None:
+            if self.image is not None:
+                raise ValueError("give 'image' or its legacy name 'fits_path', not both")
+            self.image, self.fits_path = self.fits_path, None
         if (self.image is None) == (self.data_id is None):
             raise ValueError("give exactly one of 'image' (a path) or 'data_id'")
         return self
@@ -186,9 +198,17 @@ class MeasureBatchRequest(_ImageRef):
     radius_deg: float | None = Field(None, gt=0, le=10, allow_inf_nan=False,
                                      description="Cone radius for 'catalog' (default: the "
                                                  "image footprint).")
+    coordinates: list[Position] | None = Field(
+        None, min_length=1, max_length=100_000, json_schema_extra=LEGACY,
+        description="Deprecated: the original DSA-110 name of 'positions' (a list of "
+                    "{ra_deg, dec_deg}).")
 
     @model_validator(mode="after")
     def _one_target_kind(self):
+        if self.coordinates is not None:
+            if self.positions is not None:
+                raise ValueError("give 'positions' or its legacy name 'coordinates', not both")
+            self.positions, self.coordinates = self.coordinates, None
         if (self.positions is None) == (self.catalog is None):
             raise ValueError("give exactly one of 'positions' or 'catalog'")
         if self.radius_deg is not None and self.catalog is None:
@@ -221,6 +241,38 @@ class Measurement(BaseModel):
     flags: int = Field(description="Bit flags (dsa110_contimg.photometry.flags).")
     flag_names: list[str]
     method: str = Field(description="Measurement method.")
+
+
+class LegacyMeasureResult(BaseModel):
+    """The measurement under the field names of the original DSA-110 API (deprecated)."""
+
+    ra_deg: float
+    dec_deg: float
+    peak_jyb: OptFloat
+    peak_err_jyb: OptFloat
+    local_rms_jy: OptFloat = Field(description="Local rms (Jy/beam): 'local_rms_jyb'.")
+    success: bool = Field(description="A finite peak was measured.")
+    error_message: str | None = Field(description="Why not (the flag names), when not.")
+    method: str
+
+    @classmethod
+    def from_measurement(cls, m: Measurement) -> LegacyMeasureResult:
+        """The legacy view of a measurement."""
+        success = m.peak_jyb is not None
+        return cls(ra_deg=m.ra_deg, dec_deg=m.dec_deg, peak_jyb=m.peak_jyb,
+                   peak_err_jyb=m.peak_err_jyb, local_rms_jy=m.local_rms_jyb, success=success,
+                   error_message=None if success else
+                   "not measured: " + (", ".join(m.flag_names) or "no finite peak"),
+                   method=m.method)
+
+
+class MeasureResponse(Measurement):
+    """One measurement, and the same under the original DSA-110 field names (``result``)."""
+
+    result: LegacyMeasureResult = Field(
+        json_schema_extra=LEGACY,
+        description="Deprecated: the measurement with the original DSA-110 field names, for "
+                    "old clients; new clients read the fields above.")
 
 
 class MeasureBatchResponse(BaseModel):
@@ -304,9 +356,22 @@ class BatchPhotometryRequest(BaseModel):
     normalize: bool | None = None
     fitting: FittingOptions | None = Field(None, description="Fit options (default: "
                                                              "configured).")
+    fits_paths: list[PathText] | None = Field(
+        None, max_length=10_000, json_schema_extra=LEGACY,
+        description="Deprecated: the original DSA-110 name of 'images'.")
+    coordinates: list[Position] | None = Field(
+        None, min_length=1, max_length=2000, json_schema_extra=LEGACY,
+        description="Deprecated (original DSA-110 shape): positions, each measured as the "
+                    "nearest source of the catalogue within legacy_match_radius_arcsec (15″); "
+                    "a position without one is refused (422). New clients send 'source_ids'.")
 
     @model_validator(mode="after")
     def _some_products(self):
+        if self.fits_paths is not None:
+            self.images = [*self.images, *self.fits_paths]
+            self.fits_paths = None
+        if self.coordinates is not None and self.source_ids is not None:
+            raise ValueError("give 'source_ids' or the legacy 'coordinates', not both")
         if not self.images and not self.data_ids:
             raise ValueError("give at least one of 'images' or 'data_ids'")
         return self

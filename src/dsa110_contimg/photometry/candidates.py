@@ -33,7 +33,7 @@ from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.photometry.variability import METRICS
 from dsa110_contimg.photometry.variability_store import read_stats
 
-__all__ = ["CANDIDATE_FIELDS", "CANDIDATE_STATUSES", "PRESETS", "Preset", "UnknownCandidateError",
+__all__ = ["CANDIDATE_FIELDS", "CANDIDATE_ORDERS", "CANDIDATE_STATUSES", "PRESETS", "Preset", "UnknownCandidateError",
            "detect", "list_candidates", "score", "set_candidate_status"]
 
 #: Review states of a candidate.
@@ -41,6 +41,8 @@ CANDIDATE_STATUSES = ("active", "dismissed", "confirmed")
 #: Fields of each candidate returned by `detect` and `list_candidates`.
 CANDIDATE_FIELDS = ("source_id", "name", "kind", "score", "status", "preset", "n_epochs",
                     "weighted_mean_jy", "eta", "v", "vs_max", "m_max", "deviation_sigma")
+#: Orders of `list_candidates`: the first key, then score (highest first) and source id.
+CANDIDATE_ORDERS = ("score", "kind", "name", "n_epochs", "deviation_sigma")
 
 
 class UnknownCandidateError(LookupError):
@@ -149,30 +151,72 @@ def detect(*, preset: str | None = None, url: str | None = None) -> list[dict]:
     return [c for c in list_candidates(url=url)[0] if c["source_id"] in flagged_ids]
 
 
-def list_candidates(*, status: str | None = None, limit: int | None = None, offset: int = 0,
+def list_candidates(*, status: str | None = None, kind: str | None = None,
+                    min_abs_deviation: float | None = None, order: str = "score",
+                    descending: bool = True, limit: int | None = None, offset: int = 0,
+                    with_position: bool = False, source_id: int | None = None,
                     url: str | None = None) -> tuple[list[dict], int]:
-    """Stored candidates, highest score first, and their total count.
+    """Stored candidates and their total count.
+
+    Parameters
+    ----------
+    status : str, optional
+        Only this review status (`CANDIDATE_STATUSES`).
+    kind : {"ese", "variable"}, optional
+        Only this kind.
+    min_abs_deviation : float, optional
+        Only candidates whose most significant epoch deviates by at least this many σ.
+    order : str
+        First sort key (`CANDIDATE_ORDERS`; default the score), then the score (highest
+        first) and the source id.
+    descending : bool
+        Sort the first key in descending order.
+    limit, offset : int
+        The page returned (the total counts every match).
+    with_position : bool
+        Add the catalogue position (``ra_deg``, ``dec_deg``) and the detection and update
+        times (``detected_at``, ``updated_at``).
+    source_id : int, optional
+        Only this source's candidate.
+    url : str, optional
+        Database URL.
 
     Raises
     ------
     ValueError
-        An unknown ``status``.
+        An unknown ``status``, ``kind`` or ``order``.
     """
-    query = select(VariabilityCandidate, CatalogSource.name).join(
-        CatalogSource, CatalogSource.id == VariabilityCandidate.source_id)
-    count = select(func.count()).select_from(VariabilityCandidate)
+    conditions = []
     if status is not None:
         if status not in CANDIDATE_STATUSES:
             raise ValueError(f"unknown status {status!r}; choose one of "
                              f"{', '.join(CANDIDATE_STATUSES)}")
-        query = query.where(VariabilityCandidate.status == status)
-        count = count.where(VariabilityCandidate.status == status)
-    query = query.order_by(VariabilityCandidate.score.desc(), VariabilityCandidate.source_id)
+        conditions.append(VariabilityCandidate.status == status)
+    if kind is not None:
+        if kind not in ("ese", "variable"):
+            raise ValueError(f"unknown kind {kind!r}; choose ese or variable")
+        conditions.append(VariabilityCandidate.kind == kind)
+    if source_id is not None:
+        conditions.append(VariabilityCandidate.source_id == int(source_id))
+    if min_abs_deviation is not None:
+        conditions.append(func.abs(VariabilityCandidate.deviation_sigma) >= min_abs_deviation)
+    if order not in CANDIDATE_ORDERS:
+        raise ValueError(f"unknown order {order!r}; choose one of {', '.join(CANDIDATE_ORDERS)}")
+    first = CatalogSource.name if order == "name" else getattr(VariabilityCandidate, order)
+    extra = (CatalogSource.ra_deg, CatalogSource.dec_deg, VariabilityCandidate.detected_at,
+             VariabilityCandidate.updated_at) if with_position else ()
+    query = select(VariabilityCandidate, CatalogSource.name, *extra).join(
+        CatalogSource, CatalogSource.id == VariabilityCandidate.source_id).where(*conditions)
+    count = select(func.count()).select_from(VariabilityCandidate).where(*conditions)
+    query = query.order_by(first.desc() if descending else first.asc(),
+                           VariabilityCandidate.score.desc(), VariabilityCandidate.source_id)
+    fields = [f for f in CANDIDATE_FIELDS if f not in ("source_id", "name")]
+    if with_position:
+        fields += ["ra_deg", "dec_deg", "detected_at", "updated_at"]
     with get_engine(url).connect() as conn:
         total = int(conn.execute(count).scalar_one())
         rows = conn.execute(query.offset(offset).limit(limit)).mappings().all()
-    return [{"source_id": r["source_id"], "name": r["name"],
-             **{f: r[f] for f in CANDIDATE_FIELDS if f not in ("source_id", "name")}}
+    return [{"source_id": r["source_id"], "name": r["name"], **{f: r[f] for f in fields}}
             for r in rows], total
 
 

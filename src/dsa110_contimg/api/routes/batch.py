@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from dsa110_contimg.api.deps import PageDep, Paging, SettingsDep, confined_file
 from dsa110_contimg.api.errors import responses
+from dsa110_contimg.api.legacy import match_coordinates
 from dsa110_contimg.api.schemas import (
     MAX_JOB_ID,
     BatchPhotometryRequest,
@@ -70,24 +71,31 @@ def create_photometry_job(request: BatchPhotometryRequest, settings: SettingsDep
     and/or registered products; workers (``contimg worker``) run it.
 
     Asking again for products and parameters already queued returns the existing job.
+
+    Deprecated original DSA-110 shape, still accepted: ``{fits_paths, coordinates,
+    normalize}`` (``fits_paths`` = ``images``; each of the ``coordinates`` is measured as the
+    nearest catalogue source within 15″, and refused with 422 when there is none).
     """
     url = settings.database_url
     params = PhotometryParams.from_settings(
         settings, catalog=request.catalog, radius_deg=request.radius_deg,
         normalize=request.normalize,
         fitting=request.fitting.model_dump() if request.fitting else None)
-    if request.source_ids is None:
+    source_ids = request.source_ids
+    if source_ids is None:
         known = [str(name) for name in list_catalogs(url=url)["name"]]
         if catalog_key(params.catalog) not in known:
             raise UnknownCatalogError(f"unknown catalogue {params.catalog!r}; ingested: "
                                       f"{', '.join(known) or 'none'}")
+        if request.coordinates is not None:
+            source_ids = match_coordinates(params.catalog, request.coordinates, url=url)
     products: list[str] = []
     products.extend(str(confined_file(settings, image)) for image in request.images)
     for data_id in request.data_ids:
         get_data(data_id, url=url)  # only registered ids (never a path in disguise): else 404
         products.append(data_id)
     job_id = create_batch_photometry_job(products, params=params,
-                                         source_ids=request.source_ids, url=url)
+                                         source_ids=source_ids, url=url)
     response.headers["Location"] = f"/api/batch/{job_id}"
     return _detail(_job(job_id, url), page)
 

@@ -16,8 +16,10 @@ from dsa110_contimg.api.errors import responses
 from dsa110_contimg.api.schemas import (
     MeasureBatchRequest,
     MeasureBatchResponse,
+    LegacyMeasureResult,
     Measurement,
     MeasureRequest,
+    MeasureResponse,
     NormalizedMeasurement,
     NormalizeRequest,
     NormalizeResponse,
@@ -51,18 +53,24 @@ def _image(request: MeasureRequest | MeasureBatchRequest, settings: Settings) ->
     return load_image(path, beam=request.beam.to_beam() if request.beam else None)
 
 
-@router.post("/measure", response_model=Measurement, summary="Measure one position",
+@router.post("/measure", response_model=MeasureResponse, summary="Measure one position",
              responses=responses(400, 403, 404, 422))
-def measure(request: MeasureRequest, settings: SettingsDep) -> Measurement:
+def measure(request: MeasureRequest, settings: SettingsDep) -> MeasureResponse:
     """Forced photometry of one position on one image (an isolated beam fit).
 
     Returns the peak, its error, the local rms, S/N, χ², flags and method. A position that
     cannot be measured (off the image, blanked) gets a null peak and a flag, not an error.
+
+    Deprecated original DSA-110 shape, still accepted: ``fits_path`` for ``image``; the answer
+    also carries ``result`` with the old field names (``local_rms_jy``, ``success``,
+    ``error_message``).
     """
     image = _image(request, settings)
     result = measure_forced_peak(image, request.ra_deg, request.dec_deg,
                                  options=settings.photometry.fitting)
-    return Measurement.model_validate(dataclasses.asdict(result))
+    measured = Measurement.model_validate(dataclasses.asdict(result))
+    return MeasureResponse(**measured.model_dump(),
+                           result=LegacyMeasureResult.from_measurement(measured))
 
 
 @router.post("/measure-batch", response_model=MeasureBatchResponse,
@@ -74,6 +82,9 @@ def measure_batch(request: MeasureBatchRequest, settings: SettingsDep) -> Measur
 
     At most ``api.max_sync_positions`` targets (default 1000); more are refused with 422 (use
     ``POST /api/batch/photometry``).
+
+    Deprecated original DSA-110 shape, still accepted: ``fits_path`` + ``coordinates`` (a list
+    of ``{ra_deg, dec_deg}``) for ``image`` + ``positions``.
     """
     image = _image(request, settings)
     limit = settings.api.max_sync_positions

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from dsa110_contimg.api.deps import PageDep, SettingsDep
 from dsa110_contimg.api.errors import responses
-from dsa110_contimg.api.schemas import OptFloat, Page
-from dsa110_contimg.photometry.candidates import list_candidates
+from dsa110_contimg.api.schemas import MAX_ID, OptFloat, Page
+from dsa110_contimg.api.security import TokenDep
+from dsa110_contimg.photometry.candidates import (
+    CANDIDATE_ORDERS,
+    UnknownCandidateError,
+    list_candidates,
+    set_candidate_status,
+)
 
-__all__ = ["CandidateOut", "router"]
+__all__ = ["CandidateOut", "CandidateStatusIn", "router"]
+
+ReviewStatus = Literal["active", "dismissed", "confirmed"]
 
 router = APIRouter(prefix="/api/variability", tags=["variability"])
 
@@ -40,12 +48,43 @@ class CandidateOut(BaseModel):
 @router.get("/candidates", response_model=Page[CandidateOut], summary="Variability candidates",
             responses=responses(422))
 def candidates(settings: SettingsDep, page: PageDep,
-               status: Annotated[Literal["active", "dismissed", "confirmed"] | None, Query(
+               status: Annotated[ReviewStatus | None, Query(
                    description="Only candidates with this review status.")] = None,
+               kind: Annotated[Literal["ese", "variable"] | None, Query(
+                   description="Only candidates of this kind.")] = None,
+               order: Annotated[Literal[CANDIDATE_ORDERS], Query(
+                   description="Sort key (then score, highest first).")] = "score",
+               descending: Annotated[bool, Query(description="Sort key descending.")] = True,
                ) -> Page[CandidateOut]:
     """Candidates flagged by the last detection (`contimg variability detect`) or reviewed,
-    highest score first."""
-    rows, total = list_candidates(status=status, limit=page.limit, offset=page.offset,
+    highest score first (or by ``order``)."""
+    rows, total = list_candidates(status=status, kind=kind, order=order, descending=descending,
+                                  limit=page.limit, offset=page.offset,
                                   url=settings.database_url)
     return Page[CandidateOut](data=[CandidateOut(**r) for r in rows], count=total,
                               limit=page.limit, offset=page.offset)
+
+
+class CandidateStatusIn(BaseModel):
+    """A review decision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: ReviewStatus
+
+
+@router.post("/candidates/{source_id}/status", response_model=CandidateOut,
+             summary="Confirm or dismiss a candidate", dependencies=[TokenDep],
+             responses=responses(400, 401, 404, 422))
+def candidate_status(source_id: Annotated[int, Path(ge=1, le=MAX_ID,
+                                                    description="Catalogue source id.")],
+                     decision: CandidateStatusIn, settings: SettingsDep) -> CandidateOut:
+    """Record a review decision (``confirmed``, ``dismissed``, or back to ``active``); later
+    detections keep it."""
+    url = settings.database_url
+    try:
+        set_candidate_status(source_id, decision.status, url=url)
+    except UnknownCandidateError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    rows, _ = list_candidates(source_id=source_id, url=url)
+    return CandidateOut(**rows[0])
