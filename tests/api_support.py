@@ -58,6 +58,7 @@ def api_env(tmp_path: Path, url: str, *, n_images: int = 1, npix: int = 320,
                              date_obs=DATES[k % len(DATES)], seed=k).path
               for k in range(n_images)]
     settings = Settings(state_dir=tmp_path / "state", database_url=url, data_roots=[root],
+                        publish={"published_dir": root / "published"},
                         photometry={"catalog": "sim"}, api={"token": token, **api})
     with TestClient(create_app(settings)) as client:
         yield ApiEnv(client, settings, url, root, sky, images)

@@ -14,6 +14,19 @@ from dsa110_contimg.config import get_settings
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "test-data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def temporary_data_root(tmp_path_factory: pytest.TempPathFactory):
+    """Tests write their files anywhere under pytest's temporary directories (module-scoped
+    fixtures included): those are their data root (``CONTIMG_DATA_ROOTS``)."""
+    saved = os.environ.get("CONTIMG_DATA_ROOTS")
+    os.environ["CONTIMG_DATA_ROOTS"] = str(tmp_path_factory.getbasetemp())
+    yield
+    if saved is None:
+        os.environ.pop("CONTIMG_DATA_ROOTS")
+    else:
+        os.environ["CONTIMG_DATA_ROOTS"] = saved
+
+
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Point the package at a fresh state dir so no test touches another's files."""
@@ -44,6 +57,28 @@ def require_wsclean() -> str:
     if os.environ.get("CONTIMG_REQUIRE_WSCLEAN"):
         pytest.fail(message + " — CONTIMG_REQUIRE_WSCLEAN is set")
     pytest.skip(message)
+
+
+def require_chromium() -> str:
+    """Path of the Chromium browser (driven through the pip package playwright); skips the
+    test without it (fails instead when ``CONTIMG_REQUIRE_CHROMIUM`` is set, as in CI)."""
+    path = shutil.which("chromium")
+    if path:
+        return path
+    message = ("Chromium is not installed: install the Debian/Ubuntu package 'chromium' "
+               "(apt-get install chromium)")
+    if os.environ.get("CONTIMG_REQUIRE_CHROMIUM"):
+        pytest.fail(message + " — CONTIMG_REQUIRE_CHROMIUM is set")
+    pytest.skip(message)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (``item.rep_call``), for fixtures that act
+    on failure (the browser tests' screenshots)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
 
 
 @pytest.fixture(scope="session")

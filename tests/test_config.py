@@ -6,10 +6,13 @@ from pydantic import ValidationError
 from dsa110_contimg.config import Settings, get_settings
 
 
-def test_defaults_follow_state_dir(isolated_settings):
-    s = isolated_settings
+def test_defaults_follow_state_dir(isolated_settings, monkeypatch):
+    monkeypatch.delenv("CONTIMG_DATA_ROOTS")
+    s = Settings()
     assert s.database_url == f"sqlite:///{s.state_dir / 'contimg.sqlite3'}"
     assert s.data_roots == [s.state_dir / "data"]
+    assert s.mosaic.output_dir == s.state_dir / "data" / "mosaics"
+    assert s.publish.published_dir == s.state_dir / "data" / "published"
     assert s.photometry.catalog == "nvss"
     assert s.photometry.radius_deg is None
 

@@ -9,7 +9,7 @@ import pytest
 from astropy.table import Table
 
 from dsa110_contimg.config import FittingOptions
-from dsa110_contimg.imaging.fits_io import Beam, MissingBeamError, load_image
+from dsa110_contimg.imaging.fits_io import Beam, MissingBeamError, NotAnImageError, load_image
 from dsa110_contimg.imaging.simulate import add_blend_companions, make_sky, simulate_image
 from dsa110_contimg.photometry.flags import PhotometryFlag as F
 from dsa110_contimg.photometry.forced import measure_forced_peak, measure_many
@@ -143,17 +143,14 @@ def test_off_image_nan_and_edge_positions_are_flagged_not_fatal(tmp_path):
     assert not np.any(peaks == 0.0)
 
 
-def test_all_nan_image_measures_nothing_but_returns_every_row(tmp_path):
+def test_all_nan_image_is_refused_with_a_reason(tmp_path):
     sky = _isolated_sky(5, seed=4)
     sim = simulate_image(tmp_path / "nan.fits", sky, center_ra_deg=RA0, center_dec_deg=DEC0,
                          npix=256, noise_jy=NOISE, pb=None, seed=4)
     image = load_image(sim.path)
     image.data[:] = np.nan
-    table = measure_many(image, sky["ra_deg"], sky["dec_deg"])
-    assert len(table) == 5
-    assert np.all(np.isnan(table["peak_jyb"]))
-    on = np.asarray(sim.truth["on_image"], bool)
-    assert np.all(np.asarray(table["flags"])[on] & F.FIT_FAILED)
+    with pytest.raises(NotAnImageError, match="nan.fits: not an image: every pixel is blank"):
+        measure_many(image, sky["ra_deg"], sky["dec_deg"])
 
 
 def test_missing_beam_needs_an_explicit_beam(tmp_path):

@@ -19,6 +19,7 @@ from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.cli import app
 from dsa110_contimg.config import JobSettings
 from dsa110_contimg.catalog.query import cone_search
+from dsa110_contimg.data_roots import PathOutsideRootsError
 from dsa110_contimg.database.data_registry import (
     UnknownDataError,
     get_photometry_status,
@@ -170,7 +171,7 @@ def test_explicit_source_list(tmp_path, sqlite_url):
 
 @pytest.mark.parametrize("product", ["image-nothing-here", "/no/such/file.fits"])
 def test_unknown_products_are_refused(sqlite_url, product):
-    with pytest.raises((UnknownDataError, ImageReadError)):
+    with pytest.raises((UnknownDataError, ImageReadError, PathOutsideRootsError)):
         create_batch_photometry_job([product], params=PARAMS, url=sqlite_url)
 
 

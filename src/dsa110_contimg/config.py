@@ -122,7 +122,8 @@ class PublishSettings(BaseModel):
     """Finalizing products and publishing them (moving files from stage to published)."""
 
     published_dir: Path | None = Field(
-        None, description="Where published products are moved; default <state_dir>/published.")
+        None, description="Where published products are moved (inside the data roots); "
+                          "default <state_dir>/data/published.")
     wait_for_photometry: bool = Field(
         True, description="Finalize and publish a product whose photometry was requested only "
                           "once that photometry is completed or failed.")
@@ -226,6 +227,8 @@ class ApiSettings(BaseModel):
     max_sync_positions: int = Field(
         1000, ge=1, description="Most positions one synchronous measure-batch request may ask "
                                 "for; larger requests go through a batch job.")
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="Largest request body accepted; a larger one gets 413.")
     default_page_size: int = Field(50, ge=1, description="Items per page of a list by default.")
     max_page_size: int = Field(1000, ge=1, description="Largest page a list request gets.")
 
@@ -250,7 +253,7 @@ class MosaicSettings(BaseModel):
         4, ge=1, description="Fewest images a closed window needs to become a mosaic.")
     output_dir: Path | None = Field(
         None, description="Where mosaics and noise maps are written; default "
-                          "<state_dir>/mosaics.")
+                          "<state_dir>/data/mosaics.")
     wait_for_photometry: bool = Field(
         True, description="Publish a mosaic only once its photometry is completed or failed.")
     photometry_timeout_s: float = Field(
@@ -345,10 +348,11 @@ class Settings(BaseSettings):
             self.stream.input_dir or self.state_dir / "data" / "incoming").expanduser().resolve()
         self.stream.output_dir = Path(
             self.stream.output_dir or self.state_dir / "data" / "images").expanduser().resolve()
+        data = self.state_dir / "data"
         self.publish.published_dir = Path(
-            self.publish.published_dir or self.state_dir / "published").expanduser().resolve()
+            self.publish.published_dir or data / "published").expanduser().resolve()
         self.mosaic.output_dir = Path(
-            self.mosaic.output_dir or self.state_dir / "mosaics").expanduser().resolve()
+            self.mosaic.output_dir or data / "mosaics").expanduser().resolve()
         return self
 
     @classmethod

@@ -63,6 +63,7 @@ def demo_environment(settings: Settings, *, images_per_day: int) -> dict[str, st
     by the pipeline read them too): simulated imager, demo catalogue, daily mosaics."""
     values = {
         "STATE_DIR": settings.state_dir / "demo", "LOG_LEVEL": settings.log_level,
+        "DATA_ROOTS": settings.state_dir / "demo" / "data",
         "STREAM__IMAGER": "simulated", "STREAM__SETTLE_S": 0, "STREAM__POLL_S": 1,
         "PHOTOMETRY__CATALOG": DEMO_CATALOG, "PHOTOMETRY__FITTING__SOURCE_SHAPES": "catalog",
         "MOSAIC__IMAGES_PER_MOSAIC": images_per_day, "MOSAIC__MIN_IMAGES": 2,

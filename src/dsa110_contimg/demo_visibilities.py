@@ -80,7 +80,8 @@ def run_visibility_demo(settings: Settings, *, epochs: int = 2, seed: int = 2026
         return VisibilityDemoReport(state, [], "WSClean is not installed (Debian/Ubuntu "
                                                "package 'wsclean'); the demo uses simulated "
                                                "images only")
-    environment = {"CONTIMG_STATE_DIR": str(state), "CONTIMG_STREAM__IMAGER": "wsclean",
+    environment = {"CONTIMG_STATE_DIR": str(state), "CONTIMG_DATA_ROOTS": str(state / "data"),
+                   "CONTIMG_STREAM__IMAGER": "wsclean",
                    "CONTIMG_STREAM__SETTLE_S": "0", "CONTIMG_PHOTOMETRY__CATALOG": CATALOG,
                    "CONTIMG_PHOTOMETRY__NORMALIZE": "false",
                    "CONTIMG_LOG_LEVEL": settings.log_level}

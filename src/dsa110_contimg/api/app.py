@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from dsa110_contimg.api.errors import install_handlers
+from dsa110_contimg.api.limits import BodySizeLimit
 from dsa110_contimg.api.metrics import install_metrics
 from dsa110_contimg.api.routes import (
     batch,
@@ -44,8 +45,12 @@ continuum imaging pipeline.
 * **Write endpoints** (creating/cancelling jobs, finalizing, publishing) need
   ``Authorization: Bearer <token>`` when ``api.token`` is configured (401 otherwise).
 * **Lists** are paged with ``limit`` and ``offset`` and return ``count`` (the total).
-* **Errors** have a ``detail`` message: 404 unknown id, 409 state conflict, 422 invalid
-  request or unreadable image.
+* **Errors** have a ``detail`` message: 400 a body that is not JSON, 404 unknown id, 409 state
+  conflict, 413 a body over ``api.max_body_bytes``, 422 invalid request, unreadable image or
+  not an image (pixels all blank, zero or constant).
+* **Limits**: request bodies at most ``api.max_body_bytes`` (1 MiB); synchronous measurements
+  at most ``api.max_sync_positions`` (1000) positions; a beam's minor axis at least 0.5 pixel
+  and its major axis at most a quarter of the image's smaller side (422 otherwise).
 """
 
 
@@ -73,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description=_DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = install_metrics(app, settings.database_url)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     install_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

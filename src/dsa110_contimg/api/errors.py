@@ -9,8 +9,10 @@ Every error body is `ErrorResponse` (``{"detail": ..., "errors": [...]}``):
 404   unknown data_id, job, source, catalogue, or missing file
 409   the request conflicts with the product's state (not ready to publish,
       no stored correction factor, invalid status transition)
+413   request body larger than ``api.max_body_bytes``
 422   invalid request (each problem listed), unreadable or corrupt FITS file,
-      too many positions for a synchronous request
+      not an image (pixels all blank, zero or constant), a beam that makes no
+      sense for the image, too many positions for a synchronous request
 503   database unreachable (health check)
 ====  ==========================================================================
 """
@@ -40,13 +42,20 @@ _DESCRIPTIONS = {
     403: "Path outside the configured data roots.",
     404: "Unknown id or missing file.",
     409: "Conflicts with the current state.",
-    422: "Invalid request, or an unreadable image.",
+    413: "Request body larger than api.max_body_bytes (1 MiB by default).",
+    422: "Invalid request, an unreadable image or not an image, or a beam that makes no sense "
+         "for the image (minor axis under 0.5 pixel, major axis over a quarter of the image).",
     503: "Database unreachable.",
 }
 
 
 def responses(*codes: int) -> dict[int | str, dict]:
-    """OpenAPI ``responses`` entries for the given error status codes."""
+    """OpenAPI ``responses`` entries for the given error status codes.
+
+    An operation that takes a body (it documents 400) also documents 413.
+    """
+    if 400 in codes:
+        codes = (*codes, 413)
     return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]}
             for code in codes}
 
@@ -64,6 +73,9 @@ def install_handlers(app: FastAPI) -> None:
         problems = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")),
                      "type": str(e.get("type"))} for e in exc.errors()]
         detail = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems)
+        if any(p["type"] == "json_invalid" for p in problems):
+            return _error(status.HTTP_400_BAD_REQUEST, f"request body is not JSON: {detail}",
+                          errors=problems)
         return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid request: {detail}",
                       errors=problems)
 

@@ -149,7 +149,10 @@ class _ImageRef(BaseModel):
         None, description="FITS file inside a data root (relative paths are relative to the "
                           "first root).")
     data_id: Text | None = Field(None, description="A registered product instead of a path.")
-    beam: BeamIn | None = Field(None, description="Beam to use when the header has none.")
+    beam: BeamIn | None = Field(
+        None, description="Beam to use when the header has none. It must make sense for the "
+                          "image (422 otherwise): minor axis at least 0.5 pixel, major axis at "
+                          "most a quarter of the image's smaller side.")
     fits_path: PathText | None = Field(
         None, json_schema_extra=LEGACY,
         description="Deprecated: the original DSA-110 name of 'image' (new clients send "

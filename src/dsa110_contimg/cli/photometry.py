@@ -18,7 +18,7 @@ from dsa110_contimg.jobs.executor import run_job
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import get_job, reprocess
 from dsa110_contimg.photometry.adaptive import measure_subbands, spectra
-from dsa110_contimg.photometry.forced import measure_many
+from dsa110_contimg.photometry.forced import measure_in_chunks
 from dsa110_contimg.photometry.sources import measure_catalog_sources, query_sources_for_image
 from dsa110_contimg.photometry.table_io import (
     OUTPUT_FORMATS,
@@ -66,10 +66,15 @@ def measure(
                                                "when the header has none."),
     radius_deg: float | None = typer.Option(None, help="Cone radius for --catalog (default: "
                                                        "the image footprint)."),
+    chunk_size: int = typer.Option(5000, "--chunk-size", min=1,
+                                   help="Most --positions measured at once (bands of the image; "
+                                        "bounds the memory)."),
 ) -> None:
     """Forced photometry of catalogue sources or listed positions on IMAGE.
 
-    One row per position, in input order; unmeasurable positions have NaN and a flag.
+    One row per position, in input order; unmeasurable positions have NaN and a flag. Listed
+    positions are measured in bands of at most --chunk-size, each with its neighbours across
+    the band edges, so memory does not grow with their number.
     """
     _check_targets_and_format(catalog, positions, fmt)
     options = get_settings().photometry.fitting
@@ -77,10 +82,10 @@ def measure(
         img = load_image(image, beam=_parse_beam(beam))
         if positions is not None:
             targets = read_positions(positions)
-            table = measure_many(img, targets["ra_deg"], targets["dec_deg"],
-                                 names=targets["name"], source_ids=targets["source_id"],
-                                 rms_map=rms_map, background_map=background_map,
-                                 options=options)
+            table = measure_in_chunks(img, targets["ra_deg"], targets["dec_deg"],
+                                      chunk_size=chunk_size, names=targets["name"],
+                                      source_ids=targets["source_id"], rms_map=rms_map,
+                                      background_map=background_map, options=options)
         else:
             upgrade()
             table = measure_catalog_sources(img, catalog, radius_deg=radius_deg,

@@ -14,6 +14,7 @@ from rich.table import Table as RichTable
 from dsa110_contimg.api.security import InsecureBindError
 from dsa110_contimg.cli.stream import stream_settings
 from dsa110_contimg.config import get_settings
+from dsa110_contimg.data_roots import PathOutsideRootsError
 from dsa110_contimg.runner import RunSummary, run_pipeline
 
 __all__ = ["print_summary", "run"]
@@ -39,7 +40,7 @@ def run(
         summary = run_pipeline(settings, until_idle=until_idle,
                                serve_api=api and not until_idle, workers=workers, stop=stop,
                                progress=lambda line: console.print(escape(line), highlight=False))
-    except InsecureBindError as exc:
+    except (InsecureBindError, PathOutsideRootsError) as exc:
         console.print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
     print_summary(summary, Console())

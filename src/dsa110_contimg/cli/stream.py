@@ -20,6 +20,7 @@ from dsa110_contimg.conversion.streaming.ledger import (
     ObservationRecord,
 )
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
+from dsa110_contimg.data_roots import PathOutsideRootsError
 from dsa110_contimg.database.data_registry import get_photometry_status
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.jobs.reconcile import PeriodicSweep
@@ -84,9 +85,13 @@ def stream(
                                imager=imager, settle_s=settle)
     upgrade(settings.database_url)
     enabled = settings.photometry.enabled if enable_photometry is None else enable_photometry
-    converter = StreamingConverter.from_settings(
-        settings, enable_photometry=enabled, catalog=photometry_catalog,
-        radius_deg=photometry_radius, normalize=photometry_normalize)
+    try:
+        converter = StreamingConverter.from_settings(
+            settings, enable_photometry=enabled, catalog=photometry_catalog,
+            radius_deg=photometry_radius, normalize=photometry_normalize)
+    except PathOutsideRootsError as exc:
+        console.print(f"error: {exc} (CONTIMG_DATA_ROOTS)", markup=False)
+        raise typer.Exit(2) from exc
     if retry_failed:
         retried = converter.ledger.forget_failed()
         console.print(f"retrying {len(retried)} failed observation(s)", markup=False)

@@ -26,6 +26,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,9 +38,15 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.config import get_settings
+from dsa110_contimg.data_roots import confine
 from dsa110_contimg.database.models import DataRegistry, DataRelationship, Product
 from dsa110_contimg.database.session import session_factory, session_scope
-from dsa110_contimg.imaging.fits_io import Image, load_image
+from dsa110_contimg.imaging.fits_io import (
+    Image,
+    check_image,
+    load_image,
+    require_observation_time,
+)
 
 __all__ = [
     "DATA_TYPES",
@@ -47,6 +54,7 @@ __all__ = [
     "InvalidTransitionError",
     "PhotometryStatus",
     "UnknownDataError",
+    "confine_product",
     "finalize_data",
     "RECORD_FIELDS",
     "get_data",
@@ -107,13 +115,14 @@ class PhotometryStatus:
 
 
 def register_data(path: str | Path, data_type: str = "image", *, image: Image | None = None,
-                  metadata: dict | None = None, url: str | None = None) -> str:
+                  metadata: dict | None = None, url: str | None = None,
+                  roots: Sequence[Path] | None = None) -> str:
     """Register an image or mosaic file (idempotent) and return its ``data_id``.
 
     Parameters
     ----------
     path : str or Path
-        The file as staged.
+        The file as staged; resolved (symlinks followed) and registered under that path.
     data_type : {"image", "mosaic"}
     image : Image, optional
         The already loaded image (avoids reading the header again).
@@ -121,21 +130,30 @@ def register_data(path: str | Path, data_type: str = "image", *, image: Image | 
         Stored as JSON with the record.
     url : str, optional
         Database URL (default from settings).
+    roots : sequence of Path, optional
+        The data roots the resolved file must lie in (default: setting ``data_roots``).
 
     Raises
     ------
     ValueError
         Unknown ``data_type``.
+    dsa110_contimg.data_roots.PathOutsideRootsError
+        The resolved file lies outside the data roots (e.g. a symlink out of them).
     dsa110_contimg.imaging.fits_io.ImageReadError
-        The file is not a readable image (nothing is registered then).
+        The file is not a readable image, or not an image at all (pixels all blank, zero or
+        constant: ``NotAnImageError``), or has no usable observation time
+        (``MissingTimeError``); nothing is registered then.
     """
     if data_type not in DATA_TYPES:
         raise ValueError(f"data_type must be one of {DATA_TYPES}, got {data_type!r}")
-    path = Path(path).resolve()
+    path = confine(Path(path).absolute(), roots or get_settings().data_roots,
+                   what=Path(path).name)
     existing = _registered_id(path, url)
     if existing is not None:
         return existing
     image = image or load_image(path)
+    check_image(image)
+    require_observation_time(image)
     footprint = image.footprint()
     for data_id in _candidate_ids(data_type, image, path):
         now = time.time()
@@ -244,7 +262,7 @@ def link_photometry_to_data(data_id: str, photometry_job_id: int, *,
 
 
 def finalize_data(data_id: str, *, wait_for_photometry: bool | None = None,
-                  url: str | None = None) -> bool:
+                  url: str | None = None, roots: Sequence[Path] | None = None) -> bool:
     """Mark a product finalized when its QA, validation and photometry allow it.
 
     QA and validation must not have failed. With ``wait_for_photometry`` (default: setting
@@ -256,10 +274,14 @@ def finalize_data(data_id: str, *, wait_for_photometry: bool | None = None,
     ------
     UnknownDataError
         ``data_id`` is not registered.
+    dsa110_contimg.data_roots.PathOutsideRootsError
+        The product's file now resolves outside the data roots (``roots``, default setting
+        ``data_roots``), e.g. it was replaced by a symlink out of them.
     """
     wait = _wait(wait_for_photometry)
     with session_scope(url) as session:
         record = _record(session, data_id, lock=True)
+        confine_product(data_id, record.published_path or record.stage_path, roots)
         reason = _not_ready_reason(record, wait)
         if reason:
             log.warning("%s: not finalized: %s", data_id, reason)
@@ -269,8 +291,8 @@ def finalize_data(data_id: str, *, wait_for_photometry: bool | None = None,
 
 
 def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, *,
-                         wait_for_photometry: bool | None = None,
-                         url: str | None = None) -> Path | None:
+                         wait_for_photometry: bool | None = None, url: str | None = None,
+                         roots: Sequence[Path] | None = None) -> Path | None:
     """Move a staged product into ``published_dir`` once it may be published.
 
     The product must have auto-publishing enabled and be finalizable (see `finalize_data`);
@@ -287,6 +309,9 @@ def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, 
         Default: setting ``publish.wait_for_photometry``.
     url : str, optional
         Database URL (default from settings).
+    roots : sequence of Path, optional
+        Data roots that both the staged file and its published name must lie in (default:
+        setting ``data_roots``); a file is never moved out of them, nor one from outside.
 
     Returns
     -------
@@ -297,6 +322,8 @@ def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, 
     ------
     UnknownDataError
         ``data_id`` is not registered.
+    dsa110_contimg.data_roots.PathOutsideRootsError
+        The staged file or the published name resolves outside the data roots (nothing moves).
     FileNotFoundError
         The staged file is missing (the registry is left unchanged).
     FileExistsError
@@ -316,12 +343,15 @@ def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, 
         if reason:
             log.warning("%s: not published: %s", data_id, reason)
             return None
-        source = Path(record.stage_path)
+        roots = roots or get_settings().data_roots
+        source = confine_product(data_id, record.stage_path, roots)
         if not source.is_file():
-            raise FileNotFoundError(f"{data_id}: staged file {source} is missing")
-        target = (published_dir / source.name).resolve()
+            raise FileNotFoundError(f"{data_id}: staged file {source.name} is missing")
+        target = confine(published_dir.absolute() / source.name, roots,
+                         what=f"{data_id}: the published name (publish.published_dir)")
         if target.exists():
-            raise FileExistsError(f"{data_id}: {target} already exists; not overwritten")
+            raise FileExistsError(f"{data_id}: {source.name} already exists in the published "
+                                  "directory; not overwritten")
         target.parent.mkdir(parents=True, exist_ok=True)
         record.status = "published"
         record.published_path = str(target)
@@ -515,6 +545,23 @@ def _record_dict(record: DataRegistry, product: Product | None) -> dict:
         else:
             out[name] = getattr(product, name) if product is not None else None
     return out
+
+
+def confine_product(data_id: str, path: str | Path,
+                    roots: Sequence[Path] | None = None) -> Path:
+    """The file ``path`` of product ``data_id``, resolved now and checked to lie inside the
+    data roots (``roots``, default setting ``data_roots``).
+
+    Registration checked the path once; checking again at each use (measuring by ``data_id``,
+    finalizing, publishing) catches a file replaced by a symlink out of the roots since, or
+    roots that were narrowed.
+
+    Raises
+    ------
+    dsa110_contimg.data_roots.PathOutsideRootsError
+        It resolves outside the data roots.
+    """
+    return confine(path, roots or get_settings().data_roots, what=f"{data_id}: its file")
 
 
 def _wait(wait_for_photometry: bool | None) -> bool:

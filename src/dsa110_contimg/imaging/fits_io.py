@@ -26,13 +26,18 @@ from dsa110_contimg.imaging.primary_beam import BeamTrack
 
 __all__ = [
     "Beam",
+    "BeamSizeError",
     "Footprint",
     "Image",
     "ImageReadError",
     "MissingBeamError",
+    "MissingTimeError",
+    "NotAnImageError",
+    "check_image",
     "get_field_center_from_fits",
     "load_image",
     "load_plane",
+    "require_observation_time",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,26 @@ class ImageReadError(ValueError):
 
 class MissingBeamError(ImageReadError):
     """The image has no restoring beam and none was supplied."""
+
+
+class NotAnImageError(ImageReadError):
+    """Pixel data that cannot be a sky image: every pixel blank, zero, or the same value."""
+
+
+class MissingTimeError(ImageReadError):
+    """The image has no usable observation time (``MJD-OBS``/``DATE-OBS``)."""
+
+
+class BeamSizeError(ImageReadError):
+    """A restoring beam that makes no sense for the image's pixels and size."""
+
+
+#: Smallest beam minor axis (FWHM) in pixels: below it the beam is not sampled, and the fits
+#: would need lattices of ~(side / FWHM)² null positions.
+MIN_BEAM_PIXELS = 0.5
+#: Largest beam major axis (FWHM) as a fraction of the image's smaller side: a larger beam
+#: leaves no room for a source and its background, and would make every kernel the whole image.
+MAX_BEAM_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
@@ -243,6 +268,63 @@ def load_image(
         pointing=_pointing(header),
         pb_track=BeamTrack.from_header(header),
     )
+
+
+def check_image(image: Image) -> None:
+    """Refuse an image that cannot be measured: pixels that are no sky image, or a beam that
+    makes no sense for its pixels.
+
+    A real image, even of an empty field, has noise: pixels that are all blank (NaN or
+    infinite), all zero, or all the same value come from a failed imaging run or a
+    placeholder, and measuring them would store rows of 0.0 Jy as if the sky had been
+    observed. The beam's minor axis must span at least `MIN_BEAM_PIXELS` pixels and its major
+    axis at most `MAX_BEAM_FRACTION` of the image's smaller side (a header saying
+    ``BMAJ = 50`` degrees, or a request's 0.001″ beam, would otherwise cost terabytes).
+
+    Raises
+    ------
+    NotAnImageError
+        Every pixel is blank, zero, or has one value (the message says which).
+    BeamSizeError
+        The beam is too small or too large for the image (the message gives both sizes).
+    """
+    name = image.path.name
+    finite = np.isfinite(image.data)
+    if not finite.any():
+        raise NotAnImageError(f"{name}: not an image: every pixel is blank (NaN or infinite)")
+    valid = image.data[finite]
+    low, high = float(valid.min()), float(valid.max())
+    if low == high == 0.0:
+        raise NotAnImageError(f"{name}: not an image: every pixel is zero")
+    if low == high:
+        raise NotAnImageError(f"{name}: not an image: every valid pixel has the same value "
+                              f"({low:g})")
+    beam, scale = image.beam, image.pixel_scale_arcsec
+    described = (f"{name}: the restoring beam {beam.major_arcsec:.4g}″ × "
+                 f"{beam.minor_arcsec:.4g}″ makes no sense for this image")
+    minor_pix = beam.minor_arcsec / max(scale)
+    if minor_pix < MIN_BEAM_PIXELS:
+        raise BeamSizeError(f"{described}: its minor axis is {minor_pix:.3g} pixels of "
+                            f"{max(scale):.3g}″, below the minimum of {MIN_BEAM_PIXELS:g} pixel")
+    major_pix = beam.major_arcsec / min(scale)
+    side = min(image.shape)
+    if major_pix > MAX_BEAM_FRACTION * side:
+        raise BeamSizeError(f"{described}: its major axis is {major_pix:.4g} pixels, more than "
+                            f"{MAX_BEAM_FRACTION:g} of the image's {side}-pixel side")
+
+
+def require_observation_time(image: Image) -> None:
+    """Refuse an image without a usable observation time (its rows would have no time).
+
+    Raises
+    ------
+    MissingTimeError
+        No ``MJD-OBS``/``DATE-OBS`` keyword, or one that cannot be parsed.
+    """
+    if image.mjd_mid is None or not math.isfinite(image.mjd_mid):
+        raise MissingTimeError(f"{image.path.name}: no usable observation time (no MJD-OBS or "
+                               "parsable DATE-OBS keyword); measurements without a time cannot "
+                               "enter light curves — add DATE-OBS to the header")
 
 
 def load_plane(path: str | Path, like: Image) -> np.ndarray:

@@ -33,12 +33,22 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from dsa110_contimg.catalog.query import UnknownCatalogError
 from dsa110_contimg.config import JobSettings, get_settings
-from dsa110_contimg.database.data_registry import InvalidTransitionError, update_photometry_status
+from dsa110_contimg.data_roots import PathOutsideRootsError
+from dsa110_contimg.database.data_registry import (
+    InvalidTransitionError,
+    confine_product,
+    update_photometry_status,
+)
 from dsa110_contimg.database.models import BatchJob, BatchJobItem, CatalogSource, DataRegistry
 from dsa110_contimg.database.products import photometry_insert
 from dsa110_contimg.database.session import get_engine, session_scope
 from dsa110_contimg.database.spectra import spectra_insert
-from dsa110_contimg.imaging.fits_io import ImageReadError, load_image
+from dsa110_contimg.imaging.fits_io import (
+    ImageReadError,
+    check_image,
+    load_image,
+    require_observation_time,
+)
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.photometry.adaptive import measure_subbands, spectra
 from dsa110_contimg.photometry.corrections import normalize_product
@@ -51,7 +61,8 @@ __all__ = ["ItemOutcome", "claim_item", "process_item", "run_worker", "worker_na
 log = logging.getLogger(__name__)
 
 #: Errors that retrying cannot fix: the item fails at once with the message as its reason.
-PERMANENT_ERRORS = (ImageReadError, UnknownCatalogError, FileNotFoundError, ValueError)
+PERMANENT_ERRORS = (ImageReadError, UnknownCatalogError, FileNotFoundError, ValueError,
+                    PathOutsideRootsError)
 
 
 @dataclass(frozen=True)
@@ -159,7 +170,7 @@ def process_item(item_id: int, worker: str, *, settings: JobSettings | None = No
     start = time.perf_counter()
     try:
         with _Heartbeat(item_id, worker, settings.lease_s, url):
-            table = _measure(path, sources, params, url, metadata)
+            table = _measure(confine_product(data_id, path), sources, params, url, metadata)
             photometry_insert(data_id, table, params_hash=digest, job_id=job.id, url=url)
             if params.normalize:  # raw rows are stored: a product that cannot be normalized
                 normalize_product(data_id, params_hash=digest, url=url)  # logs why and keeps them
@@ -254,9 +265,11 @@ class _Heartbeat:
                 return
 
 
-def _measure(path: str, sources: dict, params: PhotometryParams, url: str | None,
+def _measure(path: str | Path, sources: dict, params: PhotometryParams, url: str | None,
              metadata: str | None = None):
     image = load_image(path)
+    check_image(image)  # before any catalogue query: pixels and beam that can be measured
+    require_observation_time(image)  # rows without a time cannot enter light curves
     maps = _noise_map(metadata)
     if "source_ids" in sources:
         ids = [int(s) for s in sources["source_ids"]]

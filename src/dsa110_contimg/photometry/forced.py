@@ -37,12 +37,12 @@ from typing import Sequence
 
 import numba
 import numpy as np
-from astropy.table import Table
+from astropy.table import Table, vstack
 from scipy import sparse
 from scipy.sparse.linalg import splu
 
 from dsa110_contimg.config import FittingOptions
-from dsa110_contimg.imaging.fits_io import Beam, Image, load_image, load_plane
+from dsa110_contimg.imaging.fits_io import Beam, Image, check_image, load_image, load_plane
 from dsa110_contimg.imaging.gaussians import covariance
 from dsa110_contimg.imaging.primary_beam import BeamTrack, PrimaryBeam
 from dsa110_contimg.photometry import _kernels
@@ -61,7 +61,8 @@ from dsa110_contimg.photometry._noise import (
 from dsa110_contimg.photometry.flags import PhotometryFlag as F
 from dsa110_contimg.photometry.flags import decode_flags
 
-__all__ = ["MEASUREMENT_COLUMNS", "ForcedMeasurement", "measure_forced_peak", "measure_many"]
+__all__ = ["MEASUREMENT_COLUMNS", "ForcedMeasurement", "measure_forced_peak", "measure_many",
+           "measure_in_chunks"]
 
 log = logging.getLogger(__name__)
 
@@ -192,12 +193,16 @@ def measure_many(
     ------
     ValueError
         If the coordinate arrays have different lengths or names/ids do not match them.
+    dsa110_contimg.imaging.fits_io.ImageReadError
+        The pixels are all blank, zero or constant, or the beam makes no sense for the image
+        (`dsa110_contimg.imaging.fits_io.check_image`).
     """
     options = options or FittingOptions()
     if not isinstance(image, Image):
         image = load_image(image, beam=beam)
     elif beam is not None:
         image = dataclasses.replace(image, beam=beam)
+    check_image(image)
     ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
     dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
     n_target = ra.size
@@ -256,6 +261,82 @@ def measure_many(
         "error_scale_analytic": scale.analytic, "n_null_fits": scale.n_null_fits,
         "method": "forced-beam-fit", "timing_s": clock.laps, "pb_applied": pb_applied,
     })
+    return table
+
+
+def measure_in_chunks(
+    image: Image | str | Path,
+    ra_deg: Sequence[float] | np.ndarray,
+    dec_deg: Sequence[float] | np.ndarray,
+    *,
+    chunk_size: int = 5000,
+    names: Sequence[str] | None = None,
+    source_ids: Sequence[int] | None = None,
+    options: FittingOptions | None = None,
+    **kwargs,
+) -> Table:
+    """`measure_many` of any number of positions with memory bounded by ``chunk_size``.
+
+    The positions are split into bands of the image (by pixel row) of at most ``chunk_size``
+    targets; each band is measured by `measure_many` with the targets of the adjacent rows
+    within two grouping distances (``group_separation_fwhm`` major-axis FWHM) as neighbours, so
+    blends across a band's edge are still fitted jointly. Noise grids and the error
+    calibration are estimated per band. With ``chunk_size`` or fewer positions this is exactly
+    `measure_many`.
+
+    Parameters
+    ----------
+    image, ra_deg, dec_deg, names, source_ids, options
+        As for `measure_many`.
+    chunk_size : int
+        Most targets measured at once.
+    **kwargs
+        Keyword arguments of `measure_many` that do not depend on the targets (``rms_map``,
+        ``background_map``, ``pb_map``, ``beam``).
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per position in input order (``meta`` of the first band, with
+        ``n_chunks``).
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    options = options or FittingOptions()
+    if not isinstance(image, Image):
+        image = load_image(image, beam=kwargs.pop("beam", None))
+    ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
+    dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
+    n = ra.size
+    names = list(names) if names is not None else [f"src{i}" for i in range(n)]
+    ids = list(source_ids) if source_ids is not None else [-1] * n
+    if n <= chunk_size:
+        return measure_many(image, ra, dec, names=names, source_ids=ids, options=options,
+                            **kwargs)
+    _x, y = image.sky_to_pixel(ra, dec)
+    y = np.where(np.isfinite(y), y, -np.inf)  # unplaceable positions go into the first band
+    order = np.argsort(y, kind="stable")
+    y_sorted = y[order]
+    margin = 2.0 * options.group_separation_fwhm * image.beam.major_arcsec / min(
+        image.pixel_scale_arcsec)
+    parts = []
+    for start in range(0, n, chunk_size):
+        members = order[start:start + chunk_size]
+        low = np.searchsorted(y_sorted, y_sorted[start] - margin, side="left")
+        high = np.searchsorted(y_sorted, y_sorted[members.size + start - 1] + margin,
+                               side="right")
+        nearby = np.concatenate([order[low:start], order[start + members.size:high]])
+        part = measure_many(image, ra[members], dec[members],
+                            names=[names[i] for i in members],
+                            source_ids=[ids[i] for i in members],
+                            neighbours=(ra[nearby], dec[nearby]) if nearby.size else None,
+                            options=options, **kwargs)
+        part["_input_row"] = members
+        parts.append(part)
+    table = vstack(parts, metadata_conflicts="silent")
+    table = table[np.argsort(np.asarray(table["_input_row"]))]
+    table.remove_column("_input_row")
+    table.meta = dict(parts[0].meta, n_chunks=len(parts))
     return table
 
 

@@ -52,12 +52,13 @@ def data_record(data_id: DataIdPath, settings: SettingsDep) -> DataRecord:
 
 
 @router.post("/{data_id}/finalize", response_model=DataRecord, summary="Finalize a product",
-             dependencies=[TokenDep], responses=responses(401, 404, 409, 422))
+             dependencies=[TokenDep], responses=responses(401, 403, 404, 409, 422))
 def finalize(data_id: DataIdPath, settings: SettingsDep) -> DataRecord:
     """Mark the product finalized; 409 with the reason when QA or validation failed, or its
-    requested photometry has not yet ended (``publish.wait_for_photometry``)."""
+    requested photometry has not yet ended (``publish.wait_for_photometry``); 403 when its file
+    now resolves outside the data roots."""
     url, wait = settings.database_url, settings.publish.wait_for_photometry
-    if not finalize_data(data_id, wait_for_photometry=wait, url=url):
+    if not finalize_data(data_id, wait_for_photometry=wait, url=url, roots=settings.data_roots):
         reason = not_ready_reason(data_id, wait_for_photometry=wait, url=url)
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"{data_id} not finalized: {reason or 'state changed; retry'}")
@@ -65,17 +66,19 @@ def finalize(data_id: DataIdPath, settings: SettingsDep) -> DataRecord:
 
 
 @router.post("/{data_id}/publish", response_model=DataRecord, summary="Publish a product",
-             dependencies=[TokenDep], responses=responses(401, 404, 409, 422))
+             dependencies=[TokenDep], responses=responses(401, 403, 404, 409, 422))
 def publish(data_id: DataIdPath, settings: SettingsDep) -> DataRecord:
     """Move the staged file to ``publish.published_dir`` and record it (the data_id stays).
 
     409 with the reason when the product may not be published yet, auto-publishing is
-    disabled for it, its staged file is missing, or the published name is taken.
+    disabled for it, its staged file is missing, or the published name is taken; 403 when the
+    staged file or the published name resolves outside the data roots (nothing is moved).
     """
     url, wait = settings.database_url, settings.publish.wait_for_photometry
     try:
         published = trigger_auto_publish(data_id, settings.publish.published_dir,
-                                         wait_for_photometry=wait, url=url)
+                                         wait_for_photometry=wait, url=url,
+                                         roots=settings.data_roots)
     except (FileNotFoundError, FileExistsError) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     if published is None:

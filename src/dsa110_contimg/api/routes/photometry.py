@@ -6,7 +6,6 @@ These endpoints compute and return; they store nothing (batch jobs store measure
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, status
@@ -26,7 +25,7 @@ from dsa110_contimg.api.schemas import (
 )
 from dsa110_contimg.api.tables import records
 from dsa110_contimg.config import Settings
-from dsa110_contimg.database.data_registry import get_data
+from dsa110_contimg.database.data_registry import confine_product, get_data
 from dsa110_contimg.database.products import (
     light_curve,
     photometry_count,
@@ -49,7 +48,8 @@ def _image(request: MeasureRequest | MeasureBatchRequest, settings: Settings) ->
     if request.image is not None:
         path = confined_file(settings, request.image)
     else:
-        path = Path(get_data(request.data_id, url=settings.database_url)["path"])
+        record = get_data(request.data_id, url=settings.database_url)
+        path = confine_product(request.data_id, record["path"], settings.data_roots)
     return load_image(path, beam=request.beam.to_beam() if request.beam else None)
 
 

@@ -38,6 +38,7 @@ from watchdog.observers.polling import PollingObserver
 
 from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.conversion.streaming.ledger import MAX_ATTEMPTS, Ledger, ObservationRecord
+from dsa110_contimg.data_roots import confine
 from dsa110_contimg.database.data_registry import register_data
 from dsa110_contimg.imaging.fits_io import ImageReadError, MissingBeamError
 from dsa110_contimg.imaging.imager import (
@@ -55,7 +56,9 @@ __all__ = ["StreamingConverter", "make_imager"]
 
 log = logging.getLogger(__name__)
 
-#: Errors that fail one observation (with the reason) without stopping the stream.
+#: Errors that fail one observation (with the reason) without stopping the stream; among them
+#: `dsa110_contimg.data_roots.PathOutsideRootsError` (a PermissionError): an image that resolves
+#: outside the data roots, e.g. a symlink out of them, is never registered.
 OBSERVATION_ERRORS = (ImagingError, ImageReadError, MissingBeamError, OSError, ValueError)
 
 
@@ -122,8 +125,18 @@ class StreamingConverter:
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, enable_photometry: bool = True,
                       **photometry_overrides) -> StreamingConverter:
-        """A converter configured by ``settings`` (``photometry_overrides`` as CLI flags)."""
+        """A converter configured by ``settings`` (``photometry_overrides`` as CLI flags).
+
+        Raises
+        ------
+        dsa110_contimg.data_roots.PathOutsideRootsError
+            The watched or the image directory lies outside the data roots (nothing it
+            produced could be registered).
+        """
         settings = settings or get_settings()
+        for name in ("input_dir", "output_dir"):
+            directory = getattr(settings.stream, name)
+            confine(directory, settings.data_roots, what=f"stream.{name} {directory}")
         params = (PhotometryParams.from_settings(settings, **photometry_overrides)
                   if enable_photometry else None)
         return cls(make_imager(settings), settings.stream.input_dir, settings.stream.output_dir,
