@@ -27,6 +27,7 @@ from dsa110_contimg.api.routes import (
 )
 from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.database.migrate import upgrade
+from dsa110_contimg.web import install_web
 
 __all__ = ["ROUTERS", "create_app"]
 
@@ -82,4 +83,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    install_web(app)
     return app
