@@ -20,6 +20,7 @@ Every error body is `ErrorResponse` (``{"detail": ..., "errors": [...]}``):
 from __future__ import annotations
 
 import logging
+import os
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -65,6 +66,16 @@ def _error(code: int, detail: str, errors: list[dict] | None = None) -> JSONResp
                         status_code=code)
 
 
+def _relative(request: Request, message: str) -> str:
+    """``message`` with every data root prefix removed: error responses name files relative
+    to the data root that holds them, never the server's directory layout."""
+    roots = sorted((str(root) for root in request.app.state.settings.data_roots),
+                   key=len, reverse=True)
+    for root in roots:
+        message = message.replace(root.rstrip(os.sep) + os.sep, "")
+    return message
+
+
 def install_handlers(app: FastAPI) -> None:
     """Map the services' exceptions to status codes with their messages."""
 
@@ -80,15 +91,15 @@ def install_handlers(app: FastAPI) -> None:
                       errors=problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(ErrorResponse(detail=str(exc.detail)).model_dump(),
-                            status_code=exc.status_code, headers=exc.headers)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(ErrorResponse(detail=_relative(request, str(exc.detail)))
+                            .model_dump(), status_code=exc.status_code, headers=exc.headers)
 
     def simple(exc_type: type[Exception], code: int) -> None:
         async def handler(request: Request, exc: Exception) -> JSONResponse:
             if code >= 500 or code == status.HTTP_422_UNPROCESSABLE_CONTENT:
                 log.warning("%s %s: %s", request.method, request.url.path, exc)
-            return _error(code, str(exc))
+            return _error(code, _relative(request, str(exc)))
         app.add_exception_handler(exc_type, handler)
 
     simple(PathOutsideRootsError, status.HTTP_403_FORBIDDEN)

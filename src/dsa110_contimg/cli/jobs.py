@@ -12,7 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table as RichTable
 
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.data_registry import UnknownDataError, register_data
+from dsa110_contimg.data_roots import PathOutsideRootsError
+from dsa110_contimg.database.data_registry import UnknownDataError, get_data, register_data
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.jobs.executor import run_job
 from dsa110_contimg.imaging.fits_io import ImageReadError
@@ -70,18 +71,52 @@ def submit(
     radius_deg: float | None = typer.Option(None, help="Cone radius (default: footprint)."),
     data_type: str = typer.Option("image", "--type", help="image or mosaic, for new files."),
 ) -> None:
-    """Queue forced photometry of PRODUCTS (registering new files) and print the job id."""
+    """Queue forced photometry of PRODUCTS (registering new files) and print the job id.
+
+    Products that cannot be queued (unreadable or not an image, no observation time, outside
+    the data roots, unknown data_id) are each reported with the reason; the others are queued
+    all the same, and the exit code is 1 (2 when none could be queued).
+    """
     upgrade()
     params = PhotometryParams.from_settings(get_settings(), catalog=catalog,
                                             radius_deg=radius_deg)
+    data_ids, refused = [], 0
+    for product in products:
+        try:
+            data_ids.append(register_data(product, data_type) if Path(product).exists()
+                            else _registered(product))
+        except (ImageReadError, UnknownDataError, PathOutsideRootsError) as exc:
+            console.print(f"refused {product}: {exc}", markup=False, soft_wrap=True)
+            refused += 1
+    if not data_ids:
+        console.print("error: nothing to queue", markup=False)
+        raise typer.Exit(code=2)
     try:
-        data_ids = [p if not Path(p).exists() else register_data(p, data_type)
-                    for p in products]
         job_id = create_batch_photometry_job(data_ids, params=params)
-    except (ImageReadError, UnknownDataError, ValueError) as exc:
+    except ValueError as exc:
         console.print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
     typer.echo(job_id)
+    if refused:
+        console.print(f"{len(data_ids)} product(s) queued in job {job_id}, {refused} refused",
+                      markup=False)
+        raise typer.Exit(code=1)
+
+
+def _registered(data_id: str) -> str:
+    """``data_id`` when it is registered.
+
+    Raises
+    ------
+    UnknownDataError
+        It is neither an existing file nor a registered ``data_id``.
+    """
+    try:
+        get_data(data_id)
+    except UnknownDataError as exc:
+        raise UnknownDataError(f"{data_id!r} is neither a FITS file nor a registered "
+                               "data_id") from exc
+    return data_id
 
 
 @app.command("list")
@@ -123,8 +158,8 @@ def show(job_id: int, as_json: bool = typer.Option(False, "--json"),
             for item in job.items]}, indent=2))
         return
     console.print(f"job {job.id}: {job.status}, {job.n_completed} completed, "
-                  f"{job.n_failed} failed, {job.n_pending} pending of {job.n_items}",
-                  markup=False)
+                  f"{job.n_failed} failed, {job.n_cancelled} cancelled, {job.n_pending} "
+                  f"pending of {job.n_items}", markup=False)
     view = RichTable()
     for col in ("data_id", "status", "attempts", "n_measured", "error"):
         view.add_column(col)

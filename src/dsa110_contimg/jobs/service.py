@@ -54,11 +54,12 @@ class JobSummary:
     finished_at: datetime | None
     params: dict | None
     items: tuple[dict, ...] = ()
+    n_cancelled: int = 0
 
     @property
     def n_pending(self) -> int:
-        """Items not yet terminal."""
-        return self.n_items - self.n_completed - self.n_failed
+        """Items not yet terminal (cancelled items are terminal)."""
+        return self.n_items - self.n_completed - self.n_failed - self.n_cancelled
 
 
 def create_batch_photometry_job(products: Sequence[str | Path], *,
@@ -143,7 +144,12 @@ def list_jobs(*, status: str | None = None, limit: int = 50, offset: int = 0,
     if status:
         query = query.where(BatchJob.status == status)
     with session_scope(url) as session:
-        return [_summary(job) for job in session.scalars(query)]
+        jobs = session.scalars(query).all()
+        cancelled = dict(session.execute(
+            select(BatchJobItem.job_id, func.count()).where(
+                BatchJobItem.job_id.in_([job.id for job in jobs]),
+                BatchJobItem.status == "cancelled").group_by(BatchJobItem.job_id)).all())
+        return [_summary(job, n_cancelled=cancelled.get(job.id, 0)) for job in jobs]
 
 
 def job_counts(*, url: str | None = None) -> dict[str, int]:
@@ -178,7 +184,8 @@ def get_job(job_id: int, *, url: str | None = None) -> JobSummary:
             {"id": i.id, "data_id": i.data_id, "status": i.status, "attempts": i.attempts,
              "error": i.error, "n_measured": i.n_measured, "n_failed": i.n_failed,
              "lease_owner": i.lease_owner, "started_at": i.started_at,
-             "finished_at": i.finished_at} for i in items))
+             "finished_at": i.finished_at} for i in items),
+            n_cancelled=sum(i.status == "cancelled" for i in items))
 
 
 def cancel_job(job_id: int, *, url: str | None = None) -> JobSummary:
@@ -213,6 +220,7 @@ def _data_id(product: str | Path, url: str | None) -> str:
     return str(product)
 
 
-def _summary(job: BatchJob, items: tuple[dict, ...] = ()) -> JobSummary:
+def _summary(job: BatchJob, items: tuple[dict, ...] = (), *,
+             n_cancelled: int = 0) -> JobSummary:
     return JobSummary(job.id, job.status, job.n_items, job.n_completed, job.n_failed,
-                      job.created_at, job.finished_at, job.params, items)
+                      job.created_at, job.finished_at, job.params, items, n_cancelled)
