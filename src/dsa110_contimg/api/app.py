@@ -27,7 +27,6 @@ from dsa110_contimg.api.routes import (
 )
 from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.web import install_web
 
 __all__ = ["ROUTERS", "create_app"]
 
@@ -83,5 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    # Imported here: the pages use the API's dependencies (dsa110_contimg.api.deps), so a
+    # module-level import would be circular when dsa110_contimg.web is imported first.
+    from dsa110_contimg.web import install_web
+
     install_web(app)
     return app

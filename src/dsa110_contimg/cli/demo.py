@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -64,6 +66,10 @@ def demo(days: int = typer.Option(6, help="Days on which the same strip transits
     console.print(f"{recovered} of {len(report.variables)} injected dipping sources flagged",
                   highlight=False)
     console.print(f"state of the demo (database, images, mosaics): {report.state_dir}")
+    console.print("to look at it in a browser, run "
+                  f"CONTIMG_STATE_DIR={report.state_dir} {sys.argv[0]} serve\n"
+                  f"and open http://{settings.api.host}:{settings.api.port}/", highlight=False,
+                  soft_wrap=True)
 
 
 def _print_visibility_chain(report: VisibilityDemoReport, console: Console) -> None:

@@ -22,7 +22,7 @@ def fmt_mjd(value: float | None) -> str:
     Examples
     --------
     >>> fmt_mjd(61000.5)
-    '2025-11-18 12:00:00'
+    '2025-11-21 12:00:00'
     >>> fmt_mjd(None)
     '–'
     """
