@@ -163,7 +163,7 @@ def test_old_registry_with_unusable_job_ids_is_not_changed(tmp_path):
     conn.close()
     result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", f"sqlite:///{path}"])
     assert result.exit_code != 0
-    assert "image_1='job-abc'" in str(result.exception)
+    assert "image_1='job-abc'" in result.output
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT photometry_job_id FROM data_registry").fetchall() == [
         ("job-abc",)]

@@ -11,7 +11,6 @@ from astropy.table import Table
 from sqlalchemy import func, select
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
-
 from dsa110_contimg.database.data_registry import get_photometry_status
 from dsa110_contimg.database.models import BatchJobItem
 from dsa110_contimg.database.session import session_scope

@@ -1,21 +1,60 @@
-"""Create or upgrade the database schema with Alembic (``contimg db upgrade``)."""
+"""Create or upgrade the database schema with Alembic (``contimg db upgrade``).
+
+An upgrade that changes the schema of an existing SQLite file first copies it beside itself
+(``<file>.pre-upgrade-<revision>-<time>.bak``, kept) and, should any step fail, restores that
+copy, so a failed upgrade changes nothing and can simply be run again. A products database left
+by the original DSA-110 code has its clashing ``photometry`` table set aside as
+``legacy_photometry`` before the migrations run, and its measurements mapped into the new
+schema afterwards (`dsa110_contimg.database.legacy`). ``dry_run`` upgrades a temporary copy and
+reports what would happen.
+"""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
+import tempfile
+import time
+from contextlib import closing
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 
 from dsa110_contimg.config import get_settings
+from dsa110_contimg.database.legacy import (
+    legacy_tables,
+    migrate_legacy_photometry,
+    set_aside_legacy_tables,
+)
 from dsa110_contimg.database.session import get_engine
 
-__all__ = ["alembic_config", "current_revision", "upgrade"]
+__all__ = ["UpgradeReport", "alembic_config", "current_revision", "upgrade"]
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+@dataclass
+class UpgradeReport:
+    """What an upgrade did (with ``dry_run``: would do).
+
+    ``legacy_tables`` are the original DSA-110 tables found with their row counts, ``renamed``
+    the ones set aside, ``legacy_photometry`` the outcome of mapping their measurements
+    (``migrated`` or ``unmapped: <reason>`` → rows), ``backup`` the copy made first.
+    """
+
+    revision_before: str | None
+    revision_after: str | None
+    legacy_tables: dict[str, int] = field(default_factory=dict)
+    renamed: dict[str, str] = field(default_factory=dict)
+    legacy_photometry: dict[str, int] = field(default_factory=dict)
+    backup: Path | None = None
+    dry_run: bool = False
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -26,14 +65,87 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
-    """Upgrade the database at ``url`` (default: configured) to ``revision``."""
+def upgrade(url: str | None = None, revision: str = "head", *, dry_run: bool = False,
+            map_legacy: bool = False) -> UpgradeReport:
+    """Upgrade the database at ``url`` (default: configured) to ``revision``.
+
+    Parameters
+    ----------
+    url : str, optional
+        Database URL.
+    revision : str
+        Target revision.
+    dry_run : bool
+        Upgrade a temporary copy of the (SQLite) database instead and report; the database
+        itself is not touched.
+    map_legacy : bool
+        Try to map legacy measurements not yet mapped even when the schema is already current
+        (``contimg db upgrade`` does; services starting do not).
+
+    Raises
+    ------
+    ValueError
+        ``dry_run`` on a database that is not an SQLite file.
+    """
+    url = url or get_settings().database_url
+    path = _sqlite_file(url)
+    if dry_run:
+        if path is None or not path.is_file():
+            raise ValueError("--dry-run needs an existing SQLite database file (it upgrades a "
+                             "copy)")
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / path.name
+            _copy_sqlite(path, copy)
+            copy_url = f"sqlite:///{copy}"
+            try:
+                report = upgrade(copy_url, revision, map_legacy=True)
+            finally:
+                get_engine(copy_url).dispose()
+            return replace(report, backup=None, dry_run=True)
     config = alembic_config(url)
-    log.debug("upgrading %s to %s", config.attributes["database_url"], revision)
-    command.upgrade(config, revision)
+    before = current_revision(url)
+    target = ScriptDirectory.from_config(config).get_current_head() if revision == "head" \
+        else revision
+    with get_engine(url).connect() as conn:
+        found = legacy_tables(conn)
+    changing = before != target
+    backup = None
+    if changing and path is not None and path.is_file() and path.stat().st_size > 0:
+        backup = path.with_name(f"{path.name}.pre-upgrade-{before or 'none'}-"
+                                f"{time.strftime('%Y%m%dT%H%M%S')}.bak")
+        _copy_sqlite(path, backup)
+        log.warning("%s: copied to %s before upgrading from %s to %s", path.name, backup.name,
+                    before or "no revision", target)
+    try:
+        with get_engine(url).begin() as conn:
+            renamed = set_aside_legacy_tables(conn)
+        log.debug("upgrading %s to %s", config.attributes["database_url"], revision)
+        command.upgrade(config, revision)
+        mapped = (migrate_legacy_photometry(url) if changing or map_legacy else {})
+    except BaseException:
+        if backup is not None:
+            get_engine(url).dispose()
+            _copy_sqlite(backup, path)
+            log.error("%s: upgrade failed; restored from %s (nothing changed)", path.name,
+                      backup.name)
+        raise
+    return UpgradeReport(before, current_revision(url), found, renamed, dict(mapped), backup)
 
 
 def current_revision(url: str | None = None) -> str | None:
     """The revision the database at ``url`` is at (None when never migrated)."""
     with get_engine(url).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """Copy an SQLite database through SQLite's backup API (consistent, WAL included)."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
