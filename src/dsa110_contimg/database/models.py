@@ -258,7 +258,9 @@ class SpectralIndex(Base):
     """One source's sub-band spectrum on one product: its power-law fit and how it was binned.
 
     ``alpha`` and ``alpha_err`` come from ``S = ref_flux_jy (ν/ref_freq_hz)^alpha`` fitted in
-    flux density to the detected bins (NULL with fewer than two); ``upper_limit`` marks a source
+    flux density to the detected bins (NULL with fewer than two); ``curvature`` (β) and
+    ``curvature_err`` come from ``S = S₀ (ν/ν₀)^(α + β ln(ν/ν₀))`` where the S/N constrains β
+    (NULL otherwise); ``upper_limit`` marks a source
     below ``target_snr`` even over the whole band (its one bin holds the limit). Rows are
     replaced when the product's spectra are measured again with the same parameter set.
     """
@@ -279,6 +281,8 @@ class SpectralIndex(Base):
     ref_flux_jy: Mapped[float | None] = mapped_column(Float)
     ref_flux_err_jy: Mapped[float | None] = mapped_column(Float)
     chisq: Mapped[float | None] = mapped_column(Float)
+    curvature: Mapped[float | None] = mapped_column(Float)
+    curvature_err: Mapped[float | None] = mapped_column(Float)
     n_bins: Mapped[int] = mapped_column(Integer)
     n_subbands: Mapped[int] = mapped_column(Integer)
     target_snr: Mapped[float] = mapped_column(Float)
