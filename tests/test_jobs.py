@@ -184,7 +184,7 @@ def test_reprocess_queues_products_in_a_time_range(tmp_path, isolated_settings):
     runner = CliRunner()
     # img00/01/02 were observed at 00:00, 00:05 and 00:10 on 2026-05-01 (MJD 61161).
     out = runner.invoke(app, ["photometry", "reprocess", "--since", "61161.0",
-                              "--until", "61161.006", "--catalog", "sim", "--run"])
+                              "--until", "61161.006", "--catalog", "sim"])
     assert out.exit_code == 0, out.output
     job = get_job(1, url=url)
     assert (job.status, job.n_items) == ("completed", 2)

@@ -111,6 +111,9 @@ class JobSettings(BaseModel):
     executor: Literal["local", "dask"] = "local"
     workers: int = Field(2, ge=1, description="Local worker processes.")
     dask_scheduler: str | None = Field(None, description="e.g. tcp://scheduler:8786")
+    dask_retry_s: float = Field(60.0, gt=0, description="After losing the Dask scheduler, the "
+                                "local pool works this long before the scheduler is tried "
+                                "again.")
     lease_s: float = Field(120.0, gt=0, description="An item's lease; re-claimable after it.")
     max_attempts: int = Field(3, ge=1, description="Attempts before an item fails for good.")
     retry_backoff_s: float = Field(10.0, ge=0, description="Delay before a retry, doubled "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from dsa110_contimg.config import get_settings
 from dsa110_contimg.data_roots import PathOutsideRootsError
 from dsa110_contimg.database.data_registry import UnknownDataError, get_data, register_data
 from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.jobs.executor import run_job
+from dsa110_contimg.jobs.executor import queue_empty, serve
 from dsa110_contimg.imaging.fits_io import ImageReadError
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import (
@@ -36,26 +38,30 @@ console = Console(stderr=True)
 def worker(
     once: bool = typer.Option(False, "--once", help="Exit when no item is due."),
     dask: str | None = typer.Option(None, "--dask", help="Run items on this Dask scheduler "
-                                                         "(tcp://host:8786)."),
+                                                         "(tcp://host:8786); default: setting "
+                                                         "jobs.dask_scheduler when jobs.executor "
+                                                         "is dask."),
 ) -> None:
     """Claim and process photometry job items until stopped (SIGTERM finishes the current one).
 
     Items are held under a lease (``jobs.lease_s``); items of a worker that died are claimed
-    again once its lease expires.
+    again once its lease expires. With a Dask scheduler this process dispatches the queue to
+    the cluster's workers, one item per task, highest priority first.
     """
     upgrade()
     settings = get_settings()
-    if dask is None:
+    scheduler = dask or (settings.jobs.dask_scheduler if settings.jobs.executor == "dask"
+                         else None)
+    if scheduler is None:
         processed = run_worker(stop_when_idle=once, settings=settings.jobs)
         console.print(f"worker stopped after {processed} item(s)", markup=False)
         return
-    while True:
-        due = [job.id for job in list_jobs(limit=1000) if job.status in ("pending", "running")]
-        for job_id in due:
-            run_job(job_id, executor="dask", scheduler=dask)
-        if once:
-            return
-        time.sleep(settings.jobs.poll_s)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    processed = serve(lambda: stop.is_set() or (once and queue_empty()), executor="dask",
+                      scheduler=scheduler)
+    console.print(f"worker stopped after {processed} item(s)", markup=False)
 
 
 def _row(job: JobSummary) -> dict:

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table as RichTable
 
 from dsa110_contimg.catalog.query import UnknownCatalogError
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.imaging.fits_io import Beam, ImageReadError, load_image
-from dsa110_contimg.jobs.executor import run_job
 from dsa110_contimg.jobs.params import PhotometryParams
-from dsa110_contimg.jobs.service import get_job, reprocess
+from dsa110_contimg.jobs.reprocess import ReprocessProgress, count_products, reprocess_range
 from dsa110_contimg.photometry.adaptive import measure_subbands, spectra
 from dsa110_contimg.photometry.forced import measure_in_chunks
 from dsa110_contimg.photometry.sources import measure_catalog_sources, query_sources_for_image
@@ -176,22 +182,66 @@ def reprocess_command(
     until: float = typer.Option(..., help="Last observation MJD."),
     catalog: str | None = typer.Option(None, help="Catalogue (default: configured)."),
     data_type: str | None = typer.Option(None, "--type", help="image or mosaic."),
-    run: bool = typer.Option(False, "--run", help="Also run the job here, with progress."),
+    params: list[str] = typer.Option([], "--params", help="Parameter override KEY=VALUE "
+                                     "(dotted keys, JSON values), e.g. fitting.box_pix=9."),
+    chunk: int = typer.Option(500, min=1, help="Products queued per job."),
+    dask: str | None = typer.Option(None, "--dask", help="Dask scheduler (tcp://host:8786)."),
+    queue_only: bool = typer.Option(False, "--queue-only", help="Only queue the jobs (workers "
+                                    "elsewhere serve them)."),
 ) -> None:
-    """Queue forced photometry of every product observed between SINCE and UNTIL."""
+    """Measure every product observed between SINCE and UNTIL, in chunks, with progress; a
+    rerun after Ctrl-C or a crash picks up where the last one stopped."""
     upgrade()
-    params = PhotometryParams.from_settings(get_settings(), catalog=catalog)
-    job_id = reprocess(since, until, params=params, data_type=data_type)
-    if job_id is None:
+    try:
+        base = get_settings().photometry.model_dump(exclude={"enabled"})
+        if catalog is not None:
+            base["catalog"] = catalog
+        chosen = PhotometryParams.model_validate(_overrides(params, base))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--params") from exc
+    if count_products(since, until, data_type) == 0:
         console.print("no products in that time range", markup=False)
         raise typer.Exit(code=1)
-    console.print(f"job {job_id} queued", markup=False)
-    if run:
-        job = get_job(job_id)
-        with Progress(TextColumn("job {task.fields[job]}"), BarColumn(), MofNCompleteColumn(),
-                      console=console) as progress:
-            task = progress.add_task("", total=job.n_items, job=job_id)
-            run_job(job_id, progress=lambda _outcome: progress.advance(task))
-        job = get_job(job_id)
-        console.print(f"job {job_id}: {job.status} ({job.n_completed} completed, "
-                      f"{job.n_failed} failed)", markup=False)
+    with Progress(TextColumn("reprocess"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
+                  console=console) as bar:
+        task = bar.add_task("", total=None, note="")
+
+        def show(state: ReprocessProgress) -> None:
+            bar.update(task, total=state.total, completed=state.done,
+                       note=f"{state.failed} failed, {state.skipped} already measured")
+
+        summary = reprocess_range(since, until, params=chosen, data_type=data_type, chunk=chunk,
+                                  executor="dask" if dask else None, scheduler=dask,
+                                  queue_only=queue_only, progress=show)
+    state = summary.progress
+    console.print(f"{state.total} products: {state.skipped} already measured, "
+                  f"{state.completed} completed, {state.failed} failed; {summary.rows} rows "
+                  f"in {summary.elapsed_s:.1f} s ({summary.images_per_s:.2f} images/s); "
+                  f"jobs {', '.join(map(str, summary.job_ids)) or '-'}", markup=False)
+
+
+def _overrides(pairs: list[str], base: dict) -> dict:
+    """``base`` with ``["fitting.box_pix=9"]`` set as ``base["fitting"]["box_pix"] = 9``
+    (values parsed as JSON when they are JSON, kept as text otherwise).
+
+    Raises
+    ------
+    ValueError
+        A pair without ``=``.
+    """
+    result = base
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep:
+            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        *parents, leaf = key.split(".")
+        node = result
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[leaf] = value
+    return result

@@ -341,7 +341,8 @@ class BatchJobItem(Base):
     """One product of a batch job, claimed by workers under a lease."""
 
     __tablename__ = "batch_job_item"
-    __table_args__ = (Index("ix_batch_job_item_claim", "status", "lease_expires_at"),)
+    __table_args__ = (Index("ix_batch_job_item_claim", "status", "lease_expires_at"),
+                      Index("ix_batch_job_item_priority", "status", "priority", "id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("batch_job.id", ondelete="CASCADE"),
@@ -351,6 +352,8 @@ class BatchJobItem(Base):
     sources: Mapped[dict | None] = mapped_column(JSON)
     params_hash: Mapped[str | None] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Claimed in descending order: live products before submitted jobs before reprocessing.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

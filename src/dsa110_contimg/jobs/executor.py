@@ -1,8 +1,19 @@
-"""Running a job's items on a local process pool or a Dask distributed cluster.
+"""Serving the job queue on a local process pool or a Dask distributed cluster.
 
-Both executors run the same function, `execute_item`, once per item: it claims that item
-(skipping it if another worker holds it) and processes it. Results are identical whichever
-executor runs them, because all state lives in the database.
+Both pools run the same task, `execute_next`: claim the next due item of the whole queue
+(highest priority first, see `dsa110_contimg.jobs.worker.claim_item`) and process it. The
+dispatcher, `serve`, keeps as many tasks in flight as the pool has worker threads, so memory
+stays flat however long the queue is, and items are claimed one at a time from the database:
+a live image registered during a reprocess is measured by the next free worker, before the rest
+of the reprocess.
+
+All state lives in the database, so results are identical whichever pool runs them. An item is
+held under a lease while it is processed: when a Dask worker dies mid-item, its task is lost
+but the item is not — once the lease (``jobs.lease_s``) expires the next task claims it again,
+and its rows, keyed by (source, product, parameters), replace any the dead worker wrote.
+When the Dask scheduler cannot be reached, or goes away, the dispatcher logs a WARNING and the
+local process pool takes over for ``jobs.dask_retry_s`` seconds, after which the scheduler is
+tried again; items that were running on the cluster keep their leases meanwhile.
 """
 
 from __future__ import annotations
@@ -10,98 +21,268 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures import wait as wait_local
+from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dsa110_contimg.config import JobSettings, get_settings
-from dsa110_contimg.database.models import BatchJobItem
+from dsa110_contimg.database.models import BatchJob, BatchJobItem
 from dsa110_contimg.database.session import session_scope
+from dsa110_contimg.jobs.service import ACTIVE_ITEM_STATES
 from dsa110_contimg.jobs.worker import ItemOutcome, claim_item, process_item, worker_name
 from dsa110_contimg.process_lifetime import exit_with_parent
 
-__all__ = ["execute_item", "run_job"]
+__all__ = ["SchedulerLostError", "execute_next", "jobs_finished", "queue_empty", "run_job",
+           "serve"]
 
 log = logging.getLogger(__name__)
 
 
-def execute_item(item_id: int, url: str, settings: JobSettings) -> ItemOutcome | None:
-    """Claim and process one item (None if it was not claimable)."""
+class SchedulerLostError(RuntimeError):
+    """The Dask scheduler could not be reached or the connection to it was lost."""
+
+
+def execute_next(url: str, settings: JobSettings) -> ItemOutcome | None:
+    """Claim the next due item of the queue and process it (None when nothing is due)."""
     worker = worker_name()
-    if claim_item(worker, item_id=item_id, settings=settings, url=url) is None:
+    item_id = claim_item(worker, settings=settings, url=url)
+    if item_id is None:
         return None
     return process_item(item_id, worker, settings=settings, url=url)
+
+
+def jobs_finished(job_ids: Iterable[int], url: str | None = None) -> bool:
+    """True when none of ``job_ids`` is pending or running any more."""
+    ids = list(job_ids)
+    with session_scope(url) as session:
+        return not session.scalar(select(func.count()).select_from(BatchJob).where(
+            BatchJob.id.in_(ids), BatchJob.status.in_(("pending", "running"))))
+
+
+def queue_empty(url: str | None = None) -> bool:
+    """True when no job item is pending or running."""
+    with session_scope(url) as session:
+        return not session.scalar(select(func.count()).select_from(BatchJobItem).where(
+            BatchJobItem.status.in_(ACTIVE_ITEM_STATES)))
 
 
 def run_job(job_id: int, *, executor: str | None = None, workers: int | None = None,
             scheduler: str | None = None, url: str | None = None,
             progress: Callable[[ItemOutcome], None] | None = None) -> list[ItemOutcome]:
-    """Run every due item of ``job_id`` and return their outcomes.
+    """Serve the queue until every item of ``job_id`` has ended; return their outcomes.
+
+    Items of other jobs with a higher priority (live products) are served on the way; their
+    outcomes are neither returned nor reported. See `serve` for the parameters.
+    """
+    url = url or get_settings().database_url
+    with session_scope(url) as session:
+        item_ids = set(session.scalars(select(BatchJobItem.id).where(
+            BatchJobItem.job_id == job_id)).all())
+
+    outcomes: list[ItemOutcome] = []
+
+    def keep(outcome: ItemOutcome) -> None:
+        if outcome.item_id in item_ids:
+            outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome)
+
+    serve(lambda: jobs_finished([job_id], url), executor=executor, workers=workers,
+          scheduler=scheduler, url=url, progress=keep)
+    return outcomes
+
+
+def serve(finished: Callable[[], bool], *, executor: str | None = None,
+          workers: int | None = None, scheduler: str | None = None, url: str | None = None,
+          progress: Callable[[ItemOutcome], None] | None = None) -> int:
+    """Process queue items on a pool until ``finished()`` is true; return how many ended.
 
     Parameters
     ----------
+    finished : callable
+        Checked before each new task is sent; the tasks in flight then finish their items.
     executor : {"local", "dask"}, optional
         Default from settings (``jobs.executor``).
     workers : int, optional
-        Local processes, or workers of a Dask ``LocalCluster`` when no scheduler is given.
+        Local processes (also when the local pool takes over from a lost scheduler), or workers
+        of a Dask ``LocalCluster`` when no scheduler is given.
     scheduler : str, optional
-        Address of an existing Dask scheduler (``tcp://host:8786``).
+        Address of a running Dask scheduler (``tcp://host:8786``); default
+        ``jobs.dask_scheduler``.
+    url : str, optional
+        Database URL.
     progress : callable, optional
-        Called with each item's outcome as it ends.
+        Called with each outcome as it arrives (outcomes are not kept: memory stays flat
+        however many items are served).
     """
     settings = get_settings()
     url = url or settings.database_url
     executor = executor or settings.jobs.executor
     workers = workers or settings.jobs.workers
-    with session_scope(url) as session:
-        item_ids = session.scalars(select(BatchJobItem.id).where(
-            BatchJobItem.job_id == job_id, BatchJobItem.status.in_(("pending", "running")))
-            .order_by(BatchJobItem.id)).all()
-    if not item_ids:
-        return []
-    if executor == "dask":
-        outcomes = _run_dask(item_ids, url, settings.jobs, workers,
-                             scheduler or settings.jobs.dask_scheduler, progress)
-    elif executor == "local":
-        outcomes = _run_local(item_ids, url, settings.jobs, workers, progress)
-    else:
+    scheduler = scheduler or settings.jobs.dask_scheduler
+    if executor not in ("local", "dask"):
         raise ValueError(f"unknown executor {executor!r}; use 'local' or 'dask'")
-    return [o for o in outcomes if o is not None]
+    dispatch = _Dispatch(finished, url, settings.jobs, progress)
+    while executor == "dask":
+        try:
+            with _DaskPool(scheduler, workers) as pool:
+                dispatch.run(pool)
+            return dispatch.n_items
+        except SchedulerLostError as exc:
+            log.warning("Dask scheduler %s: %s; the local pool of %d process(es) takes over "
+                        "for %.0f s, then the scheduler is tried again", scheduler or "(local)",
+                        exc, workers, settings.jobs.dask_retry_s)
+        with _LocalPool(workers) as pool:
+            if dispatch.run(pool, for_s=settings.jobs.dask_retry_s):
+                return dispatch.n_items
+    with _LocalPool(workers) as pool:
+        dispatch.run(pool)
+    return dispatch.n_items
 
 
-def _run_local(item_ids, url, settings, workers, progress) -> list[ItemOutcome | None]:
-    # "spawn": a fresh interpreter per worker, safe with numba/BLAS threads and open engines.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
-        futures = [pool.submit(execute_item, i, url, settings) for i in item_ids]
-        return _collect(as_completed(futures), progress)
+class _Pool(Protocol):
+    """What the dispatcher needs of a pool."""
+
+    @property
+    def capacity(self) -> int: ...
+
+    def submit(self, url: str, settings: JobSettings) -> Future: ...
+
+    def wait(self, futures: set, timeout: float) -> tuple[set, set]: ...
+
+    def result(self, future) -> ItemOutcome | None: ...
 
 
-def _run_dask(item_ids, url, settings, workers, scheduler, progress) -> list[ItemOutcome | None]:
-    # Imported here: distributed takes about a second to import, and only this path needs it.
-    from distributed import Client, LocalCluster
-    from distributed import as_completed as dask_completed
+class _Dispatch:
+    """Keeps a pool's workers busy with `execute_next` tasks until ``finished()``."""
 
-    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
-                                                  processes=True, dashboard_address=None)
-    client = Client(scheduler or cluster)
-    try:
-        futures = client.map(execute_item, item_ids, url=url, settings=settings, pure=False)
-        return _collect(dask_completed(futures), progress)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    def __init__(self, finished: Callable[[], bool], url: str, settings: JobSettings,
+                 progress: Callable[[ItemOutcome], None] | None) -> None:
+        self.finished, self.url, self.settings = finished, url, settings
+        self.progress = progress
+        self.n_items = 0
+
+    def run(self, pool: _Pool, *, for_s: float | None = None) -> bool:
+        """Serve until ``finished()`` (True) or ``for_s`` seconds have passed (False)."""
+        deadline = None if for_s is None else time.monotonic() + for_s
+        in_flight: set = set()
+        done_serving = False
+        while not done_serving:
+            done_serving = self.finished()
+            if done_serving or (deadline is not None and time.monotonic() > deadline):
+                break
+            while len(in_flight) < pool.capacity:
+                in_flight.add(pool.submit(self.url, self.settings))
+            done, in_flight = pool.wait(in_flight, self.settings.poll_s)
+            if not all([self._record(pool.result(future)) for future in done]):
+                time.sleep(self.settings.poll_s)  # nothing due: poll again shortly
+        while in_flight:  # the items in hand are finished, never abandoned
+            done, in_flight = pool.wait(in_flight, self.settings.poll_s)
+            for future in done:
+                self._record(pool.result(future))
+        return done_serving
+
+    def _record(self, outcome: ItemOutcome | None) -> bool:
+        """Count and report an outcome; False when the task found nothing to do."""
+        if outcome is None:
+            return False
+        self.n_items += 1
+        if self.progress is not None:
+            self.progress(outcome)
+        return True
 
 
-def _collect(finished, progress) -> list[ItemOutcome | None]:
-    """Results of futures in completion order, reporting each outcome as it arrives."""
-    outcomes = []
-    for future in finished:
-        outcome = future.result()
-        outcomes.append(outcome)
-        if outcome is not None and progress is not None:
-            progress(outcome)
-    return outcomes
+class _LocalPool:
+    """Worker processes on this machine ("spawn": fresh interpreters, safe with numba/BLAS
+    threads and open database engines), ending with this process however it dies."""
+
+    def __init__(self, workers: int) -> None:
+        self.capacity = workers
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=exit_with_parent, initargs=(os.getpid(),))
+
+    def __enter__(self) -> _LocalPool:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, url: str, settings: JobSettings) -> Future:
+        return self._executor.submit(execute_next, url, settings)
+
+    def wait(self, futures: set, timeout: float) -> tuple[set, set]:
+        done, pending = wait_local(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        return set(done), set(pending)
+
+    def result(self, future: Future) -> ItemOutcome | None:
+        return future.result()
+
+
+class _DaskPool:
+    """Tasks on a Dask cluster: a running scheduler, or a ``LocalCluster`` of ``workers``
+    processes when no scheduler address is given."""
+
+    def __init__(self, scheduler: str | None, workers: int) -> None:
+        # Imported here: distributed takes about a second to import, and only this path needs it.
+        from distributed import Client, LocalCluster
+
+        self._cluster = None if scheduler else LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        try:
+            self._client = Client(scheduler or self._cluster, timeout=10)
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise SchedulerLostError(f"cannot connect ({type(exc).__name__}: {exc})") from exc
+        log.info("Dask scheduler %s: %d worker thread(s); dashboard %s",
+                 self._client.scheduler.address, self.capacity, self._client.dashboard_link)
+
+    def __enter__(self) -> _DaskPool:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Disconnect (and stop the ``LocalCluster``, if this pool started one)."""
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    @property
+    def capacity(self) -> int:
+        """Worker threads the scheduler knows of (at least one: tasks wait for a worker)."""
+        workers = self._client.scheduler_info().get("workers", {})
+        return max(1, sum(w.get("nthreads", 1) for w in workers.values()))
+
+    def submit(self, url: str, settings: JobSettings):
+        return self._client.submit(execute_next, url, settings, pure=False)
+
+    def wait(self, futures: set, timeout: float) -> tuple[set, set]:
+        from distributed import wait
+
+        if self._client.status not in ("running", "connecting"):
+            raise SchedulerLostError(f"client {self._client.status}")
+        try:
+            done, pending = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        except TimeoutError:
+            return set(), futures
+        return set(done), set(pending)
+
+    def result(self, future) -> ItemOutcome | None:
+        from distributed import KilledWorker
+
+        try:
+            return future.result()
+        except KilledWorker as exc:
+            # Workers died running this task; its item, if any, is claimed again after its lease.
+            log.warning("Dask task %s lost with its workers: %s", future.key, exc)
+            return None
+        except CancelledError as exc:
+            raise SchedulerLostError(f"task {future.key} cancelled: {exc}") from exc

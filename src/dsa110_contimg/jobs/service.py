@@ -21,12 +21,15 @@ from dsa110_contimg.database.data_registry import (
     register_data,
     update_photometry_status,
 )
-from dsa110_contimg.database.models import BatchJob, BatchJobItem, DataRegistry, Product
+from dsa110_contimg.database.models import BatchJob, BatchJobItem, DataRegistry
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.params import PhotometryParams
 
 __all__ = [
     "ACTIVE_ITEM_STATES",
+    "PRIORITY_LIVE",
+    "PRIORITY_REPROCESS",
+    "PRIORITY_SUBMITTED",
     "JobSummary",
     "cancel_job",
     "create_batch_photometry_job",
@@ -34,11 +37,15 @@ __all__ = [
     "item_counts",
     "job_counts",
     "list_jobs",
-    "reprocess",
 ]
 
 log = logging.getLogger(__name__)
 ACTIVE_ITEM_STATES = ("pending", "running")
+#: Item priorities (higher is claimed first): new images and mosaics, then jobs submitted by
+#: hand, then reprocessing, so that live latency holds while a large reprocess runs.
+PRIORITY_LIVE = 10
+PRIORITY_SUBMITTED = 0
+PRIORITY_REPROCESS = -10
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class JobSummary:
 def create_batch_photometry_job(products: Sequence[str | Path], *,
                                 params: PhotometryParams | None = None,
                                 source_ids: Sequence[int] | None = None,
+                                priority: int = PRIORITY_SUBMITTED,
                                 url: str | None = None) -> int:
     """Queue forced photometry of ``products`` and return the job id.
 
@@ -76,6 +84,8 @@ def create_batch_photometry_job(products: Sequence[str | Path], *,
         Catalogue, cone and fit options (default `PhotometryParams()`).
     source_ids : sequence of int, optional
         Measure exactly these catalogue sources instead of a cone search.
+    priority : int, optional
+        Claim order of the items (see `PRIORITY_LIVE`, `PRIORITY_REPROCESS`).
     url : str, optional
         Database URL.
 
@@ -107,34 +117,14 @@ def create_batch_photometry_job(products: Sequence[str | Path], *,
         session.add(job)
         session.flush()
         session.add_all(BatchJobItem(job_id=job.id, data_id=d, status="pending", sources=sources,
-                                     params_hash=digest, attempts=0) for d in todo)
+                                     params_hash=digest, attempts=0, priority=priority)
+                        for d in todo)
         job_id = job.id
         # In the same transaction: a worker never claims an item whose product is not pending.
         for data_id in todo:
             update_photometry_status(data_id, "pending", job_id=job_id, session=session)
     log.info("job %d: photometry of %d product(s) queued", job_id, len(todo))
     return job_id
-
-
-def reprocess(since_mjd: float, until_mjd: float, *, params: PhotometryParams | None = None,
-              data_type: str | None = None, url: str | None = None) -> int | None:
-    """Queue photometry of every product observed in [``since_mjd``, ``until_mjd``].
-
-    Used after a catalogue or parameter change; products whose rows were made with other
-    parameters keep those rows until the new ones land (they are keyed by parameter hash).
-    Returns the job id, or None when no product matches.
-    """
-    query = select(Product.data_id).where(Product.mjd_mid >= since_mjd,
-                                          Product.mjd_mid <= until_mjd).order_by(Product.mjd_mid)
-    if data_type:
-        query = query.where(Product.data_type == data_type)
-    with session_scope(url) as session:
-        data_ids = session.scalars(query).all()
-    if not data_ids:
-        log.warning("no products observed between MJD %s and %s; nothing to reprocess",
-                    since_mjd, until_mjd)
-        return None
-    return create_batch_photometry_job(data_ids, params=params, url=url)
 
 
 def list_jobs(*, status: str | None = None, limit: int = 50, offset: int = 0,

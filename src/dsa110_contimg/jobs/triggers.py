@@ -19,7 +19,7 @@ from dsa110_contimg.config import get_settings
 from dsa110_contimg.database.data_registry import get_photometry_status, register_data
 from dsa110_contimg.imaging.fits_io import Image
 from dsa110_contimg.jobs.params import PhotometryParams
-from dsa110_contimg.jobs.service import create_batch_photometry_job
+from dsa110_contimg.jobs.service import PRIORITY_LIVE, create_batch_photometry_job
 
 __all__ = ["trigger_photometry", "trigger_photometry_for_image", "trigger_photometry_for_mosaic"]
 
@@ -66,7 +66,8 @@ def trigger_photometry(path: str | Path, data_type: str = "image",
         log.info("%s: photometry already %s in job %d", data_id, status.status, status.job_id)
         return data_id, status.job_id
     job_id = create_batch_photometry_job([data_id], params=params,
-                                         source_ids=_source_ids(sources), url=url)
+                                         source_ids=_source_ids(sources),
+                                         priority=PRIORITY_LIVE, url=url)
     log.info("%s: photometry queued in job %d (catalogue %s)", data_id, job_id, params.catalog)
     return data_id, job_id
 

@@ -86,6 +86,9 @@ def claim_item(worker: str, *, item_id: int | None = None, settings: JobSettings
                url: str | None = None) -> int | None:
     """Atomically claim the next due item (or ``item_id``); None when there is none.
 
+    Items are claimed by descending priority, then in queue order: live products before
+    submitted jobs before reprocessing (`dsa110_contimg.jobs.service.PRIORITY_LIVE`).
+
     Attempts are counted here, at claim time, so a worker that dies while processing (out of
     memory, a crash in a library) has used one. An item whose worker died with its last
     attempt (``jobs.max_attempts``) is failed with that reason instead of being claimed: a
@@ -101,7 +104,7 @@ def claim_item(worker: str, *, item_id: int | None = None, settings: JobSettings
     claimable = and_(due, BatchJobItem.attempts < settings.max_attempts)
     candidate = (select(BatchJobItem.id).join(BatchJob, BatchJob.id == BatchJobItem.job_id)
                  .where(claimable, BatchJob.status.in_(("pending", "running")))
-                 .order_by(BatchJobItem.id).limit(1))
+                 .order_by(BatchJobItem.priority.desc(), BatchJobItem.id).limit(1))
     if item_id is not None:
         candidate = candidate.where(BatchJobItem.id == item_id)
     engine = get_engine(url)
