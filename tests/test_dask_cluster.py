@@ -5,6 +5,7 @@ live images are measured before the rest of a running reprocess."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from astropy.io import fits
 from astropy.table import Table
 from sqlalchemy import func, select
 
@@ -85,11 +87,18 @@ def _images(tmp_path: Path, url: str, n: int, *, npix: int = 256) -> list[Path]:
            "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv",
                                                     overwrite=True)
     ingest_catalog(catalogue, "sim", url=url)
-    return [simulate_image(tmp_path / f"img{k:03d}-image-pb.fits", sky, center_ra_deg=RA0,
-                           center_dec_deg=DEC0, npix=npix, pb=None, seed=k,
-                           date_obs=f"2026-05-{1 + k // 288:02d}T{k % 288 // 12:02d}:"
-                                    f"{5 * (k % 12):02d}:00").path
-            for k in range(n)]
+    masters = [simulate_image(tmp_path / f"master{k}.fits", sky, center_ra_deg=RA0,
+                              center_dec_deg=DEC0, npix=npix, pb=None, seed=k).path
+               for k in range(min(n, 4))]
+    paths = []
+    for k in range(n):  # copies of a few simulated images, observed 5 minutes apart
+        path = tmp_path / f"img{k:03d}-image-pb.fits"
+        shutil.copy(masters[k % len(masters)], path)
+        with fits.open(path, mode="update") as hdul:
+            hdul[0].header["DATE-OBS"] = (f"2026-05-{1 + k // 288:02d}T{k % 288 // 12:02d}:"
+                                          f"{5 * (k % 12):02d}:00")
+        paths.append(path)
+    return paths
 
 
 def _rows(url: str) -> list[tuple]:
