@@ -4,6 +4,7 @@ by the pipeline and detected."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from dsa110_contimg.api import create_app
@@ -13,7 +14,7 @@ from dsa110_contimg.photometry.candidates import detect, set_candidate_status
 
 from variability_support import DEC0, RA0, make_field, run_photometry
 
-N_EPOCHS, N_SOURCES = 4, 60
+N_EPOCHS, N_SOURCES = 6, 60
 
 
 def _brightest_central(sky) -> int:
@@ -22,9 +23,9 @@ def _brightest_central(sky) -> int:
 
 
 def test_candidates_are_listed_paged_and_filtered(tmp_path, db_url):
-    def dip(sky):  # the brightest source near the centre halves in the third epoch
+    def dip(sky):  # the brightest source near the centre halves in the third and fourth epochs
         factors = np.ones((N_EPOCHS, len(sky)))
-        factors[2, _brightest_central(sky)] = 0.5
+        factors[2:4, _brightest_central(sky)] = 0.5
         return factors
 
     field = make_field(tmp_path, db_url, n_epochs=N_EPOCHS, n_sources=N_SOURCES, npix=512,
@@ -34,6 +35,9 @@ def test_candidates_are_listed_paged_and_filtered(tmp_path, db_url):
     run_photometry(field.paths, db_url)
     flagged = detect(preset="sensitive", url=db_url)
     assert flagged[0]["name"] == field.sky["name"][dipper] and flagged[0]["kind"] == "ese"
+    assert "dip" in flagged[0]["driver"] and flagged[0]["false_alarm"] < 1e-6
+    # the dip spans the third and fourth epochs, a day apart
+    assert flagged[0]["dip_end_mjd"] - flagged[0]["dip_start_mjd"] == pytest.approx(1.0)
     settings = Settings(state_dir=tmp_path / "state", database_url=db_url,
                         data_roots=[tmp_path])
     with TestClient(create_app(settings)) as client:
@@ -44,7 +48,7 @@ def test_candidates_are_listed_paged_and_filtered(tmp_path, db_url):
         top = body["data"][0]
         assert (top["name"], top["status"], top["preset"]) == (flagged[0]["name"], "active",
                                                                "sensitive")
-        assert top["deviation_sigma"] < -4 and top["score"] >= 1 and top["n_epochs"] == 4
+        assert top["score"] >= 1 and top["n_epochs"] == N_EPOCHS
         set_candidate_status(top["source_id"], "dismissed", url=db_url)
         dismissed = client.get("/api/variability/candidates", params={"status": "dismissed"})
         assert [c["source_id"] for c in dismissed.json()["data"]] == [top["source_id"]]

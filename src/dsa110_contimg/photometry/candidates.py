@@ -1,16 +1,24 @@
-"""Variable and ESE candidates: detection presets, a score, and the candidates table.
+"""Variable and ESE candidates: detection presets, a significance, and the candidates table.
 
 `detect` computes every source's metrics from its stored statistics
-(`dsa110_contimg.photometry.variability_store`) and flags those whose score under a preset is
-at least 1:
+(`dsa110_contimg.photometry.variability_store`) and flags sources with at least the preset's
+``min_epochs`` normalized measurements whose false-alarm probability (the probability of
+statistics this extreme for a constant source, `dsa110_contimg.photometry.significance`) is at
+most the preset's ``false_alarm``, whatever their number of epochs:
 
-``score = max(|D| / D_min, min(η / η_min, V / V_min))``
+* ``eta``: the probability of the source's η from χ² with ``n − 1`` degrees of freedom, errors
+  scaled by the excess η of the field's sources (their median, see
+  `~dsa110_contimg.photometry.significance.excess_factor`);
+* ``dip``: the look-elsewhere corrected probability of the most significant run of low epochs
+  (`~dsa110_contimg.photometry.significance.box_dip`), searched in the light curves of the
+  sources whose χ² could hold such a dip; it counts only when the run stays significant without
+  its lowest epoch, so one bad epoch is not a dip.
 
-where ``D`` is the signed leave-one-out deviation of the most significant epoch (negative for a
-dip: an ESE-like event; not capped by √(N−1)), η the weighted reduced χ² and V the modulation
-index, for sources with at least ``min_epochs`` normalized measurements. A single deep epoch
-passes through ``D``; a sustained variation needs both a significant η and a fractional
-amplitude V. The score is thus the factor by which the strongest criterion exceeds its threshold.
+A candidate's ``false_alarm`` is the smaller of the two, ``driver`` names the tests passing
+(``eta``, ``dip`` or ``eta+dip``), and ``kind`` is ``ese`` when the dip test passes (with the
+dip's start and end MJD and fractional depth), ``variable`` otherwise. ``score = log10(1/false_alarm) / log10(1/preset.false_alarm)`` (≥ 1
+when flagged). The expected number of constant sources flagged is about ``false_alarm`` times
+the number of sources tested.
 
 Flagged sources are upserted in ``variability_candidate`` with their metrics: new ones are
 ``active``; sources already ``dismissed`` or ``confirmed`` keep that decision (metrics updated);
@@ -24,17 +32,26 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
+from scipy import stats
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.database.models import CatalogSource, VariabilityCandidate
 from dsa110_contimg.database.session import get_engine
+from dsa110_contimg.photometry.significance import (
+    Dip,
+    LightCurve,
+    box_dip,
+    eta_false_alarm,
+    excess_factor,
+)
 from dsa110_contimg.photometry.variability import METRICS
-from dsa110_contimg.photometry.variability_store import read_stats
+from dsa110_contimg.photometry.variability_store import light_curves, read_stats
 
-__all__ = ["CANDIDATE_FIELDS", "CANDIDATE_ORDERS", "CANDIDATE_STATUSES", "PRESETS", "Preset", "UnknownCandidateError",
-           "detect", "list_candidates", "score", "set_candidate_status"]
+__all__ = ["CANDIDATE_FIELDS", "CANDIDATE_ORDERS", "CANDIDATE_STATUSES", "PRESETS", "Preset",
+           "SIGNIFICANCE_FIELDS", "Significance", "UnknownCandidateError", "count_tested", "detect",
+           "dip_search_needed", "list_candidates", "set_candidate_status", "significance"]
 
 #: Review states of a candidate.
 CANDIDATE_STATUSES = ("active", "dismissed", "confirmed")
@@ -43,6 +60,10 @@ CANDIDATE_FIELDS = ("source_id", "name", "kind", "score", "status", "preset", "n
                     "weighted_mean_jy", "eta", "v", "vs_max", "m_max", "deviation_sigma")
 #: Orders of `list_candidates`: the first key, then score (highest first) and source id.
 CANDIDATE_ORDERS = ("score", "kind", "name", "n_epochs", "deviation_sigma")
+#: Fields `detect` adds to each flagged candidate: its false-alarm probabilities, the test that
+#: flagged it, and the dip found (MJD of its first and last epochs, fractional depth).
+SIGNIFICANCE_FIELDS = ("false_alarm", "driver", "eta_false_alarm", "dip_false_alarm",
+                       "dip_start_mjd", "dip_end_mjd", "dip_depth", "excess")
 
 
 class UnknownCandidateError(LookupError):
@@ -51,20 +72,18 @@ class UnknownCandidateError(LookupError):
 
 @dataclass(frozen=True)
 class Preset:
-    """Detection thresholds (see the module docstring for how they combine)."""
+    """Detection settings: fewest epochs and the false-alarm probability per source."""
 
     name: str
     min_epochs: int
-    eta: float
-    v: float
-    deviation: float
+    false_alarm: float
 
 
 #: The detection presets, strictest first.
 PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("conservative", min_epochs=10, eta=5.0, v=0.10, deviation=7.0),
-    Preset("moderate", min_epochs=5, eta=3.0, v=0.05, deviation=5.0),
-    Preset("sensitive", min_epochs=3, eta=2.0, v=0.03, deviation=4.0),
+    Preset("conservative", min_epochs=5, false_alarm=1e-4),
+    Preset("moderate", min_epochs=5, false_alarm=1e-3),
+    Preset("sensitive", min_epochs=3, false_alarm=1e-2),
 )}
 
 
@@ -75,31 +94,67 @@ def _preset(name: str | None) -> Preset:
     return PRESETS[name]
 
 
-def score(metrics: dict[str, np.ndarray], preset: Preset) -> np.ndarray:
-    """Each source's score under ``preset`` (≥ 1 means flagged; 0 with too few epochs).
+@dataclass(frozen=True)
+class Significance:
+    """A source's false-alarm probabilities (see the module docstring).
 
-    A significant single deviation counts only when the source's largest change between two
-    epochs (``m_max``) is at least twice the preset's modulation threshold: very bright steady
-    sources have tiny errors, so a residual calibration error of a percent or two would
-    otherwise look like a many-σ event.
+    Attributes
+    ----------
+    eta_false_alarm : float
+    dip : Dip or None
+        The most significant dip searched (None when not searched or none below baseline).
+    """
+
+    eta_false_alarm: float
+    dip: Dip | None
+
+    @property
+    def dip_false_alarm(self) -> float:
+        """The dip's false-alarm probability (1 without a robust dip)."""
+        return self.dip.false_alarm if self.dip is not None and self.dip.robust else 1.0
+
+    @property
+    def false_alarm(self) -> float:
+        """The smaller of the η and dip false-alarm probabilities."""
+        return min(self.eta_false_alarm, self.dip_false_alarm)
+
+    def drivers(self, false_alarm: float) -> str:
+        """The tests passing at ``false_alarm``: ``eta``, ``dip`` or ``eta+dip``."""
+        passing = [name for name, value in (("eta", self.eta_false_alarm),
+                                            ("dip", self.dip_false_alarm))
+                   if value <= false_alarm]
+        return "+".join(passing)
+
+
+def significance(eta: float, n: int, curve: LightCurve | None,
+                 excess: float = 1.0) -> Significance:
+    """A source's false-alarm probabilities from its η, epochs and (optionally) light curve.
 
     Examples
     --------
     >>> import numpy as np
-    >>> m = {"n": np.array([30, 30, 2, 30]), "eta": np.array([1.0, 9.0, 50.0, 1.0]),
-    ...      "v": np.array([0.01, 0.2, 0.5, 0.01]),
-    ...      "deviation_sigma": np.array([-2.5, -4.0, -9.0, 8.0]),
-    ...      "m_max": np.array([0.05, 0.5, 0.9, 0.03])}
-    >>> score(m, PRESETS["moderate"]).round(2).tolist()
-    [0.2, 3.0, 0.0, 0.2]
+    >>> flux = np.r_[np.ones(8), np.full(4, 0.8)] + 0.01 * np.cos(np.arange(12))
+    >>> curve = LightCurve(np.arange(12.0), flux, np.full(12, 0.03))
+    >>> found = significance(curve.eta(), 12, curve)
+    >>> found.drivers(1e-3), found.dip.start_mjd, found.dip.end_mjd
+    ('eta+dip', 8.0, 11.0)
     """
-    large = np.nan_to_num(metrics["m_max"]) >= 2 * preset.v
-    deviation = (np.where(large, np.abs(np.nan_to_num(metrics["deviation_sigma"])), 0.0)
-                 / preset.deviation)
-    sustained = np.minimum(np.nan_to_num(metrics["eta"]) / preset.eta,
-                           np.nan_to_num(metrics["v"]) / preset.v)
-    value = np.maximum(deviation, sustained)
-    return np.where(np.asarray(metrics["n"]) >= preset.min_epochs, value, 0.0)
+    p_eta = float(eta_false_alarm(np.array([eta]), np.array([n]), excess)[0])
+    dip = box_dip(curve.mjd, curve.flux, curve.error, excess=excess) if curve else None
+    return Significance(p_eta, dip)
+
+
+def dip_search_needed(eta: np.ndarray, n: np.ndarray, false_alarm: float,
+                      excess: float = 1.0) -> np.ndarray:
+    """Sources whose χ² is large enough to hold a dip flagged at ``false_alarm``.
+
+    A dip's likelihood ratio never exceeds the χ² about the weighted mean, so only these
+    sources' light curves need to be read.
+    """
+    n = np.asarray(n, dtype=float)
+    needed = stats.chi2.isf(false_alarm, 1)
+    chi2 = np.nan_to_num(np.asarray(eta, dtype=float)) * np.maximum(n - 1, 1) / max(excess, 1.0)
+    return (n >= 4) & (chi2 >= needed)
 
 
 def detect(*, preset: str | None = None, url: str | None = None) -> list[dict]:
@@ -115,7 +170,8 @@ def detect(*, preset: str | None = None, url: str | None = None) -> list[dict]:
     Returns
     -------
     list of dict
-        The flagged sources (fields `CANDIDATE_FIELDS`), highest score first.
+        The flagged sources (fields `CANDIDATE_FIELDS` and `SIGNIFICANCE_FIELDS`), highest
+        score first.
 
     Raises
     ------
@@ -127,15 +183,27 @@ def detect(*, preset: str | None = None, url: str | None = None) -> list[dict]:
     with get_engine(url).begin() as conn:
         stored = read_stats(conn)
         metrics = stored.stats.metrics()
-        scores = score(metrics, chosen)
-        flagged = np.flatnonzero(scores >= 1.0)
-        rows = []
-        for k in flagged[np.argsort(-scores[flagged], kind="stable")]:
-            row = {"source_id": int(stored.source_id[k]), "preset": chosen.name,
-                   "kind": "ese" if metrics["deviation_sigma"][k] < 0 else "variable",
-                   "score": float(scores[k]), "n_epochs": int(metrics["n"][k])}
-            row.update({name: _finite(metrics[name][k]) for name in METRICS if name != "n"})
-            rows.append(row)
+        n, eta = metrics["n"], metrics["eta"]
+        tested = n >= chosen.min_epochs
+        excess = excess_factor(eta[tested], n[tested])
+        search = np.flatnonzero(tested & dip_search_needed(eta, n, chosen.false_alarm, excess))
+        curves = light_curves(conn, stored.source_id[search])
+        found = {}
+        for k in np.flatnonzero(tested):
+            result = significance(eta[k], int(n[k]), curves.get(int(stored.source_id[k])),
+                                  excess)
+            if result.false_alarm <= chosen.false_alarm:
+                found[k] = result
+        rows, details = [], {}
+        for k, result in sorted(found.items(), key=lambda item: item[1].false_alarm):
+            source = int(stored.source_id[k])
+            rows.append({"source_id": source, "preset": chosen.name,
+                         "kind": ("ese" if result.dip_false_alarm <= chosen.false_alarm
+                                  else "variable"),
+                         "score": _score(result.false_alarm, chosen),
+                         "n_epochs": int(n[k]),
+                         **{name: _finite(metrics[name][k]) for name in METRICS if name != "n"}})
+            details[source] = _details(result, chosen, excess)
         keep = [r["source_id"] for r in rows]
         conn.execute(delete(VariabilityCandidate).where(
             VariabilityCandidate.status == "active", VariabilityCandidate.source_id.not_in(keep)))
@@ -147,8 +215,31 @@ def detect(*, preset: str | None = None, url: str | None = None) -> list[dict]:
                 index_elements=["source_id"], set_={**updated, "updated_at": now}),
                 [{**r, "status": "active", "detected_at": now, "updated_at": now}
                  for r in rows])
-    flagged_ids = {r["source_id"] for r in rows}
-    return [c for c in list_candidates(url=url)[0] if c["source_id"] in flagged_ids]
+    return [{**c, **details[c["source_id"]]} for c in list_candidates(url=url)[0]
+            if c["source_id"] in details]
+
+
+def count_tested(preset: Preset, *, url: str | None = None) -> int:
+    """Number of sources with enough epochs to be tested under ``preset`` (the expected number
+    of false candidates is this times ``preset.false_alarm``)."""
+    with get_engine(url).connect() as conn:
+        return int(np.sum(read_stats(conn).stats.n >= preset.min_epochs))
+
+
+def _score(false_alarm: float, preset: Preset) -> float:
+    """``log10(1/false_alarm) / log10(1/preset.false_alarm)`` (capped at 1e-300)."""
+    return float(np.log10(max(false_alarm, 1e-300)) / np.log10(preset.false_alarm))
+
+
+def _details(result: Significance, preset: Preset, excess: float) -> dict:
+    """The `SIGNIFICANCE_FIELDS` of a candidate."""
+    dip = result.dip if result.dip_false_alarm <= preset.false_alarm else None
+    return {"false_alarm": result.false_alarm, "driver": result.drivers(preset.false_alarm),
+            "eta_false_alarm": result.eta_false_alarm,
+            "dip_false_alarm": result.dip_false_alarm,
+            "dip_start_mjd": _finite(dip.start_mjd) if dip else None,
+            "dip_end_mjd": _finite(dip.end_mjd) if dip else None,
+            "dip_depth": dip.depth if dip else None, "excess": excess}
 
 
 def list_candidates(*, status: str | None = None, kind: str | None = None,

@@ -32,10 +32,11 @@ from dsa110_contimg.database.models import (
     VariabilityStats,
 )
 from dsa110_contimg.photometry.flags import PhotometryFlag
+from dsa110_contimg.photometry.significance import LightCurve
 from dsa110_contimg.photometry.variability import RunningStats
 
 __all__ = ["EXCLUDED_FLAGS", "StoredStats", "add_measurements", "catalog_shift",
-           "read_stats", "recompute"]
+           "light_curves", "read_stats", "recompute"]
 
 #: Measurements with any of these flags are left out of the statistics.
 EXCLUDED_FLAGS = (PhotometryFlag.OFF_IMAGE | PhotometryFlag.FIT_FAILED | PhotometryFlag.NAN_IN_BOX
@@ -230,6 +231,30 @@ def recompute(conn: Connection, source_ids: Sequence[int] | None = None, *,
             conn.execute(insert(_stats), rows)
         written += len(rows)
     return written
+
+
+def light_curves(conn: Connection, source_ids: Sequence[int], *,
+                 product_types: Sequence[str] | None = None) -> dict[int, LightCurve]:
+    """The light curves counted in the statistics of ``source_ids`` (time-sorted; measurements
+    without an MJD are left out), keyed by source id.
+
+    Products of ``product_types`` (default: setting ``variability.statistics_product_types``)
+    count once each, with their current measurement, as in `recompute`.
+    """
+    types = list(product_types or get_settings().variability.statistics_product_types)
+    curves: dict[int, LightCurve] = {}
+    for chunk in _chunks(sorted(int(s) for s in source_ids)):
+        measured = _current_measurements(conn, chunk, types)
+        if not measured:
+            continue
+        source, flux, error, mjd = (np.array(v, dtype=float) for v in zip(*measured))
+        order = np.lexsort((mjd, source))
+        source, flux, error, mjd = source[order], flux[order], error[order], mjd[order]
+        timed = np.isfinite(mjd)
+        for s in np.unique(source):
+            rows = (source == s) & timed
+            curves[int(s)] = LightCurve(mjd[rows], flux[rows], error[rows])
+    return curves
 
 
 def _current_measurements(conn: Connection, source_ids: Sequence[int],

@@ -1,0 +1,57 @@
+"""False-alarm probabilities and the ESE (dip) search on synthetic light curves at scale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsa110_contimg.photometry.candidates import PRESETS
+from dsa110_contimg.photometry.significance import LightCurve, eta_false_alarm
+
+from ese_support import classify, dipped_curve, false_positive_rate, recall
+
+
+@pytest.mark.parametrize("n", [6, 12, 30])
+@pytest.mark.parametrize("underestimate", [1.0, 1.3])
+def test_false_positive_rate_is_the_configured_one_at_any_number_of_epochs(n, underestimate):
+    rng = np.random.default_rng(n)
+    sensitive = PRESETS["sensitive"].false_alarm
+    rate = false_positive_rate(rng, n, 20.0, sensitive, 2000, underestimate)
+    assert sensitive / 2 <= rate <= 2 * sensitive
+    assert false_positive_rate(rng, n, 20.0, PRESETS["moderate"].false_alarm, 1000,
+                               underestimate) <= 0.01
+
+
+def test_eta_false_alarm_is_uniform_for_constant_sources():
+    rng = np.random.default_rng(1)
+    n = rng.integers(2, 200, 20000)
+    eta = np.array([rng.chisquare(k - 1) / (k - 1) for k in n])
+    p = eta_false_alarm(eta, n)
+    assert np.mean(p < 0.1) == pytest.approx(0.1, abs=0.01)
+    assert eta_false_alarm(np.array([np.nan]), np.array([1]))[0] == 1.0
+
+
+@pytest.mark.parametrize("n,depth,fraction", [(12, 0.3, 0.2), (12, 0.2, 0.4), (12, 0.5, 0.6),
+                                              (30, 0.2, 0.2), (30, 0.15, 0.4), (30, 0.5, 0.6)])
+def test_dips_are_found_as_ese_with_their_start_and_end(n, depth, fraction):
+    """Per-epoch S/N 20, moderate preset (shallower, shorter dips: benchmarks/bench_ese.py)."""
+    found, located = recall(np.random.default_rng(7), n, 20.0, depth, fraction, 100)
+    assert found >= 0.9 and located >= 0.9
+
+
+def test_one_bad_epoch_is_not_an_ese():
+    rng = np.random.default_rng(3)
+    flagged = ese = 0
+    for _ in range(200):
+        curve = dipped_curve(rng, 12, 50.0, 0.5, 1, int(rng.integers(0, 12)))
+        outcome = classify(curve, PRESETS["moderate"].false_alarm)
+        flagged += outcome.flagged
+        ese += outcome.ese
+    assert flagged == 200 and ese <= 2
+
+
+def test_a_dip_at_the_start_is_located():
+    flux = np.r_[np.full(4, 0.6), np.ones(8)]
+    curve = LightCurve(np.arange(12.0) + 60000, flux, np.full(12, 0.01))
+    outcome = classify(curve, PRESETS["conservative"].false_alarm)
+    assert outcome.ese and (outcome.start, outcome.end) == (0, 3)
