@@ -145,10 +145,11 @@ def test_moderate_preset_flags_the_variables_only(survey, monkeypatch):
     result = CliRunner().invoke(app, ["variability", "detect", "--preset", "moderate",
                                       "--json"])
     assert result.exit_code == 0, result.output
-    flagged = {json.loads(line)["source_id"] for line in result.stdout.splitlines()}
-    first = json.loads(result.stdout.splitlines()[0])
-    assert {"source_id", "name", "score", "eta", "v", "vs_max", "m_max",
-            "deviation_sigma"} <= set(first)
+    detected = [json.loads(line) for line in result.stdout.splitlines()]
+    flagged = {c["source_id"] for c in detected}
+    assert {"source_id", "name", "score", "eta", "v", "vs_max", "m_max", "deviation_sigma",
+            "false_alarm", "driver", "dip_start_mjd", "dip_end_mjd",
+            "dip_depth"} <= set(detected[0])
     ids = _source_ids(field, url)
     with get_engine(url).connect() as conn:
         measured = read_stats(conn, ids).stats.n >= 5
@@ -157,7 +158,9 @@ def test_moderate_preset_flags_the_variables_only(survey, monkeypatch):
     completeness = found[variable].mean()
     false_positive = found[~variable & measured].mean()
     print(f"\nmoderate preset: {found[variable].sum()}/{variable.sum()} variables, "
-          f"{found[~variable & measured].sum()}/{(~variable & measured).sum()} constant sources")
+          f"{found[~variable & measured].sum()}/{(~variable & measured).sum()} constant sources "
+          f"{[(c['kind'], c['driver'], c['false_alarm']) for c in detected
+              if c['source_id'] in ids[~variable]]}")
     assert completeness >= 0.9 and false_positive <= 0.01
 
 
@@ -221,8 +224,12 @@ def test_candidates_are_reviewed_and_statistics_rebuilt_from_the_cli(survey, mon
     assert runner.invoke(app, ["variability", "detect"]).exit_code == 0  # configured preset
     listed = runner.invoke(app, ["variability", "list", "--status", "active", "--json"])
     active = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert len(active) == N_VARIABLES and all(c["kind"] == "ese" for c in active)
-    name = active[0]["name"]
+    variables = set(field.sky["name"][np.any(field.factors != 1, axis=0)])
+    found = [c for c in active if c["name"] in variables]
+    # every dip found as an ESE; false candidates: ~0.6 expected among 582 at 1e-3 per source
+    assert len(found) == N_VARIABLES and all(c["kind"] == "ese" for c in found)
+    assert len(active) - len(found) <= 3
+    name = found[0]["name"]
     assert runner.invoke(app, ["variability", "status", name, "confirmed"]).exit_code == 0
     again = runner.invoke(app, ["variability", "detect", "--json"])  # keeps the decision
     assert {json.loads(line)["name"]: json.loads(line)["status"]

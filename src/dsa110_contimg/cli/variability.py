@@ -29,18 +29,23 @@ _SHOWN = ("source_id", "name", "kind", "score", "status", "n_epochs", "eta", "v"
           "deviation_sigma")
 
 
-def _show(candidates: list[dict], title: str, as_json: bool) -> None:
+#: Also shown for freshly detected candidates.
+_DETECTED = ("false_alarm", "driver", "dip_start_mjd", "dip_end_mjd", "dip_depth")
+
+
+def _show(candidates: list[dict], title: str, as_json: bool,
+          columns: tuple[str, ...] = _SHOWN) -> None:
     if as_json:
         for candidate in candidates:
             typer.echo(json.dumps(candidate))
         return
     view = RichTable(title=title)
-    for column in _SHOWN:
+    for column in columns:
         view.add_column(column, justify="left" if column in ("name", "kind", "status")
                         else "right", no_wrap=column == "name")
     for candidate in candidates:
         view.add_row(*(f"{v:.3g}" if isinstance(v, float) else "-" if v is None else str(v)
-                       for v in (candidate[c] for c in _SHOWN)))
+                       for v in (candidate[c] for c in columns)))
     Console().print(view)
 
 
@@ -50,12 +55,13 @@ def detect_command(
         None, "--preset", help=f"One of {', '.join(PRESETS)} (default: configured)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per candidate."),
 ) -> None:
-    """Flag variable and ESE candidates from every source's statistics (highest score first)."""
+    """Flag variable and ESE candidates from every source's statistics (highest score first),
+    with their false-alarm probability, the test(s) that flagged them and the dip found."""
     if preset is not None and preset not in PRESETS:
         raise typer.BadParameter(f"must be one of {', '.join(PRESETS)}", param_hint="--preset")
     upgrade()
     candidates = detect(preset=preset)
-    _show(candidates, f"{len(candidates)} candidate(s)", as_json)
+    _show(candidates, f"{len(candidates)} candidate(s)", as_json, _SHOWN + _DETECTED)
 
 
 @app.command("list")
