@@ -15,7 +15,8 @@ def test_demo_measures_every_image_and_mosaic_and_plots_light_curves(isolated_se
     assert result.exit_code == 0, result.output
     assert "6 observation(s), 0 failed" in result.output
     assert "latency image written → photometry committed" in result.output
-    assert "injected dipping sources flagged" in result.output
+    assert "injected dips found as ESE" in result.output
+    assert "false candidates among" in result.output and "expected)" in result.output
     assert "serve" in result.output and "http://127.0.0.1:8000/" in result.output
     state = isolated_settings.state_dir / "demo"
     url = f"sqlite:///{state / 'contimg.sqlite3'}"

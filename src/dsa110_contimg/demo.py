@@ -32,14 +32,16 @@ from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.products import light_curve, resolve_source
 from dsa110_contimg.imaging.simulate import make_sky
-from dsa110_contimg.photometry.candidates import detect
+from dsa110_contimg.photometry.candidates import PRESETS, count_tested, detect
 from dsa110_contimg.photometry.plots import plot_light_curve
 from dsa110_contimg.runner import RunSummary, run_pipeline
 
-__all__ = ["DEMO_CATALOG", "DemoReport", "demo_environment", "run_demo",
+__all__ = ["DEMO_CATALOG", "DEMO_PRESET", "DemoReport", "demo_environment", "run_demo",
            "settings_environment"]
 
 DEMO_CATALOG = "demo-sky"
+#: Detection preset of the demo.
+DEMO_PRESET = "moderate"
 DEC0 = 37.23  # the array's latitude: sources transit overhead
 RA_START = 202.5
 IMAGE_MINUTES = 5.0
@@ -49,13 +51,16 @@ RA_STEP_DEG = IMAGE_MINUTES / (24 * 60) * 360 / SIDEREAL_DAY
 
 @dataclass
 class DemoReport:
-    """The run's summary, the dipping sources and the plots written."""
+    """The run's summary, the dipping sources, the plots written and the candidates found."""
 
     summary: RunSummary
     state_dir: Path
     variables: list[str]
     plots: list[Path] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)
+    #: Sources tested by the detection and the number of false candidates expected among them.
+    tested: int = 0
+    expected_false: float = 0.0
 
 
 def demo_environment(settings: Settings, *, images_per_day: int) -> dict[str, str]:
@@ -137,8 +142,10 @@ def _run(demo: Settings, days: int, images_per_day: int, npix: tuple[int, int], 
         if len(curve):
             plots.append(plot_light_curve(curve, demo.state_dir / f"lightcurve-{_slug(name)}.png",
                                           title=name))
-    candidates = detect(preset="moderate", url=demo.database_url)
-    return DemoReport(summary, demo.state_dir, variables, plots, candidates)
+    candidates = detect(preset=DEMO_PRESET, url=demo.database_url)
+    tested = count_tested(PRESETS[DEMO_PRESET], url=demo.database_url)
+    return DemoReport(summary, demo.state_dir, variables, plots, candidates, tested,
+                      tested * PRESETS[DEMO_PRESET].false_alarm)
 
 
 def _sky(rng: np.random.Generator, images_per_day: int, npix: tuple[int, int],

@@ -11,7 +11,7 @@ from rich.table import Table as RichTable
 
 from dsa110_contimg.cli.run import print_summary
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.demo import run_demo
+from dsa110_contimg.demo import DEMO_PRESET, run_demo
 from dsa110_contimg.demo_visibilities import VisibilityDemoReport, run_visibility_demo
 
 __all__ = ["demo"]
@@ -21,6 +21,7 @@ def demo(days: int = typer.Option(6, help="Days on which the same strip transits
          images: int = typer.Option(3, help="5-minute images per day."),
          width: int = typer.Option(2560, help="Image width in 2″ pixels (east-west)."),
          height: int = typer.Option(1024, help="Image height in 2″ pixels."),
+         seed: int = typer.Option(2026, help="Seed of the simulated sky, gains and noise."),
          visibilities: bool = typer.Option(
              True, "--visibilities/--no-visibilities",
              help="First take two observations from raw visibilities through WSClean (needs "
@@ -41,6 +42,7 @@ def demo(days: int = typer.Option(6, help="Days on which the same strip transits
         _print_visibility_chain(chain, console)
     with console.status("running the pipeline on simulated observations…") as status:
         report = run_demo(settings, days=days, images_per_day=images, npix=(height, width),
+                          seed=seed,
                           progress=lambda line: status.update(escape(line)))
     print_summary(report.summary, console)
     plots = RichTable(title="light curves")
@@ -53,18 +55,25 @@ def demo(days: int = typer.Option(6, help="Days on which the same strip transits
                 else "steady")
         plots.add_row(name, kind, str(path))
     console.print(plots)
-    found = RichTable(title="variability candidates (moderate preset)")
+    found = RichTable(title=f"variability candidates ({DEMO_PRESET} preset)")
     found.add_column("source", no_wrap=True)
-    for column in ("kind", "score", "epochs", "V", "η", "deviation σ", "injected dip"):
+    for column in ("kind", "false alarm", "by", "epochs", "η", "dip (MJD)", "depth",
+                   "injected dip"):
         found.add_column(column, justify="right")
     for row in report.candidates:
-        found.add_row(row["name"], row["kind"], f"{row['score']:.1f}", str(row["n_epochs"]),
-                      f"{row['v']:.3f}", f"{row['eta']:.1f}", f"{row['deviation_sigma']:+.1f}",
+        dip = (f"{row['dip_start_mjd']:.2f}–{row['dip_end_mjd']:.2f}"
+               if row["dip_start_mjd"] is not None else "")
+        depth = f"{row['dip_depth']:.0%}" if row["dip_depth"] is not None else ""
+        found.add_row(row["name"], row["kind"], f"{row['false_alarm']:.1e}", row["driver"],
+                      str(row["n_epochs"]), f"{row['eta']:.1f}", dip, depth,
                       "yes" if row["name"] in report.variables else "no")
     console.print(found)
-    recovered = sum(row["name"] in report.variables for row in report.candidates)
-    console.print(f"{recovered} of {len(report.variables)} injected dipping sources flagged",
-                  highlight=False)
+    recovered = sum(row["name"] in report.variables and row["kind"] == "ese"
+                    for row in report.candidates)
+    false = sum(row["name"] not in report.variables for row in report.candidates)
+    console.print(f"{recovered} of {len(report.variables)} injected dips found as ESE; "
+                  f"{false} false candidates among {report.tested} sources tested "
+                  f"({report.expected_false:.2f} expected)", highlight=False)
     console.print(f"state of the demo (database, images, mosaics): {report.state_dir}")
     console.print("to look at it in a browser, run "
                   f"CONTIMG_STATE_DIR={report.state_dir} {sys.argv[0]} serve\n"

@@ -16,9 +16,9 @@ most the preset's ``false_alarm``, whatever their number of epochs:
 
 A candidate's ``false_alarm`` is the smaller of the two, ``driver`` names the tests passing
 (``eta``, ``dip`` or ``eta+dip``), and ``kind`` is ``ese`` when the dip test passes (with the
-dip's start and end MJD and fractional depth), ``variable`` otherwise. ``score = log10(1/false_alarm) / log10(1/preset.false_alarm)`` (≥ 1
-when flagged). The expected number of constant sources flagged is about ``false_alarm`` times
-the number of sources tested.
+dip's start and end MJD and fractional depth), ``variable`` otherwise.
+``score = log10(1/false_alarm) / log10(1/preset.false_alarm)`` (≥ 1 when flagged). The expected
+number of constant sources flagged is about ``false_alarm`` times the number of sources tested.
 
 Flagged sources are upserted in ``variability_candidate`` with their metrics: new ones are
 ``active``; sources already ``dismissed`` or ``confirmed`` keep that decision (metrics updated);
@@ -50,8 +50,8 @@ from dsa110_contimg.photometry.variability import METRICS
 from dsa110_contimg.photometry.variability_store import light_curves, read_stats
 
 __all__ = ["CANDIDATE_FIELDS", "CANDIDATE_ORDERS", "CANDIDATE_STATUSES", "PRESETS", "Preset",
-           "SIGNIFICANCE_FIELDS", "Significance", "UnknownCandidateError", "count_tested", "detect",
-           "dip_search_needed", "list_candidates", "set_candidate_status", "significance"]
+           "SIGNIFICANCE_FIELDS", "Significance", "UnknownCandidateError", "count_tested",
+           "detect", "dip_search_needed", "list_candidates", "set_candidate_status", "significance"]
 
 #: Review states of a candidate.
 CANDIDATE_STATUSES = ("active", "dismissed", "confirmed")
