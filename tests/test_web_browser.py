@@ -14,7 +14,7 @@ from urllib.parse import quote, urlparse
 import pytest
 from conftest import require_chromium
 from sqlalchemy import func, select
-from web_support import EVIL_NAME, TOKEN, build_site, live_server
+from web_support import EVIL_NAME, FIELD_EPOCHS, TOKEN, build_site, live_server
 
 from dsa110_contimg.database.data_registry import get_data, list_data
 from dsa110_contimg.database.models import BatchJob
@@ -163,12 +163,12 @@ def test_light_curve_draws_every_measurement_of_the_database(site, tab):
     source_id, _ = resolve_source(site.dipper, url=site.url)
     curve = light_curve(source_id, url=site.url)
     tab.open(f"/sources/{source_id}", plots=True)
-    assert tab.points("lc-raw") == len(curve) == 4
+    assert tab.points("lc-raw") == len(curve) == FIELD_EPOCHS
     normalized = int((~curve["normalized_flux_jy"].mask).sum()) \
         if hasattr(curve["normalized_flux_jy"], "mask") else len(curve)
     assert tab.points("lc-normalized") == len(curve) and normalized == len(curve)
     assert tab.points("lc-flagged") == int((curve["flags"] != 0).sum())
-    assert tab.page.get_by_test_id("n-points").inner_text().startswith("4 products")
+    assert tab.page.get_by_test_id("n-points").inner_text().startswith(f"{FIELD_EPOCHS} products")
     # Hovering a point shows its product and MJD.
     tooltips = tab.page.evaluate("""() => {
       for (const model of Bokeh.documents[0]._all_models.values())

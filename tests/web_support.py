@@ -54,14 +54,19 @@ class Site:
     dipper: str
 
 
+#: Epochs of the field with a dipping source.
+FIELD_EPOCHS = 6
+
+
 def _brightest_central(sky: Table) -> int:
     near = np.hypot(sky["ra_deg"] - 150.0, sky["dec_deg"] - 37.2) < 0.1
     return int(np.argmax(np.where(near, sky["flux_jy"], 0.0)))
 
 
 def _dipping(sky: Table) -> np.ndarray:
-    factors = np.ones((4, len(sky)))
-    factors[2, _brightest_central(sky)] = 0.5
+    """The brightest central source halves for two epochs (one low epoch is no ESE)."""
+    factors = np.ones((FIELD_EPOCHS, len(sky)))
+    factors[2:4, _brightest_central(sky)] = 0.5
     return factors
 
 
@@ -76,7 +81,8 @@ def build_site(root: Path) -> Site:
         settings, url = demo, demo.database_url
     images = settings.data_roots[0] / "field"
     images.mkdir(parents=True)
-    field = make_field(images, url, n_epochs=4, n_sources=60, npix=512, radius_deg=0.2, seed=3,
+    field = make_field(images, url, n_epochs=FIELD_EPOCHS, n_sources=60, npix=512,
+                       radius_deg=0.2, seed=3,
                        factors=_dipping, extended_fraction=0.0, min_flux_jy=0.01)
     run_photometry(field.paths, url)
     flagged = detect(preset="sensitive", url=url)
