@@ -16,8 +16,10 @@ from dsa110_contimg.photometry.adaptive import (
     adaptive_bins,
     alpha_error_limit,
     combine_spectral_indices,
+    SubbandMeasurements,
     fit_spectral_index,
     measure_subbands,
+    spectra,
 )
 
 FREQ = np.linspace(1.3115e9, 1.4990e9, 16)  # DSA-110's 16 sub-band centres
@@ -130,6 +132,38 @@ def test_spectral_index_errors_are_calibrated_and_at_the_band_limit():
     assert _robust_width(combined_pulls) == pytest.approx(1.0, abs=0.12)
     shrink = np.array([f.alpha_err / c[1] for f, c in zip(fits, combined)])
     assert np.median(shrink) == pytest.approx(math.sqrt(epochs), rel=0.1)
+
+
+def test_curvature_is_measured_where_the_snr_allows_and_left_out_elsewhere():
+    """Curved spectra (β = −3) at total S/N ~6000 recover β with calibrated errors and keep α
+    as the slope at ν₀; the same spectra at S/N ~60 report no β, only a power law."""
+    rng = np.random.default_rng(8)
+    n, beta, sigma = 400, -3.0, 1e-3
+    alpha = rng.uniform(-1.5, 0.5, n)
+    x = np.log(FREQ / REF)
+    for total_snr, curved in ((6000.0, True), (60.0, False)):
+        s0 = np.full(n, total_snr / 4 * sigma)
+        truth = s0[:, None] * np.exp((alpha[:, None] + beta * x[None, :]) * x[None, :])
+        measured = SubbandMeasurements(
+            FREQ, truth + rng.normal(0.0, sigma, truth.shape), np.full(truth.shape, sigma),
+            np.zeros(truth.shape, dtype=np.int64), [f"s{i}" for i in range(n)],
+            np.arange(n), [])
+        table = spectra(measured, target_snr=5.0)
+        first = table[np.unique(table["source_id"], return_index=True)[1]]
+        assert len(first) == n
+        if not curved:
+            assert np.all(np.isnan(first["curvature"]))
+            assert np.all(np.isnan(first["curvature_err"]))
+            assert np.all(np.isfinite(first["alpha"]))
+            continue
+        pulls = (first["curvature"] - beta) / first["curvature_err"]
+        assert np.all(first["curvature_err"] < 0.5)
+        assert _robust_width(pulls) == pytest.approx(1.0, abs=0.12)
+        assert abs(np.median(pulls)) < 0.2
+        # α is the slope at the reference frequency ν₀ of the curved spectrum.
+        slope = alpha + 2 * beta * np.log(first["ref_freq_hz"] / REF)
+        alpha_pulls = (first["alpha"] - slope) / first["alpha_err"]
+        assert abs(np.median(alpha_pulls)) < 0.3
 
 
 def test_subband_images_give_calibrated_spectral_indices(tmp_path):

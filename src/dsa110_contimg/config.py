@@ -91,6 +91,9 @@ class AdaptiveSettings(BaseModel):
                                                           "(None: the whole band).")
     bridge_gaps: bool = Field(False, description="Let a bin run across flagged or missing "
                                                  "sub-bands (otherwise a gap ends a bin).")
+    max_curvature_err: float = Field(
+        0.5, gt=0.0, description="Report the spectral curvature β (and the curved fit) only "
+                                 "where its 1σ error is at most this.")
 
 
 class PhotometrySettings(BaseModel):

@@ -599,11 +599,16 @@ class SpectrumBinOut(BaseModel):
 
 
 class SpectralFitOut(BaseModel):
-    """``S = ref_flux_jy (ν / ref_freq_hz)^alpha`` fitted in flux density to the detected bins
-    (α null with fewer than two bins; never quote α without ``alpha_err``)."""
+    """``S = ref_flux_jy (ν / ref_freq_hz)^(alpha + curvature · ln(ν / ref_freq_hz))`` fitted
+    in flux density to the detected bins (α null with fewer than two bins; never quote α
+    without ``alpha_err``; ``curvature`` null where the S/N does not constrain it, the fit
+    then being a power law)."""
 
     alpha: OptFloat
     alpha_err: OptFloat
+    curvature: OptFloat = Field(None, description="Spectral curvature β, where its error is "
+                                                  "within photometry.adaptive.max_curvature_err.")
+    curvature_err: OptFloat = None
     ref_freq_hz: OptFloat
     ref_flux_jy: OptFloat
     ref_flux_err_jy: OptFloat

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import logging
 from pathlib import Path
 
@@ -130,6 +131,9 @@ def adaptive(
     target_snr: float = typer.Option(5.0, help="S/N each bin of merged sub-bands reaches."),
     max_width: int | None = typer.Option(None, help="Most sub-bands in one bin."),
     bridge_gaps: bool = typer.Option(False, help="Let bins run across flagged sub-bands."),
+    max_curvature_err: float = typer.Option(
+        0.5, min=0.0, help="Fit and report the spectral curvature β where its error is at most "
+                           "this (bright sources only)."),
 ) -> None:
     """Spectra of catalogue sources or listed positions from sub-band IMAGES: each image
     measured once, adjacent sub-bands merged until each bin reaches the target S/N (upper limits
@@ -158,21 +162,23 @@ def adaptive(
         console.print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
     table = spectra(measured, target_snr=target_snr, max_width=max_width,
-                    bridge_gaps=bridge_gaps)
+                    bridge_gaps=bridge_gaps, max_curvature_err=max_curvature_err)
     if output is not None:
         table.write(output, format=OUTPUT_FORMATS[fmt], overwrite=True)
         console.print(f"wrote {len(table)} bins of {len(set(table['name']))} sources to {output}",
                       markup=False)
         return
     view = RichTable(title=f"{len(table)} spectral bins")
-    for col in ("name", "freq MHz", "flux mJy", "error mJy", "S/N", "α ± σ"):
+    for col in ("name", "freq MHz", "flux mJy", "error mJy", "S/N", "α ± σ", "β ± σ"):
         view.add_column(col, justify="right")
     for row in table:
         flux = (f"< {row['limit_jy'] * 1e3:.3g}" if row["upper_limit"]
                 else f"{row['flux_jy'] * 1e3:.4g}")
         view.add_row(str(row["name"]), f"{row['freq_hz'] / 1e6:.1f}", flux,
                      f"{row['flux_err_jy'] * 1e3:.2g}", f"{row['snr']:.1f}",
-                     f"{row['alpha']:+.2f} ± {row['alpha_err']:.2f}")
+                     f"{row['alpha']:+.2f} ± {row['alpha_err']:.2f}",
+                     "" if math.isnan(row["curvature"])
+                     else f"{row['curvature']:+.2f} ± {row['curvature_err']:.2f}")
     Console().print(view)
 
 

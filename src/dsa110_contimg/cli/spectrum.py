@@ -60,7 +60,8 @@ def spectrum(
         console.print(f"{name} on {meta['data_id']} (MJD {meta['mjd']:.5f}): {len(table)} bins "
                       f"at S/N ≥ {meta['target_snr']:g}; "
                       + ("upper limit only" if meta["upper_limit"] else
-                         f"{_alpha(meta['alpha'], meta['alpha_err'])}, "
+                         f"{_alpha(meta['alpha'], meta['alpha_err'])}"
+                         f"{_curvature(meta['curvature'], meta['curvature_err'])}, "
                          f"S = {1e3 * meta['ref_flux_jy']:.2f} ± "
                          f"{1e3 * meta['ref_flux_err_jy']:.2f} mJy at "
                          f"{meta['ref_freq_hz'] / 1e9:.4f} GHz"), markup=False)
@@ -80,3 +81,8 @@ def _alpha(alpha: float, alpha_err: float) -> str:
     if not math.isfinite(alpha) or not math.isfinite(alpha_err):
         return "no spectral index (fewer than two detected bins)"
     return f"α = {alpha:.2f} ± {alpha_err:.2f}"
+
+
+def _curvature(beta: float, beta_err: float) -> str:
+    """``, β = -1.20 ± 0.30`` where the curvature was measured, else nothing."""
+    return f", β = {beta:.2f} ± {beta_err:.2f}" if math.isfinite(beta) else ""

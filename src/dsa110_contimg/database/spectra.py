@@ -40,10 +40,11 @@ SPECTRUM_BIN_COLUMNS = ("bin", "first_subband", "last_subband", "freq_hz", "flux
                         "flux_err_jy", "snr", "upper_limit", "limit_jy")
 #: Columns of spectral indices per product (`source_spectral_indices`,
 #: `product_spectral_indices`).
-SPECTRAL_INDEX_COLUMNS = ("source_id", "data_id", "mjd", "alpha", "alpha_err", "ref_freq_hz",
-                          "ref_flux_jy", "ref_flux_err_jy", "chisq", "n_bins", "n_subbands",
-                          "target_snr", "upper_limit")
-_INDEX_FIT = ("alpha", "alpha_err", "ref_freq_hz", "ref_flux_jy", "ref_flux_err_jy", "chisq")
+SPECTRAL_INDEX_COLUMNS = ("source_id", "data_id", "mjd", "alpha", "alpha_err", "curvature",
+                          "curvature_err", "ref_freq_hz", "ref_flux_jy", "ref_flux_err_jy",
+                          "chisq", "n_bins", "n_subbands", "target_snr", "upper_limit")
+_INDEX_FIT = ("alpha", "alpha_err", "curvature", "curvature_err", "ref_freq_hz", "ref_flux_jy",
+              "ref_flux_err_jy", "chisq")
 
 
 def spectra_insert(data_id: str, table: Table, *, params_hash: str,

@@ -320,7 +320,8 @@ def _measure_spectra(data_id: str, table, metadata: str | None, params: Photomet
         log.warning("%s: %s", data_id, note)
         return note
     result = spectra(measured, target_snr=params.adaptive.target_snr,
-                     max_width=params.adaptive.max_width, bridge_gaps=params.adaptive.bridge_gaps)
+                     max_width=params.adaptive.max_width, bridge_gaps=params.adaptive.bridge_gaps,
+                     max_curvature_err=params.adaptive.max_curvature_err)
     n_bins = spectra_insert(data_id, result, params_hash=digest, url=url)
     fitted = np.isfinite(np.asarray(result["alpha"], dtype=float)) if len(result) else []
     log.info("%s: sub-band spectra of %d sources in %d sub-bands: %d bins, %d spectral "

@@ -68,12 +68,14 @@ UNUSABLE_FLAGS = int(F.OFF_IMAGE | F.NAN_IN_BOX | F.FIT_FAILED | F.NO_NOISE | F.
 #: Columns of `spectra`: one row per bin, the source's fit repeated on each of its rows.
 SPECTRUM_COLUMNS = ("name", "source_id", "bin", "first_subband", "last_subband", "freq_hz",
                     "flux_jy", "flux_err_jy", "snr", "upper_limit", "limit_jy", "alpha",
-                    "alpha_err", "ref_freq_hz", "ref_flux_jy", "ref_flux_err_jy", "chisq",
-                    "n_subbands")
+                    "alpha_err", "curvature", "curvature_err", "ref_freq_hz", "ref_flux_jy",
+                    "ref_flux_err_jy", "chisq", "n_subbands")
 #: Upper limits are the measured flux (if positive) plus this many σ.
 LIMIT_SIGMA = 3.0
 #: Bin widths follow the fitted spectrum only when α is known at least this well.
 _MAX_ALPHA_ERR = 0.5
+#: Curvature β is reported only when its 1σ error is at most this (see `spectra`).
+MAX_CURVATURE_ERR = 0.5
 
 
 @dataclass
@@ -122,7 +124,9 @@ class SpectralBin:
 
 @dataclass(frozen=True)
 class SpectralFit:
-    """``S = s0_jy (ν/ref_freq_hz)^alpha`` with 1σ errors (NaN when not constrained)."""
+    """``S = s0_jy (ν/ref_freq_hz)^(alpha + curvature · ln(ν/ref_freq_hz))`` with 1σ errors
+    (NaN when not constrained; ``curvature`` is NaN, and not part of the spectrum, when it was
+    not fitted)."""
 
     alpha: float
     alpha_err: float
@@ -131,10 +135,14 @@ class SpectralFit:
     ref_freq_hz: float
     chisq: float
     n_points: int
+    curvature: float = math.nan
+    curvature_err: float = math.nan
 
     def flux_at(self, freq_hz: float) -> float:
         """The fitted spectrum's flux density at ``freq_hz``."""
-        return self.s0_jy * (freq_hz / self.ref_freq_hz) ** self.alpha
+        x = math.log(freq_hz / self.ref_freq_hz)
+        beta = self.curvature if math.isfinite(self.curvature) else 0.0
+        return self.s0_jy * math.exp((self.alpha + beta * x) * x)
 
 
 def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
@@ -203,14 +211,19 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
 
 
 def spectra(measurements: SubbandMeasurements, *, target_snr: float = 5.0,
-            max_width: int | None = None, bridge_gaps: bool = False) -> Table:
+            max_width: int | None = None, bridge_gaps: bool = False,
+            max_curvature_err: float = MAX_CURVATURE_ERR) -> Table:
     """Every source's adaptive spectrum and spectral index, one row per bin.
 
     Columns: ``name, source_id, bin, first_subband, last_subband, freq_hz, flux_jy,
     flux_err_jy, snr, upper_limit, limit_jy`` and, per source (repeated on its rows),
     ``alpha, alpha_err, ref_freq_hz, ref_flux_jy, ref_flux_err_jy, chisq`` from
-    `fit_spectral_index` over its detected bins (NaN with fewer than two) and ``n_subbands``,
-    its usable sub-bands. A source with no usable sub-band has no row.
+    `fit_spectral_index` over its detected bins (NaN with fewer than two),
+    ``curvature, curvature_err``: where β of ``S₀ (ν/ν₀)^(α + β ln(ν/ν₀))`` fitted to the
+    same bins has an error of at most ``max_curvature_err``, that curved fit is reported (α is
+    then its slope at ν₀), elsewhere the power law (β NaN; over DSA-110's band
+    σ_β ≈ 1 / (S/N · 0.0014), so only sources of S/N ≳ 1500 qualify at 0.5); and
+    ``n_subbands``, its usable sub-bands. A source with no usable sub-band has no row.
     """
     usable = measurements.usable
     freq = measurements.freq_hz
@@ -222,12 +235,15 @@ def spectra(measurements: SubbandMeasurements, *, target_snr: float = 5.0,
     points[bins.source, bins.index] = np.column_stack([bins.freq_hz, bins.flux_jy,
                                                        bins.flux_err_jy])
     fits = fit_spectral_indices(points[..., 0], points[..., 1], points[..., 2])
-    per_source = {name: np.array([getattr(f, attribute) for f in fits], dtype=float)
-                  for name, attribute in (("alpha", "alpha"), ("alpha_err", "alpha_err"),
-                                          ("ref_freq_hz", "ref_freq_hz"),
-                                          ("ref_flux_jy", "s0_jy"),
-                                          ("ref_flux_err_jy", "s0_err_jy"),
-                                          ("chisq", "chisq"))}
+    curved = fit_spectral_indices(points[..., 0], points[..., 1], points[..., 2],
+                                  curvature=True)
+    fits = [c if c.curvature_err <= max_curvature_err else f for f, c in zip(fits, curved)]
+    per_source = {column: np.array([getattr(f, attribute) for f in fits], dtype=float)
+                  for column, attribute in (
+                      ("alpha", "alpha"), ("alpha_err", "alpha_err"),
+                      ("curvature", "curvature"), ("curvature_err", "curvature_err"),
+                      ("ref_freq_hz", "ref_freq_hz"), ("ref_flux_jy", "s0_jy"),
+                      ("ref_flux_err_jy", "s0_err_jy"), ("chisq", "chisq"))}
     with np.errstate(invalid="ignore", divide="ignore"):
         snr = bins.flux_jy / bins.flux_err_jy
     source = bins.source
@@ -369,12 +385,15 @@ def fit_spectral_index(freq_hz, flux_jy, flux_err_jy, *, ref_freq_hz: float | No
 
 
 def fit_spectral_indices(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarray, *,
-                         ref_freq_hz: float | None = None) -> list[SpectralFit]:
+                         ref_freq_hz: float | None = None,
+                         curvature: bool = False) -> list[SpectralFit]:
     """`fit_spectral_index` of many sources at once: arrays ``[source, point]`` (points with a
     non-finite value or error are left out, so rows may hold different numbers of points).
 
-    Gauss-Newton on (S₀, α) for all sources together, from the linear small-α solution;
-    over a narrow band it converges in a few steps.
+    With ``curvature``, the fitted spectrum is ``S₀ (ν/ν₀)^(α + β ln(ν/ν₀))`` and β is
+    reported (`SpectralFit.curvature`) for sources with at least four points; its α is then
+    the slope at ν₀ of the curved spectrum. Gauss-Newton for all sources together, from the
+    linear small-α solution; over a narrow band it converges in a few steps.
     """
     freq, flux, err = np.broadcast_arrays(np.asarray(freq_hz, dtype=float),
                                           np.asarray(flux_jy, dtype=float),
@@ -385,6 +404,7 @@ def fit_spectral_indices(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: 
     x = np.where(good, np.log(np.where(good, freq, 1.0)), 0.0)
     w_sum = w.sum(axis=1)
     n_points = good.sum(axis=1)
+    n_terms = 3 if curvature else 2
     with np.errstate(invalid="ignore", divide="ignore"):
         ln_nu0 = (np.full(len(w), math.log(ref_freq_hz)) if ref_freq_hz
                   else (w * x).sum(axis=1) / w_sum)
@@ -392,44 +412,53 @@ def fit_spectral_indices(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: 
         s0 = (w * flux).sum(axis=1) / w_sum
         spread = (w * x * x).sum(axis=1)
         alpha = (w * (flux - s0[:, None]) * x).sum(axis=1) / (s0 * spread)
-    fitted = (n_points >= 2) & (s0 > 0) & (spread > 0) & np.isfinite(alpha)
-    s0, alpha = np.where(fitted, s0, 1.0), np.where(fitted, alpha, 0.0)
+    fitted = (n_points >= n_terms + (1 if curvature else 0)) & (s0 > 0) & (spread > 0)
+    fitted &= np.isfinite(alpha)
+    params = np.zeros((len(w), n_terms))
+    params[:, 0], params[:, 1] = np.where(fitted, s0, 1.0), np.where(fitted, alpha, 0.0)
+    powers = x[:, :, None] ** np.arange(n_terms - 1)[None, None, :] * x[:, :, None]
     for _ in range(30):
-        e = np.exp(alpha[:, None] * x)
-        model = s0[:, None] * e
-        d_alpha = model * x
-        a = (w * e * e).sum(axis=1)
-        b = (w * e * d_alpha).sum(axis=1)
-        c = (w * d_alpha * d_alpha).sum(axis=1)
-        residual = w * (flux - model)
-        r0, r1 = (residual * e).sum(axis=1), (residual * d_alpha).sum(axis=1)
-        det = a * c - b * b
-        with np.errstate(invalid="ignore", divide="ignore"):
-            step0, step1 = (c * r0 - b * r1) / det, (a * r1 - b * r0) / det
-        step0, step1 = np.where(fitted, step0, 0.0), np.where(fitted, step1, 0.0)
-        s0, alpha = s0 + step0, alpha + step1
-        fitted &= (s0 > 0) & np.isfinite(s0) & np.isfinite(alpha)
-        s0, alpha = np.where(fitted, s0, 1.0), np.where(fitted, alpha, 0.0)
-        if np.all(np.abs(step1) < 1e-10) and np.all(np.abs(step0) <= 1e-12 * np.abs(s0)):
+        normal, model, jacobian = _normal_equations(params, powers, w)
+        gradient = np.einsum("sp,spk->sk", w * (flux - model), jacobian)
+        fitted &= np.abs(np.linalg.det(normal)) > 0
+        normal[~fitted] = np.eye(n_terms)
+        step = np.where(fitted[:, None], np.linalg.solve(normal, gradient[..., None])[..., 0],
+                        0.0)
+        params = params + step
+        fitted &= (params[:, 0] > 0) & np.all(np.isfinite(params), axis=1)
+        params[~fitted] = np.r_[1.0, np.zeros(n_terms - 1)]
+        if (np.all(np.abs(step[:, 1:]) < 1e-10)
+                and np.all(np.abs(step[:, 0]) <= 1e-12 * np.abs(params[:, 0]))):
             break
-    e = np.exp(alpha[:, None] * x)
-    model = s0[:, None] * e
-    d_alpha = model * x
-    a, b = (w * e * e).sum(axis=1), (w * e * d_alpha).sum(axis=1)
-    c = (w * d_alpha * d_alpha).sum(axis=1)
-    det = a * c - b * b
+    normal, model, _ = _normal_equations(params, powers, w)
+    normal[~fitted] = np.eye(n_terms)
+    covariance = np.linalg.inv(normal)
     chisq = (w * (flux - model) ** 2).sum(axis=1)
     fits = []
     for i in range(len(w)):
         nu0 = float(math.exp(ln_nu0[i])) if np.isfinite(ln_nu0[i]) else math.nan
-        if not fitted[i] or not det[i] > 0:
+        variance = np.diag(covariance[i])
+        if not fitted[i] or not np.all(variance > 0):
             fits.append(SpectralFit(math.nan, math.nan, math.nan, math.nan, nu0, math.nan,
                                     int(n_points[i])))
             continue
-        fits.append(SpectralFit(float(alpha[i]), float(math.sqrt(a[i] / det[i])), float(s0[i]),
-                                float(math.sqrt(c[i] / det[i])), nu0, float(chisq[i]),
-                                int(n_points[i])))
+        p, e = params[i], np.sqrt(variance)
+        fits.append(SpectralFit(float(p[1]), float(e[1]), float(p[0]), float(e[0]), nu0,
+                                float(chisq[i]), int(n_points[i]),
+                                *((float(p[2]), float(e[2])) if curvature else ())))
     return fits
+
+
+def _normal_equations(params: np.ndarray, powers: np.ndarray, w: np.ndarray,
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normal matrix ``Jᵀ W J`` (``[source, k, k]``), model ``[source, point]`` and Jacobian
+    ``[source, point, k]`` of ``s0 · exp(Σ_j c_j x^(j+1))`` at ``params = (s0, c_0, …)``
+    (``powers[..., j] = x^(j+1)``)."""
+    shape = np.exp(np.einsum("spj,sj->sp", powers, params[:, 1:]))
+    model = params[:, :1] * shape
+    jacobian = np.concatenate([shape[..., None], model[..., None] * powers], axis=2)
+    normal = np.einsum("sp,spk,spl->skl", w, jacobian, jacobian)
+    return normal, model, jacobian
 
 
 def combine_spectral_indices(alpha, alpha_err) -> tuple[float, float, float]:

@@ -81,8 +81,14 @@ def plot_spectrum(spectrum: Table, path: str | Path, *, title: str = "") -> Path
         "ref_flux_jy", np.nan)
     if np.isfinite(alpha) and np.isfinite(ref_flux) and freq.size:
         grid = np.linspace(freq.min(), freq.max(), 50)
-        axis.plot(grid, 1e3 * ref_flux * (grid * 1e9 / ref_freq) ** alpha, color="tab:blue",
-                  label=f"α = {alpha:.2f} ± {alpha_err:.2f}")
+        beta, beta_err = (spectrum.meta.get("curvature", np.nan),
+                          spectrum.meta.get("curvature_err", np.nan))
+        x = np.log(grid * 1e9 / ref_freq)
+        label = f"α = {alpha:.2f} ± {alpha_err:.2f}"
+        if np.isfinite(beta):
+            label += f", β = {beta:.2f} ± {beta_err:.2f}"
+        axis.plot(grid, 1e3 * ref_flux * np.exp((alpha + np.nan_to_num(beta) * x) * x),
+                  color="tab:blue", label=label)
     axis.set_xlabel("frequency (GHz)")
     axis.set_ylabel("flux density (mJy)")
     axis.set_title(title)
