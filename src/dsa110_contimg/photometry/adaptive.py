@@ -412,11 +412,11 @@ def fit_spectral_indices(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: 
         s0 = (w * flux).sum(axis=1) / w_sum
         spread = (w * x * x).sum(axis=1)
         alpha = (w * (flux - s0[:, None]) * x).sum(axis=1) / (s0 * spread)
-    fitted = (n_points >= n_terms + (1 if curvature else 0)) & (s0 > 0) & (spread > 0)
-    fitted &= np.isfinite(alpha)
+    min_points = 4 if curvature else 2
+    fitted = (n_points >= min_points) & (s0 > 0) & (spread > 0) & np.isfinite(alpha)
     params = np.zeros((len(w), n_terms))
     params[:, 0], params[:, 1] = np.where(fitted, s0, 1.0), np.where(fitted, alpha, 0.0)
-    powers = x[:, :, None] ** np.arange(n_terms - 1)[None, None, :] * x[:, :, None]
+    powers = x[:, :, None] ** np.arange(1, n_terms)
     for _ in range(30):
         normal, model, jacobian = _normal_equations(params, powers, w)
         gradient = np.einsum("sp,spk->sk", w * (flux - model), jacobian)
