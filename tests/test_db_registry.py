@@ -18,6 +18,7 @@ from dsa110_contimg.database.data_registry import (
     image_times,
     link_data,
     link_photometry_to_data,
+    not_ready_reason,
     register_data,
     trigger_auto_publish,
     unlinked_images,
@@ -170,7 +171,10 @@ def test_finalize_requires_qa_and_validation(sim_field, db_url):
     assert not finalize_data(data_id, url=db_url)
     with session_scope(db_url) as session:
         session.query(DataRegistry).filter_by(data_id=data_id).one().validation_status = "valid"
-    assert finalize_data(data_id, url=db_url)  # photometry never requested: nothing to wait for
+    # Photometry never requested: not finalized without it, unless photometry is disabled.
+    assert not finalize_data(data_id, url=db_url)
+    assert not_ready_reason(data_id, url=db_url) == "its photometry was never requested"
+    assert finalize_data(data_id, photometry_enabled=False, url=db_url)
 
 
 def test_lineage(sim_field, db_url):

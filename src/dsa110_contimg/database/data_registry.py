@@ -41,6 +41,7 @@ from dsa110_contimg.config import get_settings
 from dsa110_contimg.data_roots import confine
 from dsa110_contimg.database.models import DataRegistry, DataRelationship, Product
 from dsa110_contimg.database.session import session_factory, session_scope
+from dsa110_contimg.errors import ConflictError, NotFoundError
 from dsa110_contimg.imaging.fits_io import (
     Image,
     check_image,
@@ -76,6 +77,8 @@ log = logging.getLogger(__name__)
 
 DATA_TYPES = ("image", "mosaic")
 TERMINAL = ("completed", "failed")
+#: Why a product whose photometry was never requested may not be finalized or published.
+NEVER_REQUESTED = "its photometry was never requested"
 #: Compare-and-set attempts of a status change that races with other writers.
 _STATUS_ATTEMPTS = 5
 #: Allowed photometry-status transitions (None = photometry not requested).
@@ -88,11 +91,11 @@ PHOTOMETRY_TRANSITIONS: dict[str | None, frozenset[str]] = {
 }
 
 
-class InvalidTransitionError(ValueError):
+class InvalidTransitionError(ConflictError):
     """A photometry-status change that the state machine does not allow."""
 
 
-class UnknownDataError(LookupError):
+class UnknownDataError(NotFoundError):
     """A ``data_id`` that is not registered."""
 
 
@@ -262,13 +265,17 @@ def link_photometry_to_data(data_id: str, photometry_job_id: int, *,
 
 
 def finalize_data(data_id: str, *, wait_for_photometry: bool | None = None,
-                  url: str | None = None, roots: Sequence[Path] | None = None) -> bool:
+                  photometry_enabled: bool | None = None, url: str | None = None,
+                  roots: Sequence[Path] | None = None) -> bool:
     """Mark a product finalized when its QA, validation and photometry allow it.
 
     QA and validation must not have failed. With ``wait_for_photometry`` (default: setting
-    ``publish.wait_for_photometry``), a product whose photometry was requested must have it
-    completed or failed first. Returns True when finalized; False (with the reason logged at
-    WARNING) otherwise.
+    ``publish.wait_for_photometry``), a product must have its photometry completed or failed
+    first; while photometry is enabled (``photometry_enabled``, default: setting
+    ``photometry.enabled``) that includes a product whose photometry was never requested — no
+    product leaves without its photometry (`dsa110_contimg.jobs.triggers.
+    request_missing_photometry` queues it). Returns True when finalized; False (with the reason
+    logged at WARNING) otherwise.
 
     Raises
     ------
@@ -282,7 +289,7 @@ def finalize_data(data_id: str, *, wait_for_photometry: bool | None = None,
     with session_scope(url) as session:
         record = _record(session, data_id, lock=True)
         confine_product(data_id, record.published_path or record.stage_path, roots)
-        reason = _not_ready_reason(record, wait)
+        reason = _not_ready_reason(record, wait, _enabled(photometry_enabled))
         if reason:
             log.warning("%s: not finalized: %s", data_id, reason)
             return False
@@ -291,7 +298,8 @@ def finalize_data(data_id: str, *, wait_for_photometry: bool | None = None,
 
 
 def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, *,
-                         wait_for_photometry: bool | None = None, url: str | None = None,
+                         wait_for_photometry: bool | None = None,
+                         photometry_enabled: bool | None = None, url: str | None = None,
                          roots: Sequence[Path] | None = None) -> Path | None:
     """Move a staged product into ``published_dir`` once it may be published.
 
@@ -307,6 +315,8 @@ def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, 
         Default: setting ``publish.published_dir``.
     wait_for_photometry : bool, optional
         Default: setting ``publish.wait_for_photometry``.
+    photometry_enabled : bool, optional
+        Default: setting ``photometry.enabled`` (see `finalize_data`).
     url : str, optional
         Database URL (default from settings).
     roots : sequence of Path, optional
@@ -336,19 +346,19 @@ def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, 
         record = _record(session, data_id, lock=True)
         if record.status == "published":
             return Path(record.published_path)
+        roots = roots or get_settings().data_roots
+        source = confine_product(data_id, record.stage_path, roots)
+        target = confine(published_dir.absolute() / source.name, roots,
+                         what=f"{data_id}: the published name (publish.published_dir)")
         if record.auto_publish_enabled == 0:
             log.info("%s: auto-publish disabled for this product", data_id)
             return None
-        reason = _not_ready_reason(record, wait)
+        reason = _not_ready_reason(record, wait, _enabled(photometry_enabled))
         if reason:
             log.warning("%s: not published: %s", data_id, reason)
             return None
-        roots = roots or get_settings().data_roots
-        source = confine_product(data_id, record.stage_path, roots)
         if not source.is_file():
             raise FileNotFoundError(f"{data_id}: staged file {source.name} is missing")
-        target = confine(published_dir.absolute() / source.name, roots,
-                         what=f"{data_id}: the published name (publish.published_dir)")
         if target.exists():
             raise FileExistsError(f"{data_id}: {source.name} already exists in the published "
                                   "directory; not overwritten")
@@ -494,8 +504,10 @@ def image_times(since_mjd: float, *, url: str | None = None) -> list[tuple[float
 
 
 def not_ready_reason(data_id: str, *, wait_for_photometry: bool | None = None,
+                     photometry_enabled: bool | None = None,
                      url: str | None = None) -> str | None:
-    """Why a product may not be finalized or published yet (None when it may).
+    """Why a product may not be finalized or published yet (None when it may; the rules of
+    `finalize_data`).
 
     Raises
     ------
@@ -503,7 +515,8 @@ def not_ready_reason(data_id: str, *, wait_for_photometry: bool | None = None,
         ``data_id`` is not registered.
     """
     with session_scope(url) as session:
-        return _not_ready_reason(_record(session, data_id), _wait(wait_for_photometry))
+        return _not_ready_reason(_record(session, data_id), _wait(wait_for_photometry),
+                                 _enabled(photometry_enabled))
 
 
 def photometry_latency_stats(*, recent: int = 1000, url: str | None = None) -> dict[str, float]:
@@ -570,6 +583,12 @@ def _wait(wait_for_photometry: bool | None) -> bool:
     return wait_for_photometry
 
 
+def _enabled(photometry_enabled: bool | None) -> bool:
+    if photometry_enabled is None:
+        return get_settings().photometry.enabled
+    return photometry_enabled
+
+
 def _move(source: Path, target: Path) -> None:
     """Rename ``source`` to ``target``; across filesystems copy to a temporary name first, so
     ``target`` never exists half-written."""
@@ -591,11 +610,14 @@ def _registered_id(path: Path, url: str | None) -> str | None:
             DataRegistry.stage_path == str(path), DataRegistry.published_path == str(path))))
 
 
-def _not_ready_reason(record: DataRegistry, wait_for_photometry: bool) -> str | None:
+def _not_ready_reason(record: DataRegistry, wait_for_photometry: bool,
+                      photometry_enabled: bool) -> str | None:
     if record.qa_status == "failed":
         return "QA failed"
     if record.validation_status == "invalid":
         return "validation failed"
+    if wait_for_photometry and photometry_enabled and record.photometry_status is None:
+        return NEVER_REQUESTED
     if wait_for_photometry and record.photometry_status is not None \
             and record.photometry_status not in TERMINAL:
         return f"photometry is {record.photometry_status}, not yet completed or failed"

@@ -21,7 +21,8 @@ from dsa110_contimg.imaging.fits_io import Image
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import PRIORITY_LIVE, create_batch_photometry_job
 
-__all__ = ["trigger_photometry", "trigger_photometry_for_image", "trigger_photometry_for_mosaic"]
+__all__ = ["request_missing_photometry", "trigger_photometry", "trigger_photometry_for_image",
+           "trigger_photometry_for_mosaic"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,44 @@ def trigger_photometry_for_mosaic(mosaic_path: str | Path,
     """Register a mosaic and queue its photometry; returns the job id (see `trigger_photometry`)."""
     return trigger_photometry(mosaic_path, "mosaic", sources, params=params, metadata=metadata,
                               url=url)[1]
+
+
+def request_missing_photometry(data_id: str, *, params: PhotometryParams | None = None,
+                               url: str | None = None) -> int | None:
+    """Queue the photometry of a registered product that never had it requested.
+
+    Finalizing and publishing wait for a product's photometry
+    (`dsa110_contimg.database.data_registry.finalize_data`); a product registered without it
+    (photometry disabled when it arrived, registered by hand) is queued here, as a triggered
+    product would have been, instead of leaving without photometry.
+
+    Parameters
+    ----------
+    data_id : str
+        A registered product.
+    params : PhotometryParams, optional
+        Default: the ``photometry`` settings.
+    url : str, optional
+        Database URL.
+
+    Returns
+    -------
+    int or None
+        The job now measuring it, or None when its photometry had been requested before.
+
+    Raises
+    ------
+    dsa110_contimg.database.data_registry.UnknownDataError
+        ``data_id`` is not registered.
+    """
+    if get_photometry_status(data_id, url=url).status is not None:
+        return None
+    params = params or PhotometryParams.from_settings(get_settings())
+    job_id = create_batch_photometry_job([data_id], params=params, priority=PRIORITY_LIVE,
+                                         url=url)
+    log.warning("%s: photometry was never requested; queued in job %d (the product is "
+                "finalized and published once it has completed or failed)", data_id, job_id)
+    return job_id
 
 
 def _source_ids(sources: Table | Sequence[int] | None) -> list[int] | None:

@@ -11,6 +11,7 @@ from dsa110_contimg.api.errors import responses
 from dsa110_contimg.api.schemas import DataRecord, Lineage, Page, StoredMeasurement
 from dsa110_contimg.api.security import TokenDep
 from dsa110_contimg.api.tables import records
+from dsa110_contimg.config import Settings
 from dsa110_contimg.database.data_registry import (
     finalize_data,
     get_data,
@@ -20,6 +21,8 @@ from dsa110_contimg.database.data_registry import (
     trigger_auto_publish,
 )
 from dsa110_contimg.database.products import photometry_count, photometry_for_product
+from dsa110_contimg.jobs.params import PhotometryParams
+from dsa110_contimg.jobs.triggers import request_missing_photometry
 
 __all__ = ["router"]
 
@@ -51,17 +54,34 @@ def data_record(data_id: DataIdPath, settings: SettingsDep) -> DataRecord:
     return DataRecord(**get_data(data_id, url=settings.database_url))
 
 
+def _not_ready(data_id: str, action: str, settings: Settings,
+               otherwise: str = "state changed; retry") -> HTTPException:
+    """409 with the reason ``data_id`` was not finalized or published (``action``); a product
+    whose photometry was never requested has it queued now (photometry enabled), so that it
+    leaves with its photometry once that has ended."""
+    url, wait = settings.database_url, settings.publish.wait_for_photometry
+    enabled = settings.photometry.enabled
+    queued = (request_missing_photometry(data_id, params=PhotometryParams.from_settings(settings),
+                                         url=url) if wait and enabled else None)
+    reason = not_ready_reason(data_id, wait_for_photometry=wait, photometry_enabled=enabled,
+                              url=url) or otherwise
+    if queued is not None:
+        reason += f" (never requested before: queued now in job {queued}; retry once it ended)"
+    return HTTPException(status.HTTP_409_CONFLICT, f"{data_id} not {action}: {reason}")
+
+
 @router.post("/{data_id}/finalize", response_model=DataRecord, summary="Finalize a product",
              dependencies=[TokenDep], responses=responses(401, 403, 404, 409, 422))
 def finalize(data_id: DataIdPath, settings: SettingsDep) -> DataRecord:
     """Mark the product finalized; 409 with the reason when QA or validation failed, or its
-    requested photometry has not yet ended (``publish.wait_for_photometry``); 403 when its file
-    now resolves outside the data roots."""
-    url, wait = settings.database_url, settings.publish.wait_for_photometry
-    if not finalize_data(data_id, wait_for_photometry=wait, url=url, roots=settings.data_roots):
-        reason = not_ready_reason(data_id, wait_for_photometry=wait, url=url)
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"{data_id} not finalized: {reason or 'state changed; retry'}")
+    photometry has not yet ended (``publish.wait_for_photometry``) — a product whose photometry
+    was never requested (photometry enabled) has it queued by this request, and is finalized by
+    a later one once it has ended; 403 when its file now resolves outside the data roots."""
+    url = settings.database_url
+    if not finalize_data(data_id, wait_for_photometry=settings.publish.wait_for_photometry,
+                         photometry_enabled=settings.photometry.enabled, url=url,
+                         roots=settings.data_roots):
+        raise _not_ready(data_id, "finalized", settings)
     return DataRecord(**get_data(data_id, url=url))
 
 
@@ -70,22 +90,23 @@ def finalize(data_id: DataIdPath, settings: SettingsDep) -> DataRecord:
 def publish(data_id: DataIdPath, settings: SettingsDep) -> DataRecord:
     """Move the staged file to ``publish.published_dir`` and record it (the data_id stays).
 
-    409 with the reason when the product may not be published yet, auto-publishing is
-    disabled for it, its staged file is missing, or the published name is taken; 403 when the
-    staged file or the published name resolves outside the data roots (nothing is moved).
+    409 with the reason when the product may not be published yet (as for finalize: a product
+    whose photometry was never requested has it queued), auto-publishing is disabled for it,
+    its staged file is missing, or the published name is taken; 403 when the staged file or
+    the published name resolves outside the data roots (nothing is moved).
     """
-    url, wait = settings.database_url, settings.publish.wait_for_photometry
     try:
-        published = trigger_auto_publish(data_id, settings.publish.published_dir,
-                                         wait_for_photometry=wait, url=url,
-                                         roots=settings.data_roots)
+        published = trigger_auto_publish(
+            data_id, settings.publish.published_dir,
+            wait_for_photometry=settings.publish.wait_for_photometry,
+            photometry_enabled=settings.photometry.enabled, url=settings.database_url,
+            roots=settings.data_roots)
     except (FileNotFoundError, FileExistsError) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     if published is None:
-        reason = not_ready_reason(data_id, wait_for_photometry=wait, url=url) or \
-            "auto-publishing is disabled for this product"
-        raise HTTPException(status.HTTP_409_CONFLICT, f"{data_id} not published: {reason}")
-    return DataRecord(**get_data(data_id, url=url))
+        raise _not_ready(data_id, "published", settings,
+                         otherwise="auto-publishing is disabled for this product")
+    return DataRecord(**get_data(data_id, url=settings.database_url))
 
 
 @router.get("/{data_id}/lineage", response_model=Lineage, summary="Parents and children",
