@@ -216,7 +216,7 @@ def test_primary_beam_response_model(tmp_path):
     sky = _isolated_sky(20, seed=10, min_flux=0.05, max_flux=0.1)
     sim = simulate_image(tmp_path / "pb.fits", sky, center_ra_deg=RA0, center_dec_deg=DEC0,
                          npix=1024, noise_jy=NOISE, pb="gaussian", pb_fwhm_deg=3.2, seed=10)
-    options = FittingOptions(pb_model="gaussian")
+    options = FittingOptions(model_pb=True)
     table = measure_many(sim.path, sky["ra_deg"], sky["dec_deg"], options=options)
     on = np.asarray(sim.truth["on_image"], bool)
     # Model FWHM = 1.2 λ/D for a 4.65 m dish at 1.405 GHz ≈ 3.15°, close to the simulated 3.2°.

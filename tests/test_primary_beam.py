@@ -14,10 +14,12 @@ from astropy.table import Table
 from astropy.time import Time
 from scipy import integrate, special
 
+from dsa110_contimg.config import FittingOptions, Settings
 from dsa110_contimg.imaging.fits_io import load_image
 from dsa110_contimg.imaging.primary_beam import BeamTrack, PrimaryBeam
 from dsa110_contimg.imaging.simulate import simulate_image
 from dsa110_contimg.imaging.simulate_visibilities import OVRO
+from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.photometry.forced import measure_many
 
 C = 299_792_458.0
@@ -143,8 +145,74 @@ def test_a_source_measured_in_drift_images_and_in_their_mosaic_agrees(tmp_path):
             hdul[0].header["PBCORR"] = False
         paths.append(sim.path)
         alone.append(np.asarray(measure_many(sim.path, sky["ra_deg"], sky["dec_deg"])["peak_jyb"]))
-    result = build_mosaic(paths, tmp_path / "mosaic.fits", pb_model="gaussian")
+    result = build_mosaic(paths, tmp_path / "mosaic.fits", primary_beam=PrimaryBeam("gaussian"))
     mosaic = measure_many(result.path, sky["ra_deg"], sky["dec_deg"])
     np.testing.assert_allclose(mosaic["peak_jyb"], sky["flux_jy"], rtol=0.02)
     for peaks in alone:
         np.testing.assert_allclose(peaks, sky["flux_jy"], rtol=0.02)
+
+
+# --- one setting ---------------------------------------------------------------------------
+
+#: Digests of photometry parameters as stored before the primary beam had its own settings
+#: section (defaults; ``fitting.pb_model = "airy"``, 5 m, catalogue FIRST; ``"none"``, 6 m).
+STORED_DIGESTS = ("b975bc8a313c0a91", "04ffb53d526494f3", "02818166112cabe7")
+
+
+def test_settings_of_earlier_versions_move_to_the_primary_beam_section(tmp_path, monkeypatch,
+                                                                      caplog):
+    cfg = tmp_path / "old.toml"
+    cfg.write_text('[photometry.fitting]\npb_model = "airy"\ndish_diameter_m = 5.0\n'
+                   '[mosaic]\npb_model = "airy"\n')
+    monkeypatch.setenv("CONTIMG_CONFIG", str(cfg))
+    with caplog.at_level("WARNING", logger="dsa110_contimg.config"):
+        settings = Settings()
+    assert settings.primary_beam.model == "airy"
+    assert settings.primary_beam.dish_diameter_m == 5.0
+    assert settings.photometry.fitting.model_pb is True
+    assert "primary_beam.model" in caplog.text and "mosaic.pb_model" in caplog.text
+    params = PhotometryParams.from_settings(settings)
+    assert params.primary_beam.beam() == PrimaryBeam("airy", 5.0)
+    # The same parameters as `fitting.pb_model = "airy"` stored before, so the same row key.
+    assert params.model_copy(update={"catalog": "first"}).digest() == STORED_DIGESTS[1]
+
+
+def test_stored_parameters_keep_their_hash():
+    assert PhotometryParams().digest() == STORED_DIGESTS[0]
+    old = PhotometryParams.model_validate(
+        {"fitting": {"pb_model": "airy", "dish_diameter_m": 5.0}, "catalog": "first"})
+    assert old.fitting.model_pb and old.primary_beam.model == "airy"
+    assert old.digest() == STORED_DIGESTS[1]
+    unused = PhotometryParams.model_validate({"fitting": {"pb_model": "none",
+                                                          "dish_diameter_m": 6.0}})
+    assert not unused.fitting.model_pb and unused.digest() == STORED_DIGESTS[2]
+    # A different beam is a different measurement only where the model is used.
+    airy = {"primary_beam": {"model": "airy"}}
+    assert PhotometryParams.model_validate(airy).digest() == STORED_DIGESTS[0]
+    assert PhotometryParams.model_validate(
+        {**airy, "fitting": {"model_pb": True}}).digest() != PhotometryParams.model_validate(
+        {"fitting": {"model_pb": True}}).digest()
+
+
+def test_photometry_uses_the_configured_model_for_images_without_a_track(tmp_path):
+    """With ``model_pb`` the response of an untracked, uncorrected image is the configured
+    dish's beam about its pointing; without it the response is unknown and fluxes apparent."""
+    ra0, dec0 = 150.0, 40.0
+    sky = Table({"ra_deg": [ra0] * 3, "dec_deg": [dec0, dec0 + 1.0, dec0 + 1.5],
+                 "flux_jy": [1.0] * 3, "major_arcsec": [0.0] * 3, "minor_arcsec": [0.0] * 3,
+                 "pa_deg": [0.0] * 3})
+    sim = simulate_image(tmp_path / "untracked.fits", sky, center_ra_deg=ra0,
+                         center_dec_deg=dec0 + 0.75, npix=1000, pixel_arcsec=4.0,
+                         noise_jy=1e-3, pb=None, seed=3)
+    image = load_image(sim.path, pb_corrected=False)
+    assert image.pb_track is None
+    separation = np.array([0.75, 0.25, 0.75])  # from the image centre (no OBSRA/OBSDEC)
+    apparent = measure_many(image, sky["ra_deg"], sky["dec_deg"])
+    assert np.isnan(apparent["pb_response"]).all()
+    for beam in (PrimaryBeam("gaussian"), PrimaryBeam("airy", 4.0)):
+        table = measure_many(image, sky["ra_deg"], sky["dec_deg"],
+                             options=FittingOptions(model_pb=True), primary_beam=beam)
+        expected = beam.response(separation, image.freq_hz)
+        np.testing.assert_allclose(table["pb_response"], expected, rtol=2e-3)
+        np.testing.assert_allclose(table["peak_jyb"],
+                                   np.asarray(apparent["peak_jyb"]) / expected, rtol=1e-6)

@@ -16,10 +16,11 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -30,10 +31,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+if TYPE_CHECKING:
+    from dsa110_contimg.imaging.primary_beam import PrimaryBeam
+
 __all__ = ["AdaptiveSettings", "ApiSettings", "FittingOptions", "JobSettings",
            "MosaicSettings", "PhotometrySettings", "PrimaryBeamSettings", "PublishSettings",
            "Settings", "StreamSettings", "VariabilitySettings", "WSCleanSettings",
-           "get_settings"]
+           "get_settings", "move_primary_beam_keys"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR = Path(".state")
 
@@ -74,9 +80,11 @@ class FittingOptions(BaseModel):
         "point",
         description="Kernel per catalogue source: the beam (point sources) or the catalogue's "
                     "deconvolved size convolved with the beam.")
-    pb_model: Literal["none", "gaussian", "airy"] = Field(
-        "none", description="Primary-beam model for the PB response of non-PB-corrected images.")
-    dish_diameter_m: float = Field(4.65, gt=0.0, description="Dish diameter for the PB model.")
+    model_pb: bool = Field(
+        False, description="For images neither PB-corrected nor carrying the drift-scan beam "
+                           "track, take the PB response from the `primary_beam` model about the "
+                           "image's pointing centre (otherwise it is unknown and their fluxes "
+                           "stay apparent).")
     low_pb: float = Field(0.1, ge=0.0, le=1.0, description="PB response below which LOW_PB is flagged.")
 
 
@@ -136,12 +144,66 @@ class PublishSettings(BaseModel):
 
 
 class PrimaryBeamSettings(BaseModel):
-    """The dishes' primary beam (`dsa110_contimg.imaging.primary_beam`), written by the imager
-    into every image it makes so that photometry and mosaics use the same response."""
+    """The dishes' primary beam (`dsa110_contimg.imaging.primary_beam`): the one model the
+    imager writes into every image it makes, mosaics weight by, and photometry corrects with."""
 
     model: Literal["gaussian", "airy"] = Field(
         "gaussian", description="gaussian: FWHM 1.2 λ/D; airy: uniformly illuminated aperture.")
     dish_diameter_m: float = Field(4.65, gt=0.0, description="Dish diameter D.")
+
+    def beam(self) -> PrimaryBeam:
+        """The `dsa110_contimg.imaging.primary_beam.PrimaryBeam` these settings describe."""
+        from dsa110_contimg.imaging.primary_beam import PrimaryBeam
+
+        return PrimaryBeam(self.model, self.dish_diameter_m)
+
+
+def move_primary_beam_keys(data: object) -> object:
+    """Settings (or stored photometry parameters) with the keys of earlier versions moved.
+
+    ``photometry.fitting.pb_model``/``dish_diameter_m`` and ``mosaic.pb_model`` became the
+    ``primary_beam`` section (``model``, ``dish_diameter_m``) and
+    ``photometry.fitting.model_pb`` (true unless ``pb_model`` was ``"none"``). ``data`` is the
+    mapping given to `Settings` (with ``photometry``) or to
+    `dsa110_contimg.jobs.params.PhotometryParams` (with ``fitting`` at the top); anything else
+    is returned as it is. Each moved key is logged at WARNING with its new name.
+    """
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    photometry = data.get("photometry")
+    nested = isinstance(photometry, dict)
+    holder = dict(photometry) if nested else data
+    fitting = holder.get("fitting")
+    beam = dict(data.get("primary_beam") or {})
+    moved: list[str] = []
+    if isinstance(fitting, dict) and ("pb_model" in fitting or "dish_diameter_m" in fitting):
+        fitting = dict(fitting)
+        prefix = "photometry.fitting" if nested else "fitting"
+        model = fitting.pop("pb_model", None)
+        if model is not None:
+            fitting.setdefault("model_pb", model != "none")
+            if model != "none":
+                beam.setdefault("model", model)
+            moved.append(f"{prefix}.pb_model")
+        if "dish_diameter_m" in fitting:
+            beam.setdefault("dish_diameter_m", fitting.pop("dish_diameter_m"))
+            moved.append(f"{prefix}.dish_diameter_m")
+        holder["fitting"] = fitting
+        if nested:
+            data["photometry"] = holder
+    mosaic = data.get("mosaic")
+    if isinstance(mosaic, dict) and "pb_model" in mosaic:
+        mosaic = dict(mosaic)
+        beam.setdefault("model", mosaic.pop("pb_model"))
+        data["mosaic"] = mosaic
+        moved.append("mosaic.pb_model")
+    if moved:
+        log.warning("settings %s moved: the primary beam is set once, in primary_beam.model and "
+                    "primary_beam.dish_diameter_m (and photometry.fitting.model_pb)",
+                    ", ".join(moved))
+        data["primary_beam"] = beam
+    return data
 
 
 class WSCleanSettings(BaseModel):
@@ -267,9 +329,6 @@ class MosaicSettings(BaseModel):
                                  "leaving it unpublished until the next pass.")
     poll_s: float = Field(1.0, gt=0, description="Registry polling interval while waiting.")
     interval_s: float = Field(60.0, gt=0, description="Time between passes of `contimg mosaic`.")
-    pb_model: Literal["gaussian", "airy"] = Field(
-        "gaussian", description="Primary-beam model for weights when no noise or PB map sits "
-                                "beside an image.")
     pb_min: float = Field(0.1, gt=0, lt=1, description="Pixels below this PB are left out.")
     beam_tolerance: float = Field(
         0.01, ge=0, description="Inputs whose beam area is this fraction below the common "
@@ -333,6 +392,11 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     mosaic: MosaicSettings = Field(default_factory=MosaicSettings)
     primary_beam: PrimaryBeamSettings = Field(default_factory=PrimaryBeamSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: object) -> object:
+        return move_primary_beam_keys(data)
 
     @field_validator("data_roots", mode="before")
     @classmethod

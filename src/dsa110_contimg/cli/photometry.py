@@ -85,6 +85,7 @@ def measure(
     """
     _check_targets_and_format(catalog, positions, fmt)
     options = get_settings().photometry.fitting
+    primary_beam = get_settings().primary_beam.beam()
     try:
         img = load_image(image, beam=_parse_beam(beam))
         if positions is not None:
@@ -92,12 +93,13 @@ def measure(
             table = measure_in_chunks(img, targets["ra_deg"], targets["dec_deg"],
                                       chunk_size=chunk_size, names=targets["name"],
                                       source_ids=targets["source_id"], rms_map=rms_map,
-                                      background_map=background_map, options=options)
+                                      background_map=background_map, options=options,
+                                      primary_beam=primary_beam)
         else:
             upgrade()
             table = measure_catalog_sources(img, catalog, radius_deg=radius_deg,
                                             rms_map=rms_map, background_map=background_map,
-                                            options=options)
+                                            options=options, primary_beam=primary_beam)
     except (ImageReadError, PositionsError, UnknownCatalogError) as exc:
         console.print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
@@ -140,6 +142,7 @@ def adaptive(
     where even the whole band does not), and each source's spectral index with its error."""
     _check_targets_and_format(catalog, positions, fmt)
     options = get_settings().photometry.fitting
+    primary_beam = get_settings().primary_beam.beam()
     try:
         neighbours = None
         if positions is not None:
@@ -157,7 +160,7 @@ def adaptive(
                                         names=list(targets["name"]),
                                         source_ids=list(targets["source_id"]),
                                         neighbours=neighbours, options=options,
-                                        progress=lambda _path: bar.advance(task))
+                                        primary_beam=primary_beam, progress=lambda _path: bar.advance(task))
     except (ImageReadError, PositionsError, UnknownCatalogError, ValueError) as exc:
         console.print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc

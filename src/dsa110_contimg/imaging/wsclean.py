@@ -94,8 +94,7 @@ class WSCleanImager(Imager):
                  primary_beam: PrimaryBeamSettings | None = None, timeout_s: float = 3600.0, *,
                  group: str = DSA110_GROUPING, files_per_observation: int = DSA110_SUBBANDS):
         self.settings = settings or WSCleanSettings()
-        beam = primary_beam or PrimaryBeamSettings()
-        self.beam = PrimaryBeam(beam.model, beam.dish_diameter_m)
+        self.beam = (primary_beam or PrimaryBeamSettings()).beam()
         self.timeout_s = timeout_s
         self.group = compile_grouping(group)
         self.files_per_observation = files_per_observation

@@ -285,10 +285,12 @@ def _measure(path: str | Path, sources: dict, params: PhotometryParams, url: str
             raise ValueError(f"{len(set(ids)) - len(rows)} requested source id(s) do not exist")
         return measure_many(image, [r.ra_deg for r in rows], [r.dec_deg for r in rows],
                             names=[r.name for r in rows], source_ids=[r.id for r in rows],
-                            options=params.fitting, **maps)
+                            options=params.fitting, primary_beam=params.primary_beam.beam(),
+                            **maps)
     return measure_catalog_sources(image, sources.get("catalog", params.catalog),
                                    sources.get("radius_deg", params.radius_deg),
-                                   options=params.fitting, url=url, **maps)
+                                   options=params.fitting,
+                                   primary_beam=params.primary_beam.beam(), url=url, **maps)
 
 
 def _measure_spectra(data_id: str, table, metadata: str | None, params: PhotometryParams,
@@ -314,7 +316,8 @@ def _measure_spectra(data_id: str, table, metadata: str | None, params: Photomet
     try:
         measured = measure_subbands(images, rows["ra_deg"], rows["dec_deg"],
                                     names=list(rows["name"]), source_ids=list(rows["source_id"]),
-                                    options=params.fitting)
+                                    options=params.fitting,
+                                    primary_beam=params.primary_beam.beam())
     except (ImageReadError, FileNotFoundError, ValueError) as exc:
         note = f"sub-band spectra not measured: {_reason(exc)}"
         log.warning("%s: %s", data_id, note)

@@ -146,8 +146,7 @@ def noise_map_path(mosaic_path: str | Path) -> Path:
 
 
 def build_mosaic(image_paths: Sequence[str | Path], output_path: str | Path, *,
-                 pb_model: Literal["gaussian", "airy"] = "gaussian",
-                 dish_diameter_m: float = 4.65, pb_min: float = 0.1,
+                 primary_beam: PrimaryBeam | None = None, pb_min: float = 0.1,
                  beam_tolerance: float = 0.01, min_inputs: int = 1,
                  on_bad_input: Literal["raise", "skip"] = "raise") -> MosaicResult:
     """Combine images into a PB²/noise²-weighted linear mosaic and write it and its noise map.
@@ -159,11 +158,10 @@ def build_mosaic(image_paths: Sequence[str | Path], output_path: str | Path, *,
         and an observation time.
     output_path : str or Path
         The mosaic FITS; the noise map goes to `noise_map_path` of it. Both are overwritten.
-    pb_model : {"gaussian", "airy"}
-        Primary-beam model (`dsa110_contimg.imaging.primary_beam.PrimaryBeam`) for inputs
-        without a noise or PB map beside them and without a beam track in their header.
-    dish_diameter_m : float
-        Dish diameter of the PB model.
+    primary_beam : PrimaryBeam, optional
+        The dishes' beam (`dsa110_contimg.imaging.primary_beam.PrimaryBeam`, default Gaussian,
+        4.65 m) for inputs without a noise or PB map beside them and without a beam track in
+        their header, centred on their pointing centre.
     pb_min : float
         Pixels where the primary beam is below this are left out.
     beam_tolerance : float
@@ -190,8 +188,6 @@ def build_mosaic(image_paths: Sequence[str | Path], output_path: str | Path, *,
     """
     if on_bad_input not in ("raise", "skip"):
         raise ValueError(f"on_bad_input must be 'raise' or 'skip', got {on_bad_input!r}")
-    if pb_model not in ("gaussian", "airy"):
-        raise ValueError(f"pb_model must be 'gaussian' or 'airy', got {pb_model!r}")
     if not 0.0 < pb_min < 1.0:
         raise ValueError(f"pb_min must be in (0, 1), got {pb_min}")
     if beam_tolerance < 0:
@@ -217,7 +213,7 @@ def build_mosaic(image_paths: Sequence[str | Path], output_path: str | Path, *,
     for item in inputs:
         image = load_image(item.path)
         values, weight, how, was_convolved = _weighted_plane(
-            image, common, pb_model=pb_model, dish_diameter_m=dish_diameter_m, pb_min=pb_min,
+            image, common, primary_beam=primary_beam or PrimaryBeam(), pb_min=pb_min,
             beam_tolerance=beam_tolerance)
         del image
         totals.append(float(weight.sum()))
@@ -307,7 +303,7 @@ def _area(beam: Beam) -> float:
     return beam.major_arcsec * beam.minor_arcsec
 
 
-def _weighted_plane(image: Image, common: Beam, *, pb_model: str, dish_diameter_m: float,
+def _weighted_plane(image: Image, common: Beam, *, primary_beam: PrimaryBeam,
                     pb_min: float, beam_tolerance: float
                     ) -> tuple[np.ndarray, np.ndarray, str, bool]:
     """PB-corrected values (0 where unused) and their inverse-variance weights (0 there)."""
@@ -315,7 +311,7 @@ def _weighted_plane(image: Image, common: Beam, *, pb_model: str, dish_diameter_
     pb = _companion_plane(image, _pb_names(image.path))
     how = "rms-map" if rms is not None else "pb-map" if pb is not None else "pb-model"
     if pb is None:
-        pb = _pb_model(image, pb_model, dish_diameter_m)
+        pb = _pb_model(image, primary_beam)
     usable = np.isfinite(image.data) & (pb >= pb_min)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = image.data if image.pb_corrected else image.data / pb
@@ -359,7 +355,7 @@ def _companion_plane(image: Image, names: tuple[str, ...]) -> np.ndarray | None:
     return None
 
 
-def _pb_model(image: Image, model: str, dish_diameter_m: float) -> np.ndarray:
+def _pb_model(image: Image, model: PrimaryBeam) -> np.ndarray:
     """PB power response of every pixel (evaluated on a coarse grid, interpolated): the beam
     track the image's header carries (drift scan, averaged over integrations and band), else
     ``model`` about `Image.pb_centre` at the image's frequency."""
@@ -367,8 +363,7 @@ def _pb_model(image: Image, model: str, dish_diameter_m: float) -> np.ndarray:
     track = image.pb_track
     if track is None:
         ra0, dec0 = image.pb_centre()
-        track = BeamTrack.fixed(PrimaryBeam(model, dish_diameter_m), ra0, dec0,
-                                image.freq_hz or 1.4e9)
+        track = BeamTrack.fixed(model, ra0, dec0, image.freq_hz or 1.4e9)
     ys = np.unique(np.r_[np.arange(0, ny, _PB_GRID_STEP), ny - 1])
     xs = np.unique(np.r_[np.arange(0, nx, _PB_GRID_STEP), nx - 1])
     xx, yy = np.meshgrid(xs, ys)

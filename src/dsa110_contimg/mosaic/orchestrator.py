@@ -225,8 +225,7 @@ def _build_and_register(group: ImageGroup, settings: Settings,
     outcome = MosaicOutcome("", path, n_images=len(group.data_ids))
     start = time.perf_counter()
     try:
-        result = build_mosaic(group.paths, path, pb_model=cfg.pb_model,
-                              dish_diameter_m=settings.photometry.fitting.dish_diameter_m,
+        result = build_mosaic(group.paths, path, primary_beam=settings.primary_beam.beam(),
                               pb_min=cfg.pb_min, beam_tolerance=cfg.beam_tolerance,
                               min_inputs=cfg.min_images, on_bad_input="skip")
     except (MosaicError, ImageReadError, OSError) as exc:

@@ -44,6 +44,7 @@ from astropy.table import Table
 
 from dsa110_contimg.config import FittingOptions
 from dsa110_contimg.imaging.fits_io import Image, load_image
+from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 from dsa110_contimg.photometry.flags import PhotometryFlag as F
 from dsa110_contimg.photometry.forced import measure_many
 
@@ -150,6 +151,7 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
                      source_ids: Sequence[int] | None = None,
                      neighbours: tuple[np.ndarray, ...] | None = None,
                      options: FittingOptions | None = None,
+                     primary_beam: PrimaryBeam | None = None,
                      progress: Callable[[Path], None] | None = None) -> SubbandMeasurements:
     """Measure every target in every sub-band image (each read once).
 
@@ -161,7 +163,7 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
         image.
     ra_deg, dec_deg : array_like
         ICRS targets.
-    names, source_ids, neighbours, options
+    names, source_ids, neighbours, options, primary_beam
         As for `dsa110_contimg.photometry.forced.measure_many`.
     progress : callable, optional
         Called with each image's path once it is measured.
@@ -192,7 +194,8 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
         if image.freq_hz is None:
             raise ValueError(f"{image.path}: no frequency in the header (FREQ axis or RESTFRQ)")
         table = measure_many(image, ra, dec, names=names, source_ids=source_ids,
-                             neighbours=neighbours, options=options)
+                             neighbours=neighbours, options=options,
+                             primary_beam=primary_beam)
         freqs[k] = image.freq_hz
         paths.append(image.path)
         flux[:, k] = np.asarray(table["peak_jyb"], dtype=float)

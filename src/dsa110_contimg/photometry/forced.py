@@ -150,6 +150,7 @@ def measure_many(
     pb_map: np.ndarray | str | Path | None = None,
     beam: Beam | None = None,
     options: FittingOptions | None = None,
+    primary_beam: PrimaryBeam | None = None,
 ) -> Table:
     """Forced peak fluxes at many positions on one image, in one pass over the data.
 
@@ -176,11 +177,15 @@ def measure_many(
     rms_map, background_map : ndarray or path, optional
         Maps on the image's pixel grid; otherwise estimated (see `FittingOptions`).
     pb_map : ndarray or path, optional
-        Primary-beam response map; otherwise the configured PB model, if any.
+        Primary-beam response map; otherwise the beam track in the image header, or the
+        ``primary_beam`` model (with ``options.model_pb``).
     beam : Beam, optional
         Override the image beam (required when a path without beam keywords is given).
     options : FittingOptions, optional
         Fit options; defaults from `FittingOptions()`.
+    primary_beam : PrimaryBeam, optional
+        The dishes' beam, used with ``options.model_pb`` for images neither PB-corrected nor
+        carrying a beam track (default `PrimaryBeam()`: Gaussian, 4.65 m).
 
     Returns
     -------
@@ -249,7 +254,9 @@ def measure_many(
     clock.lap("quality")
     table = _assemble(fit, result, names_arr, ids_arr, ra[:n_target], dec[:n_target])
     table["pb_response"] = _pb_response(image, fit.forms.x[:n_target], fit.forms.y[:n_target],
-                                        ra[:n_target], dec[:n_target], pb_arr, options)
+                                        ra[:n_target], dec[:n_target], pb_arr,
+                                        (primary_beam or PrimaryBeam()) if options.model_pb
+                                        else None)
     low_pb = np.isfinite(table["pb_response"]) & (table["pb_response"] < options.low_pb)
     table["flags"][low_pb] |= int(F.LOW_PB)
     pb_applied = _apply_pb(table, image)
@@ -292,7 +299,7 @@ def measure_in_chunks(
         Most targets measured at once.
     **kwargs
         Keyword arguments of `measure_many` that do not depend on the targets (``rms_map``,
-        ``background_map``, ``pb_map``, ``beam``).
+        ``background_map``, ``pb_map``, ``beam``, ``primary_beam``).
 
     Returns
     -------
@@ -609,13 +616,12 @@ def _assemble(fit: _ForcedFit, result: dict[str, np.ndarray], names: list, ids: 
 
 
 def _pb_response(image: Image, x: np.ndarray, y: np.ndarray, ra: np.ndarray, dec: np.ndarray,
-                 pb_map: np.ndarray | None, options: FittingOptions) -> np.ndarray:
+                 pb_map: np.ndarray | None, model: PrimaryBeam | None) -> np.ndarray:
     """Primary-beam response at the targets.
 
     From, in order: a PB map; the beam track the image's header carries (the drift-scan
-    pointing over the observation, averaged over its integrations and band); the configured
-    model (``options.pb_model``) about `Image.pb_centre` for images that are not PB-corrected;
-    else NaN (unknown).
+    pointing over the observation, averaged over its integrations and band); ``model`` about
+    `Image.pb_centre` for images that are not PB-corrected; else NaN (unknown).
     """
     if pb_map is not None:
         ny, nx = image.shape
@@ -625,11 +631,10 @@ def _pb_response(image: Image, x: np.ndarray, y: np.ndarray, ra: np.ndarray, dec
         return np.where(on, pb_map[j, i], np.nan)
     if image.pb_track is not None:
         return image.pb_track.response(ra, dec)
-    if options.pb_model == "none" or image.pb_corrected:
+    if model is None or image.pb_corrected:
         return np.full(ra.size, np.nan)
     ra0, dec0 = image.pb_centre()
-    track = BeamTrack.fixed(PrimaryBeam(options.pb_model, options.dish_diameter_m), ra0, dec0,
-                            image.freq_hz or 1.4e9)
+    track = BeamTrack.fixed(model, ra0, dec0, image.freq_hz or 1.4e9)
     return track.response(ra, dec)
 
 

@@ -67,7 +67,8 @@ def measure(request: MeasureRequest, settings: SettingsDep) -> MeasureResponse:
     """
     image = _image(request, settings)
     result = measure_forced_peak(image, request.ra_deg, request.dec_deg,
-                                 options=settings.photometry.fitting)
+                                 options=settings.photometry.fitting,
+                                 primary_beam=settings.primary_beam.beam())
     measured = Measurement.model_validate(dataclasses.asdict(result))
     return MeasureResponse(**measured.model_dump(),
                            result=LegacyMeasureResult.from_measurement(measured))
@@ -89,6 +90,7 @@ def measure_batch(request: MeasureBatchRequest, settings: SettingsDep) -> Measur
     image = _image(request, settings)
     limit = settings.api.max_sync_positions
     options = settings.photometry.fitting
+    primary_beam = settings.primary_beam.beam()
     if request.positions is not None:
         n_targets = len(request.positions)
     else:
@@ -104,10 +106,12 @@ def measure_batch(request: MeasureBatchRequest, settings: SettingsDep) -> Measur
         table = measure_many(
             image, [p.ra_deg for p in positions], [p.dec_deg for p in positions],
             names=[p.name or f"pos{i}" for i, p in enumerate(positions)],
-            source_ids=[p.source_id or -1 for p in positions], options=options)
+            source_ids=[p.source_id or -1 for p in positions], options=options,
+            primary_beam=primary_beam)
     else:
         table = measure_catalog_sources(image, request.catalog, request.radius_deg,
-                                        options=options, url=settings.database_url)
+                                        options=options, primary_beam=primary_beam,
+                                        url=settings.database_url)
     method = table.meta["method"]
     rows = [Measurement(**row, method=method) for row in records(table, MEASUREMENT_COLUMNS)]
     return MeasureBatchResponse(
