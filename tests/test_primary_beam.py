@@ -159,17 +159,18 @@ def test_a_source_measured_in_drift_images_and_in_their_mosaic_agrees(tmp_path):
 STORED_DIGESTS = ("b975bc8a313c0a91", "04ffb53d526494f3", "02818166112cabe7")
 
 
-def test_settings_of_earlier_versions_move_to_the_primary_beam_section(tmp_path, monkeypatch,
+def test_settings_of_earlier_versions_move_to_their_one_place(tmp_path, monkeypatch,
                                                                       caplog):
     cfg = tmp_path / "old.toml"
     cfg.write_text('[photometry.fitting]\npb_model = "airy"\ndish_diameter_m = 5.0\n'
-                   '[mosaic]\npb_model = "airy"\n')
+                   '[mosaic]\npb_model = "airy"\nwait_for_photometry = false\n')
     monkeypatch.setenv("CONTIMG_CONFIG", str(cfg))
     with caplog.at_level("WARNING", logger="dsa110_contimg.config"):
         settings = Settings()
     assert settings.primary_beam.model == "airy"
     assert settings.primary_beam.dish_diameter_m == 5.0
     assert settings.photometry.fitting.model_pb is True
+    assert settings.publish.wait_for_photometry is False
     assert "primary_beam.model" in caplog.text and "mosaic.pb_model" in caplog.text
     params = PhotometryParams.from_settings(settings)
     assert params.primary_beam.beam() == PrimaryBeam("airy", 5.0)

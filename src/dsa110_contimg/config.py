@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["AdaptiveSettings", "ApiSettings", "FittingOptions", "JobSettings",
            "MosaicSettings", "PhotometrySettings", "PrimaryBeamSettings", "PublishSettings",
            "Settings", "StreamSettings", "VariabilitySettings", "WSCleanSettings",
-           "get_settings", "move_primary_beam_keys"]
+           "get_settings", "move_earlier_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ class PublishSettings(BaseModel):
         None, description="Where published products are moved (inside the data roots); "
                           "default <state_dir>/data/published.")
     wait_for_photometry: bool = Field(
-        True, description="Finalize and publish a product whose photometry was requested only "
-                          "once that photometry is completed or failed.")
+        True, description="Finalize and publish a product (image or mosaic) only once its "
+                          "photometry is completed or failed.")
 
 
 class PrimaryBeamSettings(BaseModel):
@@ -158,18 +158,58 @@ class PrimaryBeamSettings(BaseModel):
         return PrimaryBeam(self.model, self.dish_diameter_m)
 
 
-def move_primary_beam_keys(data: object) -> object:
+def move_earlier_keys(data: object) -> object:
     """Settings (or stored photometry parameters) with the keys of earlier versions moved.
 
     ``photometry.fitting.pb_model``/``dish_diameter_m`` and ``mosaic.pb_model`` became the
     ``primary_beam`` section (``model``, ``dish_diameter_m``) and
-    ``photometry.fitting.model_pb`` (true unless ``pb_model`` was ``"none"``). ``data`` is the
+    ``photometry.fitting.model_pb`` (true unless ``pb_model`` was ``"none"``);
+    ``mosaic.wait_for_photometry`` became ``publish.wait_for_photometry``. ``data`` is the
     mapping given to `Settings` (with ``photometry``) or to
     `dsa110_contimg.jobs.params.PhotometryParams` (with ``fitting`` at the top); anything else
     is returned as it is. Each moved key is logged at WARNING with its new name.
     """
     if not isinstance(data, dict):
         return data
+    data = dict(data)
+    photometry = data.get("photometry")
+    nested = isinstance(photometry, dict)
+    holder = dict(photometry) if nested else data
+    fitting = holder.get("fitting")
+    beam = dict(data.get("primary_beam") or {})
+    moved: list[str] = []
+    if isinstance(fitting, dict) and ("pb_model" in fitting or "dish_diameter_m" in fitting):
+        fitting = dict(fitting)
+        prefix = "photometry.fitting" if nested else "fitting"
+        model = fitting.pop("pb_model", None)
+        if model is not None:
+            fitting.setdefault("model_pb", model != "none")
+            if model != "none":
+                beam.setdefault("model", model)
+            moved.append(f"{prefix}.pb_model → primary_beam.model, {prefix}.model_pb")
+        if "dish_diameter_m" in fitting:
+            beam.setdefault("dish_diameter_m", fitting.pop("dish_diameter_m"))
+            moved.append(f"{prefix}.dish_diameter_m → primary_beam.dish_diameter_m")
+        holder["fitting"] = fitting
+        if nested:
+            data["photometry"] = holder
+    mosaic = dict(data.get("mosaic") or {}) if isinstance(data.get("mosaic"), dict) else None
+    if mosaic is not None and "pb_model" in mosaic:
+        beam.setdefault("model", mosaic.pop("pb_model"))
+        moved.append("mosaic.pb_model → primary_beam.model")
+    if mosaic is not None and "wait_for_photometry" in mosaic:
+        publish = dict(data.get("publish") or {})
+        publish.setdefault("wait_for_photometry", mosaic.pop("wait_for_photometry"))
+        data["publish"] = publish
+        moved.append("mosaic.wait_for_photometry → publish.wait_for_photometry")
+    if mosaic is not None:
+        data["mosaic"] = mosaic
+    if beam:
+        data["primary_beam"] = beam
+    if moved:
+        log.warning("settings of an earlier version moved (each is set in one place now): %s",
+                    "; ".join(moved))
+    return data
     data = dict(data)
     photometry = data.get("photometry")
     nested = isinstance(photometry, dict)
@@ -322,8 +362,6 @@ class MosaicSettings(BaseModel):
     output_dir: Path | None = Field(
         None, description="Where mosaics and noise maps are written; default "
                           "<state_dir>/data/mosaics.")
-    wait_for_photometry: bool = Field(
-        True, description="Publish a mosaic only once its photometry is completed or failed.")
     photometry_timeout_s: float = Field(
         600.0, ge=0, description="How long one pass waits for a mosaic's photometry before "
                                  "leaving it unpublished until the next pass.")
@@ -396,7 +434,7 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _moved_keys(cls, data: object) -> object:
-        return move_primary_beam_keys(data)
+        return move_earlier_keys(data)
 
     @field_validator("data_roots", mode="before")
     @classmethod

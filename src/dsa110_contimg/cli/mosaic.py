@@ -34,7 +34,7 @@ def mosaic(
 
     Images are grouped by time window and declination strip (settings ``mosaic.*``); a
     mosaic is published only after its photometry is completed or failed
-    (``mosaic.wait_for_photometry``).
+    (``publish.wait_for_photometry``).
     """
     upgrade()
     settings = get_settings()

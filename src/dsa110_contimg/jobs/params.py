@@ -9,7 +9,7 @@ from dsa110_contimg.config import (
     FittingOptions,
     PrimaryBeamSettings,
     Settings,
-    move_primary_beam_keys,
+    move_earlier_keys,
 )
 from dsa110_contimg.database.products import params_hash
 
@@ -30,7 +30,7 @@ class PhotometryParams(BaseModel):
     @classmethod
     def _moved_keys(cls, data: object) -> object:
         """Parameters stored by earlier versions (``fitting.pb_model``) read as today's."""
-        return move_primary_beam_keys(data)
+        return move_earlier_keys(data)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> PhotometryParams:

@@ -16,7 +16,7 @@ One pass (`run_once`) does, in order:
 3. **Phase 10.5 — photometry** for every staged mosaic: queue it
    (`dsa110_contimg.jobs.triggers.trigger_photometry_for_mosaic`, the worker measures the
    catalogue sources on the mosaic's valid pixels with the noise map as rms map) and link the
-   job to the mosaic's ``data_id``; with ``mosaic.wait_for_photometry`` wait (polling the
+   job to the mosaic's ``data_id``; with ``publish.wait_for_photometry`` wait (polling the
    registry, at most ``mosaic.photometry_timeout_s`` per pass) for a terminal status. A
    mosaic still waiting stays unpublished, with a WARNING, until a later pass.
 4. **Validate and publish**: the mosaic and its noise map must read back with a beam and a
@@ -273,7 +273,7 @@ def _request_photometry(outcome: MosaicOutcome, settings: Settings, url: str | N
 def _photometry_done(outcome: MosaicOutcome, settings: Settings, deadline: float,
                      url: str | None) -> bool:
     """Wait (until ``deadline``) for a terminal photometry status when publishing waits."""
-    if outcome.photometry_status is None or not settings.mosaic.wait_for_photometry:
+    if outcome.photometry_status is None or not settings.publish.wait_for_photometry:
         return True
     start = time.perf_counter()
     while True:
@@ -309,7 +309,7 @@ def _publish(outcome: MosaicOutcome, settings: Settings, url: str | None) -> Non
     record = get_data(outcome.data_id, url=url)
     reason = _invalid_reason(Path(record["path"]), noise_map_path(record["stage_path"]))
     if reason is None:
-        wait = settings.mosaic.wait_for_photometry
+        wait = settings.publish.wait_for_photometry
         try:
             if finalize_data(outcome.data_id, wait_for_photometry=wait, url=url):
                 outcome.published_path = trigger_auto_publish(
