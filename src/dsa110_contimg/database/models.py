@@ -138,6 +138,7 @@ class DataRegistry(Base):
         Index("ix_data_registry_photometry_status", "photometry_status"),
         Index("ix_data_registry_stage_path", "stage_path"),
         Index("ix_data_registry_published_path", "published_path"),
+        Index("ix_data_registry_created", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
