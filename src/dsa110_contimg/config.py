@@ -337,6 +337,19 @@ class ApiSettings(BaseModel):
                                 "for; larger requests go through a batch job.")
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="Largest request body accepted; a larger one gets 413.")
+    max_concurrent_measurements: int = Field(
+        2, ge=1, description="Synchronous measurements (POST /api/photometry/...) running at "
+                             "once; more wait for a slot.")
+    queue_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for a measurement slot; then 503 (busy).")
+    request_timeout_s: float = Field(
+        30.0, gt=0, description="Time budget of one synchronous measurement; past it the "
+                                "client gets 503 (the work ends in the background, holding "
+                                "its slot).")
+    memory_budget_bytes: int = Field(
+        3 << 29, ge=1 << 26, description="Synchronous measurements are admitted only while the "
+                                         "server's resident memory is below this (1.5 GiB); "
+                                         "503 otherwise.")
     default_page_size: int = Field(50, ge=1, description="Items per page of a list by default.")
     max_page_size: int = Field(1000, ge=1, description="Largest page a list request gets.")
 

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from dsa110_contimg.api.budget import BUDGET_RESPONSES, MEASURE_PREFIX, MeasurementBudget
 from dsa110_contimg.api.errors import install_handlers
 from dsa110_contimg.api.limits import BodySizeLimit
 from dsa110_contimg.api.metrics import install_metrics
@@ -47,10 +48,16 @@ continuum imaging pipeline.
 * **Lists** are paged with ``limit`` and ``offset`` and return ``count`` (the total).
 * **Errors** have a ``detail`` message: 400 a body that is not JSON, 404 unknown id, 409 state
   conflict, 413 a body over ``api.max_body_bytes``, 422 invalid request, unreadable image or
-  not an image (pixels all blank, zero or constant).
+  not an image (pixels all blank, zero or constant), 503 over a budget (below) or the database
+  unreachable.
 * **Limits**: request bodies at most ``api.max_body_bytes`` (1 MiB); synchronous measurements
   at most ``api.max_sync_positions`` (1000) positions; a beam's minor axis at least 0.5 pixel
   and its major axis at most a quarter of the image's smaller side (422 otherwise).
+* **Budgets of synchronous measurements** (``POST /api/photometry/…``, 503 with the reason
+  beyond them): ``api.max_concurrent_measurements`` (2) at once, each waiting at most
+  ``api.queue_timeout_s`` (10 s) for its turn; admitted only while the server's memory is
+  below ``api.memory_budget_bytes`` (1.5 GiB); answered within ``api.request_timeout_s``
+  (30 s). Larger work goes through ``POST /api/batch/photometry``.
 """
 
 
@@ -78,10 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description=_DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = install_metrics(app, settings.database_url)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(MeasurementBudget, settings=settings.api)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)  # outermost
     install_handlers(app)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=BUDGET_RESPONSES
+                           if router.prefix + "/" == MEASURE_PREFIX else None)
     # Imported here: the pages use the API's dependencies (dsa110_contimg.api.deps), so a
     # module-level import would be circular when dsa110_contimg.web is imported first.
     from dsa110_contimg.web import install_web

@@ -1,0 +1,90 @@
+"""Budgets of synchronous measurements: past its time budget, with no slot free in time, or
+with the server's memory over its budget, a measurement gets 503 with the reason — never a
+500 — and the server goes on answering."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dsa110_contimg.api.app import create_app
+from dsa110_contimg.config import Settings
+from dsa110_contimg.imaging.simulate import make_sky, simulate_image
+
+RA0, DEC0 = 150.0, 37.2
+
+
+@pytest.fixture
+def image(tmp_path):
+    """A 512² image of 2″ pixels under ``<tmp>/data``."""
+    (tmp_path / "data").mkdir()
+    sky = make_sky(RA0, DEC0, 0.1, seed=3, n_sources=10)
+    return simulate_image(tmp_path / "data" / "field-image-pb.fits", sky, center_ra_deg=RA0,
+                          center_dec_deg=DEC0, npix=512, pb=None, seed=1,
+                          date_obs="2026-05-01T00:00:00").path
+
+
+def _client(tmp_path, url: str, **api) -> TestClient:
+    settings = Settings(state_dir=tmp_path / "state", database_url=url,
+                        data_roots=[tmp_path / "data"], api=api)
+    return TestClient(create_app(settings))
+
+
+def _batch(image, n: int) -> dict:
+    """``n`` positions on a 0.2° line through the field."""
+    return {"image": image.name, "positions": [
+        {"ra_deg": RA0 - 0.1 + 0.2 * k / n, "dec_deg": DEC0} for k in range(n)]}
+
+
+def test_measurement_past_its_time_budget_gets_503_and_the_server_goes_on(image, tmp_path,
+                                                                         sqlite_url):
+    with _client(tmp_path, sqlite_url, request_timeout_s=0.05) as client:
+        late = client.post("/api/photometry/measure-batch", json=_batch(image, 300))
+        assert late.status_code == 503, late.text
+        assert late.json()["detail"].startswith(
+            "the measurement took longer than its budget of 0.05 s (api.request_timeout_s)")
+        assert late.headers["Retry-After"] == "1"
+        assert client.get("/api/data").status_code == 200  # reads still served
+    # A budget long enough (a cold start compiles the fitting kernels first): answered.
+    with _client(tmp_path, sqlite_url, request_timeout_s=600) as client:
+        response = client.post("/api/photometry/measure-batch", json=_batch(image, 300))
+        assert response.status_code == 200, response.text
+        assert response.json()["count"] == 300
+
+
+def test_no_slot_free_in_time_gets_503_busy(image, tmp_path, sqlite_url):
+    with _client(tmp_path, sqlite_url, max_concurrent_measurements=1,
+                 queue_timeout_s=0.05) as client:
+        codes: list[int] = []
+        details: list[str] = []
+
+        def post() -> None:
+            response = client.post("/api/photometry/measure-batch", json=_batch(image, 300))
+            codes.append(response.status_code)
+            details.append(response.json()["detail"] if response.status_code != 200 else "")
+
+        threads = [threading.Thread(target=post) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(codes) == [200, 503, 503], details
+        assert all(d.startswith("server busy: 1 synchronous measurements running") for d in details
+                   if d)
+        # The slot is given back: the next one is measured.
+        again = client.post("/api/photometry/measure-batch", json=_batch(image, 10))
+        assert again.status_code == 200
+
+
+def test_server_memory_over_its_budget_refuses_measurements(image, tmp_path, sqlite_url):
+    with _client(tmp_path, sqlite_url, memory_budget_bytes=1 << 26) as client:
+        response = client.post("/api/photometry/measure",
+                               json={"image": image.name, "ra_deg": RA0, "dec_deg": DEC0})
+        assert response.status_code == 503
+        assert "over the budget of 64 MiB (api.memory_budget_bytes)" in response.json()["detail"]
+        assert client.get("/api/data").status_code == 200  # only measurements are refused
+        documented = client.get("/openapi.json").json()["paths"]
+    assert "503" in documented["/api/photometry/measure"]["post"]["responses"]
+    assert "503" not in documented["/api/data"]["get"]["responses"]
