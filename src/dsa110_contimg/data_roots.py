@@ -26,10 +26,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from dsa110_contimg.errors import ForbiddenError, InputError
+
 __all__ = ["PathOutsideRootsError", "confine", "display_path"]
 
 
-class PathOutsideRootsError(PermissionError):
+class PathOutsideRootsError(ForbiddenError):
     """A path that resolves outside every data root."""
 
 
@@ -54,12 +56,12 @@ def confine(path: str | Path, roots: Sequence[Path], *, what: str | None = None)
     ------
     PathOutsideRootsError
         The resolved path is not inside any root (also when there are no roots).
-    ValueError
+    InputError
         The path is empty or contains a NUL character.
     """
     text = str(path)
     if not text or "\0" in text:
-        raise ValueError("a path must be non-empty and must not contain NUL characters")
+        raise InputError("a path must be non-empty and must not contain NUL characters")
     name = what or text
     if not roots:
         raise PathOutsideRootsError(f"{name} is outside the data roots (none configured)")

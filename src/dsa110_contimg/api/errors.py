@@ -13,8 +13,13 @@ Every error body is `ErrorResponse` (``{"detail": ..., "errors": [...]}``):
 422   invalid request (each problem listed), unreadable or corrupt FITS file,
       not an image (pixels all blank, zero or constant), a beam that makes no
       sense for the image, too many positions for a synchronous request
-503   database unreachable (health check)
+500   a bug: any exception that is not a `dsa110_contimg.errors.ContimgError`
+502   an external program failed
+503   database unreachable (health check), a resource busy or unreachable
 ====  ==========================================================================
+
+The project's errors are mapped here by their kind (`STATUS_BY_KIND`), once: a service raises
+the kind of error it means (`dsa110_contimg.errors`) and every route answers it alike.
 """
 
 from __future__ import annotations
@@ -27,13 +32,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dsa110_contimg.api.paths import MissingFileError, PathOutsideRootsError
 from dsa110_contimg.api.schemas import ErrorResponse
-from dsa110_contimg.catalog.query import UnknownCatalogError
-from dsa110_contimg.database.data_registry import InvalidTransitionError, UnknownDataError
-from dsa110_contimg.imaging.fits_io import ImageReadError
+from dsa110_contimg.errors import (
+    ConflictError,
+    ContimgError,
+    ExternalToolError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    UnavailableError,
+)
 
-__all__ = ["install_handlers", "responses"]
+__all__ = ["STATUS_BY_KIND", "install_handlers", "responses", "status_for"]
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +56,25 @@ _DESCRIPTIONS = {
     413: "Request body larger than api.max_body_bytes (1 MiB by default).",
     422: "Invalid request, an unreadable image or not an image, or a beam that makes no sense "
          "for the image (minor axis under 0.5 pixel, major axis over a quarter of the image).",
-    503: "Database unreachable.",
+    502: "An external program failed.",
+    503: "Database unreachable, or a resource busy for now.",
 }
+
+#: The HTTP status of each kind of `ContimgError` (the first matching class in order).
+STATUS_BY_KIND: dict[type[ContimgError], int] = {
+    InputError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    NotFoundError: status.HTTP_404_NOT_FOUND,
+    ForbiddenError: status.HTTP_403_FORBIDDEN,
+    ConflictError: status.HTTP_409_CONFLICT,
+    ExternalToolError: status.HTTP_502_BAD_GATEWAY,
+    UnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def status_for(exc: ContimgError) -> int:
+    """The HTTP status of ``exc``'s kind (500 for a `ContimgError` of no known kind)."""
+    return next((code for kind, code in STATUS_BY_KIND.items() if isinstance(exc, kind)),
+                status.HTTP_500_INTERNAL_SERVER_ERROR)
 
 
 def responses(*codes: int) -> dict[int | str, dict]:
@@ -77,7 +104,8 @@ def _relative(request: Request, message: str) -> str:
 
 
 def install_handlers(app: FastAPI) -> None:
-    """Map the services' exceptions to status codes with their messages."""
+    """Map request validation and the project's errors (by kind) to status codes with their
+    messages; any other exception is a bug and answers 500."""
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -95,18 +123,9 @@ def install_handlers(app: FastAPI) -> None:
         return JSONResponse(ErrorResponse(detail=_relative(request, str(exc.detail)))
                             .model_dump(), status_code=exc.status_code, headers=exc.headers)
 
-    def simple(exc_type: type[Exception], code: int) -> None:
-        async def handler(request: Request, exc: Exception) -> JSONResponse:
-            if code >= 500 or code == status.HTTP_422_UNPROCESSABLE_CONTENT:
-                log.warning("%s %s: %s", request.method, request.url.path, exc)
-            return _error(code, _relative(request, str(exc)))
-        app.add_exception_handler(exc_type, handler)
-
-    simple(PathOutsideRootsError, status.HTTP_403_FORBIDDEN)
-    simple(MissingFileError, status.HTTP_404_NOT_FOUND)
-    simple(UnknownDataError, status.HTTP_404_NOT_FOUND)
-    simple(UnknownCatalogError, status.HTTP_404_NOT_FOUND)
-    simple(ImageReadError, status.HTTP_422_UNPROCESSABLE_CONTENT)
-    simple(InvalidTransitionError, status.HTTP_409_CONFLICT)
-    # The services raise ValueError for bad input values (e.g. an over-long catalogue name).
-    simple(ValueError, status.HTTP_422_UNPROCESSABLE_CONTENT)
+    @app.exception_handler(ContimgError)
+    async def _project(request: Request, exc: ContimgError) -> JSONResponse:
+        code = status_for(exc)
+        if code >= 500 or code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return _error(code, _relative(request, str(exc)))

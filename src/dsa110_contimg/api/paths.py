@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dsa110_contimg.data_roots import PathOutsideRootsError, confine
+from dsa110_contimg.errors import NotFoundError
 
 __all__ = ["MissingFileError", "PathOutsideRootsError", "confine", "confine_file"]
 
 
-class MissingFileError(FileNotFoundError):
+class MissingFileError(NotFoundError, FileNotFoundError):
     """A confined path that is not an existing, accessible regular file."""
 
 

@@ -16,6 +16,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dsa110_contimg.config import ApiSettings
+from dsa110_contimg.errors import ForbiddenError
 
 __all__ = ["InsecureBindError", "TokenDep", "check_bind", "is_loopback", "require_token"]
 
@@ -25,7 +26,7 @@ _bearer = HTTPBearer(
                 "when one is configured.")
 
 
-class InsecureBindError(RuntimeError):
+class InsecureBindError(ForbiddenError):
     """A non-loopback bind address without a token."""
 
 

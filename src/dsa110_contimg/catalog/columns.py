@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Table
 
+from dsa110_contimg.errors import InputError
+
 __all__ = [
     "CATALOG_COLUMNS",
     "NUMERIC_COLUMNS",
@@ -47,7 +49,7 @@ NUMERIC_COLUMNS: tuple[str, ...] = CATALOG_COLUMNS[1:]
 _MAX_REPORTED_ROWS = 5
 
 
-class CatalogFormatError(ValueError):
+class CatalogFormatError(InputError):
     """A catalogue file that cannot be read as the requested (or any known) format."""
 
 

@@ -18,6 +18,7 @@ from dsa110_contimg.catalog import store
 from dsa110_contimg.catalog.columns import CatalogFormatError
 from dsa110_contimg.catalog.readers import detect_format, read_catalog
 from dsa110_contimg.database.session import get_engine
+from dsa110_contimg.errors import InputError
 
 __all__ = ["IngestReport", "catalog_key", "ingest_catalog"]
 
@@ -66,7 +67,7 @@ def catalog_key(name: str) -> str:
     """
     key = name.strip().lower()
     if not 0 < len(key) <= _MAX_NAME_LENGTH:
-        raise ValueError(f"catalogue name must be 1-{_MAX_NAME_LENGTH} characters, got {name!r}")
+        raise InputError(f"catalogue name must be 1-{_MAX_NAME_LENGTH} characters, got {name!r}")
     return key
 
 

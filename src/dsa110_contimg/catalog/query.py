@@ -15,6 +15,7 @@ from dsa110_contimg.catalog.columns import NUMERIC_COLUMNS
 from dsa110_contimg.catalog.ingest import catalog_key
 from dsa110_contimg.catalog.zones import angular_separation_deg, check_cone, cone_boxes
 from dsa110_contimg.database.session import get_engine
+from dsa110_contimg.errors import InputError, NotFoundError
 
 __all__ = ["CONE_COLUMNS", "UnknownCatalogError", "cone_search", "list_catalogs"]
 
@@ -24,7 +25,7 @@ _CATALOG_LIST_COLUMNS = ("name", "n_sources", "frequency_hz", "description", "so
                          "file_sha256", "ingested_at")
 
 
-class UnknownCatalogError(LookupError):
+class UnknownCatalogError(NotFoundError):
     """A catalogue name that has not been ingested (the message lists those that have)."""
 
 
@@ -56,14 +57,14 @@ def cone_search(catalog: str, ra_deg: float, dec_deg: float, radius_deg: float, 
 
     Raises
     ------
-    ValueError
+    InputError
         A cone that is not on the sphere, or a negative ``limit``.
     UnknownCatalogError
         ``catalog`` has not been ingested.
     """
     check_cone(ra_deg, dec_deg, radius_deg)
     if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
+        raise InputError(f"limit must be >= 0, got {limit}")
     key = catalog_key(catalog)
     boxes = cone_boxes(ra_deg, dec_deg, radius_deg)
     with get_engine(url).connect() as conn:

@@ -70,6 +70,7 @@ from dsa110_contimg.catalog.columns import (
     validate_positions,
 )
 from dsa110_contimg.catalog.names import iau_names
+from dsa110_contimg.choices import CATALOG_FORMATS as FORMATS
 
 __all__ = ["FORMATS", "detect_format", "read_catalog"]
 
@@ -508,17 +509,6 @@ def _make_names_unique(table: Table, source: str) -> None:
     table["name"] = names
 
 
-#: Supported formats and what they are.
-FORMATS: dict[str, str] = {
-    "nvss-raw": "NRAO NVSS CATALOG.FIT (AIPS VL table)",
-    "nvss-vz": "Obit condensed NVSS (AIPS VZ table)",
-    "nvss-vizier": "NVSS VizieR VIII/65 export (TSV, CSV or VOTable)",
-    "first": "FIRST catalogue FITS table",
-    "vlass": "CIRADA VLASS component CSV",
-    "csv": "generic CSV (name, ra_deg, dec_deg, ... or --map)",
-    "fits": "generic FITS table (name, ra_deg, dec_deg, ... or --map)",
-    "votable": "generic VOTable (name, ra_deg, dec_deg, ... or --map)",
-}
 _SURVEY_READERS: dict[str, Callable[[Path], Table]] = {
     "nvss-raw": _read_nvss_raw, "nvss-vz": _read_nvss_vz, "first": _read_first,
     "vlass": _read_vlass,

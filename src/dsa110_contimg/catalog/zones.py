@@ -20,6 +20,7 @@ from astropy.coordinates import angular_separation
 from numpy.typing import ArrayLike
 
 from dsa110_contimg.database.models import CATALOG_ZONE_HEIGHT_DEG
+from dsa110_contimg.errors import InputError
 
 __all__ = ["ZoneBox", "angular_separation_deg", "check_cone", "cone_boxes", "zone_of"]
 
@@ -51,16 +52,16 @@ def check_cone(ra_deg: float, dec_deg: float, radius_deg: float) -> None:
 
     Raises
     ------
-    ValueError
+    InputError
         Non-finite values, ``|dec| > 90`` or a radius outside (0, 180].
     """
     if not all(math.isfinite(v) for v in (ra_deg, dec_deg, radius_deg)):
-        raise ValueError(f"cone centre and radius must be finite, got ra={ra_deg}, "
+        raise InputError(f"cone centre and radius must be finite, got ra={ra_deg}, "
                          f"dec={dec_deg}, radius={radius_deg}")
     if abs(dec_deg) > 90.0:
-        raise ValueError(f"cone declination must be within [-90, 90], got {dec_deg}")
+        raise InputError(f"cone declination must be within [-90, 90], got {dec_deg}")
     if not 0.0 < radius_deg <= 180.0:
-        raise ValueError(f"cone radius must be in (0, 180] degrees, got {radius_deg}")
+        raise InputError(f"cone radius must be in (0, 180] degrees, got {radius_deg}")
 
 
 def cone_boxes(ra_deg: float, dec_deg: float, radius_deg: float, *,
@@ -83,7 +84,7 @@ def cone_boxes(ra_deg: float, dec_deg: float, radius_deg: float, *,
 
     Raises
     ------
-    ValueError
+    InputError
         See `check_cone`.
     """
     check_cone(ra_deg, dec_deg, radius_deg)

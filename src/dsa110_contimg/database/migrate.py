@@ -32,6 +32,7 @@ from dsa110_contimg.database.legacy import (
     set_aside_legacy_tables,
 )
 from dsa110_contimg.database.session import get_engine
+from dsa110_contimg.errors import InputError
 
 __all__ = ["UpgradeReport", "alembic_config", "current_revision", "upgrade"]
 
@@ -84,14 +85,14 @@ def upgrade(url: str | None = None, revision: str = "head", *, dry_run: bool = F
 
     Raises
     ------
-    ValueError
+    InputError
         ``dry_run`` on a database that is not an SQLite file.
     """
     url = url or get_settings().database_url
     path = _sqlite_file(url)
     if dry_run:
         if path is None or not path.is_file():
-            raise ValueError("--dry-run needs an existing SQLite database file (it upgrades a "
+            raise InputError("--dry-run needs an existing SQLite database file (it upgrades a "
                              "copy)")
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / path.name

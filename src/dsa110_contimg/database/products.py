@@ -35,6 +35,7 @@ from dsa110_contimg.database.models import (
     Product,
 )
 from dsa110_contimg.database.session import get_engine
+from dsa110_contimg.errors import NotFoundError
 
 __all__ = [
     "LIGHTCURVE_COLUMNS",
@@ -231,7 +232,7 @@ def resolve_source(source: str | int, *, catalog: str | None = None,
 
     Raises
     ------
-    LookupError
+    NotFoundError
         No such source, or a name found in several catalogues (pass ``catalog``).
     """
     query = select(CatalogSource.id, CatalogSource.name, Catalog.name.label("catalog")).join(
@@ -239,7 +240,7 @@ def resolve_source(source: str | int, *, catalog: str | None = None,
     text_value = str(source).strip()
     if text_value.isascii() and text_value.isdigit():
         if int(text_value) > _MAX_ID:
-            raise LookupError(f"no catalogue source {text_value!r}")
+            raise NotFoundError(f"no catalogue source {text_value!r}")
         query = query.where(CatalogSource.id == int(text_value))
     else:
         query = query.where(CatalogSource.name == text_value)
@@ -248,10 +249,10 @@ def resolve_source(source: str | int, *, catalog: str | None = None,
     with get_engine(url).connect() as conn:
         rows = conn.execute(query).all()
     if not rows:
-        raise LookupError(f"no catalogue source {text_value!r}"
+        raise NotFoundError(f"no catalogue source {text_value!r}"
                           + (f" in catalogue {catalog!r}" if catalog else ""))
     if len(rows) > 1:
-        raise LookupError(f"source name {text_value!r} is in several catalogues "
+        raise NotFoundError(f"source name {text_value!r} is in several catalogues "
                           f"({', '.join(r.catalog for r in rows)}); choose one with --catalog")
     return int(rows[0].id), str(rows[0].name)
 
@@ -265,7 +266,7 @@ def source_details(source_id: int, *, url: str | None = None) -> dict:
 
     Raises
     ------
-    LookupError
+    NotFoundError
         No such source.
     """
     with get_engine(url).connect() as conn:
@@ -274,7 +275,7 @@ def source_details(source_id: int, *, url: str | None = None) -> dict:
             Catalog, Catalog.id == CatalogSource.catalog_id).where(
             CatalogSource.id == source_id)).mappings().first()
         if row is None:
-            raise LookupError(f"no catalogue source {source_id}")
+            raise NotFoundError(f"no catalogue source {source_id}")
         summary = conn.execute(select(func.count(func.distinct(Photometry.product_id)),
                                       func.min(Photometry.mjd_obs), func.max(Photometry.mjd_obs))
                                .where(Photometry.source_id == source_id)).one()

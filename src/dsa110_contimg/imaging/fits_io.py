@@ -22,6 +22,7 @@ from astropy.time import Time
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
 
+from dsa110_contimg.errors import InputError
 from dsa110_contimg.imaging.primary_beam import BeamTrack
 
 __all__ = [
@@ -59,7 +60,7 @@ _UNIT_BEAM = re.compile(
 _TO_ARCSEC = {"arcsec": 1.0, "arcmin": 60.0, "deg": 3600.0}
 
 
-class ImageReadError(ValueError):
+class ImageReadError(InputError):
     """The file is not a usable FITS image (corrupt, no data, no celestial axes, ...)."""
 
 
@@ -98,9 +99,9 @@ class Beam:
     def __post_init__(self) -> None:
         for name in ("major_arcsec", "minor_arcsec", "pa_deg"):
             if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"beam {name} must be finite, got {getattr(self, name)!r}")
+                raise InputError(f"beam {name} must be finite, got {getattr(self, name)!r}")
         if not 0 < self.minor_arcsec <= self.major_arcsec:
-            raise ValueError(
+            raise InputError(
                 f"beam axes must satisfy 0 < minor <= major, got major={self.major_arcsec} "
                 f"arcsec, minor={self.minor_arcsec} arcsec")
 

@@ -43,6 +43,7 @@ import numpy as np
 from astropy.table import Table
 from astropy.time import Time
 
+from dsa110_contimg.errors import ExternalToolError
 from dsa110_contimg.imaging.simulate import simulate_image
 from dsa110_contimg.process_lifetime import command_dying_with_parent
 
@@ -77,7 +78,7 @@ _CASA = re.compile(
     r"(?P<tt>\.tt\d)?(?P<pbcor>\.pbcor)?\.fits$")
 
 
-class ImagingError(RuntimeError):
+class ImagingError(ExternalToolError):
     """An observation could not be imaged (the message says why)."""
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 from dsa110_contimg.config import JobSettings, get_settings
 from dsa110_contimg.database.models import BatchJob, BatchJobItem
 from dsa110_contimg.database.session import session_scope
+from dsa110_contimg.errors import InputError, UnavailableError
 from dsa110_contimg.jobs.service import ACTIVE_ITEM_STATES
 from dsa110_contimg.jobs.worker import ItemOutcome, claim_item, process_item, worker_name
 from dsa110_contimg.process_lifetime import exit_with_parent
@@ -42,7 +43,7 @@ __all__ = ["SchedulerLostError", "execute_next", "jobs_finished", "queue_empty",
 log = logging.getLogger(__name__)
 
 
-class SchedulerLostError(RuntimeError):
+class SchedulerLostError(UnavailableError):
     """The Dask scheduler could not be reached or the connection to it was lost."""
 
 
@@ -125,7 +126,7 @@ def serve(finished: Callable[[], bool], *, executor: str | None = None,
     workers = workers or settings.jobs.workers
     scheduler = scheduler or settings.jobs.dask_scheduler
     if executor not in ("local", "dask"):
-        raise ValueError(f"unknown executor {executor!r}; use 'local' or 'dask'")
+        raise InputError(f"unknown executor {executor!r}; use 'local' or 'dask'")
     dispatch = _Dispatch(finished, url, settings.jobs, progress)
     while executor == "dask":
         try:

@@ -23,6 +23,7 @@ from dsa110_contimg.database.data_registry import (
 )
 from dsa110_contimg.database.models import BatchJob, BatchJobItem, DataRegistry
 from dsa110_contimg.database.session import session_scope
+from dsa110_contimg.errors import NotFoundError
 from dsa110_contimg.jobs.params import PhotometryParams
 
 __all__ = [
@@ -161,13 +162,13 @@ def get_job(job_id: int, *, url: str | None = None) -> JobSummary:
 
     Raises
     ------
-    LookupError
+    NotFoundError
         No such job.
     """
     with session_scope(url) as session:
         job = session.get(BatchJob, job_id)
         if job is None:
-            raise LookupError(f"no batch job {job_id}")
+            raise NotFoundError(f"no batch job {job_id}")
         items = session.scalars(select(BatchJobItem).where(BatchJobItem.job_id == job_id)
                                 .order_by(BatchJobItem.id)).all()
         return _summary(job, tuple(
@@ -183,7 +184,7 @@ def cancel_job(job_id: int, *, url: str | None = None) -> JobSummary:
     with session_scope(url) as session:
         job = session.get(BatchJob, job_id)
         if job is None:
-            raise LookupError(f"no batch job {job_id}")
+            raise NotFoundError(f"no batch job {job_id}")
         cancelled = session.scalars(select(BatchJobItem.data_id).where(
             BatchJobItem.job_id == job_id, BatchJobItem.status == "pending")).all()
         session.execute(update(BatchJobItem).where(

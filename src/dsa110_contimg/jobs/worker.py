@@ -4,12 +4,16 @@ A worker claims an item atomically (``pending``, due, in an active job — or ``
 expired lease, whose worker died) and holds it for ``lease_s``, renewed by a heartbeat while it
 works. Processing reads the image once, selects sources, measures, upserts the rows, measures
 the sources' sub-band spectra when the product has sub-band images, and moves the product's
-registry status to a terminal state. Bad inputs (unreadable, missing, beamless images; unknown
-catalogues) fail the item at once with the reason; unexpected errors are retried with backoff up to
-``max_attempts``, then fail with the reason. Attempts are counted when an item is claimed, so an
-item whose worker dies while processing it is claimed at most ``max_attempts`` times and then
-failed ("worker died 3 times while processing"). Counters are updated in O(1) per item, and the job
-reaches ``completed``, ``completed_with_errors`` or ``failed`` when its last item ends. A worker
+registry status to a terminal state. What happens to an item that raises depends on the kind of
+error (`dsa110_contimg.errors`): bad inputs (unreadable, missing, beamless images; unknown
+catalogues or sources; paths outside the data roots; conflicts) fail the item at once with the
+reason; external-tool and unavailable errors are retried with backoff up to ``max_attempts``,
+then fail with the reason; any other exception is a bug, logged with its traceback at ERROR and
+retried the same way (it may be a passing fault, such as a lost database connection). Attempts
+are counted when an item is claimed, so an item whose worker dies while processing it is claimed
+at most ``max_attempts`` times and then failed ("worker died 3 times while processing").
+Counters are updated in O(1) per item, and the job reaches ``completed``,
+``completed_with_errors`` or ``failed`` when its last item ends. A worker
 never dies of one item.
 """
 
@@ -31,9 +35,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
-from dsa110_contimg.catalog.query import UnknownCatalogError
 from dsa110_contimg.config import JobSettings, get_settings
-from dsa110_contimg.data_roots import PathOutsideRootsError
 from dsa110_contimg.database.data_registry import (
     InvalidTransitionError,
     confine_product,
@@ -43,12 +45,8 @@ from dsa110_contimg.database.models import BatchJob, BatchJobItem, CatalogSource
 from dsa110_contimg.database.products import photometry_insert
 from dsa110_contimg.database.session import get_engine, session_scope
 from dsa110_contimg.database.spectra import spectra_insert
-from dsa110_contimg.imaging.fits_io import (
-    ImageReadError,
-    check_image,
-    load_image,
-    require_observation_time,
-)
+from dsa110_contimg.errors import ContimgError, InputError, NotFoundError
+from dsa110_contimg.imaging.fits_io import check_image, load_image, require_observation_time
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.photometry.adaptive import measure_subbands, spectra
 from dsa110_contimg.photometry.corrections import normalize_product
@@ -59,11 +57,6 @@ from dsa110_contimg.photometry.sources import measure_catalog_sources
 __all__ = ["ItemOutcome", "claim_item", "process_item", "run_worker", "worker_name"]
 
 log = logging.getLogger(__name__)
-
-#: Errors that retrying cannot fix: the item fails at once with the message as its reason.
-PERMANENT_ERRORS = (ImageReadError, UnknownCatalogError, FileNotFoundError, ValueError,
-                    PathOutsideRootsError)
-
 
 @dataclass(frozen=True)
 class ItemOutcome:
@@ -178,16 +171,16 @@ def process_item(item_id: int, worker: str, *, settings: JobSettings | None = No
             if params.normalize:  # raw rows are stored: a product that cannot be normalized
                 normalize_product(data_id, params_hash=digest, url=url)  # logs why and keeps them
             spectra_note = _measure_spectra(data_id, table, metadata, params, digest, url)
-    except PERMANENT_ERRORS as exc:
-        return _finish(item_id, data_id, worker, "failed", error=_reason(exc), url=url)
+    except ContimgError as exc:
+        if not exc.retryable:  # retrying cannot fix it: the reason is the item's error
+            return _finish(item_id, data_id, worker, "failed", error=_reason(exc), url=url)
+        log.warning("%s: item %d, attempt %d: %s error: %s", data_id, item_id, attempts,
+                    exc.kind, exc)
+        return _retry_or_fail(item_id, data_id, worker, exc, attempts, settings, url)
     except Exception as exc:  # noqa: BLE001 - a worker must survive any item; recorded below
-        log.exception("%s: unexpected error in item %d (attempt %d)", data_id, item_id, attempts)
-        if attempts < settings.max_attempts:
-            delay = settings.retry_backoff_s * 2 ** (attempts - 1)
-            return _finish(item_id, data_id, worker, "pending", error=_reason(exc), url=url,
-                           retry_in_s=delay)
-        return _finish(item_id, data_id, worker, "failed",
-                       error=f"{_reason(exc)} (after {attempts} attempts)", url=url)
+        log.exception("%s: unexpected error (a bug) in item %d (attempt %d)", data_id, item_id,
+                      attempts)
+        return _retry_or_fail(item_id, data_id, worker, exc, attempts, settings, url)
     peaks = np.asarray(table["peak_jyb"], dtype=float)
     outcome = _finish(item_id, data_id, worker, "completed", n_measured=int(np.isfinite(peaks).sum()),
                       n_failed=int((~np.isfinite(peaks)).sum()), error=spectra_note, url=url)
@@ -201,6 +194,17 @@ def process_item(item_id: int, worker: str, *, settings: JobSettings | None = No
         log.warning("%s: %d of %d sources unmeasurable: %s", data_id, outcome.n_failed,
                     len(peaks), _flag_counts(flags))
     return outcome
+
+
+def _retry_or_fail(item_id: int, data_id: str, worker: str, exc: Exception, attempts: int,
+                   settings: JobSettings, url: str | None) -> ItemOutcome:
+    """Put the item back with exponential backoff while attempts remain, else fail it."""
+    if attempts < settings.max_attempts:
+        delay = settings.retry_backoff_s * 2 ** (attempts - 1)
+        return _finish(item_id, data_id, worker, "pending", error=_reason(exc), url=url,
+                       retry_in_s=delay)
+    return _finish(item_id, data_id, worker, "failed",
+                   error=f"{_reason(exc)} (after {attempts} attempts)", url=url)
 
 
 def run_worker(*, worker: str | None = None, stop_when_idle: bool = False,
@@ -282,7 +286,8 @@ def _measure(path: str | Path, sources: dict, params: PhotometryParams, url: str
                                    .where(CatalogSource.id.in_(ids))
                                    .order_by(CatalogSource.id)).all()
         if len(rows) != len(set(ids)):
-            raise ValueError(f"{len(set(ids)) - len(rows)} requested source id(s) do not exist")
+            raise NotFoundError(f"{len(set(ids)) - len(rows)} requested source id(s) do not "
+                                "exist")
         return measure_many(image, [r.ra_deg for r in rows], [r.dec_deg for r in rows],
                             names=[r.name for r in rows], source_ids=[r.id for r in rows],
                             options=params.fitting, primary_beam=params.primary_beam.beam(),
@@ -318,7 +323,7 @@ def _measure_spectra(data_id: str, table, metadata: str | None, params: Photomet
                                     names=list(rows["name"]), source_ids=list(rows["source_id"]),
                                     options=params.fitting,
                                     primary_beam=params.primary_beam.beam())
-    except (ImageReadError, FileNotFoundError, ValueError) as exc:
+    except (InputError, NotFoundError) as exc:
         note = f"sub-band spectra not measured: {_reason(exc)}"
         log.warning("%s: %s", data_id, note)
         return note
@@ -339,15 +344,15 @@ def _noise_map(metadata: str | None) -> dict:
 
     Raises
     ------
-    FileNotFoundError
+    NotFoundError
         The named noise map does not exist (the item fails with this reason).
     """
     noise_map = json.loads(metadata).get("noise_map") if metadata else None
     if noise_map is None:
         return {}
     if not Path(noise_map).is_file():
-        raise FileNotFoundError(f"noise map {noise_map} named in the registry metadata does "
-                                "not exist")
+        raise NotFoundError(f"noise map {noise_map} named in the registry metadata does "
+                            "not exist")
     return {"rms_map": noise_map}
 
 

@@ -65,6 +65,7 @@ from reproject.mosaicking import find_optimal_celestial_wcs
 from scipy import signal
 from scipy.interpolate import RectBivariateSpline
 
+from dsa110_contimg.errors import InputError
 from dsa110_contimg.imaging.fits_io import Beam, Image, ImageReadError, load_image, load_plane
 from dsa110_contimg.imaging.primary_beam import BeamTrack, PrimaryBeam
 
@@ -78,7 +79,7 @@ _STRIP_ROWS = 512
 _PB_GRID_STEP = 16
 
 
-class MosaicError(ValueError):
+class MosaicError(InputError):
     """A mosaic cannot be built (too few usable inputs, inputs that cannot be combined)."""
 
 

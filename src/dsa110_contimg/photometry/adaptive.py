@@ -43,6 +43,7 @@ import numpy as np
 from astropy.table import Table
 
 from dsa110_contimg.config import FittingOptions
+from dsa110_contimg.errors import InputError
 from dsa110_contimg.imaging.fits_io import Image, load_image
 from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 from dsa110_contimg.photometry.flags import PhotometryFlag as F
@@ -176,11 +177,11 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
 
     Raises
     ------
-    ValueError
+    InputError
         An image without a frequency, or two images at the same frequency.
     """
     if not images:
-        raise ValueError("no sub-band images to measure")
+        raise InputError("no sub-band images to measure")
     ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
     dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
     shape = (ra.size, len(images))
@@ -192,7 +193,7 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
     for k, given in enumerate(images):  # one image in memory at a time
         image = given if isinstance(given, Image) else load_image(given)
         if image.freq_hz is None:
-            raise ValueError(f"{image.path}: no frequency in the header (FREQ axis or RESTFRQ)")
+            raise InputError(f"{image.path}: no frequency in the header (FREQ axis or RESTFRQ)")
         table = measure_many(image, ra, dec, names=names, source_ids=source_ids,
                              neighbours=neighbours, options=options,
                              primary_beam=primary_beam)
@@ -206,7 +207,7 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
         del image
     order = np.argsort(freqs)
     if np.any(np.diff(freqs[order]) <= 0):
-        raise ValueError(f"sub-band images share a frequency: {sorted(freqs)}")
+        raise InputError(f"sub-band images share a frequency: {sorted(freqs)}")
     freqs, flux, err, flags = freqs[order], flux[:, order], err[:, order], flags[:, order]
     return SubbandMeasurements(freqs, flux, err, flags, [str(n) for n in table["name"]],
                                np.asarray(table["source_id"], dtype=np.int64),

@@ -36,9 +36,11 @@ from scipy import stats
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from dsa110_contimg.choices import CANDIDATE_STATUSES, PRESETS, Preset
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.database.models import CatalogSource, VariabilityCandidate
 from dsa110_contimg.database.session import get_engine
+from dsa110_contimg.errors import InputError, NotFoundError
 from dsa110_contimg.photometry.significance import (
     Dip,
     LightCurve,
@@ -53,8 +55,6 @@ __all__ = ["CANDIDATE_FIELDS", "CANDIDATE_ORDERS", "CANDIDATE_STATUSES", "PRESET
            "SIGNIFICANCE_FIELDS", "Significance", "UnknownCandidateError", "count_tested",
            "detect", "dip_search_needed", "list_candidates", "set_candidate_status", "significance"]
 
-#: Review states of a candidate.
-CANDIDATE_STATUSES = ("active", "dismissed", "confirmed")
 #: Fields of each candidate returned by `detect` and `list_candidates`.
 CANDIDATE_FIELDS = ("source_id", "name", "kind", "score", "status", "preset", "n_epochs",
                     "weighted_mean_jy", "eta", "v", "vs_max", "m_max", "deviation_sigma")
@@ -66,31 +66,14 @@ SIGNIFICANCE_FIELDS = ("false_alarm", "driver", "eta_false_alarm", "dip_false_al
                        "dip_start_mjd", "dip_end_mjd", "dip_depth", "excess")
 
 
-class UnknownCandidateError(LookupError):
+class UnknownCandidateError(NotFoundError):
     """No candidate for that source."""
-
-
-@dataclass(frozen=True)
-class Preset:
-    """Detection settings: fewest epochs and the false-alarm probability per source."""
-
-    name: str
-    min_epochs: int
-    false_alarm: float
-
-
-#: The detection presets, strictest first.
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("conservative", min_epochs=5, false_alarm=1e-4),
-    Preset("moderate", min_epochs=5, false_alarm=1e-3),
-    Preset("sensitive", min_epochs=3, false_alarm=1e-2),
-)}
 
 
 def _preset(name: str | None) -> Preset:
     name = name or get_settings().variability.preset
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
@@ -175,7 +158,7 @@ def detect(*, preset: str | None = None, url: str | None = None) -> list[dict]:
 
     Raises
     ------
-    ValueError
+    InputError
         An unknown preset.
     """
     chosen = _preset(preset)
@@ -274,25 +257,25 @@ def list_candidates(*, status: str | None = None, kind: str | None = None,
 
     Raises
     ------
-    ValueError
+    InputError
         An unknown ``status``, ``kind`` or ``order``.
     """
     conditions = []
     if status is not None:
         if status not in CANDIDATE_STATUSES:
-            raise ValueError(f"unknown status {status!r}; choose one of "
+            raise InputError(f"unknown status {status!r}; choose one of "
                              f"{', '.join(CANDIDATE_STATUSES)}")
         conditions.append(VariabilityCandidate.status == status)
     if kind is not None:
         if kind not in ("ese", "variable"):
-            raise ValueError(f"unknown kind {kind!r}; choose ese or variable")
+            raise InputError(f"unknown kind {kind!r}; choose ese or variable")
         conditions.append(VariabilityCandidate.kind == kind)
     if source_id is not None:
         conditions.append(VariabilityCandidate.source_id == int(source_id))
     if min_abs_deviation is not None:
         conditions.append(func.abs(VariabilityCandidate.deviation_sigma) >= min_abs_deviation)
     if order not in CANDIDATE_ORDERS:
-        raise ValueError(f"unknown order {order!r}; choose one of {', '.join(CANDIDATE_ORDERS)}")
+        raise InputError(f"unknown order {order!r}; choose one of {', '.join(CANDIDATE_ORDERS)}")
     first = CatalogSource.name if order == "name" else getattr(VariabilityCandidate, order)
     extra = (CatalogSource.ra_deg, CatalogSource.dec_deg, VariabilityCandidate.detected_at,
              VariabilityCandidate.updated_at) if with_position else ()
@@ -316,13 +299,13 @@ def set_candidate_status(source_id: int, status: str, *, url: str | None = None)
 
     Raises
     ------
-    ValueError
+    InputError
         An unknown ``status``.
     UnknownCandidateError
         The source is not a candidate.
     """
     if status not in CANDIDATE_STATUSES:
-        raise ValueError(f"unknown status {status!r}; choose one of "
+        raise InputError(f"unknown status {status!r}; choose one of "
                          f"{', '.join(CANDIDATE_STATUSES)}")
     with get_engine(url).begin() as conn:
         changed = conn.execute(update(VariabilityCandidate)

@@ -51,6 +51,7 @@ from dsa110_contimg.database.models import (
     VariabilityCandidate,
 )
 from dsa110_contimg.database.session import get_engine
+from dsa110_contimg.errors import ConflictError
 from dsa110_contimg.photometry import variability_store
 from dsa110_contimg.photometry.flags import PhotometryFlag
 from dsa110_contimg.photometry.normalize import (
@@ -73,7 +74,7 @@ _IN_CHUNK = 5000
 REFERENCE_ALLOWED_FLAGS = PhotometryFlag.BLENDED | PhotometryFlag.WINDOWED_ERROR
 
 
-class NormalizationError(RuntimeError):
+class NormalizationError(ConflictError):
     """A product that cannot be normalized (e.g. too few usable references), with the reason."""
 
 

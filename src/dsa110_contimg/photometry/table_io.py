@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from dsa110_contimg.choices import OUTPUT_FORMATS
+from dsa110_contimg.errors import InputError
 from dsa110_contimg.photometry.flags import decode_flags
 
 __all__ = ["OUTPUT_FORMATS", "PositionsError", "read_positions", "write_measurements"]
 
-OUTPUT_FORMATS = {"csv": "ascii.csv", "parquet": "parquet", "votable": "votable"}
-
-
-class PositionsError(ValueError):
+class PositionsError(InputError):
     """A positions file that cannot be used, with the reason."""
 
 
@@ -67,7 +66,7 @@ def write_measurements(table: Table, path: str | Path, fmt: str = "csv") -> Path
         If ``fmt`` is not one of `OUTPUT_FORMATS`.
     """
     if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown output format {fmt!r}; choose one of {sorted(OUTPUT_FORMATS)}")
+        raise InputError(f"unknown output format {fmt!r}; choose one of {sorted(OUTPUT_FORMATS)}")
     out = table.copy(copy_data=False)
     if "flags" in table.colnames:
         out["flag_names"] = [";".join(decode_flags(v)) for v in table["flags"]]

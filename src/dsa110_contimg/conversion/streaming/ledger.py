@@ -28,13 +28,15 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from dsa110_contimg.errors import UnavailableError
+
 __all__ = ["Ledger", "LedgerLockedError", "MAX_ATTEMPTS", "ObservationRecord"]
 
 MAX_ATTEMPTS = 3
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
-class LedgerLockedError(RuntimeError):
+class LedgerLockedError(UnavailableError):
     """Another converter holds the ledger."""
 
 

@@ -36,16 +36,16 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from dsa110_contimg.catalog.master import check_normalization
 from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.conversion.streaming.ledger import MAX_ATTEMPTS, Ledger, ObservationRecord
 from dsa110_contimg.data_roots import confine
 from dsa110_contimg.database.data_registry import register_data
-from dsa110_contimg.imaging.fits_io import ImageReadError, MissingBeamError
+from dsa110_contimg.errors import ContimgError
 from dsa110_contimg.imaging.imager import (
     CommandImager,
     ExternalImager,
     Imager,
-    ImagingError,
     Observation,
     SimulatedImager,
 )
@@ -56,10 +56,12 @@ __all__ = ["StreamingConverter", "make_imager"]
 
 log = logging.getLogger(__name__)
 
-#: Errors that fail one observation (with the reason) without stopping the stream; among them
-#: `dsa110_contimg.data_roots.PathOutsideRootsError` (a PermissionError): an image that resolves
-#: outside the data roots, e.g. a symlink out of them, is never registered.
-OBSERVATION_ERRORS = (ImagingError, ImageReadError, MissingBeamError, OSError, ValueError)
+#: Errors that fail one observation (with the reason, logged at WARNING) without stopping the
+#: stream: every kind of the project's errors — an imaging program that failed, an unreadable
+#: image, `dsa110_contimg.data_roots.PathOutsideRootsError` for an image that resolves outside
+#: the data roots (e.g. a symlink out of them, never registered) — and the file system's.
+#: Anything else is a bug: it fails the observation too, logged with its traceback at ERROR.
+OBSERVATION_ERRORS = (ContimgError, OSError)
 
 
 def make_imager(settings: Settings) -> Imager:
@@ -132,6 +134,10 @@ class StreamingConverter:
         dsa110_contimg.data_roots.PathOutsideRootsError
             The watched or the image directory lies outside the data roots (nothing it
             produced could be registered).
+        dsa110_contimg.catalog.master.MissingMasterCatalogError
+            Normalization was asked for (``normalize=True`` here, or ``photometry.normalize``
+            set in the settings) and the catalogue's master catalogue is not built (see
+            `dsa110_contimg.catalog.master.check_normalization`).
         """
         settings = settings or get_settings()
         for name in ("input_dir", "output_dir"):
@@ -139,6 +145,10 @@ class StreamingConverter:
             confine(directory, settings.data_roots, what=f"stream.{name} {directory}")
         params = (PhotometryParams.from_settings(settings, **photometry_overrides)
                   if enable_photometry else None)
+        if params is not None and params.normalize:
+            asked = (photometry_overrides.get("normalize") is True
+                     or "normalize" in settings.photometry.model_fields_set)
+            check_normalization(params.catalog, asked=asked, url=settings.database_url)
         return cls(make_imager(settings), settings.stream.input_dir, settings.stream.output_dir,
                    params, settings.stream.settle_s,
                    Ledger(settings.state_dir / "stream" / "ledger"), settings.database_url,
@@ -244,6 +254,10 @@ class StreamingConverter:
         except (KeyboardInterrupt, SystemExit):
             self._stopped(observation.key, attempts, "stop requested")
             raise
+        except Exception as exc:  # noqa: BLE001 - a bug in one observation must not stop the stream
+            log.exception("observation %s: unexpected error (a bug)", observation.key)
+            return self._fail(observation.key, attempts,
+                              f"unexpected error: {type(exc).__name__}: {exc}", timings)
         record = self.ledger.record(
             observation.key, status="done", image=str(result.image), product=result.product,
             data_id=data_id, job_id=job_id, timings_s=timings)

@@ -13,6 +13,8 @@ Create Date: 2026-11-24 15:30:00.000000
 import sqlalchemy as sa
 from alembic import op
 
+from dsa110_contimg.errors import InputError
+
 
 revision = '0007'
 down_revision = '0006'
@@ -31,7 +33,7 @@ def upgrade() -> None:
     bad = [f'{data_id}={job_id!r}' for data_id, job_id in rows
            if not str(job_id).strip().isdigit()]
     if bad:
-        raise ValueError('data_registry.photometry_job_id holds values that are not job ids; '
+        raise InputError('data_registry.photometry_job_id holds values that are not job ids; '
                          f'fix or clear them, then upgrade again: {", ".join(bad[:20])}')
     with op.batch_alter_table('data_registry', schema=None) as batch_op:
         batch_op.alter_column('photometry_job_id', existing_type=column['type'],
