@@ -44,6 +44,21 @@ COUNT_POINTS = """(name) => {
   return -1;
 }"""
 BOKEH_READY = "() => window.Bokeh !== undefined && Bokeh.documents.length > 0"
+#: Where point ``index`` of a named glyph renderer is drawn, in viewport pixels (the plot is
+#: scrolled into view first).
+POINT_ON_SCREEN = """([name, index]) => {
+  for (const view of Object.values(Bokeh.index)) {
+    if (!view.renderer_views) continue;
+    for (const renderer of view.renderer_views.values()) {
+      if (renderer.model.name !== name) continue;
+      const canvas = view.canvas_view.el;
+      canvas.scrollIntoView({block: "center"});
+      const rect = canvas.getBoundingClientRect();
+      return [rect.left + renderer.glyph.sx[index], rect.top + renderer.glyph.sy[index]];
+    }
+  }
+  return null;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -169,12 +184,17 @@ def test_light_curve_draws_every_measurement_of_the_database(site, tab):
     assert tab.points("lc-normalized") == len(curve) and normalized == len(curve)
     assert tab.points("lc-flagged") == int((curve["flags"] != 0).sum())
     assert tab.page.get_by_test_id("n-points").inner_text().startswith(f"{FIELD_EPOCHS} products")
-    # Hovering a point shows its product and MJD.
-    tooltips = tab.page.evaluate("""() => {
-      for (const model of Bokeh.documents[0]._all_models.values())
-        if (model.type === "HoverTool") return JSON.stringify(model.tooltips);
-      return null; }""")
-    assert "@data_id" in tooltips and "@mjd" in tooltips
+    # The mouse on a point shows that measurement's product and MJD.
+    curve.sort("mjd")
+    for index in (0, len(curve) - 1):
+        x, y = tab.page.evaluate(POINT_ON_SCREEN, ["lc-raw", index])
+        tab.page.mouse.move(x - 40, y - 40)
+        tab.page.mouse.move(x, y, steps=4)
+        tooltip = tab.page.locator(".bk-tooltip-content").first
+        tooltip.wait_for(state="visible", timeout=5_000)
+        text = tooltip.inner_text()
+        assert str(curve["data_id"][index]) in text, text
+        assert f"{curve['mjd'][index]:.5f}" in text, text
     tab.assert_clean()
 
 
