@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 from scipy.spatial import cKDTree
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
 from dsa110_contimg.catalog import store
@@ -38,8 +38,10 @@ from dsa110_contimg.catalog.query import UnknownCatalogError
 from dsa110_contimg.config import VariabilitySettings, get_settings
 from dsa110_contimg.database.models import CatalogSource, MasterSource
 from dsa110_contimg.database.session import get_engine
+from dsa110_contimg.errors import ConflictError
 
-__all__ = ["MATCH_CATALOGS", "MasterReport", "build_master"]
+__all__ = ["MATCH_CATALOGS", "MasterReport", "MissingMasterCatalogError", "build_master",
+           "check_normalization", "master_source_count"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,11 @@ MATCH_CATALOGS = ("first", "vlass")
 #: Survey frequencies used when a catalogue row does not record one.
 SURVEY_FREQUENCY_HZ = {"nvss": 1.4e9, "first": 1.4e9, "vlass": 3.0e9}
 _INSERT_CHUNK = 20_000
+
+
+class MissingMasterCatalogError(ConflictError):
+    """Normalization was asked for, but the catalogue has no master catalogue to take its
+    reference sources from."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,49 @@ def build_master(catalog: str = "nvss", *, matches: Sequence[str] | None = None,
     log.info("master catalogue %s: %d sources, %d reference-eligible (matched: %s)", key,
              report.n_sources, report.n_eligible, ", ".join(names) or "none")
     return report
+
+
+def master_source_count(catalog: str, *, url: str | None = None) -> int:
+    """Rows of ``catalog``'s master catalogue (0 when it was never built or the catalogue is not
+    ingested)."""
+    with get_engine(url).connect() as conn:
+        record = store.catalog_record(conn, catalog_key(catalog))
+        if record is None:
+            return 0
+        return conn.execute(select(func.count()).select_from(MasterSource)
+                            .where(MasterSource.catalog_id == record.id)).scalar_one()
+
+
+def check_normalization(catalog: str, *, asked: bool, url: str | None = None) -> None:
+    """Before a service normalizes photometry against ``catalog``: is its master catalogue built?
+
+    Without one every product would get no flux correction. When normalization was asked for
+    (``--photometry-normalize``, or ``photometry.normalize`` set in the settings) that refuses
+    the start; when it is only the default, a WARNING says so.
+
+    Parameters
+    ----------
+    catalog : str
+        The photometry catalogue.
+    asked : bool
+        Normalization was asked for explicitly.
+    url : str, optional
+        Database URL.
+
+    Raises
+    ------
+    MissingMasterCatalogError
+        ``asked`` and the master catalogue of ``catalog`` is empty.
+    """
+    if master_source_count(catalog, url=url):
+        return
+    key = catalog_key(catalog)
+    message = (f"normalization needs the master catalogue of {key!r}, which is not built: run "
+               f"`contimg catalog build-master --catalog {key}` first (or turn normalization "
+               "off: --no-photometry-normalize, photometry.normalize = false)")
+    if asked:
+        raise MissingMasterCatalogError(message)
+    log.warning("%s; until then products get no flux correction", message)
 
 
 def _record(conn: Connection, key: str):

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from dsa110_contimg.api.security import InsecureBindError
+from dsa110_contimg.catalog.master import MissingMasterCatalogError
 from dsa110_contimg.cli.stream import stream_settings
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.data_roots import PathOutsideRootsError
@@ -43,6 +44,9 @@ def run(
     except (InsecureBindError, PathOutsideRootsError) as exc:
         console.print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from exc
+    except MissingMasterCatalogError as exc:
+        console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(code=3) from exc
     print_summary(summary, Console())
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
+from dsa110_contimg.catalog.master import MissingMasterCatalogError
 from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.conversion.streaming.ledger import (
     Ledger,
@@ -92,6 +93,9 @@ def stream(
     except PathOutsideRootsError as exc:
         console.print(f"error: {exc} (CONTIMG_DATA_ROOTS)", markup=False)
         raise typer.Exit(2) from exc
+    except MissingMasterCatalogError as exc:
+        console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(3) from exc
     if retry_failed:
         retried = converter.ledger.forget_failed()
         console.print(f"retrying {len(retried)} failed observation(s)", markup=False)
