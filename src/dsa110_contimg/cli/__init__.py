@@ -1,4 +1,9 @@
-"""The ``contimg`` command line: parse, call a service, show progress. No logic of its own."""
+"""The ``contimg`` command line: parse, call a service, show progress. No logic of its own.
+
+Each command imports the services it calls when it runs, never at start-up: ``contimg --help``
+and every command pay only for what they use. The project's errors end a command with their
+kind's exit code (`dsa110_contimg.cli.errors`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from dsa110_contimg.cli import photometry as photometry_cli
 from dsa110_contimg.cli import simulate as simulate_cli
 from dsa110_contimg.cli import variability as variability_cli
 from dsa110_contimg.cli.demo import demo
+from dsa110_contimg.cli.errors import ReportingGroup
 from dsa110_contimg.cli.lightcurve import lightcurve
 from dsa110_contimg.cli.mosaic import mosaic
 from dsa110_contimg.cli.serve import serve
@@ -19,8 +25,6 @@ from dsa110_contimg.cli.reconcile import reconcile
 from dsa110_contimg.cli.run import run
 from dsa110_contimg.cli.spectrum import spectrum
 from dsa110_contimg.cli.stream import observations, stream
-from dsa110_contimg.config import get_settings
-from dsa110_contimg.logging_setup import configure_logging
 
 __all__ = ["app", "main"]
 
@@ -29,11 +33,15 @@ app = typer.Typer(
     help="Automatic forced photometry for the DSA-110 continuum imaging pipeline.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=ReportingGroup,
 )
 
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level.")) -> None:
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.logging_setup import configure_logging
+
     configure_logging("DEBUG" if verbose else get_settings().log_level)
 
 

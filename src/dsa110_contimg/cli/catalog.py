@@ -12,17 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from dsa110_contimg.catalog import (
-    FORMATS,
-    CatalogFormatError,
-    UnknownCatalogError,
-    cone_search,
-    ingest_catalog,
-    list_catalogs,
-)
-from dsa110_contimg.catalog.master import build_master
-from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.migrate import upgrade
+from dsa110_contimg.choices import CATALOG_FORMATS
 
 __all__ = ["app"]
 
@@ -43,17 +33,12 @@ def _column_map(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"error: {exc}", markup=False)
-    return typer.Exit(code=2)
-
-
 @app.command("ingest")
 def ingest(
     file: Annotated[Path, typer.Argument(help="Catalogue file.")],
     catalog: Annotated[str, typer.Option("--catalog", help="Catalogue name, e.g. nvss.")],
     fmt: Annotated[str | None, typer.Option(
-        "--format", help=f"One of {', '.join(FORMATS)}; detected when omitted.")] = None,
+        "--format", help=f"One of {', '.join(CATALOG_FORMATS)}; detected when omitted.")] = None,
     mapping: Annotated[list[str] | None, typer.Option(
         "--map", help="Generic tables: target=column, e.g. --map flux_mjy=S_int.")] = None,
     header: Annotated[Path | None, typer.Option(
@@ -64,6 +49,9 @@ def ingest(
         help="Catalogue frequency (Hz).")] = None,
 ) -> None:
     """Ingest FILE as catalogue NAME (idempotent; source ids stay stable on updates)."""
+    from dsa110_contimg.catalog import ingest_catalog
+    from dsa110_contimg.database.migrate import upgrade
+
     column_map = _column_map(mapping or [])
     upgrade()
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -74,12 +62,9 @@ def ingest(
             progress.update(task, description=f"writing {file.name}", completed=done,
                             total=total)
 
-        try:
-            report = ingest_catalog(file, catalog, fmt=fmt, column_map=column_map,
-                                    header=header, description=description,
-                                    frequency_hz=frequency_hz, progress=advance)
-        except (CatalogFormatError, ValueError) as exc:
-            raise _fail(exc) from exc
+        report = ingest_catalog(file, catalog, fmt=fmt, column_map=column_map,
+                                header=header, description=description,
+                                frequency_hz=frequency_hz, progress=advance)
     what = ("unchanged (this file is already ingested)" if report.unchanged
             else f"{report.rows_written} rows written")
     console.print(f"catalogue {report.catalog}: {what} from {file} (format {report.fmt}); "
@@ -91,6 +76,9 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """List the ingested catalogues."""
+    from dsa110_contimg.catalog import list_catalogs
+    from dsa110_contimg.database.migrate import upgrade
+
     upgrade()
     table = list_catalogs()
     columns = ("name", "n_sources", "source_file", "ingested_at")
@@ -117,11 +105,11 @@ def query(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """Cone search: sources within RADIUS of (RA, DEC), nearest first (fluxes in mJy)."""
+    from dsa110_contimg.catalog import cone_search
+    from dsa110_contimg.database.migrate import upgrade
+
     upgrade()
-    try:
-        table = cone_search(catalog, ra, dec, radius, limit=limit)
-    except (UnknownCatalogError, ValueError) as exc:
-        raise _fail(exc) from exc
+    table = cone_search(catalog, ra, dec, radius, limit=limit)
     if as_json:
         for row in table:
             typer.echo(json.dumps({c: _plain(row[c]) for c in table.colnames}))
@@ -146,16 +134,17 @@ def build_master_command(
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
 ) -> None:
     """Build the master catalogue (S/N, compactness, confusion, spectral index, references)."""
+    from dsa110_contimg.catalog.master import build_master
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.database.migrate import upgrade
+
     settings = get_settings().variability
     if confusion_radius is not None:
         if confusion_radius <= 0:
             raise typer.BadParameter("must be > 0", param_hint="--confusion-radius")
         settings = settings.model_copy(update={"confusion_radius_arcsec": confusion_radius})
     upgrade()
-    try:
-        report = build_master(catalog, matches=match, settings=settings)
-    except (UnknownCatalogError, ValueError) as exc:
-        raise _fail(exc) from exc
+    report = build_master(catalog, matches=match, settings=settings)
     if as_json:
         typer.echo(json.dumps(report.__dict__))
         return

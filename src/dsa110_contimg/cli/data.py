@@ -10,19 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from dsa110_contimg.database.data_registry import (
-    DATA_TYPES,
-    PHOTOMETRY_TRANSITIONS,
-    UnknownDataError,
-    get_data,
-    get_data_lineage,
-    list_data,
-)
-from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.database.products import photometry_for_product
-from dsa110_contimg.database.spectra import product_spectra_summary, product_spectral_indices
-from dsa110_contimg.photometry.corrections import get_image_correction
-from dsa110_contimg.photometry.table_io import OUTPUT_FORMATS, write_measurements
+from dsa110_contimg.choices import OUTPUT_FORMATS
 
 __all__ = ["app"]
 
@@ -36,6 +24,9 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """List registered products (newest first)."""
+    from dsa110_contimg.database.data_registry import DATA_TYPES, PHOTOMETRY_TRANSITIONS, list_data
+    from dsa110_contimg.database.migrate import upgrade
+
     if data_type is not None and data_type not in DATA_TYPES:
         raise typer.BadParameter(f"must be one of {', '.join(DATA_TYPES)}", param_hint="--type")
     statuses = sorted(s for s in PHOTOMETRY_TRANSITIONS if s) + ["none"]
@@ -64,12 +55,13 @@ def list_command(
 def show(data_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """The registry record of DATA_ID: photometry status, flux correction factor, lineage,
     sub-band spectra."""
+    from dsa110_contimg.database.data_registry import get_data, get_data_lineage
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.database.spectra import product_spectra_summary
+    from dsa110_contimg.photometry.corrections import get_image_correction
+
     upgrade()
-    try:
-        record = get_data(data_id)
-    except UnknownDataError as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+    record = get_data(data_id)
     record["lineage"] = get_data_lineage(data_id)
     correction = get_image_correction(data_id)
     record["correction"] = None if correction is None else {
@@ -90,13 +82,12 @@ def photometry(
     output: Path | None = typer.Option(None, "--output", "-o"),
 ) -> None:
     """Export the stored photometry of DATA_ID (CSV on stdout unless --output is given)."""
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.database.products import photometry_for_product
+
     _check_format(fmt, output)
     upgrade()
-    try:
-        table = photometry_for_product(data_id)
-    except UnknownDataError as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+    table = photometry_for_product(data_id)
     _export(table, fmt, output)
 
 
@@ -108,13 +99,13 @@ def spectra(
 ) -> None:
     """Export every source's spectral index on DATA_ID (from its sub-band images; CSV on
     stdout unless --output is given). A source's bins: ``contimg spectrum SOURCE``."""
+    from dsa110_contimg.database.data_registry import get_data
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.database.spectra import product_spectral_indices
+
     _check_format(fmt, output)
     upgrade()
-    try:
-        get_data(data_id)
-    except UnknownDataError as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+    get_data(data_id)
     _export(product_spectral_indices(data_id), fmt, output)
 
 
@@ -128,6 +119,8 @@ def _check_format(fmt: str, output: Path | None) -> None:
 
 def _export(table, fmt: str, output: Path | None) -> None:
     """``table`` as CSV on stdout, or written to ``output`` in ``fmt``."""
+    from dsa110_contimg.photometry.table_io import write_measurements
+
     if output is None:
         table.write(sys.stdout, format="ascii.csv")
         return

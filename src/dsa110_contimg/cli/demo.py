@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -10,9 +11,9 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from dsa110_contimg.cli.run import print_summary
-from dsa110_contimg.config import get_settings
-from dsa110_contimg.demo import DEMO_PRESET, run_demo
-from dsa110_contimg.demo_visibilities import VisibilityDemoReport, run_visibility_demo
+
+if TYPE_CHECKING:
+    from dsa110_contimg.demo_visibilities import VisibilityDemoReport
 
 __all__ = ["demo"]
 
@@ -32,6 +33,10 @@ def demo(days: int = typer.Option(6, help="Days on which the same strip transits
     When WSClean is installed, two DSA-110 observations are first simulated as raw UVH5
     sub-band files and taken through the whole chain (Measurement Set, WSClean, registry,
     photometry), and their fluxes compared with the injected ones."""
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.demo import DEMO_PRESET, run_demo
+    from dsa110_contimg.demo_visibilities import run_visibility_demo
+
     console = Console()
     settings = get_settings()
     if visibilities:

@@ -7,27 +7,15 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table as RichTable
 
-from dsa110_contimg.config import get_settings
-from dsa110_contimg.data_roots import PathOutsideRootsError
-from dsa110_contimg.database.data_registry import UnknownDataError, get_data, register_data
-from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.jobs.executor import queue_empty, serve
-from dsa110_contimg.imaging.fits_io import ImageReadError
-from dsa110_contimg.jobs.params import PhotometryParams
-from dsa110_contimg.jobs.service import (
-    JobSummary,
-    cancel_job,
-    create_batch_photometry_job,
-    get_job,
-    list_jobs,
-)
-from dsa110_contimg.jobs.worker import run_worker
+if TYPE_CHECKING:
+    from dsa110_contimg.jobs.service import JobSummary
 
 __all__ = ["app", "worker"]
 
@@ -48,6 +36,11 @@ def worker(
     again once its lease expires. With a Dask scheduler this process dispatches the queue to
     the cluster's workers, one item per task, highest priority first.
     """
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.jobs.executor import queue_empty, serve
+    from dsa110_contimg.jobs.worker import run_worker
+
     upgrade()
     settings = get_settings()
     scheduler = dask or (settings.jobs.dask_scheduler if settings.jobs.executor == "dask"
@@ -83,6 +76,14 @@ def submit(
     the data roots, unknown data_id) are each reported with the reason; the others are queued
     all the same, and the exit code is 1 (2 when none could be queued).
     """
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.data_roots import PathOutsideRootsError
+    from dsa110_contimg.database.data_registry import UnknownDataError, register_data
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.imaging.fits_io import ImageReadError
+    from dsa110_contimg.jobs.params import PhotometryParams
+    from dsa110_contimg.jobs.service import create_batch_photometry_job
+
     upgrade()
     params = PhotometryParams.from_settings(get_settings(), catalog=catalog,
                                             radius_deg=radius_deg)
@@ -97,11 +98,7 @@ def submit(
     if not data_ids:
         console.print("error: nothing to queue", markup=False)
         raise typer.Exit(code=2)
-    try:
-        job_id = create_batch_photometry_job(data_ids, params=params)
-    except ValueError as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+    job_id = create_batch_photometry_job(data_ids, params=params)
     typer.echo(job_id)
     if refused:
         console.print(f"{len(data_ids)} product(s) queued in job {job_id}, {refused} refused",
@@ -117,6 +114,8 @@ def _registered(data_id: str) -> str:
     UnknownDataError
         It is neither an existing file nor a registered ``data_id``.
     """
+    from dsa110_contimg.database.data_registry import UnknownDataError, get_data
+
     try:
         get_data(data_id)
     except UnknownDataError as exc:
@@ -129,6 +128,9 @@ def _registered(data_id: str) -> str:
 def list_command(status: str | None = typer.Option(None),
                  as_json: bool = typer.Option(False, "--json")) -> None:
     """Recent jobs, newest first."""
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.jobs.service import list_jobs
+
     upgrade()
     jobs = list_jobs(status=status)
     if as_json:
@@ -150,12 +152,11 @@ def show(job_id: int, as_json: bool = typer.Option(False, "--json"),
          follow: bool = typer.Option(False, "--follow", help="Show progress until the job "
                                                              "ends.")) -> None:
     """One job: status, counters and every item with its error."""
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.jobs.service import get_job
+
     upgrade()
-    try:
-        job = get_job(job_id)
-    except LookupError as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+    job = get_job(job_id)
     if follow:
         job = _follow(job_id)
     if as_json:
@@ -178,16 +179,18 @@ def show(job_id: int, as_json: bool = typer.Option(False, "--json"),
 @app.command("cancel")
 def cancel(job_id: int) -> None:
     """Cancel a job's pending items."""
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.jobs.service import cancel_job
+
     upgrade()
-    try:
-        job = cancel_job(job_id)
-    except LookupError as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+    job = cancel_job(job_id)
     console.print(f"job {job.id}: {job.status}", markup=False)
 
 
 def _follow(job_id: int) -> JobSummary:
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.jobs.service import get_job
+
     poll = get_settings().jobs.poll_s
     with Progress(TextColumn("job {task.fields[job]}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[status]}"), console=console) as progress:

@@ -8,11 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.database.products import light_curve, resolve_source
-from dsa110_contimg.photometry.adaptive import bin_stored_light_curve
-from dsa110_contimg.photometry.plots import plot_light_curve
-from dsa110_contimg.photometry.table_io import OUTPUT_FORMATS
+from dsa110_contimg.choices import OUTPUT_FORMATS
 
 __all__ = ["lightcurve"]
 
@@ -32,14 +28,15 @@ def lightcurve(
                                 "each point gives its MJD range."),
 ) -> None:
     """Light curve of SOURCE, ordered by observation MJD (raw and normalized fluxes)."""
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.database.products import light_curve, resolve_source
+    from dsa110_contimg.photometry.adaptive import bin_stored_light_curve
+    from dsa110_contimg.photometry.plots import plot_light_curve
+
     if fmt not in OUTPUT_FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
     upgrade()
-    try:
-        source_id, name = resolve_source(source, catalog=catalog)
-    except LookupError as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+    source_id, name = resolve_source(source, catalog=catalog)
     curve = light_curve(source_id)
     curve.meta.update(source_id=source_id, name=name)
     table = curve if bin_snr is None else bin_stored_light_curve(curve, bin_snr)

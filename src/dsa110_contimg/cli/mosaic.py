@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.jobs.worker import run_worker
-from dsa110_contimg.mosaic.orchestrator import PassSummary, run_once
+if TYPE_CHECKING:
+    from dsa110_contimg.mosaic.orchestrator import PassSummary
 
 __all__ = ["mosaic"]
 
@@ -36,6 +35,10 @@ def mosaic(
     mosaic is published only after its photometry is completed or failed
     (``publish.wait_for_photometry``).
     """
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.mosaic.orchestrator import run_once
+
     upgrade()
     settings = get_settings()
     stop = threading.Event()
@@ -53,6 +56,9 @@ def mosaic(
 
 
 def _work_until(stop: threading.Event) -> None:
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.jobs.worker import run_worker
+
     settings = get_settings()
     while not stop.is_set():
         run_worker(stop_when_idle=True, settings=settings.jobs)

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -18,21 +19,10 @@ from rich.progress import (
 )
 from rich.table import Table as RichTable
 
-from dsa110_contimg.catalog.query import UnknownCatalogError
-from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.imaging.fits_io import Beam, ImageReadError, load_image
-from dsa110_contimg.jobs.params import PhotometryParams
-from dsa110_contimg.jobs.reprocess import ReprocessProgress, count_products, reprocess_range
-from dsa110_contimg.photometry.adaptive import measure_subbands, spectra
-from dsa110_contimg.photometry.forced import measure_in_chunks
-from dsa110_contimg.photometry.sources import measure_catalog_sources, query_sources_for_image
-from dsa110_contimg.photometry.table_io import (
-    OUTPUT_FORMATS,
-    PositionsError,
-    read_positions,
-    write_measurements,
-)
+from dsa110_contimg.choices import OUTPUT_FORMATS
+
+if TYPE_CHECKING:
+    from dsa110_contimg.imaging.fits_io import Beam
 
 __all__ = ["app"]
 
@@ -49,6 +39,8 @@ def _check_targets_and_format(catalog: str | None, positions: Path | None, fmt: 
 
 
 def _parse_beam(text: str | None) -> Beam | None:
+    from dsa110_contimg.imaging.fits_io import Beam
+
     if text is None:
         return None
     try:
@@ -83,26 +75,29 @@ def measure(
     positions are measured in bands of at most --chunk-size, each with its neighbours across
     the band edges, so memory does not grow with their number.
     """
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.imaging.fits_io import load_image
+    from dsa110_contimg.photometry.forced import measure_in_chunks
+    from dsa110_contimg.photometry.sources import measure_catalog_sources
+    from dsa110_contimg.photometry.table_io import read_positions, write_measurements
+
     _check_targets_and_format(catalog, positions, fmt)
     options = get_settings().photometry.fitting
     primary_beam = get_settings().primary_beam.beam()
-    try:
-        img = load_image(image, beam=_parse_beam(beam))
-        if positions is not None:
-            targets = read_positions(positions)
-            table = measure_in_chunks(img, targets["ra_deg"], targets["dec_deg"],
-                                      chunk_size=chunk_size, names=targets["name"],
-                                      source_ids=targets["source_id"], rms_map=rms_map,
-                                      background_map=background_map, options=options,
-                                      primary_beam=primary_beam)
-        else:
-            upgrade()
-            table = measure_catalog_sources(img, catalog, radius_deg=radius_deg,
-                                            rms_map=rms_map, background_map=background_map,
-                                            options=options, primary_beam=primary_beam)
-    except (ImageReadError, PositionsError, UnknownCatalogError) as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+    img = load_image(image, beam=_parse_beam(beam))
+    if positions is not None:
+        targets = read_positions(positions)
+        table = measure_in_chunks(img, targets["ra_deg"], targets["dec_deg"],
+                                  chunk_size=chunk_size, names=targets["name"],
+                                  source_ids=targets["source_id"], rms_map=rms_map,
+                                  background_map=background_map, options=options,
+                                  primary_beam=primary_beam)
+    else:
+        upgrade()
+        table = measure_catalog_sources(img, catalog, radius_deg=radius_deg,
+                                        rms_map=rms_map, background_map=background_map,
+                                        options=options, primary_beam=primary_beam)
     if output is not None:
         write_measurements(table, output, fmt)
         console.print(f"wrote {len(table)} measurements to {output}")
@@ -140,30 +135,32 @@ def adaptive(
     """Spectra of catalogue sources or listed positions from sub-band IMAGES: each image
     measured once, adjacent sub-bands merged until each bin reaches the target S/N (upper limits
     where even the whole band does not), and each source's spectral index with its error."""
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.photometry.adaptive import measure_subbands, spectra
+    from dsa110_contimg.photometry.sources import query_sources_for_image
+    from dsa110_contimg.photometry.table_io import read_positions
+
     _check_targets_and_format(catalog, positions, fmt)
     options = get_settings().photometry.fitting
     primary_beam = get_settings().primary_beam.beam()
-    try:
-        neighbours = None
-        if positions is not None:
-            targets = read_positions(positions)
-        else:
-            upgrade()
-            found = query_sources_for_image(images[0], catalog)
-            targets = found[found["in_field"]]
-            others = found[~found["in_field"]]
-            neighbours = (others["ra_deg"], others["dec_deg"]) if len(others) else None
-        with Progress(TextColumn("sub-band images"), BarColumn(), MofNCompleteColumn(),
-                      console=console) as bar:
-            task = bar.add_task("", total=len(images))
-            measured = measure_subbands(images, targets["ra_deg"], targets["dec_deg"],
-                                        names=list(targets["name"]),
-                                        source_ids=list(targets["source_id"]),
-                                        neighbours=neighbours, options=options,
-                                        primary_beam=primary_beam, progress=lambda _path: bar.advance(task))
-    except (ImageReadError, PositionsError, UnknownCatalogError, ValueError) as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+    neighbours = None
+    if positions is not None:
+        targets = read_positions(positions)
+    else:
+        upgrade()
+        found = query_sources_for_image(images[0], catalog)
+        targets = found[found["in_field"]]
+        others = found[~found["in_field"]]
+        neighbours = (others["ra_deg"], others["dec_deg"]) if len(others) else None
+    with Progress(TextColumn("sub-band images"), BarColumn(), MofNCompleteColumn(),
+                  console=console) as bar:
+        task = bar.add_task("", total=len(images))
+        measured = measure_subbands(images, targets["ra_deg"], targets["dec_deg"],
+                                    names=list(targets["name"]),
+                                    source_ids=list(targets["source_id"]),
+                                    neighbours=neighbours, options=options,
+                                    primary_beam=primary_beam, progress=lambda _path: bar.advance(task))
     table = spectra(measured, target_snr=target_snr, max_width=max_width,
                     bridge_gaps=bridge_gaps, max_curvature_err=max_curvature_err)
     if output is not None:
@@ -200,13 +197,20 @@ def reprocess_command(
 ) -> None:
     """Measure every product observed between SINCE and UNTIL, in chunks, with progress; a
     rerun after Ctrl-C or a crash picks up where the last one stopped."""
+    from pydantic import ValidationError
+
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.jobs.params import PhotometryParams
+    from dsa110_contimg.jobs.reprocess import ReprocessProgress, count_products, reprocess_range
+
     upgrade()
+    base = get_settings().photometry.model_dump(exclude={"enabled"})
+    if catalog is not None:
+        base["catalog"] = catalog
     try:
-        base = get_settings().photometry.model_dump(exclude={"enabled"})
-        if catalog is not None:
-            base["catalog"] = catalog
         chosen = PhotometryParams.model_validate(_overrides(params, base))
-    except ValueError as exc:
+    except ValidationError as exc:
         raise typer.BadParameter(str(exc), param_hint="--params") from exc
     if count_products(since, until, data_type) == 0:
         console.print("no products in that time range", markup=False)
@@ -236,14 +240,14 @@ def _overrides(pairs: list[str], base: dict) -> dict:
 
     Raises
     ------
-    ValueError
+    typer.BadParameter
         A pair without ``=``.
     """
     result = base
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep:
-            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--params")
         try:
             value = json.loads(text)
         except json.JSONDecodeError:

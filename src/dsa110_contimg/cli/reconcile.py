@@ -8,9 +8,6 @@ from typing import Literal
 import typer
 from rich.console import Console
 
-from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.jobs.reconcile import reconcile as reconcile_products
-
 __all__ = ["reconcile"]
 
 console = Console()
@@ -26,6 +23,9 @@ def reconcile(
 ) -> None:
     """Find registered products whose photometry is missing, failed, stale (other parameters or
     an updated catalogue) or stuck, and queue them in one job."""
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.jobs.reconcile import reconcile as reconcile_products
+
     if retry_failed not in ("all", "changed", "none"):
         raise typer.BadParameter("must be all, changed or none", param_hint="--retry-failed")
     mode: Literal["all", "changed", "none"] = retry_failed  # type: ignore[assignment]

@@ -5,18 +5,17 @@ from __future__ import annotations
 import signal
 import statistics
 import threading
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from dsa110_contimg.api.security import InsecureBindError
-from dsa110_contimg.catalog.master import MissingMasterCatalogError
 from dsa110_contimg.cli.stream import stream_settings
-from dsa110_contimg.config import get_settings
-from dsa110_contimg.data_roots import PathOutsideRootsError
-from dsa110_contimg.runner import RunSummary, run_pipeline
+
+if TYPE_CHECKING:
+    from dsa110_contimg.runner import RunSummary
 
 __all__ = ["print_summary", "run"]
 
@@ -32,21 +31,17 @@ def run(
     """Start the streaming converter, the mosaic orchestrator, a worker pool, the periodic
     reconciliation sweep and (by default) the HTTP API; stop with Ctrl-C or SIGTERM (each
     worker finishes its current item first)."""
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.runner import run_pipeline
+
     console = Console(stderr=True)
     settings = stream_settings(get_settings(), imager=imager)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    try:
-        summary = run_pipeline(settings, until_idle=until_idle,
-                               serve_api=api and not until_idle, workers=workers, stop=stop,
-                               progress=lambda line: console.print(escape(line), highlight=False))
-    except (InsecureBindError, PathOutsideRootsError) as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
-    except MissingMasterCatalogError as exc:
-        console.print(f"error: {exc}", markup=False, soft_wrap=True)
-        raise typer.Exit(code=3) from exc
+    summary = run_pipeline(settings, until_idle=until_idle,
+                           serve_api=api and not until_idle, workers=workers, stop=stop,
+                           progress=lambda line: console.print(escape(line), highlight=False))
     print_summary(summary, Console())
 
 

@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
-from rich.console import Console
-
-from dsa110_contimg.api import create_app
-from dsa110_contimg.api.security import InsecureBindError, check_bind
-from dsa110_contimg.config import get_settings
 
 __all__ = ["serve"]
-
-console = Console(stderr=True)
 
 
 def serve(
@@ -26,12 +18,14 @@ def serve(
     Without an API token (api.token, CONTIMG_API__TOKEN) the write endpoints are open, so the
     server then refuses any address other than a loopback one.
     """
+    import uvicorn
+
+    from dsa110_contimg.api import create_app
+    from dsa110_contimg.api.security import check_bind
+    from dsa110_contimg.config import get_settings
+
     settings = get_settings()
     host = host or settings.api.host
     port = port or settings.api.port
-    try:
-        check_bind(settings.api, host)
-    except InsecureBindError as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+    check_bind(settings.api, host)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import typer
-from astropy.table import Table
 from rich.console import Console
 
 __all__ = ["app"]
@@ -41,8 +39,12 @@ def observation(
     """Write one drift-scan observation as DSA-110 writes it: 16 UVH5 sub-band files
     ``<start>_sb<NN>.hdf5`` (sb00 the highest frequency), visibilities of the sky seen through
     a primary beam fixed in azimuth/elevation, with gain errors and thermal noise."""
+    import numpy as np
+    from astropy.table import Table
+
     from dsa110_contimg.imaging.simulate import make_sky
     from dsa110_contimg.imaging.simulate_visibilities import (
+
         ObservationSpec,
         pointing_track,
         simulate_observation,

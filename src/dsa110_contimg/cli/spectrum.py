@@ -9,12 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.database.products import resolve_source
-from dsa110_contimg.database.spectra import source_spectral_indices, source_spectrum
-from dsa110_contimg.photometry.adaptive import combine_spectral_indices
-from dsa110_contimg.photometry.plots import plot_spectrum
-from dsa110_contimg.photometry.table_io import OUTPUT_FORMATS
+from dsa110_contimg.choices import OUTPUT_FORMATS
 
 __all__ = ["spectrum"]
 
@@ -35,14 +30,16 @@ def spectrum(
 ) -> None:
     """SOURCE's sub-band spectrum (adaptive bins and α ± σ_α) on one product, or with
     --over-time its spectral index on every product and all epochs combined."""
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.database.products import resolve_source
+    from dsa110_contimg.database.spectra import source_spectral_indices, source_spectrum
+    from dsa110_contimg.photometry.adaptive import combine_spectral_indices
+    from dsa110_contimg.photometry.plots import plot_spectrum
+
     if fmt not in OUTPUT_FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
     upgrade()
-    try:
-        source_id, name = resolve_source(source, catalog=catalog)
-    except LookupError as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+    source_id, name = resolve_source(source, catalog=catalog)
     if over_time:
         table = source_spectral_indices(source_id)
         alpha, alpha_err, chi2_nu = combine_spectral_indices(table["alpha"], table["alpha_err"])

@@ -7,25 +7,16 @@ import signal
 import threading
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from dsa110_contimg.catalog.master import MissingMasterCatalogError
-from dsa110_contimg.config import Settings, get_settings
-from dsa110_contimg.conversion.streaming.ledger import (
-    Ledger,
-    LedgerLockedError,
-    ObservationRecord,
-)
-from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
-from dsa110_contimg.data_roots import PathOutsideRootsError
-from dsa110_contimg.database.data_registry import get_photometry_status
-from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.jobs.reconcile import PeriodicSweep
-from dsa110_contimg.jobs.worker import run_worker
+if TYPE_CHECKING:
+    from dsa110_contimg.config import Settings
+    from dsa110_contimg.conversion.streaming.ledger import ObservationRecord
 
 __all__ = ["observations", "stream", "stream_settings"]
 
@@ -82,20 +73,20 @@ def stream(
     ``stream.reconcile_interval_s`` (see ``contimg reconcile``). With ``--once`` the queued
     photometry is measured in this process before it exits, unless ``--queue-only``.
     """
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
+    from dsa110_contimg.database.data_registry import get_photometry_status
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.jobs.reconcile import PeriodicSweep
+    from dsa110_contimg.jobs.worker import run_worker
+
     settings = stream_settings(get_settings(), input_dir=input_dir, output_dir=output_dir,
                                imager=imager, settle_s=settle)
     upgrade(settings.database_url)
     enabled = settings.photometry.enabled if enable_photometry is None else enable_photometry
-    try:
-        converter = StreamingConverter.from_settings(
-            settings, enable_photometry=enabled, catalog=photometry_catalog,
-            radius_deg=photometry_radius, normalize=photometry_normalize)
-    except PathOutsideRootsError as exc:
-        console.print(f"error: {exc} (CONTIMG_DATA_ROOTS)", markup=False)
-        raise typer.Exit(2) from exc
-    except MissingMasterCatalogError as exc:
-        console.print(f"error: {exc}", markup=False, soft_wrap=True)
-        raise typer.Exit(3) from exc
+    converter = StreamingConverter.from_settings(
+        settings, enable_photometry=enabled, catalog=photometry_catalog,
+        radius_deg=photometry_radius, normalize=photometry_normalize)
     if retry_failed:
         retried = converter.ledger.forget_failed()
         console.print(f"retrying {len(retried)} failed observation(s)", markup=False)
@@ -103,11 +94,7 @@ def stream(
         # SIGTERM stops like Ctrl-C: an observation being processed is recorded as stopped,
         # which does not count as an attempt.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-        try:
-            converter.ledger.lock()
-        except LedgerLockedError as exc:
-            console.print(f"error: {exc}", markup=False)
-            raise typer.Exit(1) from exc
+        converter.ledger.lock()
         try:
             records = converter.drain(_show)
         finally:
@@ -128,13 +115,9 @@ def stream(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    try:
-        converter.run(stop, poll_s=settings.stream.poll_s, use_polling=settings.stream.use_polling,
-                      every_pass=PeriodicSweep(settings.stream.reconcile_interval_s,
-                                               url=settings.database_url))
-    except LedgerLockedError as exc:
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from exc
+    converter.run(stop, poll_s=settings.stream.poll_s, use_polling=settings.stream.use_polling,
+                  every_pass=PeriodicSweep(settings.stream.reconcile_interval_s,
+                                           url=settings.database_url))
 
 
 def _show(record: ObservationRecord) -> None:
@@ -153,6 +136,9 @@ def observations(
 ) -> None:
     """What the streaming converter did with each observation (from its ledger): status,
     product, photometry job, failure reason or note, stage timings."""
+    from dsa110_contimg.config import get_settings
+    from dsa110_contimg.conversion.streaming.ledger import Ledger
+
     settings = get_settings()
     records = Ledger(settings.state_dir / "stream" / "ledger").records()
     if failed:

@@ -8,17 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.database.products import resolve_source
-from dsa110_contimg.database.session import get_engine
-from dsa110_contimg.photometry.candidates import (
-    CANDIDATE_STATUSES,
-    PRESETS,
-    detect,
-    list_candidates,
-    set_candidate_status,
-)
-from dsa110_contimg.photometry.variability_store import recompute
+from dsa110_contimg.choices import CANDIDATE_STATUSES, PRESETS
 
 __all__ = ["app"]
 
@@ -57,6 +47,9 @@ def detect_command(
 ) -> None:
     """Flag variable and ESE candidates from every source's statistics (highest score first),
     with their false-alarm probability, the test(s) that flagged them and the dip found."""
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.photometry.candidates import detect
+
     if preset is not None and preset not in PRESETS:
         raise typer.BadParameter(f"must be one of {', '.join(PRESETS)}", param_hint="--preset")
     upgrade()
@@ -72,6 +65,9 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per candidate."),
 ) -> None:
     """List stored candidates (highest score first)."""
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.photometry.candidates import list_candidates
+
     if status is not None and status not in CANDIDATE_STATUSES:
         raise typer.BadParameter(f"must be one of {', '.join(CANDIDATE_STATUSES)}",
                                  param_hint="--status")
@@ -87,22 +83,26 @@ def status_command(
     catalog: str | None = typer.Option(None, help="Catalogue of the name."),
 ) -> None:
     """Record a review decision for a candidate (dismissed / confirmed stay across detections)."""
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.database.products import resolve_source
+    from dsa110_contimg.photometry.candidates import set_candidate_status
+
     if status not in CANDIDATE_STATUSES:
         raise typer.BadParameter(f"must be one of {', '.join(CANDIDATE_STATUSES)}",
                                  param_hint="STATUS")
     upgrade()
-    try:
-        source_id, name = resolve_source(source, catalog=catalog)
-        set_candidate_status(source_id, status)
-    except LookupError as exc:  # unknown source, or not a candidate
-        console.print(f"error: {exc}", markup=False)
-        raise typer.Exit(code=2) from exc
+    source_id, name = resolve_source(source, catalog=catalog)
+    set_candidate_status(source_id, status)
     console.print(f"{name} (id {source_id}): {status}", markup=False)
 
 
 @app.command("recompute")
 def recompute_command() -> None:
     """Rebuild every source's statistics in batch from the stored normalized measurements."""
+    from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.database.session import get_engine
+    from dsa110_contimg.photometry.variability_store import recompute
+
     upgrade()
     with get_engine().begin() as conn:
         n = recompute(conn)
