@@ -135,7 +135,10 @@ class DataRegistry(Base):
     __table_args__ = (
         UniqueConstraint("data_type", "data_id"),
         Index("ix_data_registry_type_status", "data_type", "status"),
-        Index("ix_data_registry_photometry_status", "photometry_status"),
+        Index("ix_data_registry_photometry_status", "photometry_status", "created_at", "id"),
+        Index("ix_data_registry_type_photometry", "data_type", "photometry_status"),
+        Index("ix_data_registry_photometry_updated", "photometry_status",
+              "photometry_updated_at", "created_at"),
         Index("ix_data_registry_stage_path", "stage_path"),
         Index("ix_data_registry_published_path", "published_path"),
         Index("ix_data_registry_created", "created_at", "id"),
@@ -182,6 +185,8 @@ class Product(Base):
     """Science metadata of an image or mosaic, read from its FITS header at registration."""
 
     __tablename__ = "product"
+    __table_args__ = (Index("ix_product_mjd_mid", "mjd_mid"),
+                      Index("ix_product_type_mjd_mid", "data_type", "mjd_mid"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     data_id: Mapped[str] = mapped_column(
