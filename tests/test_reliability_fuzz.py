@@ -6,17 +6,15 @@ every refusal is a JSON error with a reason, and the server's resident memory st
 from __future__ import annotations
 
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import psutil
 import pytest
 from astropy.table import Table
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from dsa110_contimg.api.local_server import local_server
+from dsa110_contimg.api.local_server import PeakMemory, local_server
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.database.data_registry import register_data
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
@@ -83,28 +81,6 @@ def padded(size: int) -> tuple[str, str, dict]:
     body = json.dumps({"image": IMAGE, "ra_deg": RA0, "dec_deg": DEC0, "pad": "x" * size})
     return "POST", "/api/photometry/measure", {
         "content": body, "headers": {"Content-Type": "application/json"}}
-
-
-class PeakMemory:
-    """Samples a process's resident memory every 20 ms in a thread; ``peak`` in bytes."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.process.memory_info().rss)
 
 
 @pytest.fixture

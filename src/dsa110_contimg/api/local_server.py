@@ -7,14 +7,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
+import psutil
 
-__all__ = ["LocalServer", "free_port", "local_server"]
+__all__ = ["LocalServer", "PeakMemory", "free_port", "local_server"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +87,41 @@ def _wait_for_health(process: subprocess.Popen, base_url: str, timeout_s: float)
             return
         time.sleep(0.2)
     raise RuntimeError(f"contimg serve did not answer /health within {timeout_s:g} s")
+
+
+class PeakMemory:
+    """The peak resident memory of a process, sampled in a thread while the ``with`` block runs.
+
+    Parameters
+    ----------
+    pid : int
+        The process (e.g. ``LocalServer.process.pid``).
+    interval_s : float
+        Sampling interval.
+
+    Attributes
+    ----------
+    peak : int
+        Largest resident set size seen, in bytes.
+    """
+
+    def __init__(self, pid: int, interval_s: float = 0.02) -> None:
+        self.peak = 0
+        self._process = psutil.Process(pid)
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="peak-memory", daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            if self._stop.wait(self._interval_s):
+                return
