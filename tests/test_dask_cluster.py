@@ -1,6 +1,7 @@
 """A Dask cluster started as a user would (``dask scheduler``, ``dask worker`` processes) with
-PostgreSQL: identical rows to the local pool, a killed worker loses and duplicates nothing, and
-live images are measured before the rest of a running reprocess."""
+PostgreSQL: identical rows to the local pool, a killed worker loses and duplicates nothing, the
+local pool takes over from a killed scheduler, and live images are measured before the rest of a
+running reprocess."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,7 +48,8 @@ def _free_port() -> int:
 def dask_cluster(n_workers: int, logs: Path):
     """``dask scheduler`` and ``n_workers`` single-threaded ``dask worker`` processes on
     127.0.0.1 (no nanny: the worker is the process, so SIGKILL kills it); yields the scheduler
-    address and the worker processes, and stops them all however the test ends."""
+    address, the worker processes and the scheduler process, and stops them all however the
+    test ends."""
     dask = str(Path(sys.executable).parent / "dask")
     address = f"tcp://127.0.0.1:{_free_port()}"
     processes = []
@@ -58,15 +61,15 @@ def dask_cluster(n_workers: int, logs: Path):
         return process
 
     try:
-        start("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-              "--dashboard-address", f"127.0.0.1:{_free_port()}", name="scheduler")
+        scheduler = start("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                          "--dashboard-address", f"127.0.0.1:{_free_port()}", name="scheduler")
         workers = [start("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
                          "--name", f"w{i}", name=f"worker{i}") for i in range(n_workers)]
         from distributed import Client
 
         with Client(address, timeout=60) as client:
             client.wait_for_workers(n_workers, timeout=60)
-        yield address, workers
+        yield address, workers, scheduler
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -144,7 +147,7 @@ def test_separate_cluster_rows_identical_to_local_pool(tmp_path, postgres_url, m
     local = _rows(postgres_url)
     with session_scope(postgres_url) as session:
         session.execute(Photometry.__table__.delete())
-    with dask_cluster(2, tmp_path) as (address, _workers):
+    with dask_cluster(2, tmp_path) as (address, _workers, _scheduler):
         dask_job = create_batch_photometry_job(paths, params=PARAMS, url=postgres_url)
         outcomes = run_job(dask_job, executor="dask", scheduler=address, url=postgres_url)
     assert len(outcomes) == 20 and {o.status for o in outcomes} == {"completed"}
@@ -158,7 +161,7 @@ def test_sigkill_of_a_dask_worker_loses_and_duplicates_nothing(tmp_path, postgre
     _settings(monkeypatch, poll_s=0.2, lease_s=3)
     paths = _images(tmp_path, postgres_url, 12, npix=512)
     job_id = create_batch_photometry_job(paths, params=PARAMS, url=postgres_url)
-    with dask_cluster(2, tmp_path) as (address, workers):
+    with dask_cluster(2, tmp_path) as (address, workers, _scheduler):
         victim = workers[0]
         killed = {}
 
@@ -191,6 +194,39 @@ def test_sigkill_of_a_dask_worker_loses_and_duplicates_nothing(tmp_path, postgre
     assert total == distinct == sum(i["n_measured"] + i["n_failed"] for i in job.items)
 
 
+def test_local_pool_takes_over_when_the_scheduler_is_killed(tmp_path, postgres_url, monkeypatch,
+                                                            caplog):
+    _settings(monkeypatch, poll_s=0.2, lease_s=3, dask_retry_s=120, workers=2)
+    paths = _images(tmp_path, postgres_url, 12, npix=512)
+    job_id = create_batch_photometry_job(paths, params=PARAMS, url=postgres_url)
+    with dask_cluster(1, tmp_path) as (address, _workers, scheduler):
+        killed = threading.Event()
+
+        def kill_after_two_items() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and _completed_items(postgres_url) < 2:
+                time.sleep(0.02)
+            os.kill(scheduler.pid, signal.SIGKILL)
+            killed.set()
+
+        killer = threading.Thread(target=kill_after_two_items)
+        killer.start()
+        with caplog.at_level(logging.WARNING, logger="dsa110_contimg.jobs.executor"):
+            run_job(job_id, executor="dask", scheduler=address, url=postgres_url)
+        killer.join()
+    assert killed.is_set()
+    assert any("takes over" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.WARNING)
+    job = get_job(job_id, url=postgres_url)
+    assert (job.status, job.n_completed, job.n_failed) == ("completed", 12, 0)
+    assert _running(postgres_url) == 0
+    with session_scope(postgres_url) as session:
+        total = session.scalar(select(func.count()).select_from(Photometry))
+        distinct = session.scalar(select(func.count()).select_from(select(
+            Photometry.product_id, Photometry.source_id).distinct().subquery()))
+    assert total == distinct == sum(i["n_measured"] + i["n_failed"] for i in job.items)
+
+
 def test_live_image_measured_before_a_running_reprocess_ends(tmp_path, postgres_url,
                                                              monkeypatch):
     _settings(monkeypatch, poll_s=0.1)
@@ -201,7 +237,7 @@ def test_live_image_measured_before_a_running_reprocess_ends(tmp_path, postgres_
     archive, live = paths[:200], paths[200:]
     for path in archive:
         register_data(path, url=postgres_url)
-    with dask_cluster(2, tmp_path) as (address, _workers):
+    with dask_cluster(2, tmp_path) as (address, _workers, _scheduler):
         idle_job = trigger_photometry_for_image(live[0], url=postgres_url)
         run_job(idle_job, executor="dask", scheduler=address, url=postgres_url)
         idle = _latency_s(idle_job, postgres_url)

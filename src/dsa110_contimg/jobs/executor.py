@@ -274,6 +274,8 @@ class _DaskPool:
             done, pending = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
         except TimeoutError:
             return set(), futures
+        except CancelledError as exc:  # the client cancels its futures when it loses the scheduler
+            raise SchedulerLostError(f"tasks cancelled: {exc}") from exc
         return set(done), set(pending)
 
     def result(self, future) -> ItemOutcome | None:
