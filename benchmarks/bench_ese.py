@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from ese_support import false_positive_rate, recall  # noqa: E402
 
-from dsa110_contimg.photometry.candidates import PRESETS  # noqa: E402
+from dsa110_contimg.variability.candidates import PRESETS  # noqa: E402
 
 EPOCHS = (12, 30)
 DEPTHS = (0.1, 0.15, 0.25, 0.5)

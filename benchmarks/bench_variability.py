@@ -21,8 +21,8 @@ from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.catalog.query import cone_search
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.session import get_engine
-from dsa110_contimg.photometry.variability import RunningStats
-from dsa110_contimg.photometry.variability_store import add_measurements
+from dsa110_contimg.variability.metrics import RunningStats
+from dsa110_contimg.variability.store import add_measurements
 
 N_SOURCES = 600
 N_DB_SOURCES = 100

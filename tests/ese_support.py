@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsa110_contimg.photometry.candidates import PRESETS, significance
-from dsa110_contimg.photometry.significance import LightCurve, excess_factor
+from dsa110_contimg.variability.candidates import PRESETS, significance
+from dsa110_contimg.variability.significance import LightCurve, excess_factor
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
-
 from api_support import TOKEN, api_env, auth
+from fastapi.testclient import TestClient
+from variability_support import make_field, run_photometry
+
 from dsa110_contimg.api import create_app
 from dsa110_contimg.config import Settings
 from dsa110_contimg.database.products import photometry_for_product
 from dsa110_contimg.jobs.service import get_job
 from dsa110_contimg.jobs.worker import run_worker
-from dsa110_contimg.photometry.candidates import detect, list_candidates
-
-from variability_support import make_field, run_photometry
+from dsa110_contimg.variability.candidates import detect, list_candidates
 
 IMAGE = "images/epoch0-image-pb.fits"
 

@@ -7,18 +7,18 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
+from api_support import api_env
 from astropy.io import fits
 from sqlalchemy import select
 
-from api_support import api_env
 from dsa110_contimg.database.data_registry import register_data
 from dsa110_contimg.database.models import ImageCorrection, PhotometryParamSet, Product
 from dsa110_contimg.database.products import photometry_for_product
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.worker import run_worker
 from dsa110_contimg.photometry.forced import measure_forced_peak, measure_many
-from dsa110_contimg.photometry.normalize import normalize_measurement
 from dsa110_contimg.photometry.sources import measure_catalog_sources
+from dsa110_contimg.variability.normalize import normalize_measurement
 
 IMAGE = "images/epoch0-image-pb.fits"
 

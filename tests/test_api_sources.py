@@ -7,10 +7,11 @@ import io
 from urllib.parse import quote
 
 import numpy as np
+from api_support import DEC0, RA0, api_env
 from astropy.table import Table
 
-from api_support import DEC0, RA0, api_env
-from dsa110_contimg.database.products import light_curve, sources_in_cone
+from dsa110_contimg.catalog.sources import sources_in_cone
+from dsa110_contimg.database.products import light_curve
 from dsa110_contimg.jobs.worker import run_worker
 
 

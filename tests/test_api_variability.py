@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from variability_support import DEC0, RA0, make_field, run_photometry
 
 from dsa110_contimg.api import create_app
 from dsa110_contimg.catalog.zones import angular_separation_deg
 from dsa110_contimg.config import Settings
-from dsa110_contimg.photometry.candidates import detect, set_candidate_status
-
-from variability_support import DEC0, RA0, make_field, run_photometry
+from dsa110_contimg.variability.candidates import detect, set_candidate_status
 
 N_EPOCHS, N_SOURCES = 6, 60
 

@@ -12,6 +12,7 @@ from astropy.time import Time
 from sqlalchemy import func, select
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
+from dsa110_contimg.catalog.sources import sources_in_cone
 from dsa110_contimg.database.data_registry import UnknownDataError, register_data
 from dsa110_contimg.database.models import Photometry
 from dsa110_contimg.database.products import (
@@ -20,7 +21,6 @@ from dsa110_contimg.database.products import (
     params_hash,
     photometry_for_product,
     photometry_insert,
-    sources_in_cone,
 )
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.photometry.sources import measure_catalog_sources

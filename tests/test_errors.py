@@ -48,9 +48,9 @@ from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import create_batch_photometry_job, get_job
 from dsa110_contimg.jobs.worker import claim_item, process_item
 from dsa110_contimg.mosaic.builder import MosaicError
-from dsa110_contimg.photometry.candidates import UnknownCandidateError
-from dsa110_contimg.photometry.corrections import NormalizationError
 from dsa110_contimg.photometry.table_io import PositionsError
+from dsa110_contimg.variability.candidates import UnknownCandidateError
+from dsa110_contimg.variability.corrections import NormalizationError
 
 #: kind → (HTTP status, exit code, the worker fails the item at once).
 MAPPING = {

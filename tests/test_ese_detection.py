@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from dsa110_contimg.photometry.candidates import PRESETS
-from dsa110_contimg.photometry.significance import LightCurve, eta_false_alarm
-
 from ese_support import classify, dipped_curve, false_positive_rate, recall
+
+from dsa110_contimg.variability.candidates import PRESETS
+from dsa110_contimg.variability.significance import LightCurve, eta_false_alarm
 
 
 @pytest.mark.parametrize("n", [6, 12, 30])

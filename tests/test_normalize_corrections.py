@@ -10,7 +10,7 @@ from dsa110_contimg.database.data_registry import register_data
 from dsa110_contimg.database.models import ImageCorrection, PhotometryParamSet, Product
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
-from dsa110_contimg.photometry.corrections import get_image_correction
+from dsa110_contimg.variability.corrections import get_image_correction
 
 
 def test_get_image_correction_returns_the_latest_stored_factor(tmp_path, db_url):

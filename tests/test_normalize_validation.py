@@ -19,6 +19,14 @@ from astropy.table import Table
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
+from variability_support import (
+    DEC0,
+    MASTER_SETTINGS,
+    RA0,
+    assert_equal_to_batch,
+    make_field,
+    run_photometry,
+)
 
 from dsa110_contimg.api import create_app
 from dsa110_contimg.catalog.zones import angular_separation_deg
@@ -29,17 +37,8 @@ from dsa110_contimg.database.models import CatalogSource
 from dsa110_contimg.database.products import light_curve
 from dsa110_contimg.database.session import get_engine, session_scope
 from dsa110_contimg.jobs.service import get_job
-from dsa110_contimg.photometry.corrections import get_image_correction
-from dsa110_contimg.photometry.variability_store import read_stats
-
-from variability_support import (
-    DEC0,
-    MASTER_SETTINGS,
-    RA0,
-    assert_equal_to_batch,
-    make_field,
-    run_photometry,
-)
+from dsa110_contimg.variability.corrections import get_image_correction
+from dsa110_contimg.variability.store import read_stats
 
 N_EPOCHS, N_SOURCES, N_VARIABLES = 30, 600, 12
 #: Position-dependent gain error: up to ±1 % at the image corners, in a random direction.

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsa110_contimg.photometry.normalize import (
+from dsa110_contimg.variability.metrics import RunningStats, deviation_sigma
+from dsa110_contimg.variability.normalize import (
     correction_factor,
     normalize_measurement,
     reference_baselines,
     select_references,
 )
-from dsa110_contimg.photometry.variability import RunningStats, deviation_sigma
 
 N_SOURCES, N_EPOCHS, NOISE = 600, 30, 1e-3
 

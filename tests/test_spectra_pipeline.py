@@ -277,6 +277,6 @@ def _text(output: str) -> str:
 
 
 def _source_id(name: str) -> int:
-    from dsa110_contimg.database.products import resolve_source
+    from dsa110_contimg.catalog.sources import resolve_source
 
     return resolve_source(name)[0]

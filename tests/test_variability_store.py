@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pytest
 from sqlalchemy import func, select
+from variability_support import assert_equal_to_batch, make_field, run_photometry
 
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.database.data_registry import get_photometry_status, register_data
@@ -15,10 +16,8 @@ from dsa110_contimg.database.models import ImageCorrection, Photometry, Variabil
 from dsa110_contimg.database.products import photometry_for_product
 from dsa110_contimg.database.session import get_engine, session_scope
 from dsa110_contimg.jobs.service import get_job
-from dsa110_contimg.photometry.corrections import get_image_correction
-from dsa110_contimg.photometry.variability_store import EXCLUDED_FLAGS, recompute
-
-from variability_support import assert_equal_to_batch, make_field, run_photometry
+from dsa110_contimg.variability.corrections import get_image_correction
+from dsa110_contimg.variability.store import EXCLUDED_FLAGS, recompute
 
 N_EPOCHS = 4
 
@@ -74,7 +73,7 @@ def test_incremental_statistics_equal_batch_and_reprocessing_counts_once(tmp_pat
 def test_a_product_without_references_keeps_its_raw_rows(tmp_path, db_url, caplog):
     field = make_field(tmp_path, db_url, n_epochs=1, n_sources=20, npix=256, radius_deg=0.12,
                        seed=4, master=False)
-    with caplog.at_level(logging.WARNING, logger="dsa110_contimg.photometry.corrections"):
+    with caplog.at_level(logging.WARNING, logger="dsa110_contimg.variability.corrections"):
         job = get_job(run_photometry(field.paths, db_url), url=db_url)
     data_id = job.items[0]["data_id"]
     assert job.status == "completed"

@@ -16,18 +16,14 @@ from conftest import require_chromium
 from sqlalchemy import func, select
 from web_support import EVIL_NAME, FIELD_EPOCHS, TOKEN, build_site, live_server
 
+from dsa110_contimg.catalog.sources import resolve_source
 from dsa110_contimg.database.data_registry import get_data, list_data
 from dsa110_contimg.database.models import BatchJob
-from dsa110_contimg.database.products import (
-    light_curve,
-    photometry_count,
-    photometry_for_product,
-    resolve_source,
-)
+from dsa110_contimg.database.products import light_curve, photometry_count, photometry_for_product
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import create_batch_photometry_job, get_job
-from dsa110_contimg.photometry.candidates import list_candidates
+from dsa110_contimg.variability.candidates import list_candidates
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",

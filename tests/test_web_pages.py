@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 
+from api_support import api_env
 from astropy.table import Table
 
-from api_support import api_env
 from dsa110_contimg.catalog.ingest import ingest_catalog
-from dsa110_contimg.database.products import photometry_count, resolve_source
+from dsa110_contimg.catalog.sources import resolve_source
+from dsa110_contimg.database.products import photometry_count
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import create_batch_photometry_job
 from dsa110_contimg.jobs.worker import run_worker

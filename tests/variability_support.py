@@ -20,7 +20,7 @@ from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import create_batch_photometry_job
 from dsa110_contimg.jobs.worker import run_worker
-from dsa110_contimg.photometry.variability_store import read_stats, recompute
+from dsa110_contimg.variability.store import read_stats, recompute
 
 RA0, DEC0 = 150.0, 37.2
 NOISE_JY = 1e-3

@@ -27,14 +27,14 @@ from variability_support import make_field, run_photometry
 
 from dsa110_contimg.api import create_app
 from dsa110_contimg.catalog.ingest import ingest_catalog
+from dsa110_contimg.catalog.sources import resolve_source
 from dsa110_contimg.config import Settings
-from dsa110_contimg.database.products import resolve_source
 from dsa110_contimg.demo import demo_environment, run_demo, settings_environment
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import create_batch_photometry_job, get_job
 from dsa110_contimg.jobs.worker import run_worker
-from dsa110_contimg.photometry.candidates import detect
 from dsa110_contimg.runner import run_pipeline
+from dsa110_contimg.variability.candidates import detect
 
 TOKEN = "web-token-123"
 #: A catalogue name as hostile as a catalogue could make it.

@@ -2,7 +2,7 @@
 candidate review states.
 
 They live apart from the modules that act on them (`dsa110_contimg.catalog.readers`,
-`dsa110_contimg.photometry.table_io`, `dsa110_contimg.photometry.candidates`) so that offering
+`dsa110_contimg.photometry.table_io`, `dsa110_contimg.variability.candidates`) so that offering
 them — in ``contimg --help``, in an option's help text — imports nothing heavy.
 """
 

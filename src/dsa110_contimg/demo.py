@@ -28,13 +28,14 @@ from astropy.time import Time
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.catalog.master import build_master
+from dsa110_contimg.catalog.sources import resolve_source
 from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.database.products import light_curve, resolve_source
+from dsa110_contimg.database.products import light_curve
 from dsa110_contimg.imaging.simulate import make_sky
-from dsa110_contimg.photometry.candidates import PRESETS, count_tested, detect
 from dsa110_contimg.photometry.plots import plot_light_curve
 from dsa110_contimg.runner import RunSummary, run_pipeline
+from dsa110_contimg.variability.candidates import PRESETS, count_tested, detect
 
 __all__ = ["DEMO_CATALOG", "DEMO_PRESET", "DemoReport", "demo_environment", "run_demo",
            "settings_environment"]

@@ -58,7 +58,7 @@ def show(data_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     from dsa110_contimg.database.data_registry import get_data, get_data_lineage
     from dsa110_contimg.database.migrate import upgrade
     from dsa110_contimg.database.spectra import product_spectra_summary
-    from dsa110_contimg.photometry.corrections import get_image_correction
+    from dsa110_contimg.variability.corrections import get_image_correction
 
     upgrade()
     record = get_data(data_id)

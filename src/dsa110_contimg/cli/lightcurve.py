@@ -28,8 +28,9 @@ def lightcurve(
                                 "each point gives its MJD range."),
 ) -> None:
     """Light curve of SOURCE, ordered by observation MJD (raw and normalized fluxes)."""
+    from dsa110_contimg.catalog.sources import resolve_source
     from dsa110_contimg.database.migrate import upgrade
-    from dsa110_contimg.database.products import light_curve, resolve_source
+    from dsa110_contimg.database.products import light_curve
     from dsa110_contimg.photometry.adaptive import bin_stored_light_curve
     from dsa110_contimg.photometry.plots import plot_light_curve
 

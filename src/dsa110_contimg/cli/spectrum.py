@@ -30,8 +30,8 @@ def spectrum(
 ) -> None:
     """SOURCE's sub-band spectrum (adaptive bins and α ± σ_α) on one product, or with
     --over-time its spectral index on every product and all epochs combined."""
+    from dsa110_contimg.catalog.sources import resolve_source
     from dsa110_contimg.database.migrate import upgrade
-    from dsa110_contimg.database.products import resolve_source
     from dsa110_contimg.database.spectra import source_spectral_indices, source_spectrum
     from dsa110_contimg.photometry.adaptive import combine_spectral_indices
     from dsa110_contimg.photometry.plots import plot_spectrum

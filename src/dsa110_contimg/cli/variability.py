@@ -48,7 +48,7 @@ def detect_command(
     """Flag variable and ESE candidates from every source's statistics (highest score first),
     with their false-alarm probability, the test(s) that flagged them and the dip found."""
     from dsa110_contimg.database.migrate import upgrade
-    from dsa110_contimg.photometry.candidates import detect
+    from dsa110_contimg.variability.candidates import detect
 
     if preset is not None and preset not in PRESETS:
         raise typer.BadParameter(f"must be one of {', '.join(PRESETS)}", param_hint="--preset")
@@ -66,7 +66,7 @@ def list_command(
 ) -> None:
     """List stored candidates (highest score first)."""
     from dsa110_contimg.database.migrate import upgrade
-    from dsa110_contimg.photometry.candidates import list_candidates
+    from dsa110_contimg.variability.candidates import list_candidates
 
     if status is not None and status not in CANDIDATE_STATUSES:
         raise typer.BadParameter(f"must be one of {', '.join(CANDIDATE_STATUSES)}",
@@ -83,9 +83,9 @@ def status_command(
     catalog: str | None = typer.Option(None, help="Catalogue of the name."),
 ) -> None:
     """Record a review decision for a candidate (dismissed / confirmed stay across detections)."""
+    from dsa110_contimg.catalog.sources import resolve_source
     from dsa110_contimg.database.migrate import upgrade
-    from dsa110_contimg.database.products import resolve_source
-    from dsa110_contimg.photometry.candidates import set_candidate_status
+    from dsa110_contimg.variability.candidates import set_candidate_status
 
     if status not in CANDIDATE_STATUSES:
         raise typer.BadParameter(f"must be one of {', '.join(CANDIDATE_STATUSES)}",
@@ -101,7 +101,7 @@ def recompute_command() -> None:
     """Rebuild every source's statistics in batch from the stored normalized measurements."""
     from dsa110_contimg.database.migrate import upgrade
     from dsa110_contimg.database.session import get_engine
-    from dsa110_contimg.photometry.variability_store import recompute
+    from dsa110_contimg.variability.store import recompute
 
     upgrade()
     with get_engine().begin() as conn:

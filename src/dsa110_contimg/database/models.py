@@ -432,7 +432,7 @@ class VariabilityStats(Base):
 
     Sums are of ``S - shift_jy`` (a per-source constant fixed at the first measurement) so the
     variance terms do not cancel catastrophically; extremes and their errors give the pair
-    metrics (see `dsa110_contimg.photometry.variability`).
+    metrics (see `dsa110_contimg.variability.metrics`).
     """
 
     __tablename__ = "variability_stats"

@@ -24,18 +24,14 @@ from astropy.table import Table
 from sqlalchemy import Connection, Select, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dsa110_contimg.catalog.columns import CATALOG_COLUMNS
-from dsa110_contimg.catalog.query import cone_search
 from dsa110_contimg.database.data_registry import UnknownDataError
 from dsa110_contimg.database.models import (
-    Catalog,
     CatalogSource,
     Photometry,
     PhotometryParamSet,
     Product,
 )
 from dsa110_contimg.database.session import get_engine
-from dsa110_contimg.errors import NotFoundError
 
 __all__ = [
     "LIGHTCURVE_COLUMNS",
@@ -48,10 +44,9 @@ __all__ = [
     "photometry_count",
     "photometry_for_product",
     "photometry_insert",
+    "latest_measurements",
+    "measurement_summary",
     "product_id_of",
-    "resolve_source",
-    "source_details",
-    "sources_in_cone",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,8 +67,6 @@ _INTEGER = ("source_id", "flags", "group_id", "group_size", "job_id")
 _TEXT = ("name", "data_id", "params_hash")
 #: Largest id list sent in one ``IN (...)`` (SQLite limits bound parameters per statement).
 _IN_CHUNK = 5000
-#: Largest value of a 64-bit integer key.
-_MAX_ID = 2**63 - 1
 
 LIGHTCURVE_COLUMNS = ("data_id", "mjd", "peak_jyb", "peak_err_jyb", "normalized_flux_jy",
                       "normalized_flux_err_jy", "flags", "local_rms_jyb", "snr", "pb_response")
@@ -226,88 +219,36 @@ def light_curve(source_id: int, *, params_hash: str | None = None,
     return _table(result, LIGHTCURVE_COLUMNS)
 
 
-def resolve_source(source: str | int, *, catalog: str | None = None,
-                   url: str | None = None) -> tuple[int, str]:
-    """``(source_id, name)`` of a catalogue source given by id or by name.
-
-    Raises
-    ------
-    NotFoundError
-        No such source, or a name found in several catalogues (pass ``catalog``).
-    """
-    query = select(CatalogSource.id, CatalogSource.name, Catalog.name.label("catalog")).join(
-        Catalog, Catalog.id == CatalogSource.catalog_id)
-    text_value = str(source).strip()
-    if text_value.isascii() and text_value.isdigit():
-        if int(text_value) > _MAX_ID:
-            raise NotFoundError(f"no catalogue source {text_value!r}")
-        query = query.where(CatalogSource.id == int(text_value))
-    else:
-        query = query.where(CatalogSource.name == text_value)
-    if catalog:
-        query = query.where(Catalog.name == catalog.strip().lower())
+def measurement_summary(source_id: int, *, url: str | None = None) -> dict[str, float | int]:
+    """How often a source was measured: ``n_measurements`` (products with a measurement),
+    ``first_mjd`` and ``last_mjd`` (NaN when never measured)."""
     with get_engine(url).connect() as conn:
-        rows = conn.execute(query).all()
-    if not rows:
-        raise NotFoundError(f"no catalogue source {text_value!r}"
-                          + (f" in catalogue {catalog!r}" if catalog else ""))
-    if len(rows) > 1:
-        raise NotFoundError(f"source name {text_value!r} is in several catalogues "
-                          f"({', '.join(r.catalog for r in rows)}); choose one with --catalog")
-    return int(rows[0].id), str(rows[0].name)
+        n, first, last = conn.execute(
+            select(func.count(func.distinct(Photometry.product_id)), func.min(Photometry.mjd_obs),
+                   func.max(Photometry.mjd_obs)).where(Photometry.source_id == source_id)).one()
+    return {"n_measurements": int(n), "first_mjd": _nan(first), "last_mjd": _nan(last)}
 
 
-def source_details(source_id: int, *, url: str | None = None) -> dict:
-    """A catalogue source's record with its catalogue name and measurement summary.
+def latest_measurements(source_ids: Sequence[int], *, url: str | None = None) -> Table:
+    """Each source's current measurement on the product observed last.
 
-    Returns the `dsa110_contimg.catalog.columns.CATALOG_COLUMNS` values (NaN where the
-    catalogue has none) plus ``source_id``, ``catalog``, ``n_measurements`` (products with a
-    measurement), ``first_mjd`` and ``last_mjd`` (NaN when never measured).
-
-    Raises
-    ------
-    NotFoundError
-        No such source.
+    Returns one row per given id, in order: ``source_id``, ``latest_mjd``, ``latest_peak_jyb``
+    and ``latest_peak_err_jyb`` (NaN where the source was never measured).
     """
-    with get_engine(url).connect() as conn:
-        row = conn.execute(select(*(getattr(CatalogSource, c) for c in CATALOG_COLUMNS),
-                                  Catalog.name.label("catalog")).join(
-            Catalog, Catalog.id == CatalogSource.catalog_id).where(
-            CatalogSource.id == source_id)).mappings().first()
-        if row is None:
-            raise NotFoundError(f"no catalogue source {source_id}")
-        summary = conn.execute(select(func.count(func.distinct(Photometry.product_id)),
-                                      func.min(Photometry.mjd_obs), func.max(Photometry.mjd_obs))
-                               .where(Photometry.source_id == source_id)).one()
-    out = {"source_id": int(source_id), "catalog": str(row["catalog"])}
-    out.update({c: row[c] if c == "name" else _nan(row[c]) for c in CATALOG_COLUMNS})
-    out.update(n_measurements=int(summary[0]), first_mjd=_nan(summary[1]),
-               last_mjd=_nan(summary[2]))
-    return out
-
-
-def sources_in_cone(catalog: str, ra_deg: float, dec_deg: float, radius_deg: float, *,
-                    url: str | None = None) -> Table:
-    """Catalogue sources in a cone with their latest measurement (NaN where never measured).
-
-    Returns the `dsa110_contimg.catalog.query.cone_search` columns plus ``latest_mjd``,
-    ``latest_peak_jyb`` and ``latest_peak_err_jyb``: the current measurement on the product
-    observed last.
-    """
-    sources = cone_search(catalog, ra_deg, dec_deg, radius_deg, url=url)
+    ids = [int(v) for v in source_ids]
     latest: dict[int, dict] = {}
     with get_engine(url).connect() as conn:
-        for ids in _chunks([int(v) for v in sources["source_id"]]):
+        for chunk in _chunks(ids):
             rows = _current(
                 select(Photometry.source_id, Photometry.mjd_obs, Photometry.peak_jyb,
-                       Photometry.peak_err_jyb).where(Photometry.source_id.in_(ids)),
+                       Photometry.peak_err_jyb).where(Photometry.source_id.in_(chunk)),
                 partition_by=Photometry.source_id, newest_first=(Photometry.mjd_obs.desc(),))
             latest.update((r["source_id"], r) for r in conn.execute(select(rows)).mappings())
+    table = Table({"source_id": np.asarray(ids, dtype=np.int64)})
     for column, field in (("latest_mjd", "mjd_obs"), ("latest_peak_jyb", "peak_jyb"),
                           ("latest_peak_err_jyb", "peak_err_jyb")):
-        sources[column] = np.array([_nan(latest.get(int(s), {}).get(field))
-                                    for s in sources["source_id"]], dtype=float)
-    return sources
+        table[column] = np.array([_nan(latest.get(i, {}).get(field)) for i in ids], dtype=float)
+    return table
 
 
 def _current(query: Select, *, partition_by, params: str | None = None,

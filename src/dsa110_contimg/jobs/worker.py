@@ -49,10 +49,10 @@ from dsa110_contimg.errors import ContimgError, InputError, NotFoundError
 from dsa110_contimg.imaging.fits_io import check_image, load_image, require_observation_time
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.photometry.adaptive import measure_subbands, spectra
-from dsa110_contimg.photometry.corrections import normalize_product
 from dsa110_contimg.photometry.flags import decode_flags
 from dsa110_contimg.photometry.forced import measure_many
 from dsa110_contimg.photometry.sources import measure_catalog_sources
+from dsa110_contimg.variability.corrections import normalize_product
 
 __all__ = ["ItemOutcome", "claim_item", "process_item", "run_worker", "worker_name"]
 

@@ -37,11 +37,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, signal, special
 
-from dsa110_contimg.config import FittingOptions
 from dsa110_contimg.imaging.fits_io import Image
 from dsa110_contimg.photometry import _kernels
 from dsa110_contimg.photometry._geometry import KernelForms, kernel_forms
 from dsa110_contimg.photometry._groups import close_pairs
+from dsa110_contimg.photometry.options import FittingOptions
 
 __all__ = [
     "ErrorScale",

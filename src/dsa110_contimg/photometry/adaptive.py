@@ -42,12 +42,12 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from dsa110_contimg.config import FittingOptions
 from dsa110_contimg.errors import InputError
 from dsa110_contimg.imaging.fits_io import Image, load_image
 from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 from dsa110_contimg.photometry.flags import PhotometryFlag as F
 from dsa110_contimg.photometry.forced import measure_many
+from dsa110_contimg.photometry.options import FittingOptions
 
 __all__ = [
     "SPECTRUM_COLUMNS",

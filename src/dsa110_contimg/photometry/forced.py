@@ -41,7 +41,6 @@ from astropy.table import Table, vstack
 from scipy import sparse
 from scipy.sparse.linalg import splu
 
-from dsa110_contimg.config import FittingOptions
 from dsa110_contimg.imaging.fits_io import Beam, Image, check_image, load_image, load_plane
 from dsa110_contimg.imaging.gaussians import covariance
 from dsa110_contimg.imaging.primary_beam import BeamTrack, PrimaryBeam
@@ -60,6 +59,7 @@ from dsa110_contimg.photometry._noise import (
 )
 from dsa110_contimg.photometry.flags import PhotometryFlag as F
 from dsa110_contimg.photometry.flags import decode_flags
+from dsa110_contimg.photometry.options import FittingOptions
 
 __all__ = ["MEASUREMENT_COLUMNS", "ForcedMeasurement", "measure_forced_peak", "measure_many",
            "measure_in_chunks"]

@@ -14,9 +14,9 @@ import numpy as np
 from astropy.table import Table
 
 from dsa110_contimg.catalog.query import cone_search
-from dsa110_contimg.config import FittingOptions
 from dsa110_contimg.imaging.fits_io import Image, load_image
 from dsa110_contimg.photometry.forced import measure_many
+from dsa110_contimg.photometry.options import FittingOptions
 
 __all__ = ["measure_catalog_sources", "query_sources_for_image", "query_sources_for_mosaic"]
 

@@ -18,7 +18,7 @@ from dsa110_contimg.api.schemas import BatchPhotometryRequest, JobDetail, OptFlo
 from dsa110_contimg.api.security import TokenDep
 from dsa110_contimg.api.tables import records
 from dsa110_contimg.database.products import light_curve
-from dsa110_contimg.photometry.candidates import list_candidates
+from dsa110_contimg.variability.candidates import list_candidates
 
 __all__ = ["BatchJobCreateRequest", "EseCandidate", "EseCandidatesResponse", "router"]
 

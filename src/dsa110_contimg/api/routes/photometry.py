@@ -13,9 +13,9 @@ from fastapi import APIRouter, HTTPException, status
 from dsa110_contimg.api.deps import PageDep, SettingsDep, confined_file
 from dsa110_contimg.api.errors import responses
 from dsa110_contimg.api.schemas import (
+    LegacyMeasureResult,
     MeasureBatchRequest,
     MeasureBatchResponse,
-    LegacyMeasureResult,
     Measurement,
     MeasureRequest,
     MeasureResponse,
@@ -24,19 +24,15 @@ from dsa110_contimg.api.schemas import (
     NormalizeResponse,
 )
 from dsa110_contimg.api.tables import records
+from dsa110_contimg.catalog.sources import resolve_source
 from dsa110_contimg.config import Settings
 from dsa110_contimg.database.data_registry import confine_product, get_data
-from dsa110_contimg.database.products import (
-    light_curve,
-    photometry_count,
-    photometry_for_product,
-    resolve_source,
-)
+from dsa110_contimg.database.products import light_curve, photometry_count, photometry_for_product
 from dsa110_contimg.imaging.fits_io import Image, load_image
-from dsa110_contimg.photometry.corrections import get_image_correction
 from dsa110_contimg.photometry.forced import MEASUREMENT_COLUMNS, measure_forced_peak, measure_many
-from dsa110_contimg.photometry.normalize import normalize_measurement
 from dsa110_contimg.photometry.sources import measure_catalog_sources, query_sources_for_image
+from dsa110_contimg.variability.corrections import get_image_correction
+from dsa110_contimg.variability.normalize import normalize_measurement
 
 __all__ = ["router"]
 

@@ -28,12 +28,8 @@ from dsa110_contimg.api.schemas import (
     SpectrumBinOut,
 )
 from dsa110_contimg.api.tables import records
-from dsa110_contimg.database.products import (
-    light_curve,
-    resolve_source,
-    source_details,
-    sources_in_cone,
-)
+from dsa110_contimg.catalog.sources import resolve_source, source_details, sources_in_cone
+from dsa110_contimg.database.products import light_curve
 from dsa110_contimg.database.spectra import source_spectral_indices, source_spectrum
 from dsa110_contimg.photometry.adaptive import bin_stored_light_curve, combine_spectral_indices
 from dsa110_contimg.photometry.plots import plot_light_curve, plot_spectrum

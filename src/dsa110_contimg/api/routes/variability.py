@@ -1,4 +1,4 @@
-"""``/api/variability``: variable and ESE candidates (`dsa110_contimg.photometry.candidates`)."""
+"""``/api/variability``: variable and ESE candidates (`dsa110_contimg.variability.candidates`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dsa110_contimg.api.deps import PageDep, SettingsDep
 from dsa110_contimg.api.errors import responses
 from dsa110_contimg.api.schemas import MAX_ID, OptFloat, Page
 from dsa110_contimg.api.security import TokenDep
-from dsa110_contimg.photometry.candidates import (
+from dsa110_contimg.variability.candidates import (
     CANDIDATE_ORDERS,
     UnknownCandidateError,
     list_candidates,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from dsa110_contimg.api.deps import SettingsDep
-from dsa110_contimg.photometry.candidates import CANDIDATE_ORDERS, list_candidates
+from dsa110_contimg.variability.candidates import CANDIDATE_ORDERS, list_candidates
 from dsa110_contimg.web.pages.common import PAGE_SIZES, PagerDep
 from dsa110_contimg.web.templating import render
 

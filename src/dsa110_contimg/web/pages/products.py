@@ -17,8 +17,8 @@ from dsa110_contimg.database.data_registry import (
     list_data,
 )
 from dsa110_contimg.database.products import photometry_count, photometry_for_product
-from dsa110_contimg.photometry.corrections import get_image_correction
 from dsa110_contimg.photometry.flags import decode_flags
+from dsa110_contimg.variability.corrections import get_image_correction
 from dsa110_contimg.web import queries
 from dsa110_contimg.web.pages.common import PAGE_SIZES, PagerDep, not_found
 from dsa110_contimg.web.plots import preview_plot

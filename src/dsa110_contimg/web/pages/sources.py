@@ -11,17 +11,13 @@ from fastapi.responses import HTMLResponse
 
 from dsa110_contimg.api.deps import SettingsDep
 from dsa110_contimg.catalog.query import UnknownCatalogError, list_catalogs
-from dsa110_contimg.database.products import (
-    light_curve,
-    resolve_source,
-    source_details,
-    sources_in_cone,
-)
+from dsa110_contimg.catalog.sources import resolve_source, source_details, sources_in_cone
+from dsa110_contimg.database.products import light_curve
 from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.database.spectra import source_spectrum
-from dsa110_contimg.photometry.candidates import list_candidates
-from dsa110_contimg.photometry.variability import METRICS
-from dsa110_contimg.photometry.variability_store import read_stats
+from dsa110_contimg.variability.candidates import list_candidates
+from dsa110_contimg.variability.metrics import METRICS
+from dsa110_contimg.variability.store import read_stats
 from dsa110_contimg.web import queries
 from dsa110_contimg.web.pages.common import not_found
 from dsa110_contimg.web.plots import light_curve_plot, spectrum_plot

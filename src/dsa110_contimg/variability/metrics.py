@@ -26,7 +26,7 @@ significant (signed: negative for a dip).
 Examples
 --------
 >>> import numpy as np
->>> from dsa110_contimg.photometry.variability import RunningStats
+>>> from dsa110_contimg.variability.metrics import RunningStats
 >>> stats = RunningStats.empty(1)
 >>> for flux in (1.0, 1.1, 0.9, 1.0):
 ...     stats.add(np.array([0]), np.array([flux]), np.array([0.05]))

@@ -4,7 +4,7 @@ A product's normalized measurements are added with `add_measurements`: one
 ``INSERT … ON CONFLICT DO UPDATE`` that increments the sums and replaces the extremes inside
 the database, so adding a measurement costs O(1) whatever the source's history, concurrent
 workers never lose each other's updates, and arrival order does not matter. Sums are kept about
-a per-source shift (the catalogue flux, see `dsa110_contimg.photometry.variability`); a stored
+a per-source shift (the catalogue flux, see `dsa110_contimg.variability.metrics`); a stored
 row keeps its shift and increments made about another one are converted in the same statement.
 
 `recompute` rebuilds sources' statistics in batch from their stored measurements (each
@@ -32,8 +32,8 @@ from dsa110_contimg.database.models import (
     VariabilityStats,
 )
 from dsa110_contimg.photometry.flags import PhotometryFlag
-from dsa110_contimg.photometry.significance import LightCurve
-from dsa110_contimg.photometry.variability import RunningStats
+from dsa110_contimg.variability.metrics import RunningStats
+from dsa110_contimg.variability.significance import LightCurve
 
 __all__ = ["EXCLUDED_FLAGS", "StoredStats", "add_measurements", "catalog_shift",
            "light_curves", "read_stats", "recompute"]

@@ -14,7 +14,7 @@ has enough history, else its catalogue flux rescaled to the same flux scale.
 Examples
 --------
 >>> import numpy as np
->>> from dsa110_contimg.photometry.normalize import correction_factor, normalize_measurement
+>>> from dsa110_contimg.variability.normalize import correction_factor, normalize_measurement
 >>> rng = np.random.default_rng(0)
 >>> baseline = rng.uniform(0.05, 0.5, 20)
 >>> factor = correction_factor(1.05 * baseline, 0.001 * np.ones(20), baseline)

@@ -10,18 +10,18 @@ the job's ``normalize`` parameter is true), in one transaction:
    ``reference_max_deviation`` σ, or an active or confirmed variability candidate) — so a
    reference that varied is excluded from the following epochs automatically. At most
    ``max_references``, the brightest, spread over the field
-   (`dsa110_contimg.photometry.normalize.select_references`).
+   (`dsa110_contimg.variability.normalize.select_references`).
 2. **Baselines**: each reference's mean normalized flux from its variability statistics once it
    has ``reference_min_history`` epochs (weighted, without its highest and lowest epoch from
-   the fifth on; updated with every epoch, in O(1)), else its catalogue flux on the same scale (`dsa110_contimg.photometry.normalize.reference_baselines`).
+   the fifth on; updated with every epoch, in O(1)), else its catalogue flux on the same scale (`dsa110_contimg.variability.normalize.reference_baselines`).
 3. **Correction** ``C``: the σ-clipped ensemble ratio measured/baseline with its error
-   (`dsa110_contimg.photometry.normalize.correction_factor`); a reference that deviates in this
+   (`dsa110_contimg.variability.normalize.correction_factor`); a reference that deviates in this
    image is clipped. Stored in ``image_corrections`` (value, error, references used, method,
    settings) for the product and parameter set.
 4. **Normalized fluxes** ``S/C`` with propagated errors are written into the product's
    photometry rows (``flux_norm_jyb``, ``flux_norm_err_jyb``); raw fluxes are kept.
 5. **Variability statistics** of the product's sources get these measurements in O(1)
-   (`dsa110_contimg.photometry.variability_store`). A product normalized before (reprocessed)
+   (`dsa110_contimg.variability.store`). A product normalized before (reprocessed)
    has its sources' statistics recomputed from their stored measurements instead, so nothing is
    counted twice.
 
@@ -52,9 +52,9 @@ from dsa110_contimg.database.models import (
 )
 from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.errors import ConflictError
-from dsa110_contimg.photometry import variability_store
 from dsa110_contimg.photometry.flags import PhotometryFlag
-from dsa110_contimg.photometry.normalize import (
+from dsa110_contimg.variability import store as variability_store
+from dsa110_contimg.variability.normalize import (
     correction_factor,
     normalize_measurement,
     reference_baselines,

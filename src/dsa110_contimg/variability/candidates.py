@@ -1,16 +1,16 @@
 """Variable and ESE candidates: detection presets, a significance, and the candidates table.
 
 `detect` computes every source's metrics from its stored statistics
-(`dsa110_contimg.photometry.variability_store`) and flags sources with at least the preset's
+(`dsa110_contimg.variability.store`) and flags sources with at least the preset's
 ``min_epochs`` normalized measurements whose false-alarm probability (the probability of
-statistics this extreme for a constant source, `dsa110_contimg.photometry.significance`) is at
+statistics this extreme for a constant source, `dsa110_contimg.variability.significance`) is at
 most the preset's ``false_alarm``, whatever their number of epochs:
 
 * ``eta``: the probability of the source's η from χ² with ``n − 1`` degrees of freedom, errors
   scaled by the excess η of the field's sources (their median, see
-  `~dsa110_contimg.photometry.significance.excess_factor`);
+  `~dsa110_contimg.variability.significance.excess_factor`);
 * ``dip``: the look-elsewhere corrected probability of the most significant run of low epochs
-  (`~dsa110_contimg.photometry.significance.box_dip`), searched in the light curves of the
+  (`~dsa110_contimg.variability.significance.box_dip`), searched in the light curves of the
   sources whose χ² could hold such a dip; it counts only when the run stays significant without
   its lowest epoch, so one bad epoch is not a dip.
 
@@ -41,15 +41,15 @@ from dsa110_contimg.config import get_settings
 from dsa110_contimg.database.models import CatalogSource, VariabilityCandidate
 from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.errors import InputError, NotFoundError
-from dsa110_contimg.photometry.significance import (
+from dsa110_contimg.variability.metrics import METRICS
+from dsa110_contimg.variability.significance import (
     Dip,
     LightCurve,
     box_dip,
     eta_false_alarm,
     excess_factor,
 )
-from dsa110_contimg.photometry.variability import METRICS
-from dsa110_contimg.photometry.variability_store import light_curves, read_stats
+from dsa110_contimg.variability.store import light_curves, read_stats
 
 __all__ = ["CANDIDATE_FIELDS", "CANDIDATE_ORDERS", "CANDIDATE_STATUSES", "PRESETS", "Preset",
            "SIGNIFICANCE_FIELDS", "Significance", "UnknownCandidateError", "count_tested",
