@@ -17,10 +17,13 @@ from dsa110_contimg.catalog.zones import angular_separation_deg, check_cone, con
 from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.errors import InputError, NotFoundError
 
-__all__ = ["CONE_COLUMNS", "UnknownCatalogError", "cone_search", "list_catalogs"]
+__all__ = ["CONE_COLUMNS", "UnknownCatalogError", "cone_search", "list_catalogs",
+           "sources_by_id"]
 
 #: Columns of a cone-search result, in order.
 CONE_COLUMNS: tuple[str, ...] = ("source_id", "name") + NUMERIC_COLUMNS + ("sep_deg",)
+#: Largest id list sent in one ``IN (...)`` (SQLite limits bound parameters per statement).
+_ID_CHUNK = 5000
 _CATALOG_LIST_COLUMNS = ("name", "n_sources", "frequency_hz", "description", "source_file",
                          "file_sha256", "ingested_at")
 
@@ -96,6 +99,24 @@ def list_catalogs(url: str | None = None) -> Table:
                        else (np.nan if c == "frequency_hz" else None)
                        for c in _CATALOG_LIST_COLUMNS])
     return table
+
+
+def sources_by_id(source_ids, *, url: str | None = None) -> Table:
+    """Catalogue sources by id, in id order (the cone-search columns without ``sep_deg``).
+
+    Raises
+    ------
+    NotFoundError
+        Some of the ids are not catalogue sources (the message says how many).
+    """
+    ids = sorted({int(i) for i in source_ids})
+    rows = []
+    with get_engine(url).connect() as conn:
+        for start in range(0, len(ids), _ID_CHUNK):
+            rows.extend(store.select_by_ids(conn, ids[start:start + _ID_CHUNK]))
+    if len(rows) != len(ids):
+        raise NotFoundError(f"{len(ids) - len(rows)} requested source id(s) do not exist")
+    return _sources_table(rows, with_extra=False)
 
 
 def _sources_table(rows: list, with_extra: bool) -> Table:

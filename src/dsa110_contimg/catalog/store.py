@@ -35,6 +35,7 @@ __all__ = [
     "count_sources",
     "list_catalog_records",
     "save_catalog",
+    "select_by_ids",
     "select_in_boxes",
     "set_source_count",
     "upsert_sources",
@@ -185,6 +186,13 @@ def select_in_boxes(conn: Connection, catalog_id: int, boxes: Sequence[ZoneBox])
     if not terms:
         return []
     return list(conn.execute(select(*columns).where(or_(*terms))))
+
+
+def select_by_ids(conn: Connection, ids: Sequence[int]) -> list[Row]:
+    """Sources with these ids, in id order (columns `SOURCE_COLUMNS`)."""
+    columns = [_source.c[c] for c in SOURCE_COLUMNS]
+    return list(conn.execute(select(*columns).where(_source.c.id.in_(list(ids)))
+                             .order_by(_source.c.id)))
 
 
 def _full_circle_runs(boxes: Sequence[ZoneBox]) -> list[tuple[int, int]]:

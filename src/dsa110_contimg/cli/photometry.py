@@ -78,26 +78,20 @@ def measure(
     from dsa110_contimg.config import get_settings
     from dsa110_contimg.database.migrate import upgrade
     from dsa110_contimg.imaging.fits_io import load_image
-    from dsa110_contimg.photometry.forced import measure_in_chunks
-    from dsa110_contimg.photometry.sources import measure_catalog_sources
+    from dsa110_contimg.photometry.sources import measure_targets, select_targets
     from dsa110_contimg.photometry.table_io import read_positions, write_measurements
 
     _check_targets_and_format(catalog, positions, fmt)
     options = get_settings().photometry.fitting
-    primary_beam = get_settings().primary_beam.beam()
     img = load_image(image, beam=_parse_beam(beam))
-    if positions is not None:
-        targets = read_positions(positions)
-        table = measure_in_chunks(img, targets["ra_deg"], targets["dec_deg"],
-                                  chunk_size=chunk_size, names=targets["name"],
-                                  source_ids=targets["source_id"], rms_map=rms_map,
-                                  background_map=background_map, options=options,
-                                  primary_beam=primary_beam)
-    else:
+    if positions is None:
         upgrade()
-        table = measure_catalog_sources(img, catalog, radius_deg=radius_deg,
-                                        rms_map=rms_map, background_map=background_map,
-                                        options=options, primary_beam=primary_beam)
+    targets = select_targets(img, positions=read_positions(positions) if positions else None,
+                             catalog=catalog if positions is None else None,
+                             radius_deg=radius_deg, options=options)
+    table = measure_targets(img, targets, chunk_size=chunk_size, rms_map=rms_map,
+                            background_map=background_map, options=options,
+                            primary_beam=get_settings().primary_beam.beam())
     if output is not None:
         write_measurements(table, output, fmt)
         console.print(f"wrote {len(table)} measurements to {output}")

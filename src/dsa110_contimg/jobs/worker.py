@@ -41,7 +41,7 @@ from dsa110_contimg.database.data_registry import (
     confine_product,
     update_photometry_status,
 )
-from dsa110_contimg.database.models import BatchJob, BatchJobItem, CatalogSource, DataRegistry
+from dsa110_contimg.database.models import BatchJob, BatchJobItem, DataRegistry
 from dsa110_contimg.database.products import photometry_insert
 from dsa110_contimg.database.session import get_engine, session_scope
 from dsa110_contimg.database.spectra import spectra_insert
@@ -50,8 +50,7 @@ from dsa110_contimg.imaging.fits_io import check_image, load_image, require_obse
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.photometry.adaptive import measure_subbands, spectra
 from dsa110_contimg.photometry.flags import decode_flags
-from dsa110_contimg.photometry.forced import measure_many
-from dsa110_contimg.photometry.sources import measure_catalog_sources
+from dsa110_contimg.photometry.sources import measure_targets, select_targets
 from dsa110_contimg.variability.corrections import normalize_product
 
 __all__ = ["ItemOutcome", "claim_item", "process_item", "run_worker", "worker_name"]
@@ -279,23 +278,13 @@ def _measure(path: str | Path, sources: dict, params: PhotometryParams, url: str
     require_observation_time(image)  # rows without a time cannot enter light curves
     maps = _noise_map(metadata)
     if "source_ids" in sources:
-        ids = [int(s) for s in sources["source_ids"]]
-        with session_scope(url) as session:
-            rows = session.execute(select(CatalogSource.id, CatalogSource.name,
-                                          CatalogSource.ra_deg, CatalogSource.dec_deg)
-                                   .where(CatalogSource.id.in_(ids))
-                                   .order_by(CatalogSource.id)).all()
-        if len(rows) != len(set(ids)):
-            raise NotFoundError(f"{len(set(ids)) - len(rows)} requested source id(s) do not "
-                                "exist")
-        return measure_many(image, [r.ra_deg for r in rows], [r.dec_deg for r in rows],
-                            names=[r.name for r in rows], source_ids=[r.id for r in rows],
-                            options=params.fitting, primary_beam=params.primary_beam.beam(),
-                            **maps)
-    return measure_catalog_sources(image, sources.get("catalog", params.catalog),
-                                   sources.get("radius_deg", params.radius_deg),
-                                   options=params.fitting,
-                                   primary_beam=params.primary_beam.beam(), url=url, **maps)
+        targets = select_targets(image, source_ids=sources["source_ids"], url=url)
+    else:
+        targets = select_targets(image, catalog=sources.get("catalog", params.catalog),
+                                 radius_deg=sources.get("radius_deg", params.radius_deg),
+                                 options=params.fitting, url=url)
+    return measure_targets(image, targets, options=params.fitting,
+                           primary_beam=params.primary_beam.beam(), **maps)
 
 
 def _measure_spectra(data_id: str, table, metadata: str | None, params: PhotometryParams,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from astropy.table import Table
 from fastapi import APIRouter, HTTPException, status
 
 from dsa110_contimg.api.deps import PageDep, SettingsDep, confined_file
@@ -29,8 +30,8 @@ from dsa110_contimg.config import Settings
 from dsa110_contimg.database.data_registry import confine_product, get_data
 from dsa110_contimg.database.products import light_curve, photometry_count, photometry_for_product
 from dsa110_contimg.imaging.fits_io import Image, load_image
-from dsa110_contimg.photometry.forced import MEASUREMENT_COLUMNS, measure_forced_peak, measure_many
-from dsa110_contimg.photometry.sources import measure_catalog_sources, query_sources_for_image
+from dsa110_contimg.photometry.forced import MEASUREMENT_COLUMNS, measure_forced_peak
+from dsa110_contimg.photometry.sources import measure_targets, select_targets
 from dsa110_contimg.variability.corrections import get_image_correction
 from dsa110_contimg.variability.normalize import normalize_measurement
 
@@ -86,28 +87,22 @@ def measure_batch(request: MeasureBatchRequest, settings: SettingsDep) -> Measur
     image = _image(request, settings)
     limit = settings.api.max_sync_positions
     options = settings.photometry.fitting
-    primary_beam = settings.primary_beam.beam()
+    positions = None
     if request.positions is not None:
-        n_targets = len(request.positions)
-    else:
-        sources = query_sources_for_image(image, request.catalog, request.radius_deg,
-                                          url=settings.database_url)
-        n_targets = int(np.count_nonzero(sources["in_field"]))
-    if n_targets > limit:
+        positions = Table({"ra_deg": [p.ra_deg for p in request.positions],
+                           "dec_deg": [p.dec_deg for p in request.positions],
+                           "name": [p.name or f"pos{i}" for i, p in enumerate(request.positions)],
+                           "source_id": [p.source_id or -1 for p in request.positions]})
+    targets = select_targets(image, positions=positions,
+                             catalog=request.catalog if positions is None else None,
+                             radius_deg=request.radius_deg, options=options,
+                             url=settings.database_url)
+    if len(targets) > limit:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"{n_targets} targets exceed the synchronous limit of {limit} "
+                            f"{len(targets)} targets exceed the synchronous limit of {limit} "
                             "(api.max_sync_positions); submit a batch job instead")
-    if request.positions is not None:
-        positions = request.positions
-        table = measure_many(
-            image, [p.ra_deg for p in positions], [p.dec_deg for p in positions],
-            names=[p.name or f"pos{i}" for i, p in enumerate(positions)],
-            source_ids=[p.source_id or -1 for p in positions], options=options,
-            primary_beam=primary_beam)
-    else:
-        table = measure_catalog_sources(image, request.catalog, request.radius_deg,
-                                        options=options, primary_beam=primary_beam,
-                                        url=settings.database_url)
+    table = measure_targets(image, targets, options=options,
+                            primary_beam=settings.primary_beam.beam())
     method = table.meta["method"]
     rows = [Measurement(**row, method=method) for row in records(table, MEASUREMENT_COLUMNS)]
     return MeasureBatchResponse(
