@@ -76,17 +76,16 @@ def measure(
     the band edges, so memory does not grow with their number.
     """
     from dsa110_contimg.config import get_settings
-    from dsa110_contimg.database.migrate import upgrade
     from dsa110_contimg.imaging.fits_io import load_image
-    from dsa110_contimg.photometry.forced import measure_in_chunks
-    from dsa110_contimg.photometry.sources import measure_catalog_sources
     from dsa110_contimg.photometry.table_io import read_positions, write_measurements
 
     _check_targets_and_format(catalog, positions, fmt)
     options = get_settings().photometry.fitting
     primary_beam = get_settings().primary_beam.beam()
     img = load_image(image, beam=_parse_beam(beam))
-    if positions is not None:
+    if positions is not None:  # no database: listed positions import only the engine
+        from dsa110_contimg.photometry.forced import measure_in_chunks
+
         targets = read_positions(positions)
         table = measure_in_chunks(img, targets["ra_deg"], targets["dec_deg"],
                                   chunk_size=chunk_size, names=targets["name"],
@@ -94,6 +93,9 @@ def measure(
                                   background_map=background_map, options=options,
                                   primary_beam=primary_beam)
     else:
+        from dsa110_contimg.database.migrate import upgrade
+        from dsa110_contimg.photometry.sources import measure_catalog_sources
+
         upgrade()
         table = measure_catalog_sources(img, catalog, radius_deg=radius_deg,
                                         rms_map=rms_map, background_map=background_map,
