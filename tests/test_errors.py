@@ -17,6 +17,7 @@ from dsa110_contimg.api.errors import install_handlers
 from dsa110_contimg.api.paths import MissingFileError
 from dsa110_contimg.api.security import InsecureBindError
 from dsa110_contimg.catalog.columns import CatalogFormatError, CoordinateError
+from dsa110_contimg.catalog.master import MissingMasterCatalogError
 from dsa110_contimg.catalog.query import UnknownCatalogError
 from dsa110_contimg.cli.errors import ReportingGroup
 from dsa110_contimg.config import JobSettings
@@ -72,6 +73,7 @@ MAPPING = {
     (UnknownCandidateError, NotFoundError), (MissingFileError, NotFoundError),
     (PathOutsideRootsError, ForbiddenError), (InsecureBindError, ForbiddenError),
     (InvalidTransitionError, ConflictError), (NormalizationError, ConflictError),
+    (MissingMasterCatalogError, ConflictError),
     (ImagingError, ExternalToolError), (ConversionError, ExternalToolError),
     (LedgerLockedError, UnavailableError), (SchedulerLostError, UnavailableError),
 ])
