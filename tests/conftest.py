@@ -138,6 +138,23 @@ def db_url(request, tmp_path: Path):
     get_engine(url).dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request, tmp_path: Path):
+    """A database with no tables at all: a new SQLite file, and a new database on the real
+    PostgreSQL server (not cloned from the migrated template)."""
+    from dsa110_contimg.database.session import get_engine
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        name = f"empty_{uuid.uuid4().hex[:12]}"
+        server.psql(f"CREATE DATABASE {name};")
+        url = _psycopg_url(server, name)
+    yield url
+    get_engine(url).dispose()
+
+
 @pytest.fixture
 def sim_field(tmp_path: Path) -> tuple[Path, list[Path], tuple[str, ...]]:
     """A simulated field centred on `SIM_FIELD_CENTER`: ``(catalogue CSV of its sky, three

@@ -17,6 +17,7 @@ from dsa110_contimg.api.errors import install_handlers
 from dsa110_contimg.api.paths import MissingFileError
 from dsa110_contimg.api.security import InsecureBindError
 from dsa110_contimg.catalog.columns import CatalogFormatError, CoordinateError
+from dsa110_contimg.catalog.master import MissingMasterCatalogError
 from dsa110_contimg.catalog.query import UnknownCatalogError
 from dsa110_contimg.cli.errors import ReportingGroup
 from dsa110_contimg.config import JobSettings
@@ -72,6 +73,7 @@ MAPPING = {
     (UnknownCandidateError, NotFoundError), (MissingFileError, NotFoundError),
     (PathOutsideRootsError, ForbiddenError), (InsecureBindError, ForbiddenError),
     (InvalidTransitionError, ConflictError), (NormalizationError, ConflictError),
+    (MissingMasterCatalogError, ConflictError),
     (ImagingError, ExternalToolError), (ConversionError, ExternalToolError),
     (LedgerLockedError, UnavailableError), (SchedulerLostError, UnavailableError),
 ])
@@ -205,3 +207,22 @@ def test_the_command_line_imports_no_heavy_module():
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 check=True).stdout.split())
     assert loaded.isdisjoint(heavy), sorted(loaded & set(heavy))
+
+
+def test_measuring_listed_positions_imports_no_database_or_web_stack(tmp_path):
+    sky = make_sky(150.0, 37.2, 0.05, seed=2, n_sources=5)
+    sim = simulate_image(tmp_path / "field-image-pb.fits", sky, center_ra_deg=150.0,
+                         center_dec_deg=37.2, npix=128, pb=None, seed=2)
+    positions = tmp_path / "positions.csv"
+    positions.write_text("ra_deg,dec_deg\n150.0,37.2\n150.01,37.21\n")
+    heavy = ("sqlalchemy", "alembic", "fastapi", "dask", "distributed", "pandas", "matplotlib",
+             "bokeh", "pyuvdata", "reproject", "uvicorn", "scipy.signal", "scipy.stats")
+    code = ("import sys; from dsa110_contimg.cli import app; "
+            "app(sys.argv[1:], standalone_mode=False); "
+            "print(' '.join(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code, "photometry", "measure", str(sim.path),
+                           "--positions", str(positions), "-o", str(tmp_path / "out.csv")],
+                          capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.split())
+    assert not {m for m in loaded if m in heavy or m.split(".")[0] in heavy}
+    assert (tmp_path / "out.csv").read_text().count("\n") == 3

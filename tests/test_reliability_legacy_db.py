@@ -5,16 +5,18 @@ nothing, a rerun works, ``--dry-run`` changes nothing."""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
+from pathlib import Path
 
 import pytest
 from astropy.table import Table
+from sqlalchemy import inspect, text
 from typer.testing import CliRunner
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.cli import app
 from dsa110_contimg.database.migrate import current_revision
 from dsa110_contimg.database.products import light_curve
+from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 
 RA0, DEC0 = 150.0, 37.2
@@ -53,101 +55,126 @@ NINE_COLUMNS = ("CREATE TABLE photometry (id INTEGER PRIMARY KEY, source_id TEXT
                 "measured_at REAL NOT NULL);")
 
 
-def _original_database(tmp_path, *, bad_job_id: bool = False, nine_columns: bool = False):
-    """A products database as the original code left it, with rows in every table; the sky
-    whose sources the rows measured; the FITS images they name (one of them gone)."""
+def _original_database(tmp_path, url: str, *, bad_job_id: bool = False,
+                       nine_columns: bool = False):
+    """A products database as the original code left it at ``url``, with rows in every table;
+    the sky whose sources the rows measured; the FITS images they name (one of them gone)."""
     sky = make_sky(RA0, DEC0, 0.05, seed=11, n_sources=6, min_flux_jy=0.1, max_flux_jy=0.3)
     images = [simulate_image(tmp_path / f"old{k}-image-pb.fits", sky, center_ra_deg=RA0,
                              center_dec_deg=DEC0, npix=200, pb=None, seed=k,
                              date_obs=f"2025-0{k + 1}-01T00:00:00").path for k in range(2)]
     gone = tmp_path / "deleted-image-pb.fits"
-    path = tmp_path / "products.sqlite3"
-    conn = sqlite3.connect(path)
     schema = ORIGINAL_SCHEMA
     if nine_columns:
         start = schema.index("CREATE TABLE photometry")
         schema = schema[:start] + NINE_COLUMNS + schema[schema.index(";", start) + 1:]
-    conn.executescript(schema)
-    for k, image in enumerate([*images, gone]):
-        conn.execute("INSERT INTO images (path, ms_path, created_at, type) VALUES (?,?,?,?)",
-                     (str(image), f"/old/obs{k}.ms", 1.7e9 + k, "5min"))
-        for j, source in enumerate(sky):
-            conn.execute(
-                "INSERT INTO photometry (source_id, image_path, ra_deg, dec_deg, nvss_flux_mjy,"
-                " peak_jyb, peak_err_jyb, measured_at) VALUES (?,?,?,?,?,?,?,?)",
-                (f"J{j:06d}+370000", str(image), source["ra_deg"] + 1e-4,
-                 source["dec_deg"], 1e3 * source["flux_jy"], source["flux_jy"], 0.001,
-                 1.7e9 + k))
-    conn.execute("INSERT INTO photometry (source_id, image_path, ra_deg, dec_deg, peak_jyb, "
-                 "peak_err_jyb, measured_at) VALUES ('J000000+000000', ?, 10.0, 0.0, "
-                 "0.5, 0.01, 1.7e9)", (str(images[0]),))  # no source there
-    if not nine_columns:  # the later columns: the old mjd is what the new rows keep
-        conn.execute("UPDATE photometry SET snr = 100.0, mjd = 60676.5 + 31 * "
-                     "(image_path LIKE '%old1%')")
-    conn.execute("INSERT INTO batch_jobs (type, created_at, status, total_items, "
-                 "completed_items, failed_items, params) VALUES ('photometry', 1.7e9, "
-                 "'completed', 1, 1, 0, '{\"catalog\": \"nvss\"}')")
-    conn.execute("INSERT INTO batch_job_items (batch_id, ms_path, status, data_id) VALUES "
-                 "(1, ?, 'done', 'image_0')", (f"{images[0]}:150.0:37.2",))
-    conn.execute("INSERT INTO data_registry (data_type, data_id, base_path, stage_path, "
-                 "created_at, staged_at, photometry_job_id) VALUES ('image', 'image_0', "
-                 "'/old', '/old/image_0.fits', 0, 0, ?)", ("job-abc" if bad_job_id else "1",))
-    conn.commit()
-    conn.close()
+    engine = get_engine(url)
+    if engine.dialect.name == "postgresql":  # the same tables in PostgreSQL's types
+        schema = (schema.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "SERIAL PRIMARY KEY")
+                  .replace("INTEGER PRIMARY KEY", "SERIAL PRIMARY KEY")
+                  .replace("REAL", "DOUBLE PRECISION"))
+    with engine.begin() as conn:
+        for statement in filter(str.strip, schema.split(";")):
+            conn.execute(text(statement))
+        for k, image in enumerate([*images, gone]):
+            conn.execute(text("INSERT INTO images (path, ms_path, created_at, type) VALUES "
+                              "(:path, :ms, :at, '5min')"),
+                         {"path": str(image), "ms": f"/old/obs{k}.ms", "at": 1.7e9 + k})
+            for j, source in enumerate(sky):
+                conn.execute(text(
+                    "INSERT INTO photometry (source_id, image_path, ra_deg, dec_deg, "
+                    "nvss_flux_mjy, peak_jyb, peak_err_jyb, measured_at) VALUES (:name, :path, "
+                    ":ra, :dec, :nvss, :peak, 0.001, :at)"),
+                    {"name": f"J{j:06d}+370000", "path": str(image),
+                     "ra": float(source["ra_deg"]) + 1e-4, "dec": float(source["dec_deg"]),
+                     "nvss": 1e3 * float(source["flux_jy"]), "peak": float(source["flux_jy"]),
+                     "at": 1.7e9 + k})
+        conn.execute(text("INSERT INTO photometry (source_id, image_path, ra_deg, dec_deg, "
+                          "peak_jyb, peak_err_jyb, measured_at) VALUES ('J000000+000000', "
+                          ":path, 10.0, 0.0, 0.5, 0.01, 1.7e9)"),
+                     {"path": str(images[0])})  # no source there
+        if not nine_columns:  # the later columns: the old mjd is what the new rows keep
+            conn.execute(text("UPDATE photometry SET snr = 100.0, mjd = 60676.5 + CASE WHEN "
+                              "image_path LIKE '%old1%' THEN 31 ELSE 0 END"))
+        conn.execute(text("INSERT INTO batch_jobs (type, created_at, status, total_items, "
+                          "completed_items, failed_items, params) VALUES ('photometry', 1.7e9, "
+                          "'completed', 1, 1, 0, '{\"catalog\": \"nvss\"}')"))
+        conn.execute(text("INSERT INTO batch_job_items (batch_id, ms_path, status, data_id) "
+                          "VALUES (1, :item, 'done', 'image_0')"),
+                     {"item": f"{images[0]}:150.0:37.2"})
+        conn.execute(text("INSERT INTO data_registry (data_type, data_id, base_path, stage_path, "
+                          "created_at, staged_at, photometry_job_id) VALUES ('image', 'image_0', "
+                          "'/old', '/old/image_0.fits', 0, 0, :job)"),
+                     {"job": "job-abc" if bad_job_id else "1"})
+    engine.dispose()
     catalogue = tmp_path / "sky.csv"
     Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
            "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv")
-    return path, catalogue, len(sky)
+    return catalogue, len(sky)
 
 
-def _digest(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _sqlite_file(url: str) -> Path | None:
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
 
-def _tables(path) -> dict[str, int]:
-    conn = sqlite3.connect(path)
-    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    counts = {name: conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0]
-              for name in names}
-    conn.close()
+def _digest(url: str) -> str | None:
+    """The SQLite file's hash (None on a server database)."""
+    path = _sqlite_file(url)
+    return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tables(url: str) -> dict[str, int]:
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        counts = {name: conn.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar_one()
+                  for name in inspect(conn).get_table_names()}
+    engine.dispose()
     return counts
 
 
+def _query(url: str, sql: str) -> list[tuple]:
+    with get_engine(url).connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql))]
+
+
 @pytest.mark.parametrize("nine_columns", [False, True], ids=["all-columns", "nine-columns"])
-def test_original_products_database_is_upgraded_keeping_every_row(tmp_path, nine_columns):
-    path, catalogue, n_sources = _original_database(tmp_path, nine_columns=nine_columns)
-    url = f"sqlite:///{path}"
-    before = _tables(path)
+def test_original_products_database_is_upgraded_keeping_every_row(tmp_path, empty_db_url,
+                                                                  nine_columns):
+    url = empty_db_url
+    catalogue, n_sources = _original_database(tmp_path, url, nine_columns=nine_columns)
+    before = _tables(url)
+    old_items = _query(url, "SELECT * FROM batch_job_items ORDER BY id")
     runner = CliRunner()
-    digest = _digest(path)
+    digest = _digest(url)
     dry = runner.invoke(app, ["db", "upgrade", "--database-url", url, "--dry-run"])
     assert dry.exit_code == 0, dry.output
     shown = " ".join(dry.output.split())
     assert "dry run" in shown and "photometry → legacy_photometry" in shown
     assert f"photometry: {3 * n_sources + 1} rows" in shown
-    assert _digest(path) == digest and current_revision(url) is None  # nothing changed
+    assert _digest(url) == digest and _tables(url) == before  # nothing changed
+    assert current_revision(url) is None
 
     first = runner.invoke(app, ["db", "upgrade", "--database-url", url])
     assert first.exit_code == 0, first.output
     assert current_revision(url) is not None
-    after = _tables(path)
+    after = _tables(url)
     for table in ("images", "batch_jobs", "batch_job_items"):
-        assert after[table] == before[table]  # every old row kept
+        assert after[table] == before[table]  # every old row kept, under its own name
+    assert _query(url, "SELECT * FROM batch_job_items ORDER BY id") == old_items
     # The registry keeps its row and gains the two images of the measurements, registered.
     assert after["data_registry"] == before["data_registry"] + 2
     assert after["legacy_photometry"] == before["photometry"]
     assert after["photometry"] == 0  # no catalogue yet: nothing can be mapped
     assert "no catalogue source within 5″" in " ".join(first.output.split())
-    assert list(tmp_path.glob("products.sqlite3.pre-upgrade-*.bak"))  # the automatic backup
+    if _sqlite_file(url) is not None:  # the automatic backup
+        assert list(tmp_path.glob("empty.sqlite3.pre-upgrade-*.bak"))
 
     ingest_catalog(catalogue, "old-sky", url=url)
     second = runner.invoke(app, ["db", "upgrade", "--database-url", url])  # a rerun works
     assert second.exit_code == 0, second.output
-    conn = sqlite3.connect(path)
-    notes = dict(conn.execute("SELECT migration_note, COUNT(*) FROM legacy_photometry "
-                              "GROUP BY migration_note").fetchall())
-    migrated = conn.execute("SELECT mjd_obs, peak_jyb FROM photometry").fetchall()
-    conn.close()
+    notes = dict(_query(url, "SELECT migration_note, COUNT(*) FROM legacy_photometry "
+                             "GROUP BY migration_note"))
+    migrated = _query(url, "SELECT mjd_obs, peak_jyb FROM photometry")
     assert notes["migrated"] == 2 * n_sources
     assert notes["unmapped: image not registered and its file is missing"] == n_sources
     assert sum(n for note, n in notes.items() if "no catalogue source" in note) == 1
@@ -158,22 +185,20 @@ def test_original_products_database_is_upgraded_keeping_every_row(tmp_path, nine
     curve = light_curve(1, url=url)
     assert len(curve) == 2 and sorted(curve["mjd"]) == pytest.approx(expected, abs=0.01)
     third = runner.invoke(app, ["db", "upgrade", "--database-url", url])
-    assert third.exit_code == 0 and _tables(path)["photometry"] == 2 * n_sources
+    assert third.exit_code == 0 and _tables(url)["photometry"] == 2 * n_sources
 
 
-def test_failed_upgrade_of_an_original_database_changes_nothing(tmp_path):
-    path, _catalogue, _n = _original_database(tmp_path, bad_job_id=True)
-    url = f"sqlite:///{path}"
-    before = _tables(path)
+def test_failed_upgrade_of_an_original_database_changes_nothing(tmp_path, empty_db_url):
+    url = empty_db_url
+    _original_database(tmp_path, url, bad_job_id=True)
+    before = _tables(url)
     result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", url])
     assert result.exit_code != 0
     assert "image_0='job-abc'" in " ".join(result.output.split()) + str(result.exception)
-    assert _tables(path) == before  # restored from the automatic backup
+    assert _tables(url) == before  # restored from the backup, or rolled back
     assert current_revision(url) is None
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE data_registry SET photometry_job_id = '1'")
-    conn.commit()
-    conn.close()
+    with get_engine(url).begin() as conn:
+        conn.execute(text("UPDATE data_registry SET photometry_job_id = '1'"))
     rerun = CliRunner().invoke(app, ["db", "upgrade", "--database-url", url])
     assert rerun.exit_code == 0, rerun.output
-    assert "legacy_photometry" in _tables(path)
+    assert "legacy_photometry" in _tables(url)

@@ -5,18 +5,18 @@ mapped once: to an HTTP status (`dsa110_contimg.api.errors`), to an exit code of
 line (`dsa110_contimg.cli.errors`) and to what a job worker does with the item
 (`dsa110_contimg.jobs.worker`):
 
-=================  ======  =========  =================================================
-kind               HTTP    exit code  job worker
-=================  ======  =========  =================================================
-`InputError`       422     2          fails the item at once with the reason
-`NotFoundError`    404     2          fails the item at once with the reason
-`ForbiddenError`   403     2          fails the item at once with the reason
-`ConflictError`    409     3          fails the item at once with the reason
-`ExternalToolError`    502     4          retries with backoff up to ``jobs.max_attempts``
-`UnavailableError` 503     5          retries with backoff up to ``jobs.max_attempts``
-any other          500     1          a bug: logged with its traceback at ERROR, retried
-                                      up to ``jobs.max_attempts``
-=================  ======  =========  =================================================
+===================  ======  =========  ===============================================
+kind                 HTTP    exit code  job worker
+===================  ======  =========  ===============================================
+`InputError`         422     2          fails the item at once with the reason
+`NotFoundError`      404     2          fails the item at once with the reason
+`ForbiddenError`     403     2          fails the item at once with the reason
+`ConflictError`      409     3          fails the item at once with the reason
+`ExternalToolError`  502     4          retries with backoff up to ``jobs.max_attempts``
+`UnavailableError`   503     5          retries with backoff up to ``jobs.max_attempts``
+any other            500     1          a bug: logged with its traceback at ERROR,
+                                        retried up to ``jobs.max_attempts``
+===================  ======  =========  ===============================================
 
 Kinds that name a built-in meaning also derive from the built-in exception (an `InputError` is
 a ``ValueError``, a `NotFoundError` a ``LookupError``, a `ForbiddenError` a
@@ -80,7 +80,7 @@ class ConflictError(ContimgError):
 class ExternalToolError(ContimgError, RuntimeError):
     """An external program or service failed (WSClean, an imaging command, a converter)."""
 
-    kind = "external"
+    kind = "external-tool"
     retryable = True
 
 

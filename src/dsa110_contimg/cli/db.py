@@ -17,8 +17,10 @@ _URL_OPTION = typer.Option(None, "--database-url",
 def upgrade_command(revision: str = typer.Argument("head", help="Target revision."),
                     database_url: str | None = _URL_OPTION,
                     dry_run: bool = typer.Option(False, "--dry-run",
-                                                 help="Upgrade a temporary copy and report "
-                                                      "what would happen; change nothing.")
+                                                 help="Report what would happen; change "
+                                                      "nothing (an SQLite file's copy is "
+                                                      "upgraded, a PostgreSQL transaction "
+                                                      "rolled back).")
                     ) -> None:
     """Create the schema in an empty database or upgrade an existing one in place.
 
@@ -28,7 +30,7 @@ def upgrade_command(revision: str = typer.Argument("head", help="Target revision
     can be mapped (image → registered product, position → catalogue source within 5″) becomes
     a row of the new schema; the others are reported, and tried again by a later upgrade (e.g.
     once the catalogue is ingested). An SQLite file is copied first and restored if anything
-    fails.
+    fails; on PostgreSQL the schema changes in one transaction, rolled back on failure.
     """
     from sqlalchemy.engine import make_url
 

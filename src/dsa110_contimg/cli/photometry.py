@@ -76,7 +76,6 @@ def measure(
     the band edges, so memory does not grow with their number.
     """
     from dsa110_contimg.config import get_settings
-    from dsa110_contimg.database.migrate import upgrade
     from dsa110_contimg.imaging.fits_io import load_image
     from dsa110_contimg.photometry.sources import measure_targets, select_targets
     from dsa110_contimg.photometry.table_io import read_positions, write_measurements
@@ -84,7 +83,9 @@ def measure(
     _check_targets_and_format(catalog, positions, fmt)
     options = get_settings().photometry.fitting
     img = load_image(image, beam=_parse_beam(beam))
-    if positions is None:
+    if positions is None:  # listed positions need no database: they import only the engine
+        from dsa110_contimg.database.migrate import upgrade
+
         upgrade()
     targets = select_targets(img, positions=read_positions(positions) if positions else None,
                              catalog=catalog if positions is None else None,

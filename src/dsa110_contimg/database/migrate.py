@@ -1,12 +1,18 @@
 """Create or upgrade the database schema with Alembic (``contimg db upgrade``).
 
-An upgrade that changes the schema of an existing SQLite file first copies it beside itself
-(``<file>.pre-upgrade-<revision>-<time>.bak``, kept) and, should any step fail, restores that
-copy, so a failed upgrade changes nothing and can simply be run again. A products database left
-by the original DSA-110 code has its clashing ``photometry`` table set aside as
-``legacy_photometry`` before the migrations run, and its measurements mapped into the new
-schema afterwards (`dsa110_contimg.database.legacy`). ``dry_run`` upgrades a temporary copy and
-reports what would happen.
+A failed upgrade changes nothing and can simply be run again:
+
+* an existing SQLite file is first copied beside itself
+  (``<file>.pre-upgrade-<revision>-<time>.bak``, kept) and, should any step fail, that copy is
+  restored; ``dry_run`` upgrades a temporary copy and reports what would happen;
+* a PostgreSQL database has its schema changed in one transaction (PostgreSQL's DDL is
+  transactional: the renaming of original tables and every migration commit together or not
+  at all); ``dry_run`` runs that transaction and rolls it back.
+
+A products database left by the original DSA-110 code has its clashing ``photometry`` table set
+aside as ``legacy_photometry`` before the migrations run, and its measurements mapped into the
+new schema afterwards (`dsa110_contimg.database.legacy`; on PostgreSQL in a transaction of its
+own after the schema's, products it registers on the way kept — a rerun maps what is left).
 """
 
 from __future__ import annotations
@@ -77,8 +83,9 @@ def upgrade(url: str | None = None, revision: str = "head", *, dry_run: bool = F
     revision : str
         Target revision.
     dry_run : bool
-        Upgrade a temporary copy of the (SQLite) database instead and report; the database
-        itself is not touched.
+        Report what would happen and change nothing: an SQLite file's temporary copy is
+        upgraded; on PostgreSQL the schema's transaction is rolled back (the mapping of
+        legacy measurements, which needs the new schema committed, is not tried).
     map_legacy : bool
         Try to map legacy measurements not yet mapped even when the schema is already current
         (``contimg db upgrade`` does; services starting do not).
@@ -86,14 +93,19 @@ def upgrade(url: str | None = None, revision: str = "head", *, dry_run: bool = F
     Raises
     ------
     InputError
-        ``dry_run`` on a database that is not an SQLite file.
+        ``dry_run`` on an SQLite database that is not an existing file.
     """
     url = url or get_settings().database_url
     path = _sqlite_file(url)
+    if path is None and make_url(url).get_backend_name() != "sqlite":
+        report = _upgrade_in_one_transaction(url, revision, commit=not dry_run)
+        if dry_run or not (map_legacy or report.revision_before != report.revision_after):
+            return report
+        return replace(report, legacy_photometry=dict(migrate_legacy_photometry(url)))
     if dry_run:
         if path is None or not path.is_file():
             raise InputError("--dry-run needs an existing SQLite database file (it upgrades a "
-                             "copy)")
+                             "copy) or a PostgreSQL database")
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / path.name
             _copy_sqlite(path, copy)
@@ -131,6 +143,32 @@ def upgrade(url: str | None = None, revision: str = "head", *, dry_run: bool = F
                       backup.name)
         raise
     return UpgradeReport(before, current_revision(url), found, renamed, dict(mapped), backup)
+
+
+def _upgrade_in_one_transaction(url: str, revision: str, *, commit: bool) -> UpgradeReport:
+    """Set aside the original tables and run the migrations in one transaction of a server
+    database (transactional DDL), committed when ``commit`` (else rolled back: a dry run)."""
+    config = alembic_config(url)
+    with get_engine(url).connect() as conn:
+        transaction = conn.begin()
+        try:
+            before = MigrationContext.configure(conn).get_current_revision()
+            found = legacy_tables(conn)
+            renamed = set_aside_legacy_tables(conn)
+            config.attributes["connection"] = conn
+            log.debug("upgrading %s to %s in one transaction", url, revision)
+            command.upgrade(config, revision)
+            after = MigrationContext.configure(conn).get_current_revision()
+        except BaseException:
+            transaction.rollback()
+            log.error("upgrade of %s failed; rolled back (nothing changed)",
+                      make_url(url).render_as_string(hide_password=True))
+            raise
+        if commit:
+            transaction.commit()
+        else:
+            transaction.rollback()
+    return UpgradeReport(before, after, found, renamed, dry_run=not commit)
 
 
 def current_revision(url: str | None = None) -> str | None:

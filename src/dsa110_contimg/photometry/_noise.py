@@ -35,7 +35,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, signal, special
+from scipy import fft, ndimage, special
 
 from dsa110_contimg.imaging.fits_io import Image
 from dsa110_contimg.photometry import _kernels
@@ -224,8 +224,22 @@ def _analytic_scale(forms: KernelForms, qmax: float) -> float:
     q = A * dx * dx + 2.0 * B * dx * dy + C * dy * dy
     kernel = np.where(q <= qmax, np.exp(-q), 0.0)
     acf = np.exp(-q)  # noise autocorrelation = beam, for lags up to the stamp size
-    autocorr = signal.fftconvolve(kernel, kernel[::-1, ::-1], mode="same")
+    autocorr = _autocorrelation(kernel)
     return math.sqrt(float(np.sum(autocorr * acf)) / float(np.sum(kernel ** 2)))
+
+
+def _autocorrelation(kernel: np.ndarray) -> np.ndarray:
+    """Autocorrelation of a 2-D ``kernel`` at the lags of its own grid (its centre at zero lag).
+
+    The same as ``scipy.signal.fftconvolve(kernel, kernel[::-1, ::-1], mode="same")``, written
+    with `scipy.fft` so that measuring does not import `scipy.signal` (and `scipy.stats` with it).
+    """
+    full = [2 * n - 1 for n in kernel.shape]
+    fast = [fft.next_fast_len(n, real=True) for n in full]
+    spectrum = fft.rfftn(kernel, fast) * fft.rfftn(kernel[::-1, ::-1], fast)
+    product = fft.irfftn(spectrum, fast)
+    start = [(f - n) // 2 for f, n in zip(full, kernel.shape)]
+    return product[start[0]:start[0] + kernel.shape[0], start[1]:start[1] + kernel.shape[1]]
 
 
 def _nearest(values: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

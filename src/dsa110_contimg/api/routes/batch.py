@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from dsa110_contimg.api.deps import PageDep, Paging, SettingsDep, confined_file
 from dsa110_contimg.api.errors import responses
@@ -56,10 +56,7 @@ def _detail(job: JobSummary, page: Paging) -> JobDetail:
 
 
 def _job(job_id: int, url: str) -> JobSummary:
-    try:
-        return get_job(job_id, url=url)
-    except LookupError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return get_job(job_id, url=url)  # an unknown job is a NotFoundError: 404
 
 
 @router.post("/photometry", response_model=JobDetail, status_code=status.HTTP_201_CREATED,

@@ -161,10 +161,7 @@ def normalize(request: NormalizeRequest, settings: SettingsDep,
 
 def _one_measurement(data_id: str, source_id: int, url: str) -> list[dict]:
     """The current measurement of one source on one product (404 when there is none)."""
-    try:
-        _, name = resolve_source(source_id, url=url)
-    except LookupError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    _, name = resolve_source(source_id, url=url)  # unknown: NotFoundError, 404
     curve = light_curve(source_id, url=url)
     point = [r for r in records(curve) if r["data_id"] == data_id]
     if not point:

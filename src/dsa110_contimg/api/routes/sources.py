@@ -57,10 +57,7 @@ _FILE_RESPONSES = {200: {"content": {media: {"schema": {"type": "string"}}
 
 
 def _resolve(source: str, catalog: str | None, url: str) -> tuple[int, str]:
-    try:
-        return resolve_source(source, catalog=catalog, url=url)
-    except LookupError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return resolve_source(source, catalog=catalog, url=url)  # unknown: NotFoundError, 404
 
 
 @router.get("", response_model=Page[ConeSource], summary="Cone search with latest fluxes",

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from dsa110_contimg.api.deps import SettingsDep
+from dsa110_contimg.errors import NotFoundError
 from dsa110_contimg.jobs.service import get_job, job_counts, list_jobs
 from dsa110_contimg.web.pages.common import PAGE_SIZES, PagerDep, not_found
 from dsa110_contimg.web.templating import render
@@ -38,7 +39,7 @@ def job(request: Request, job_id: int, settings: SettingsDep, page: PagerDep) ->
     """One job: progress, parameters and a page of its items with their errors."""
     try:
         found = get_job(job_id, url=settings.database_url)
-    except LookupError as exc:
+    except NotFoundError as exc:
         return not_found(request, str(exc))
     return render(request, "job.html", {
         "title": f"Job {job_id}", "nav": "jobs", "job": found,

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from dsa110_contimg.api.deps import SettingsDep
-from dsa110_contimg.catalog.query import UnknownCatalogError, list_catalogs
+from dsa110_contimg.catalog.query import list_catalogs
 from dsa110_contimg.catalog.sources import resolve_source, source_details, sources_in_cone
 from dsa110_contimg.database.products import light_curve
 from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.database.spectra import source_spectrum
+from dsa110_contimg.errors import InputError, NotFoundError
 from dsa110_contimg.variability.candidates import list_candidates
 from dsa110_contimg.variability.metrics import METRICS
 from dsa110_contimg.variability.store import read_stats
@@ -56,7 +57,7 @@ def sources(request: Request, settings: SettingsDep,
             for each in [catalog] if catalog else catalogs:  # one index range scan each
                 rows += queries.search_names(name.strip(), each, limit=_SEARCH_LIMIT, url=url)
             rows = sorted(rows, key=lambda r: r["name"])[:_SEARCH_LIMIT]
-    except (UnknownCatalogError, ValueError) as exc:
+    except (InputError, NotFoundError) as exc:  # a cone off the sphere, an unknown catalogue
         error = str(exc)
     return render(request, "sources.html", {
         "title": "Sources", "nav": "sources", "rows": rows, "mode": mode, "error": error,
@@ -72,7 +73,7 @@ def source(request: Request, source: str, settings: SettingsDep,
     url = settings.database_url
     try:
         source_id, name = resolve_source(source, catalog=catalog, url=url)
-    except LookupError as exc:
+    except NotFoundError as exc:
         return not_found(request, str(exc))
     details = source_details(source_id, url=url)
     curve = light_curve(source_id, url=url)
