@@ -23,8 +23,8 @@ from rich.table import Table as RichTable
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.config import FittingOptions
-from dsa110_contimg.database.data_registry import register_data
 from dsa110_contimg.database.migrate import upgrade
+from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs.executor import run_job
 from dsa110_contimg.jobs.params import PhotometryParams

@@ -25,8 +25,8 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from dsa110_contimg.api.local_server import PeakMemory, local_server
-from dsa110_contimg.database.data_registry import register_data
 from dsa110_contimg.database.migrate import upgrade
+from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 
 RA0, DEC0 = 150.0, 37.2

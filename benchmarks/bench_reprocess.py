@@ -35,9 +35,9 @@ from sqlalchemy import text
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.config import FittingOptions, get_settings
-from dsa110_contimg.database.data_registry import register_data
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.products import photometry_insert
+from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.imaging.fits_io import load_image
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image

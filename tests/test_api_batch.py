@@ -4,8 +4,9 @@ items and errors are visible over HTTP, as the database records them."""
 from __future__ import annotations
 
 from api_support import TOKEN, api_env, auth
-from dsa110_contimg.database.data_registry import get_photometry_status
+
 from dsa110_contimg.database.products import photometry_count, photometry_for_product
+from dsa110_contimg.database.registry import get_photometry_status
 from dsa110_contimg.jobs.service import get_job
 from dsa110_contimg.jobs.worker import run_worker
 

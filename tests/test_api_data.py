@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from api_support import api_env
-from dsa110_contimg.database.data_registry import get_data, link_data, register_data
+
+from dsa110_contimg.database.registry import get_data, link_data, register_data
 from dsa110_contimg.jobs.worker import run_worker
 
 
@@ -52,8 +53,8 @@ def test_list_record_finalize_publish_and_lineage(tmp_path, db_url):
         assert lineage == {"data_id": ids[2], "children": [],
                            "parents": [{"data_id": ids[1], "relationship": "derived_from"}]}
 
-        for path in (f"/api/data/image-nope", f"/api/data/image-nope/lineage",
-                     f"/api/data/image-nope/photometry"):
+        for path in ("/api/data/image-nope", "/api/data/image-nope/lineage",
+                     "/api/data/image-nope/photometry"):
             response = client.get(path)
             assert response.status_code == 404 and "image-nope" in response.json()["detail"]
         assert client.post("/api/data/image-nope/finalize").status_code == 404

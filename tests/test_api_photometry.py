@@ -11,9 +11,9 @@ from api_support import api_env
 from astropy.io import fits
 from sqlalchemy import select
 
-from dsa110_contimg.database.data_registry import register_data
 from dsa110_contimg.database.models import ImageCorrection, PhotometryParamSet, Product
 from dsa110_contimg.database.products import photometry_for_product
+from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.worker import run_worker
 from dsa110_contimg.photometry.forced import measure_forced_peak, measure_many

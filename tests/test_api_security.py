@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 
 import pytest
+from api_support import TOKEN, api_env, auth
 from typer.testing import CliRunner
 
-from api_support import TOKEN, api_env, auth
 from dsa110_contimg.api.security import InsecureBindError, check_bind
 from dsa110_contimg.cli import app as cli
 from dsa110_contimg.config import ApiSettings
-from dsa110_contimg.database.data_registry import register_data
+from dsa110_contimg.database.registry import register_data
 
 AT = {"ra_deg": 150.0, "dec_deg": 37.2}
 

@@ -5,6 +5,7 @@ running reprocess."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -12,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.data_registry import register_data
 from dsa110_contimg.database.models import BatchJob, BatchJobItem, Photometry
+from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs.executor import run_job

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.cli import app
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.data_registry import (
+from dsa110_contimg.database.products import photometry_insert
+from dsa110_contimg.database.registry import (
     link_data,
     register_data,
     update_photometry_status,
 )
-from dsa110_contimg.database.products import photometry_insert
 from dsa110_contimg.photometry.sources import measure_catalog_sources
 
 

@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.catalog.sources import sources_in_cone
-from dsa110_contimg.database.data_registry import UnknownDataError, register_data
 from dsa110_contimg.database.models import Photometry
 from dsa110_contimg.database.products import (
     PRODUCT_PHOTOMETRY_COLUMNS,
@@ -22,6 +21,7 @@ from dsa110_contimg.database.products import (
     photometry_for_product,
     photometry_insert,
 )
+from dsa110_contimg.database.registry import UnknownDataError, register_data
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.photometry.sources import measure_catalog_sources
 

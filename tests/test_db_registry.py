@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.data_registry import (
+from dsa110_contimg.database.models import DataRegistry
+from dsa110_contimg.database.registry import (
     InvalidTransitionError,
     UnknownDataError,
     finalize_data,
@@ -24,7 +25,6 @@ from dsa110_contimg.database.data_registry import (
     unlinked_images,
     update_photometry_status,
 )
-from dsa110_contimg.database.models import DataRegistry
 from dsa110_contimg.database.session import session_scope
 
 

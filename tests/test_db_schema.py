@@ -12,13 +12,13 @@ from typer.testing import CliRunner
 
 from dsa110_contimg.cli import app
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.data_registry import (
+from dsa110_contimg.database.migrate import alembic_config, current_revision, upgrade
+from dsa110_contimg.database.products import photometry_for_product
+from dsa110_contimg.database.registry import (
     get_data_lineage,
     get_photometry_status,
     update_photometry_status,
 )
-from dsa110_contimg.database.migrate import alembic_config, current_revision, upgrade
-from dsa110_contimg.database.products import photometry_for_product
 
 
 def _head(url: str) -> str:

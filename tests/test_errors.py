@@ -24,7 +24,7 @@ from dsa110_contimg.config import JobSettings
 from dsa110_contimg.conversion.streaming.ledger import LedgerLockedError
 from dsa110_contimg.conversion.uvh5_to_ms import ConversionError
 from dsa110_contimg.data_roots import PathOutsideRootsError
-from dsa110_contimg.database.data_registry import InvalidTransitionError, UnknownDataError
+from dsa110_contimg.database.registry import InvalidTransitionError, UnknownDataError
 from dsa110_contimg.errors import (
     ConflictError,
     ContimgError,

@@ -12,21 +12,20 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 from sqlalchemy import func, select
-
 from typer.testing import CliRunner
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
+from dsa110_contimg.catalog.query import cone_search
 from dsa110_contimg.cli import app
 from dsa110_contimg.config import JobSettings
-from dsa110_contimg.catalog.query import cone_search
 from dsa110_contimg.data_roots import PathOutsideRootsError
-from dsa110_contimg.database.data_registry import (
+from dsa110_contimg.database.migrate import upgrade
+from dsa110_contimg.database.models import BatchJobItem, Photometry
+from dsa110_contimg.database.registry import (
     UnknownDataError,
     get_photometry_status,
     register_data,
 )
-from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.database.models import BatchJobItem, Photometry
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.imaging.fits_io import ImageReadError
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image

@@ -20,7 +20,9 @@ from typer.testing import CliRunner
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.cli import app
 from dsa110_contimg.config import JobSettings, Settings, get_settings
-from dsa110_contimg.database.data_registry import (
+from dsa110_contimg.database.models import DataRegistry
+from dsa110_contimg.database.products import photometry_for_product
+from dsa110_contimg.database.registry import (
     get_data,
     get_data_lineage,
     get_photometry_status,
@@ -28,8 +30,6 @@ from dsa110_contimg.database.data_registry import (
     list_data,
     register_data,
 )
-from dsa110_contimg.database.models import DataRegistry
-from dsa110_contimg.database.products import photometry_for_product
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.imaging.fits_io import ImageReadError, load_image, load_plane
 from dsa110_contimg.imaging.primary_beam import PrimaryBeam

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from dsa110_contimg.database.data_registry import register_data
 from dsa110_contimg.database.models import ImageCorrection, PhotometryParamSet, Product
+from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.variability.corrections import get_image_correction

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.cli import app
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.data_registry import get_photometry_status, register_data
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.models import DataRegistry
+from dsa110_contimg.database.registry import get_photometry_status, register_data
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs.params import PhotometryParams

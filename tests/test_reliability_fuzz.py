@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from dsa110_contimg.api.local_server import PeakMemory, local_server
 from dsa110_contimg.catalog.ingest import ingest_catalog
-from dsa110_contimg.database.data_registry import register_data
+from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 
 RA0, DEC0 = 150.0, 37.2

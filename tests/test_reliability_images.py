@@ -19,8 +19,8 @@ from dsa110_contimg.cli import app
 from dsa110_contimg.config import Settings
 from dsa110_contimg.conversion.streaming.ledger import Ledger
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
-from dsa110_contimg.database.data_registry import get_photometry_status, list_data, register_data
 from dsa110_contimg.database.models import Photometry
+from dsa110_contimg.database.registry import get_photometry_status, list_data, register_data
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.imaging.fits_io import MissingTimeError, NotAnImageError
 from dsa110_contimg.imaging.imager import ExternalImager

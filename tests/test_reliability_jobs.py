@@ -11,8 +11,8 @@ from astropy.table import Table
 from sqlalchemy import func, select
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
-from dsa110_contimg.database.data_registry import get_photometry_status
 from dsa110_contimg.database.models import BatchJobItem
+from dsa110_contimg.database.registry import get_photometry_status
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs.params import PhotometryParams

@@ -13,8 +13,8 @@ from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.catalog.master import build_master
 from dsa110_contimg.cli import app
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.data_registry import list_data
 from dsa110_contimg.database.migrate import upgrade
+from dsa110_contimg.database.registry import list_data
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 
 RA0, DEC0 = 150.0, 37.2

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from api_support import api_env
-from dsa110_contimg.database.data_registry import get_data, get_photometry_status, register_data
+
 from dsa110_contimg.database.products import photometry_count
+from dsa110_contimg.database.registry import get_data, get_photometry_status, register_data
 from dsa110_contimg.jobs.service import get_job
 from dsa110_contimg.jobs.worker import run_worker
 

@@ -13,7 +13,7 @@ from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.conversion.streaming.ledger import Ledger
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
 from dsa110_contimg.data_roots import PathOutsideRootsError
-from dsa110_contimg.database.data_registry import list_data, register_data
+from dsa110_contimg.database.registry import list_data, register_data
 from dsa110_contimg.imaging.imager import ExternalImager
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs.params import PhotometryParams

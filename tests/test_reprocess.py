@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from test_dask_cluster import _images
 from typer.testing import CliRunner
 
 from dsa110_contimg.cli import app
-from dsa110_contimg.database.data_registry import register_data
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.models import BatchJobItem, Photometry
+from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.reprocess import reprocess_range
 from dsa110_contimg.jobs.service import PRIORITY_REPROCESS
-from test_dask_cluster import _images
 
 PARAMS = PhotometryParams(catalog="sim", normalize=False)
 

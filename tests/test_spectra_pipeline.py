@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from dsa110_contimg.api import create_app
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.cli import app
-from dsa110_contimg.database.data_registry import register_data
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.products import photometry_count
+from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.database.spectra import (
     product_spectral_indices,
     source_spectral_indices,

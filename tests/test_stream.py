@@ -22,9 +22,9 @@ from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.cli import app
 from dsa110_contimg.conversion.streaming.ledger import Ledger
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
-from dsa110_contimg.database.data_registry import get_photometry_status
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.models import BatchJobItem, DataRegistry, Photometry, Product
+from dsa110_contimg.database.registry import get_photometry_status
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.imaging.imager import (
     CommandImager,

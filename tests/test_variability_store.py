@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from variability_support import assert_equal_to_batch, make_field, run_photometry
 
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.data_registry import get_photometry_status, register_data
 from dsa110_contimg.database.models import ImageCorrection, Photometry, VariabilityStats
 from dsa110_contimg.database.products import photometry_for_product
+from dsa110_contimg.database.registry import get_photometry_status, register_data
 from dsa110_contimg.database.session import get_engine, session_scope
 from dsa110_contimg.jobs.service import get_job
 from dsa110_contimg.variability.corrections import get_image_correction

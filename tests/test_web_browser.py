@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from web_support import EVIL_NAME, FIELD_EPOCHS, TOKEN, build_site, live_server
 
 from dsa110_contimg.catalog.sources import resolve_source
-from dsa110_contimg.database.data_registry import get_data, list_data
 from dsa110_contimg.database.models import BatchJob
 from dsa110_contimg.database.products import light_curve, photometry_count, photometry_for_product
+from dsa110_contimg.database.registry import get_data, list_data
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import create_batch_photometry_job, get_job

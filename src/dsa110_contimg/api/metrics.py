@@ -31,7 +31,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from sqlalchemy.exc import SQLAlchemyError
 
-from dsa110_contimg.database.data_registry import photometry_latency_stats
+from dsa110_contimg.database.registry import photometry_latency_stats
 from dsa110_contimg.jobs.service import ACTIVE_ITEM_STATES, item_counts, job_counts
 
 __all__ = ["PipelineCollector", "install_metrics"]

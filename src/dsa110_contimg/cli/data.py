@@ -24,8 +24,8 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """List registered products (newest first)."""
-    from dsa110_contimg.database.data_registry import DATA_TYPES, PHOTOMETRY_TRANSITIONS, list_data
     from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.database.registry import DATA_TYPES, PHOTOMETRY_TRANSITIONS, list_data
 
     if data_type is not None and data_type not in DATA_TYPES:
         raise typer.BadParameter(f"must be one of {', '.join(DATA_TYPES)}", param_hint="--type")
@@ -55,8 +55,8 @@ def list_command(
 def show(data_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """The registry record of DATA_ID: photometry status, flux correction factor, lineage,
     sub-band spectra."""
-    from dsa110_contimg.database.data_registry import get_data, get_data_lineage
     from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.database.registry import get_data, get_data_lineage
     from dsa110_contimg.database.spectra import product_spectra_summary
     from dsa110_contimg.variability.corrections import get_image_correction
 
@@ -99,8 +99,8 @@ def spectra(
 ) -> None:
     """Export every source's spectral index on DATA_ID (from its sub-band images; CSV on
     stdout unless --output is given). A source's bins: ``contimg spectrum SOURCE``."""
-    from dsa110_contimg.database.data_registry import get_data
     from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.database.registry import get_data
     from dsa110_contimg.database.spectra import product_spectral_indices
 
     _check_format(fmt, output)

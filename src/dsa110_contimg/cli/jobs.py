@@ -78,8 +78,8 @@ def submit(
     """
     from dsa110_contimg.config import get_settings
     from dsa110_contimg.data_roots import PathOutsideRootsError
-    from dsa110_contimg.database.data_registry import UnknownDataError, register_data
     from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.database.registry import UnknownDataError, register_data
     from dsa110_contimg.imaging.fits_io import ImageReadError
     from dsa110_contimg.jobs.params import PhotometryParams
     from dsa110_contimg.jobs.service import create_batch_photometry_job
@@ -114,7 +114,7 @@ def _registered(data_id: str) -> str:
     UnknownDataError
         It is neither an existing file nor a registered ``data_id``.
     """
-    from dsa110_contimg.database.data_registry import UnknownDataError, get_data
+    from dsa110_contimg.database.registry import UnknownDataError, get_data
 
     try:
         get_data(data_id)

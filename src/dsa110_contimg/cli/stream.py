@@ -75,8 +75,8 @@ def stream(
     """
     from dsa110_contimg.config import get_settings
     from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
-    from dsa110_contimg.database.data_registry import get_photometry_status
     from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.database.registry import get_photometry_status
     from dsa110_contimg.jobs.reconcile import PeriodicSweep
     from dsa110_contimg.jobs.worker import run_worker
 

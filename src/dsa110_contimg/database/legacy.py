@@ -27,7 +27,7 @@ from scipy.spatial import cKDTree
 from sqlalchemy import Connection, inspect, text
 
 from dsa110_contimg.data_roots import PathOutsideRootsError
-from dsa110_contimg.database.data_registry import register_data
+from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.imaging.fits_io import ImageReadError
 

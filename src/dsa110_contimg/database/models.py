@@ -128,7 +128,7 @@ class DataRegistry(Base):
 
     ``photometry_status`` is NULL (not requested), ``pending``, ``running``, ``completed`` or
     ``failed`` (with ``photometry_error``); transitions are enforced by
-    `dsa110_contimg.database.data_registry`.
+    `dsa110_contimg.database.registry`.
     """
 
     __tablename__ = "data_registry"

@@ -24,13 +24,13 @@ from astropy.table import Table
 from sqlalchemy import Connection, Select, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dsa110_contimg.database.data_registry import UnknownDataError
 from dsa110_contimg.database.models import (
     CatalogSource,
     Photometry,
     PhotometryParamSet,
     Product,
 )
+from dsa110_contimg.database.registry import UnknownDataError
 from dsa110_contimg.database.session import get_engine
 
 __all__ = [

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from dsa110_contimg.database.data_registry import (
+from dsa110_contimg.database.models import BatchJob, BatchJobItem, DataRegistry
+from dsa110_contimg.database.registry import (
     UnknownDataError,
     register_data,
     update_photometry_status,
 )
-from dsa110_contimg.database.models import BatchJob, BatchJobItem, DataRegistry
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.errors import NotFoundError
 from dsa110_contimg.jobs.params import PhotometryParams

@@ -16,7 +16,7 @@ import numpy as np
 from astropy.table import Table
 
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.data_registry import get_photometry_status, register_data
+from dsa110_contimg.database.registry import get_photometry_status, register_data
 from dsa110_contimg.imaging.fits_io import Image
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import PRIORITY_LIVE, create_batch_photometry_job
@@ -95,7 +95,7 @@ def request_missing_photometry(data_id: str, *, params: PhotometryParams | None 
     """Queue the photometry of a registered product that never had it requested.
 
     Finalizing and publishing wait for a product's photometry
-    (`dsa110_contimg.database.data_registry.finalize_data`); a product registered without it
+    (`dsa110_contimg.database.registry.finalize_data`); a product registered without it
     (photometry disabled when it arrived, registered by hand) is queued here, as a triggered
     product would have been, instead of leaving without photometry.
 
@@ -115,7 +115,7 @@ def request_missing_photometry(data_id: str, *, params: PhotometryParams | None 
 
     Raises
     ------
-    dsa110_contimg.database.data_registry.UnknownDataError
+    dsa110_contimg.database.registry.UnknownDataError
         ``data_id`` is not registered.
     """
     if get_photometry_status(data_id, url=url).status is not None:

@@ -36,13 +36,13 @@ import numpy as np
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from dsa110_contimg.config import JobSettings, get_settings
-from dsa110_contimg.database.data_registry import (
+from dsa110_contimg.database.models import BatchJob, BatchJobItem, DataRegistry
+from dsa110_contimg.database.products import photometry_insert
+from dsa110_contimg.database.registry import (
     InvalidTransitionError,
     confine_product,
     update_photometry_status,
 )
-from dsa110_contimg.database.models import BatchJob, BatchJobItem, DataRegistry
-from dsa110_contimg.database.products import photometry_insert
 from dsa110_contimg.database.session import get_engine, session_scope
 from dsa110_contimg.database.spectra import spectra_insert
 from dsa110_contimg.errors import ContimgError, InputError, NotFoundError

@@ -40,7 +40,8 @@ import numpy as np
 from astropy.time import Time
 
 from dsa110_contimg.config import Settings, get_settings
-from dsa110_contimg.database.data_registry import (
+from dsa110_contimg.database.products import photometry_for_product
+from dsa110_contimg.database.registry import (
     finalize_data,
     get_data,
     get_photometry_status,
@@ -52,7 +53,6 @@ from dsa110_contimg.database.data_registry import (
     trigger_auto_publish,
     unlinked_images,
 )
-from dsa110_contimg.database.products import photometry_for_product
 from dsa110_contimg.imaging.fits_io import ImageReadError, load_image, load_plane
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.triggers import trigger_photometry_for_mosaic

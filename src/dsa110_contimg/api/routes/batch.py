@@ -18,9 +18,9 @@ from dsa110_contimg.api.schemas import (
     Page,
 )
 from dsa110_contimg.api.security import TokenDep
-from dsa110_contimg.catalog.query import UnknownCatalogError, list_catalogs
 from dsa110_contimg.catalog.ingest import catalog_key
-from dsa110_contimg.database.data_registry import get_data
+from dsa110_contimg.catalog.query import UnknownCatalogError, list_catalogs
+from dsa110_contimg.database.registry import get_data
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import (
     JobSummary,

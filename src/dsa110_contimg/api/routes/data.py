@@ -12,7 +12,8 @@ from dsa110_contimg.api.schemas import DataRecord, Lineage, Page, StoredMeasurem
 from dsa110_contimg.api.security import TokenDep
 from dsa110_contimg.api.tables import records
 from dsa110_contimg.config import Settings
-from dsa110_contimg.database.data_registry import (
+from dsa110_contimg.database.products import photometry_count, photometry_for_product
+from dsa110_contimg.database.registry import (
     finalize_data,
     get_data,
     get_data_lineage,
@@ -20,7 +21,6 @@ from dsa110_contimg.database.data_registry import (
     not_ready_reason,
     trigger_auto_publish,
 )
-from dsa110_contimg.database.products import photometry_count, photometry_for_product
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.triggers import request_missing_photometry
 

@@ -27,8 +27,8 @@ from dsa110_contimg.api.schemas import (
 from dsa110_contimg.api.tables import records
 from dsa110_contimg.catalog.sources import resolve_source
 from dsa110_contimg.config import Settings
-from dsa110_contimg.database.data_registry import confine_product, get_data
 from dsa110_contimg.database.products import light_curve, photometry_count, photometry_for_product
+from dsa110_contimg.database.registry import confine_product, get_data
 from dsa110_contimg.imaging.fits_io import Image, load_image
 from dsa110_contimg.photometry.forced import MEASUREMENT_COLUMNS, measure_forced_peak
 from dsa110_contimg.photometry.sources import measure_targets, select_targets

@@ -40,7 +40,7 @@ from dsa110_contimg.catalog.master import check_normalization
 from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.conversion.streaming.ledger import MAX_ATTEMPTS, Ledger, ObservationRecord
 from dsa110_contimg.data_roots import confine
-from dsa110_contimg.database.data_registry import register_data
+from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.errors import ContimgError
 from dsa110_contimg.imaging.imager import (
     CommandImager,

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from dsa110_contimg.api.deps import SettingsDep
 from dsa110_contimg.config import Settings
-from dsa110_contimg.database.data_registry import list_data, photometry_latency_stats
+from dsa110_contimg.database.registry import list_data, photometry_latency_stats
 from dsa110_contimg.jobs.service import item_counts, list_jobs
 from dsa110_contimg.web import queries
 from dsa110_contimg.web.plots import STATUS_COLOURS, status_plot

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from dsa110_contimg.api.deps import SettingsDep
-from dsa110_contimg.database.data_registry import (
+from dsa110_contimg.database.products import photometry_count, photometry_for_product
+from dsa110_contimg.database.registry import (
     UnknownDataError,
     get_data,
     get_data_lineage,
     list_data,
 )
-from dsa110_contimg.database.products import photometry_count, photometry_for_product
 from dsa110_contimg.photometry.flags import decode_flags
 from dsa110_contimg.variability.corrections import get_image_correction
 from dsa110_contimg.web import queries
