@@ -226,7 +226,8 @@ def test_primary_beam_response_model(tmp_path):
 
 def test_crowded_field_stays_bounded(tmp_path):
     """~8k positions on a 1024² image, ~1 source per 4 beams: one giant blend group that is
-    solved sparsely with windowed errors, in bounded time, and still right on average."""
+    solved sparsely with windowed errors and still right on average (its time is in
+    bench_forced)."""
     sky = make_sky(RA0, DEC0, 0.4, seed=11, n_sources=8000, min_flux_jy=1e-3,
                    max_flux_jy=0.02)
     sky["major_arcsec"] = 0.0
@@ -240,7 +241,6 @@ def test_crowded_field_stays_bounded(tmp_path):
     inner = (x > 80) & (x < 944) & (y > 80) & (y < 944)
     assert np.all(np.asarray(table["flags"])[inner] & F.WINDOWED_ERROR)
     assert np.all(np.isfinite(np.asarray(table["peak_jyb"])[inner]))
-    assert table.meta["timing_s"]["fit"] < 20.0
     # Catalogue entries closer than the merge radius are fitted as one and flagged.
     single = inner & ~(np.asarray(table["flags"]) & F.MERGED).astype(bool)
     resid = (np.asarray(table["peak_jyb"]) - np.asarray(truth["peak_jyb"]))[single]
