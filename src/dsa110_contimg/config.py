@@ -116,7 +116,7 @@ class PrimaryBeamSettings(BaseModel):
         return PrimaryBeam(self.model, self.dish_diameter_m)
 
 
-def move_earlier_keys(data: object) -> object:
+def move_earlier_keys(data: object, *, level: int = logging.WARNING) -> object:
     """Settings (or stored photometry parameters) with the keys of earlier versions moved.
 
     ``photometry.fitting.pb_model``/``dish_diameter_m`` and ``mosaic.pb_model`` became the
@@ -125,7 +125,8 @@ def move_earlier_keys(data: object) -> object:
     ``mosaic.wait_for_photometry`` became ``publish.wait_for_photometry``. ``data`` is the
     mapping given to `Settings` (with ``photometry``) or to
     `dsa110_contimg.jobs.params.PhotometryParams` (with ``fitting`` at the top); anything else
-    is returned as it is. Each moved key is logged at WARNING with its new name.
+    is returned as it is. The moved keys are logged with their new names at ``level``
+    (WARNING for settings a user wrote; stored parameters pass DEBUG).
     """
     if not isinstance(data, dict):
         return data
@@ -165,8 +166,8 @@ def move_earlier_keys(data: object) -> object:
     if beam:
         data["primary_beam"] = beam
     if moved:
-        log.warning("settings of an earlier version moved (each is set in one place now): %s",
-                    "; ".join(moved))
+        log.log(level, "settings of an earlier version moved (each is set in one place now): %s",
+                "; ".join(moved))
     return data
     data = dict(data)
     photometry = data.get("photometry")

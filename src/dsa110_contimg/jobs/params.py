@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from pydantic import BaseModel, Field, model_validator
 
 from dsa110_contimg.config import (
@@ -30,7 +32,7 @@ class PhotometryParams(BaseModel):
     @classmethod
     def _moved_keys(cls, data: object) -> object:
         """Parameters stored by earlier versions (``fitting.pb_model``) read as today's."""
-        return move_earlier_keys(data)
+        return move_earlier_keys(data, level=logging.DEBUG)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> PhotometryParams:
