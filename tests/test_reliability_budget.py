@@ -59,8 +59,10 @@ def test_no_slot_free_in_time_gets_503_busy(image, tmp_path, sqlite_url):
                  queue_timeout_s=0.05) as client:
         codes: list[int] = []
         details: list[str] = []
+        start = threading.Barrier(3)
 
         def post() -> None:
+            start.wait()  # the three requests leave together, so they overlap
             response = client.post("/api/photometry/measure-batch", json=_batch(image, 300))
             codes.append(response.status_code)
             details.append(response.json()["detail"] if response.status_code != 200 else "")
@@ -70,7 +72,10 @@ def test_no_slot_free_in_time_gets_503_busy(image, tmp_path, sqlite_url):
             thread.start()
         for thread in threads:
             thread.join()
-        assert sorted(codes) == [200, 503, 503], details
+        # One is measured; the others find the one slot taken (a loaded machine may let the
+        # last one in after the first has ended, never all three at once).
+        assert codes.count(200) >= 1 and codes.count(503) >= 1, (codes, details)
+        assert set(codes) <= {200, 503}, (codes, details)
         assert all(d.startswith("server busy: 1 synchronous measurements running") for d in details
                    if d)
         # The slot is given back: the next one is measured.
