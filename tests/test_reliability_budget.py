@@ -82,6 +82,19 @@ def test_no_slot_free_in_time_gets_503_busy(image, tmp_path, sqlite_url):
         assert again.status_code == 200
 
 
+def test_image_too_large_for_a_synchronous_measurement_gets_422(image, tmp_path, sqlite_url):
+    with _client(tmp_path, sqlite_url, max_sync_image_pixels=100_000) as client:
+        for endpoint, body in (("measure", {"ra_deg": RA0, "dec_deg": DEC0}),
+                               ("measure-batch", _batch(image, 3))):
+            response = client.post(f"/api/photometry/{endpoint}",
+                                   json={**body, "image": image.name})
+            assert response.status_code == 422, response.text
+            assert response.json()["detail"] == (
+                "field-image-pb.fits: 262144 pixels, more than the 100000 a synchronous "
+                "measurement reads (api.max_sync_image_pixels); submit a batch job "
+                "(POST /api/batch/photometry)")
+
+
 def test_server_memory_over_its_budget_refuses_measurements(image, tmp_path, sqlite_url):
     with _client(tmp_path, sqlite_url, memory_budget_bytes=1 << 26) as client:
         response = client.post("/api/photometry/measure",
