@@ -4,12 +4,16 @@ with the server's memory over its budget, a measurement gets 503 with the reason
 
 from __future__ import annotations
 
+import resource
 import threading
 
+import httpx
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 
 from dsa110_contimg.api.app import create_app
+from dsa110_contimg.api.local_server import local_server
 from dsa110_contimg.config import Settings
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 
@@ -83,6 +87,19 @@ def test_no_slot_free_in_time_gets_503_busy(image, tmp_path, sqlite_url):
         assert again.status_code == 200
 
 
+def test_image_too_large_for_a_synchronous_measurement_gets_422(image, tmp_path, sqlite_url):
+    with _client(tmp_path, sqlite_url, max_sync_image_pixels=100_000) as client:
+        for endpoint, body in (("measure", {"ra_deg": RA0, "dec_deg": DEC0}),
+                               ("measure-batch", _batch(image, 3))):
+            response = client.post(f"/api/photometry/{endpoint}",
+                                   json={**body, "image": image.name})
+            assert response.status_code == 422, response.text
+            assert response.json()["detail"] == (
+                "field-image-pb.fits: 262144 pixels, more than the 100000 a synchronous "
+                "measurement reads (api.max_sync_image_pixels); submit a batch job "
+                "(POST /api/batch/photometry)")
+
+
 def test_server_memory_over_its_budget_refuses_measurements(image, tmp_path, sqlite_url):
     with _client(tmp_path, sqlite_url, memory_budget_bytes=1 << 26) as client:
         response = client.post("/api/photometry/measure",
@@ -93,3 +110,32 @@ def test_server_memory_over_its_budget_refuses_measurements(image, tmp_path, sql
         documented = client.get("/openapi.json").json()["paths"]
     assert "503" in documented["/api/photometry/measure"]["post"]["responses"]
     assert "503" not in documented["/api/data"]["get"]["responses"]
+
+
+def test_measurement_out_of_memory_gets_503_and_the_server_goes_on(tmp_path, sqlite_url):
+    """The real server with its address space capped just above what it uses (a machine out
+    of memory): the largest measurement allowed fails to allocate and is answered 503."""
+    (tmp_path / "data").mkdir()
+    sky = make_sky(RA0, DEC0, 0.2, seed=3, n_sources=30)
+    image = simulate_image(tmp_path / "data" / "big-image-pb.fits", sky, center_ra_deg=RA0,
+                           center_dec_deg=DEC0, npix=1024, pb=None, seed=1,
+                           date_obs="2026-05-01T00:00:00").path
+    largest = {**_batch(image, 1000),
+               "beam": {"major_arcsec": 500.0, "minor_arcsec": 480.0, "pa_deg": 0.0}}
+    env = {"CONTIMG_DATABASE_URL": sqlite_url, "CONTIMG_DATA_ROOTS": str(tmp_path / "data"),
+           "CONTIMG_STATE_DIR": str(tmp_path / "state"), "CONTIMG_LOG_LEVEL": "WARNING",
+           "CONTIMG_API__REQUEST_TIMEOUT_S": "600"}  # a cold start compiles the kernels
+    with local_server(env, log_path=tmp_path / "server.log") as server, \
+            httpx.Client(base_url=server.base_url, timeout=600) as client:
+        few = {**largest, "positions": largest["positions"][:3]}
+        assert client.post("/api/photometry/measure-batch", json=few).status_code == 200
+        process = psutil.Process(server.process.pid)
+        process.rlimit(psutil.RLIMIT_AS,
+                       (process.memory_info().vms + (50 << 20), resource.RLIM_INFINITY))
+        refused = client.post("/api/photometry/measure-batch", json=largest)
+        assert refused.status_code == 503, refused.text[:300]
+        assert refused.json()["detail"].startswith("not enough memory for this measurement")
+        small = client.post("/api/photometry/measure",  # the image's own beam, one position
+                            json={"image": image.name, "ra_deg": RA0, "dec_deg": DEC0})
+        assert small.status_code == 200, small.text[:300]
+        assert client.get("/api/data").status_code == 200

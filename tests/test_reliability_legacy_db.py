@@ -5,6 +5,7 @@ nothing, a rerun works, ``--dry-run`` changes nothing."""
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.cli import app
+from dsa110_contimg.database.legacy import name_position
 from dsa110_contimg.database.migrate import current_revision
 from dsa110_contimg.database.products import light_curve
 from dsa110_contimg.database.session import get_engine
@@ -81,14 +83,17 @@ def _original_database(tmp_path, url: str, *, bad_job_id: bool = False,
                               "(:path, :ms, :at, '5min')"),
                          {"path": str(image), "ms": f"/old/obs{k}.ms", "at": 1.7e9 + k})
             for j, source in enumerate(sky):
+                ra, dec = float(source["ra_deg"]) + 1e-4, float(source["dec_deg"])
+                # One row has no position, only its name (truncated coordinates).
+                name, known = ((_truncated_name(ra, dec), False) if (k, j) == (1, 0)
+                               else (f"J{j:06d}+370000", True))
                 conn.execute(text(
                     "INSERT INTO photometry (source_id, image_path, ra_deg, dec_deg, "
                     "nvss_flux_mjy, peak_jyb, peak_err_jyb, measured_at) VALUES (:name, :path, "
                     ":ra, :dec, :nvss, :peak, 0.001, :at)"),
-                    {"name": f"J{j:06d}+370000", "path": str(image),
-                     "ra": float(source["ra_deg"]) + 1e-4, "dec": float(source["dec_deg"]),
-                     "nvss": 1e3 * float(source["flux_jy"]), "peak": float(source["flux_jy"]),
-                     "at": 1.7e9 + k})
+                    {"name": name, "path": str(image), "ra": ra if known else None,
+                     "dec": dec if known else None, "nvss": 1e3 * float(source["flux_jy"]),
+                     "peak": float(source["flux_jy"]), "at": 1.7e9 + k})
         conn.execute(text("INSERT INTO photometry (source_id, image_path, ra_deg, dec_deg, "
                           "peak_jyb, peak_err_jyb, measured_at) VALUES ('J000000+000000', "
                           ":path, 10.0, 0.0, 0.5, 0.01, 1.7e9)"),
@@ -111,6 +116,25 @@ def _original_database(tmp_path, url: str, *, bad_job_id: bool = False,
     Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
            "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv")
     return catalogue, len(sky)
+
+
+def _truncated_name(ra_deg: float, dec_deg: float) -> str:
+    """The original code's ``Jhhmmss±ddmmss`` name: coordinates truncated, not rounded."""
+    seconds = int(ra_deg / 15.0 * 3600.0)
+    arcsec = int(abs(dec_deg) * 3600.0)
+    return (f"J{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
+            f"{'-' if dec_deg < 0 else '+'}{arcsec // 3600:02d}{arcsec // 60 % 60:02d}"
+            f"{arcsec % 60:02d}")
+
+
+def test_name_position_decodes_truncated_coordinates():
+    ra, dec, within = name_position("J150955+462930")
+    assert ra == pytest.approx(15 * (15 + 9 / 60 + 55.5 / 3600))
+    assert dec == pytest.approx(46 + 29 / 60 + 30.5 / 3600)
+    assert within == pytest.approx(math.hypot(7.5 * math.cos(math.radians(dec)), 0.5))
+    assert name_position("J150955.12-002930.5")[1] == pytest.approx(
+        -(29 / 60 + 30.55 / 3600))
+    assert name_position("J000000+370000") is not None and name_position("NVSS 1") is None
 
 
 def _sqlite_file(url: str) -> Path | None:

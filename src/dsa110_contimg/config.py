@@ -305,6 +305,10 @@ class ApiSettings(BaseModel):
         30.0, gt=0, description="Time budget of one synchronous measurement; past it the "
                                 "client gets 503 (the work ends in the background, holding "
                                 "its slot).")
+    max_sync_image_pixels: int = Field(
+        8192 * 8192, ge=1, description="Largest image (pixels of its plane) a synchronous "
+                                       "measurement reads; a larger one gets 422 (a batch job "
+                                       "measures it).")
     memory_budget_bytes: int = Field(
         3 << 29, ge=1 << 26, description="Synchronous measurements are admitted only while the "
                                          "server's resident memory is below this (1.5 GiB); "

@@ -51,8 +51,9 @@ continuum imaging pipeline.
   not an image (pixels all blank, zero or constant), 503 over a budget (below) or the database
   unreachable.
 * **Limits**: request bodies at most ``api.max_body_bytes`` (1 MiB); synchronous measurements
-  at most ``api.max_sync_positions`` (1000) positions; a beam's minor axis at least 0.5 pixel
-  and its major axis at most a quarter of the image's smaller side (422 otherwise).
+  at most ``api.max_sync_positions`` (1000) positions on an image of at most
+  ``api.max_sync_image_pixels`` (8192²) pixels; a beam's minor axis at least 0.5 pixel and its
+  major axis at most a quarter of the image's smaller side (422 otherwise).
 * **Budgets of synchronous measurements** (``POST /api/photometry/…``, 503 with the reason
   beyond them): ``api.max_concurrent_measurements`` (2) at once, each waiting at most
   ``api.queue_timeout_s`` (10 s) for its turn; admitted only while the server's memory is

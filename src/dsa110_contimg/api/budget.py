@@ -8,8 +8,9 @@ waits, so each one is bounded before and while it runs:
 2. **Memory.** A request is admitted only while the server's resident memory is below
    ``api.memory_budget_bytes``, and a ``MemoryError`` while it runs becomes 503. The work of one
    request is itself bounded by the body limit (`dsa110_contimg.api.limits`), the number of
-   positions (``api.max_sync_positions``) and the beam checked against the image, so the slots
-   bound the server's memory.
+   positions (``api.max_sync_positions``), the beam checked against the image and the image's
+   size (``api.max_sync_image_pixels``, `refuse_large_image`: 422 before anything is read), so
+   the slots bound the server's memory.
 3. **Time.** A request not answered within ``api.request_timeout_s`` gets 503 naming the
    budget; its work ends in the background while still holding its slot, so the server never
    runs more measurements than it has slots.
@@ -22,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import weakref
+from pathlib import Path
 
 import psutil
 from starlette.responses import JSONResponse
@@ -29,8 +32,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dsa110_contimg.api.schemas import ErrorResponse
 from dsa110_contimg.config import ApiSettings
+from dsa110_contimg.errors import InputError
+from dsa110_contimg.imaging.fits_io import image_pixels
 
-__all__ = ["BUDGET_RESPONSES", "MEASURE_PREFIX", "MeasurementBudget"]
+__all__ = ["BUDGET_RESPONSES", "MEASURE_PREFIX", "MeasurementBudget", "refuse_large_image"]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,8 @@ class MeasurementBudget:
         self.app = app
         self.settings = settings
         self._process = psutil.Process()
-        self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+            weakref.WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" \
@@ -149,3 +155,20 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str,
                             headers=headers)
     await response(scope, receive, send)
 
+
+
+def refuse_large_image(path: Path, max_pixels: int) -> None:
+    """Refuse an image too large for a synchronous measurement, from its header alone.
+
+    Raises
+    ------
+    InputError
+        The image plane has more than ``max_pixels`` pixels (``api.max_sync_image_pixels``).
+    dsa110_contimg.imaging.fits_io.ImageReadError
+        The file is not a readable FITS image.
+    """
+    pixels = image_pixels(path)
+    if pixels > max_pixels:
+        raise InputError(f"{path.name}: {pixels} pixels, more than the {max_pixels} a "
+                         "synchronous measurement reads (api.max_sync_image_pixels); submit a "
+                         "batch job (POST /api/batch/photometry)")

@@ -7,8 +7,9 @@ Before the schema is upgraded, `set_aside_legacy_tables` renames that ``photomet
 to ``legacy_photometry`` (``images``, ``batch_jobs`` and ``batch_job_items`` keep their names:
 they clash with nothing and are kept as they are). After the upgrade,
 `migrate_legacy_photometry` turns every legacy row that can be mapped into a row of the new
-``photometry`` table — image path → registered product, position → the nearest catalogue
-source within a matching radius, ``mjd`` kept — under the parameter set `LEGACY_PARAMS_HASH`,
+``photometry`` table — image path → registered product, position (or, for a row without
+one, the position its ``Jhhmmss±ddmmss`` name encodes) → the nearest catalogue source within a
+matching radius, ``mjd`` kept — under the parameter set `LEGACY_PARAMS_HASH`,
 and writes in the row's ``migration_note`` either ``migrated`` or ``unmapped: <reason>``.
 No legacy row is ever deleted; a later upgrade (e.g. after a catalogue was ingested) tries the
 unmapped rows again.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +34,7 @@ from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.imaging.fits_io import ImageReadError
 
 __all__ = ["LEGACY_PARAMS_HASH", "LEGACY_TABLES", "legacy_tables", "migrate_legacy_photometry",
-           "set_aside_legacy_tables"]
+           "name_position", "set_aside_legacy_tables"]
 
 log = logging.getLogger(__name__)
 
@@ -136,15 +138,16 @@ def _map_rows(conn: Connection, columns: set[str], products: dict, path_reasons:
               radius_arcsec: float) -> Counter:
     optional = [c for c in ("snr", "mjd", "flux_jy", "local_rms", "rms_jy") if c in columns]
     rows = conn.execute(text(
-        "SELECT id, image_path, ra_deg, dec_deg, peak_jyb, peak_err_jyb, measured_at"
+        "SELECT id, source_id, image_path, ra_deg, dec_deg, peak_jyb, peak_err_jyb, measured_at"
         + "".join(f", {c}" for c in optional)
         + " FROM legacy_photometry WHERE migration_note IS NULL OR migration_note != 'migrated'"
         " ORDER BY id")).mappings().all()
-    sources = _nearest_sources(conn, rows, radius_arcsec)
+    positions = [_row_position(row, radius_arcsec) for row in rows]
+    sources = _nearest_sources(conn, positions)
     params_id = _legacy_params_id(conn)
     outcome: Counter = Counter()
     taken: set[tuple[int, int]] = set()
-    for row, source in zip(rows, sources, strict=True):
+    for row, source, (ra, dec, _radius) in zip(rows, sources, positions, strict=True):
         product = products.get(row["image_path"])
         if product is None:
             note = f"unmapped: {path_reasons[row['image_path']]}"
@@ -162,8 +165,8 @@ def _map_rows(conn: Connection, columns: set[str], products: dict, path_reasons:
                 "measured_at) VALUES (:s, :p, :k, :mjd, :ra, :dec, :peak, :err, :flux, :rms, "
                 ":snr, 0, :at)"),
                 {"s": source, "p": product[0], "k": params_id,
-                 "mjd": _finite(row.get("mjd")) or product[1], "ra": row["ra_deg"],
-                 "dec": row["dec_deg"], "peak": _finite(row["peak_jyb"]),
+                 "mjd": _finite(row.get("mjd")) or product[1], "ra": ra, "dec": dec,
+                 "peak": _finite(row["peak_jyb"]),
                  "err": _finite(row["peak_err_jyb"]), "flux": _finite(row.get("flux_jy")),
                  "rms": _finite(row.get("local_rms", row.get("rms_jy"))),
                  "snr": _finite(row.get("snr")), "at": _timestamp(row["measured_at"])})
@@ -178,17 +181,68 @@ def _map_rows(conn: Connection, columns: set[str], products: dict, path_reasons:
     return outcome
 
 
-def _nearest_sources(conn: Connection, rows, radius_arcsec: float) -> list[int | None]:
-    """The nearest catalogue source within the radius of each row's position, or None."""
+def _nearest_sources(conn: Connection,
+                     positions: list[tuple[float, float, float]]) -> list[int | None]:
+    """The nearest catalogue source within each ``(ra_deg, dec_deg, radius_arcsec)``, or None
+    (also for a NaN position)."""
     catalogue = conn.execute(text("SELECT id, ra_deg, dec_deg FROM catalog_source")).all()
-    if not catalogue or not rows:
-        return [None] * len(rows)
+    if not catalogue or not positions:
+        return [None] * len(positions)
+    ra, dec, radius = (np.array(values, dtype=float) for values in zip(*positions, strict=True))
     ids = np.array([c[0] for c in catalogue])
     tree = cKDTree(_unit([c[1] for c in catalogue], [c[2] for c in catalogue]))
-    chord = 2.0 * math.sin(math.radians(radius_arcsec / 3600.0) / 2.0)
-    distance, index = tree.query(_unit([r["ra_deg"] for r in rows],
-                                       [r["dec_deg"] for r in rows]), distance_upper_bound=chord)
-    return [int(ids[i]) if np.isfinite(d) else None for d, i in zip(distance, index, strict=True)]
+    chord = 2.0 * np.sin(np.radians(radius / 3600.0) / 2.0)
+    known = np.isfinite(ra) & np.isfinite(dec)
+    distance = np.full(ra.size, np.inf)
+    index = np.zeros(ra.size, dtype=int)
+    if known.any():
+        distance[known], index[known] = tree.query(_unit(ra[known], dec[known]),
+                                                   distance_upper_bound=chord.max())
+    return [int(ids[i]) if d <= c else None
+            for d, i, c in zip(distance, index, chord, strict=True)]
+
+
+#: A name made from truncated coordinates, e.g. ``J150955+462930`` (seconds may have decimals).
+_NAME = re.compile(r"^J(\d{2})(\d{2})(\d{2}(?:\.\d+)?)([+-])(\d{2})(\d{2})(\d{2}(?:\.\d+)?)$")
+
+
+def name_position(name: str | None) -> tuple[float, float, float] | None:
+    """The position a ``Jhhmmss±ddmmss`` name encodes, and how far the source may lie from it.
+
+    The original code made such names by truncating the coordinates, so the source lies
+    within one unit of the last digit above them (RA in seconds of time, Dec in arcseconds
+    away from the equator): the position returned is the middle of that cell.
+
+    Returns
+    -------
+    (float, float, float) or None
+        ``(ra_deg, dec_deg, half-diagonal of the cell in arcsec)``, or None for another name.
+    """
+    match = _NAME.match((name or "").strip())
+    if match is None:
+        return None
+    hh, mm, ss, sign, dd, am, asec = match.groups()
+    ra_step = 10.0 ** -len(ss.partition(".")[2])  # seconds of time
+    dec_step = 10.0 ** -len(asec.partition(".")[2])  # arcseconds
+    ra_deg = 15.0 * (int(hh) + int(mm) / 60.0 + (float(ss) + ra_step / 2) / 3600.0)
+    dec_abs = int(dd) + int(am) / 60.0 + (float(asec) + dec_step / 2) / 3600.0
+    dec_deg = -dec_abs if sign == "-" else dec_abs
+    ra_half = 15.0 * ra_step / 2 * math.cos(math.radians(dec_deg))  # arcsec on the sky
+    return ra_deg % 360.0, dec_deg, math.hypot(ra_half, dec_step / 2)
+
+
+def _row_position(row, radius_arcsec: float) -> tuple[float, float, float]:
+    """``(ra_deg, dec_deg, match radius in arcsec)`` of a legacy row: its ``ra_deg``/``dec_deg``
+    within ``radius_arcsec``, or else the position its ``source_id`` name encodes
+    (`name_position`) within that radius widened by the name's truncation; NaN when it has
+    neither."""
+    ra, dec = _finite(row["ra_deg"]), _finite(row["dec_deg"])
+    if ra is not None and dec is not None:
+        return ra, dec, radius_arcsec
+    named = name_position(row["source_id"])
+    if named is None:
+        return math.nan, math.nan, radius_arcsec
+    return named[0], named[1], radius_arcsec + named[2]
 
 
 def _unit(ra_deg, dec_deg) -> np.ndarray:

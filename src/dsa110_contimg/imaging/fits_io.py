@@ -36,6 +36,7 @@ __all__ = [
     "NotAnImageError",
     "check_image",
     "get_field_center_from_fits",
+    "image_pixels",
     "load_image",
     "load_plane",
     "require_observation_time",
@@ -365,9 +366,7 @@ def _read_plane(path: Path) -> tuple[fits.Header, np.ndarray, WCS, fits.FITS_rec
         raise ImageReadError(f"{path}: no such file")
     try:
         with fits.open(path, memmap=True) as hdul:
-            hdu = next((h for h in hdul if h.is_image and h.header.get("NAXIS", 0) >= 2), None)
-            if hdu is None:
-                raise ImageReadError(f"{path}: no image HDU with at least two axes")
+            hdu = _image_hdu(hdul, path)
             header = hdu.header.copy()
             wcs, lng, lat = _celestial_wcs(header, path)
             index = _plane_index(header, lng, lat, path)
@@ -382,6 +381,36 @@ def _read_plane(path: Path) -> tuple[fits.Header, np.ndarray, WCS, fits.FITS_rec
             raise
         raise ImageReadError(f"{path}: not a readable FITS image ({exc})") from exc
     return header, plane, wcs, beams
+
+
+def image_pixels(path: str | Path) -> int:
+    """Pixels of the image plane of a FITS file (from its header: no data is read).
+
+    Raises
+    ------
+    ImageReadError
+        Missing or unreadable file, or no image HDU.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    try:
+        with fits.open(path, memmap=True) as hdul:
+            header = _image_hdu(hdul, path).header
+            _wcs, lng, lat = _celestial_wcs(header, path)
+            return int(header[f"NAXIS{lng + 1}"]) * int(header[f"NAXIS{lat + 1}"])
+    except (OSError, TypeError, ValueError, KeyError) as exc:
+        if isinstance(exc, ImageReadError):
+            raise
+        raise ImageReadError(f"{path}: not a readable FITS image ({exc})") from exc
+
+
+def _image_hdu(hdul: fits.HDUList, path: Path) -> fits.PrimaryHDU | fits.ImageHDU:
+    """The first HDU holding an image of at least two axes."""
+    hdu = next((h for h in hdul if h.is_image and h.header.get("NAXIS", 0) >= 2), None)
+    if hdu is None:
+        raise ImageReadError(f"{path}: no image HDU with at least two axes")
+    return hdu
 
 
 def _native_float32(plane: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 from astropy.table import Table
 from fastapi import APIRouter, HTTPException, status
 
+from dsa110_contimg.api.budget import refuse_large_image
 from dsa110_contimg.api.deps import PageDep, SettingsDep, confined_file
 from dsa110_contimg.api.errors import responses
 from dsa110_contimg.api.schemas import (
@@ -47,6 +48,7 @@ def _image(request: MeasureRequest | MeasureBatchRequest, settings: Settings) ->
     else:
         record = get_data(request.data_id, url=settings.database_url)
         path = confine_product(request.data_id, record["path"], settings.data_roots)
+    refuse_large_image(path, settings.api.max_sync_image_pixels)
     return load_image(path, beam=request.beam.to_beam() if request.beam else None)
 
 
