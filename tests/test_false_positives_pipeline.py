@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from dsa110_contimg.photometry.candidates import PRESETS, count_tested, detect
+from dsa110_contimg.variability.candidates import PRESETS, count_tested, detect
 
 from variability_support import make_field, run_photometry
 
