@@ -42,11 +42,21 @@ def main() -> None:
         scale = 1.405e9 / freq
         noise = 0.5e-3 if k == 0 else 2e-3
         name = "mfs-image.fits" if k == 0 else f"obs-{k - 1:04d}-image.fits"
-        paths.append(simulate_image(directory / name, scaled, center_ra_deg=150.0,
-                                    center_dec_deg=45.0, npix=args.npix, noise_jy=noise,
-                                    beam_major_arcsec=58.0 * scale,
-                                    beam_minor_arcsec=18.0 * scale, freq_hz=freq, pb=None,
-                                    seed=k).path)
+        paths.append(
+            simulate_image(
+                directory / name,
+                scaled,
+                center_ra_deg=150.0,
+                center_dec_deg=45.0,
+                npix=args.npix,
+                noise_jy=noise,
+                beam_major_arcsec=58.0 * scale,
+                beam_minor_arcsec=18.0 * scale,
+                freq_hz=freq,
+                pb=None,
+                seed=k,
+            ).path
+        )
     ra, dec = np.asarray(sky["ra_deg"]), np.asarray(sky["dec_deg"])
     mfs = min(_timed(lambda: measure_many(paths[0], ra, dec)) for _ in range(2))
     stage = {"measure": float("inf"), "bins and fits": float("inf")}
@@ -62,11 +72,15 @@ def main() -> None:
     for _ in range(2):  # the best of two runs, as for the MFS photometry
         subbands()
     total = stage["measure"] + stage["bins and fits"]
-    print("| image | sources | MFS photometry | sub-band measurement (16 images) | "
-          "bins + spectral fits | sub-band stage / MFS |")
+    print(
+        "| image | sources | MFS photometry | sub-band measurement (16 images) | "
+        "bins + spectral fits | sub-band stage / MFS |"
+    )
     print("|---|---|---|---|---|---|")
-    print(f"| {args.npix}² | {len(sky)} | {mfs:.2f} s | {stage['measure']:.2f} s | "
-          f"{stage['bins and fits']:.2f} s | {total / mfs:.1f}× |")
+    print(
+        f"| {args.npix}² | {len(sky)} | {mfs:.2f} s | {stage['measure']:.2f} s | "
+        f"{stage['bins and fits']:.2f} s | {total / mfs:.1f}× |"
+    )
 
 
 def _timed(function) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,21 +31,40 @@ def _setup(url: str, workdir: Path, n_sources: int, n_epochs: int) -> np.ndarray
     upgrade(url)
     rng = np.random.default_rng(1)
     catalogue = workdir / "bench-sky.csv"
-    Table({"name": [f"B{i:07d}" for i in range(n_sources)],
-           "ra_deg": rng.uniform(150, 152, n_sources), "dec_deg": rng.uniform(36, 38, n_sources),
-           "flux_mjy": rng.uniform(1, 100, n_sources)}).write(catalogue, format="ascii.csv",
-                                                            overwrite=True)
+    Table(
+        {
+            "name": [f"B{i:07d}" for i in range(n_sources)],
+            "ra_deg": rng.uniform(150, 152, n_sources),
+            "dec_deg": rng.uniform(36, 38, n_sources),
+            "flux_mjy": rng.uniform(1, 100, n_sources),
+        }
+    ).write(catalogue, format="ascii.csv", overwrite=True)
     ingest_catalog(catalogue, "bench", url=url)
     now = time.time()
     with session_scope(url) as session:
         for k in range(n_epochs):
             data_id = f"image-bench-{k:04d}"
-            session.add(DataRegistry(data_type="image", data_id=data_id, base_path="/stage",
-                                     status="staging", stage_path=f"/stage/{data_id}.fits",
-                                     created_at=now, staged_at=now))
+            session.add(
+                DataRegistry(
+                    data_type="image",
+                    data_id=data_id,
+                    base_path="/stage",
+                    status="staging",
+                    stage_path=f"/stage/{data_id}.fits",
+                    created_at=now,
+                    staged_at=now,
+                )
+            )
             session.flush()
-            session.add(Product(data_id=data_id, data_type="image", mjd_mid=61000.0 + k / 288,
-                                pb_corrected=False, created_at=datetime.now(timezone.utc)))
+            session.add(
+                Product(
+                    data_id=data_id,
+                    data_type="image",
+                    mjd_mid=61000.0 + k / 288,
+                    pb_corrected=False,
+                    created_at=datetime.now(UTC),
+                )
+            )
     return np.asarray(cone_search("bench", 151, 37, 5, url=url)["source_id"])
 
 
@@ -53,8 +72,19 @@ def _measurements(source_ids: np.ndarray, rng: np.random.Generator) -> Table:
     n = source_ids.size
     table = Table()
     table["source_id"] = source_ids
-    for name in ("ra_deg", "dec_deg", "peak_jyb", "peak_err_jyb", "int_flux_jy",
-                 "int_flux_err_jy", "local_rms_jyb", "snr", "chisq", "dof", "pb_response"):
+    for name in (
+        "ra_deg",
+        "dec_deg",
+        "peak_jyb",
+        "peak_err_jyb",
+        "int_flux_jy",
+        "int_flux_err_jy",
+        "local_rms_jyb",
+        "snr",
+        "chisq",
+        "dof",
+        "pb_response",
+    ):
         table[name] = rng.normal(size=n)
     table["flags"] = np.zeros(n, dtype=np.int64)
     table["group_id"] = np.arange(n, dtype=np.int64)
@@ -67,8 +97,10 @@ def run(url: str, label: str, workdir: Path, n_sources: int, n_epochs: int) -> l
     rng = np.random.default_rng(2)
     tables = [_measurements(source_ids, rng) for _ in range(n_epochs)]
     start = time.perf_counter()
-    rows = sum(photometry_insert(f"image-bench-{k:04d}", t, params_hash="bench", url=url)
-               for k, t in enumerate(tables))
+    rows = sum(
+        photometry_insert(f"image-bench-{k:04d}", t, params_hash="bench", url=url)
+        for k, t in enumerate(tables)
+    )
     insert_s = time.perf_counter() - start
     start = time.perf_counter()
     photometry_insert("image-bench-0000", tables[0], params_hash="bench", url=url)
@@ -83,10 +115,20 @@ def run(url: str, label: str, workdir: Path, n_sources: int, n_epochs: int) -> l
         assert len(curve) == n_epochs
     return [
         (label, "insert", f"{rows:,} rows", f"{insert_s:.1f} s", f"{rows / insert_s:,.0f} rows/s"),
-        (label, "re-insert one product (replace)", f"{len(tables[0]):,} rows",
-         f"{replace_s * 1e3:.0f} ms", f"{len(tables[0]) / replace_s:,.0f} rows/s"),
-        (label, "light curve of one source", f"{n_epochs} points",
-         f"median {np.median(timings) * 1e3:.2f} ms", f"p95 {np.percentile(timings, 95) * 1e3:.2f} ms"),
+        (
+            label,
+            "re-insert one product (replace)",
+            f"{len(tables[0]):,} rows",
+            f"{replace_s * 1e3:.0f} ms",
+            f"{len(tables[0]) / replace_s:,.0f} rows/s",
+        ),
+        (
+            label,
+            "light curve of one source",
+            f"{n_epochs} points",
+            f"median {np.median(timings) * 1e3:.2f} ms",
+            f"p95 {np.percentile(timings, 95) * 1e3:.2f} ms",
+        ),
     ]
 
 
@@ -99,8 +141,13 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        rows += run(f"sqlite:///{workdir / 'bench.sqlite3'}", "SQLite (WAL)", workdir,
-                    args.sources, args.epochs)
+        rows += run(
+            f"sqlite:///{workdir / 'bench.sqlite3'}",
+            "SQLite (WAL)",
+            workdir,
+            args.sources,
+            args.epochs,
+        )
         if not args.skip_postgres:
             import pgserver
 
@@ -111,8 +158,7 @@ def main() -> None:
                 rows += run(url, "PostgreSQL (COPY)", workdir, args.sources, args.epochs)
             finally:
                 server.cleanup()
-    view = RichTable(title=f"products database: {args.sources:,} sources × {args.epochs} "
-                           "products")
+    view = RichTable(title=f"products database: {args.sources:,} sources × {args.epochs} products")
     for col in ("database", "operation", "size", "time", "rate"):
         view.add_column(col)
     for row in rows:

@@ -38,16 +38,22 @@ def main() -> None:
     console = Console()
     rng = np.random.default_rng(15)
     start = time.perf_counter()
-    table = RichTable(title=f"ESE recall at the moderate preset ({TRIALS} dips each): "
-                            "found / located within one epoch")
+    table = RichTable(
+        title=f"ESE recall at the moderate preset ({TRIALS} dips each): "
+        "found / located within one epoch"
+    )
     for column in ("epochs", "S/N", "depth", *(f"{f:.0%} of epochs" for f in FRACTIONS)):
         table.add_column(column, justify="right")
     for n in EPOCHS:
         for snr in SNRS:
             for depth in DEPTHS:
                 cells = [recall(rng, n, snr, depth, fraction, TRIALS) for fraction in FRACTIONS]
-                table.add_row(str(n), str(snr), f"{depth:.0%}",
-                              *(f"{found:.2f} / {located:.2f}" for found, located in cells))
+                table.add_row(
+                    str(n),
+                    str(snr),
+                    f"{depth:.0%}",
+                    *(f"{found:.2f} / {located:.2f}" for found, located in cells),
+                )
     console.print(table)
     fp = RichTable(title=f"false-positive rate on constant sources ({FP_TRIALS} each, S/N 20)")
     fp.add_column("epochs", justify="right")
@@ -55,8 +61,9 @@ def main() -> None:
         fp.add_column(f"{preset.name} ({preset.false_alarm:g})", justify="right")
     fp.add_column("moderate, errors 30 % low", justify="right")
     for n in (6, 12, 30, 100):
-        rates = [false_positive_rate(rng, n, 20.0, p.false_alarm, FP_TRIALS)
-                 for p in PRESETS.values()]
+        rates = [
+            false_positive_rate(rng, n, 20.0, p.false_alarm, FP_TRIALS) for p in PRESETS.values()
+        ]
         low = false_positive_rate(rng, n, 20.0, PRESETS["moderate"].false_alarm, FP_TRIALS, 1.3)
         fp.add_row(str(n), *(f"{r:.4f}" for r in rates), f"{low:.4f}")
     console.print(fp)

@@ -11,6 +11,7 @@ import argparse
 import math
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,18 +37,28 @@ def _best(fn, repeat: int):
     return best, result
 
 
-def _simulate(workdir: Path, npix: int, n_positions: int,
-              seed: int) -> tuple[Path, np.ndarray, np.ndarray]:
+def _simulate(
+    workdir: Path, npix: int, n_positions: int, seed: int
+) -> tuple[Path, np.ndarray, np.ndarray]:
     """An image with up to 2000 injected sources; positions = those plus random ones."""
     radius = npix * PIXEL_ARCSEC / 3600.0 / 2.0
     n_inject = min(n_positions, 2000)
-    sky = make_sky(RA0, DEC0, radius, seed=seed, n_sources=n_inject, min_flux_jy=2e-3,
-                   max_flux_jy=0.5)
+    sky = make_sky(
+        RA0, DEC0, radius, seed=seed, n_sources=n_inject, min_flux_jy=2e-3, max_flux_jy=0.5
+    )
     sky["major_arcsec"] = 0.0
     sky["minor_arcsec"] = 0.0
-    sim = simulate_image(workdir / f"bench_{npix}_{n_positions}.fits", sky, center_ra_deg=RA0,
-                         center_dec_deg=DEC0, npix=npix, pixel_arcsec=PIXEL_ARCSEC,
-                         noise_jy=1e-3, pb=None, seed=seed)
+    sim = simulate_image(
+        workdir / f"bench_{npix}_{n_positions}.fits",
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=npix,
+        pixel_arcsec=PIXEL_ARCSEC,
+        noise_jy=1e-3,
+        pb=None,
+        seed=seed,
+    )
     extra = make_sky(RA0, DEC0, radius, seed=seed + 1, n_sources=n_positions - n_inject)
     ra = np.concatenate([np.asarray(sky["ra_deg"]), np.asarray(extra["ra_deg"])])
     dec = np.concatenate([np.asarray(sky["dec_deg"]), np.asarray(extra["dec_deg"])])
@@ -61,8 +72,7 @@ def _lattice(image, pair_offset_pix: float | None):
     sx, sy = 2.6 * BEAM[0] / PIXEL_ARCSEC, 2.6 * 1.5 * BEAM[1] / PIXEL_ARCSEC
     if pair_offset_pix is not None:
         sx *= 2
-    x, y = (v.ravel() for v in np.meshgrid(np.arange(sx, nx - sx, sx),
-                                           np.arange(sy, ny - sy, sy)))
+    x, y = (v.ravel() for v in np.meshgrid(np.arange(sx, nx - sx, sx), np.arange(sy, ny - sy, sy)))
     if pair_offset_pix is not None:
         theta = math.radians(BEAM[2])
         dx, dy = -math.sin(theta) * pair_offset_pix, math.cos(theta) * pair_offset_pix
@@ -77,37 +87,54 @@ def per_source_rows(workdir: Path, repeat: int) -> list[tuple]:
     rows = []
     for label, offset in (("isolated", None), ("blended pair (1 FWHM)", BEAM[0] / PIXEL_ARCSEC)):
         ra, dec = _lattice(image, offset)
-        _, table = _best(lambda: measure_many(image, ra, dec), repeat)
+        _, table = _best(partial(measure_many, image, ra, dec), repeat)
         t = table.meta["timing_s"]
         per = {k: v / len(ra) * 1e6 for k, v in t.items()}
-        rows.append((f"per source: {label}", "4096²", len(ra),
-                     f"{per['geometry'] + per['fit'] + per['quality']:.2f} µs",
-                     f"geometry {per['geometry']:.2f} / fit {per['fit']:.2f} / quality "
-                     f"{per['quality']:.2f} µs; image-level noise+calibration "
-                     f"{t['noise'] + t['residual'] + t['calibration']:.3f} s", "", ""))
+        rows.append(
+            (
+                f"per source: {label}",
+                "4096²",
+                len(ra),
+                f"{per['geometry'] + per['fit'] + per['quality']:.2f} µs",
+                f"geometry {per['geometry']:.2f} / fit {per['fit']:.2f} / quality "
+                f"{per['quality']:.2f} µs; image-level noise+calibration "
+                f"{t['noise'] + t['residual'] + t['calibration']:.3f} s",
+                "",
+                "",
+            )
+        )
     return rows
 
 
-def whole_image_rows(workdir: Path, sizes: list[int], counts: list[int],
-                     repeat: int) -> list[tuple]:
+def whole_image_rows(
+    workdir: Path, sizes: list[int], counts: list[int], repeat: int
+) -> list[tuple]:
     from photutils.aperture import CircularAperture, aperture_photometry
 
     rows = []
     for npix in sizes:
         for count in counts:
             path, ra, dec = _simulate(workdir, npix, count, seed=2)
-            read_s, image = _best(lambda: load_image(path), repeat)
-            total_s, table = _best(lambda: measure_many(image, ra, dec), repeat)
+            read_s, image = _best(partial(load_image, path), repeat)
+            total_s, table = _best(partial(measure_many, image, ra, dec), repeat)
             t = table.meta["timing_s"]
             x, y = (np.asarray(v) for v in image.sky_to_pixel(ra, dec))
             apertures = CircularAperture(np.column_stack([x, y]), r=BEAM[0] / PIXEL_ARCSEC / 2)
-            phot_s, _ = _best(lambda: aperture_photometry(image.data, apertures), repeat)
-            rows.append((f"whole image {npix}²", f"{npix}²", count,
-                         f"{read_s + total_s:.3f} s",
-                         f"read {read_s:.3f} / geometry {t['geometry']:.3f} / "
-                         f"fit {t['fit']:.3f} / noise {t['noise'] + t['residual'] + t['calibration']:.3f} / "
-                         f"quality {t['quality']:.3f}",
-                         f"{phot_s:.3f} s", f"{(read_s + total_s) / phot_s:.1f}×"))
+            phot_s, _ = _best(partial(aperture_photometry, image.data, apertures), repeat)
+            rows.append(
+                (
+                    f"whole image {npix}²",
+                    f"{npix}²",
+                    count,
+                    f"{read_s + total_s:.3f} s",
+                    f"read {read_s:.3f} / geometry {t['geometry']:.3f} / "
+                    f"fit {t['fit']:.3f} / "
+                    f"noise {t['noise'] + t['residual'] + t['calibration']:.3f} / "
+                    f"quality {t['quality']:.3f}",
+                    f"{phot_s:.3f} s",
+                    f"{(read_s + total_s) / phot_s:.1f}×",
+                )
+            )
     return rows
 
 
@@ -118,16 +145,32 @@ def crowded_rows(workdir: Path, repeat: int) -> list[tuple]:
     sky = make_sky(RA0, DEC0, 0.4, seed=11, n_sources=8000, min_flux_jy=1e-3, max_flux_jy=0.02)
     sky["major_arcsec"] = 0.0
     sky["minor_arcsec"] = 0.0
-    sim = simulate_image(workdir / "crowd.fits", sky, center_ra_deg=RA0, center_dec_deg=DEC0,
-                         npix=1024, pb=None, seed=11)
+    sim = simulate_image(
+        workdir / "crowd.fits",
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=1024,
+        pb=None,
+        seed=11,
+    )
     image = load_image(sim.path)
     ra, dec = np.asarray(sky["ra_deg"]), np.asarray(sky["dec_deg"])
-    total_s, table = _best(lambda: measure_many(image, ra, dec,
-                                                options=FittingOptions(max_dense_group=32)),
-                           repeat)
+    total_s, table = _best(
+        lambda: measure_many(image, ra, dec, options=FittingOptions(max_dense_group=32)), repeat
+    )
     t = table.meta["timing_s"]
-    return [("crowded field (sparse blend)", "1024²", len(sky), f"{total_s:.3f} s",
-             f"geometry {t['geometry']:.3f} / fit {t['fit']:.3f}", "-", "-")]
+    return [
+        (
+            "crowded field (sparse blend)",
+            "1024²",
+            len(sky),
+            f"{total_s:.3f} s",
+            f"geometry {t['geometry']:.3f} / fit {t['fit']:.3f}",
+            "-",
+            "-",
+        )
+    ]
 
 
 def main() -> None:
@@ -140,12 +183,16 @@ def main() -> None:
     counts = [1000] if args.quick else [1000, 10000, 20000]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        rows = per_source_rows(workdir, args.repeat) + whole_image_rows(
-            workdir, sizes, counts, args.repeat) + crowded_rows(workdir, args.repeat)
-    view = RichTable(title="forced photometry benchmark (best of "
-                           f"{args.repeat}; 2 cores; beam 58″×18″ PA 110° on 2″ pixels)")
-    for col in ("case", "image", "positions", "time", "split (s)", "photutils aperture",
-                "ratio"):
+        rows = (
+            per_source_rows(workdir, args.repeat)
+            + whole_image_rows(workdir, sizes, counts, args.repeat)
+            + crowded_rows(workdir, args.repeat)
+        )
+    view = RichTable(
+        title="forced photometry benchmark (best of "
+        f"{args.repeat}; 2 cores; beam 58″×18″ PA 110° on 2″ pixels)"
+    )
+    for col in ("case", "image", "positions", "time", "split (s)", "photutils aperture", "ratio"):
         view.add_column(col)
     for row in rows:
         view.add_row(*(str(v) for v in row))

@@ -27,8 +27,10 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=4, help="Channels per sub-band.")
     parser.add_argument("--sources", type=int, default=40)
     args = parser.parse_args()
-    print("| antennas | visibilities | image | simulate | read+convert | WSClean | headers | "
-          "register+queue | photometry | MS / images MB | S/N>100 median meas/inj (n) |")
+    print(
+        "| antennas | visibilities | image | simulate | read+convert | WSClean | headers | "
+        "register+queue | photometry | MS / images MB | S/N>100 median meas/inj (n) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n_antennas in args.antennas:
         row = _run(n_antennas, args.integrations, args.channels, args.sources)
@@ -37,9 +39,16 @@ def main() -> None:
 
 def _run(n_antennas: int, integrations: int, channels: int, n_sources: int) -> list[str]:
     state = Path(tempfile.mkdtemp(prefix="contimg-imaging-"))
-    os.environ.update({"CONTIMG_STATE_DIR": str(state), "CONTIMG_STREAM__IMAGER": "wsclean",
-                       "CONTIMG_STREAM__SETTLE_S": "0", "CONTIMG_PHOTOMETRY__CATALOG": "bench",
-                       "CONTIMG_PHOTOMETRY__NORMALIZE": "false", "CONTIMG_LOG_LEVEL": "WARNING"})
+    os.environ.update(
+        {
+            "CONTIMG_STATE_DIR": str(state),
+            "CONTIMG_STREAM__IMAGER": "wsclean",
+            "CONTIMG_STREAM__SETTLE_S": "0",
+            "CONTIMG_PHOTOMETRY__CATALOG": "bench",
+            "CONTIMG_PHOTOMETRY__NORMALIZE": "false",
+            "CONTIMG_LOG_LEVEL": "WARNING",
+        }
+    )
     import numpy as np
     from astropy.table import Table
     from sqlalchemy import select
@@ -66,16 +75,35 @@ def _run(n_antennas: int, integrations: int, channels: int, n_sources: int) -> l
     upgrade(settings.database_url)
     # Noise per visibility scaled so that the image noise stays that of 48 antennas.
     n_bl = n_antennas * (n_antennas - 1) / 2
-    spec = ObservationSpec(start="2026-11-24T06:00:00", dec_deg=45.0, n_antennas=n_antennas,
-                           ew_length_m=500.0, ns_length_m=300.0, n_integrations=integrations,
-                           channels_per_subband=channels,
-                           noise_jy=0.6 * float(np.sqrt(n_bl / 1128 * integrations / 20)))
-    sky = make_sky(*pointing_track(spec).centre, 2.0, seed=5, n_sources=n_sources,
-                   min_flux_jy=0.03, max_flux_jy=2.0, extended_fraction=0.0)
+    spec = ObservationSpec(
+        start="2026-11-24T06:00:00",
+        dec_deg=45.0,
+        n_antennas=n_antennas,
+        ew_length_m=500.0,
+        ns_length_m=300.0,
+        n_integrations=integrations,
+        channels_per_subband=channels,
+        noise_jy=0.6 * float(np.sqrt(n_bl / 1128 * integrations / 20)),
+    )
+    sky = make_sky(
+        *pointing_track(spec).centre,
+        2.0,
+        seed=5,
+        n_sources=n_sources,
+        min_flux_jy=0.03,
+        max_flux_jy=2.0,
+        extended_fraction=0.0,
+    )
     sky["spectral_index"] = np.random.default_rng(5).normal(-0.7, 0.2, len(sky))
     csv = state / "sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(csv, format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(csv, format="ascii.csv")
     ingest_catalog(csv, "bench")
     start = time.perf_counter()
     truth = simulate_observation(settings.stream.input_dir, sky, spec).truth
@@ -97,15 +125,26 @@ def _run(n_antennas: int, integrations: int, channels: int, n_sources: int) -> l
         if table["snr"][i] > 100 and row["pb_response"] >= 0.5:
             ratios.append(float(table["peak_jyb"][i]) / expected[k])
     with session_scope() as session:
-        metadata = json.loads(session.scalar(select(DataRegistry.metadata_json).where(
-            DataRegistry.data_id == record.data_id)))
+        metadata = json.loads(
+            session.scalar(
+                select(DataRegistry.metadata_json).where(DataRegistry.data_id == record.data_id)
+            )
+        )
     t = record.timings_s
     n_vis = int(n_bl * integrations * 16 * channels * 2)
-    return [str(n_antennas), f"{n_vis / 1e6:.1f} M", f"{image.shape[1]}²", f"{simulate_s:.1f} s",
-            f"{t['convert']:.1f} s", f"{t['wsclean']:.1f} s", f"{t['headers']:.2f} s",
-            f"{t['register_and_queue']:.2f} s", f"{photometry_s:.2f} s",
-            f"{metadata['ms_bytes'] / 1e6:.0f} / {metadata['images_bytes'] / 1e6:.0f}",
-            f"{np.median(ratios):.4f} ({len(ratios)})" if ratios else "-"]
+    return [
+        str(n_antennas),
+        f"{n_vis / 1e6:.1f} M",
+        f"{image.shape[1]}²",
+        f"{simulate_s:.1f} s",
+        f"{t['convert']:.1f} s",
+        f"{t['wsclean']:.1f} s",
+        f"{t['headers']:.2f} s",
+        f"{t['register_and_queue']:.2f} s",
+        f"{photometry_s:.2f} s",
+        f"{metadata['ms_bytes'] / 1e6:.0f} / {metadata['images_bytes'] / 1e6:.0f}",
+        f"{np.median(ratios):.4f} ({len(ratios)})" if ratios else "-",
+    ]
 
 
 if __name__ == "__main__":

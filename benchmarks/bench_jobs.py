@@ -37,12 +37,27 @@ RA0, DEC0 = 150.0, 37.2
 def _images(workdir: Path, url: str, n_images: int, n_distinct: int = 8) -> list[Path]:
     sky = make_sky(RA0, DEC0, 0.45, seed=3)
     catalogue = workdir / "sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(catalogue, format="ascii.csv")
     ingest_catalog(catalogue, "bench", url=url)
-    masters = [simulate_image(workdir / f"master{k}.fits", sky, center_ra_deg=RA0,
-                              center_dec_deg=DEC0, npix=1024, pb="gaussian", seed=k).path
-               for k in range(n_distinct)]
+    masters = [
+        simulate_image(
+            workdir / f"master{k}.fits",
+            sky,
+            center_ra_deg=RA0,
+            center_dec_deg=DEC0,
+            npix=1024,
+            pb="gaussian",
+            seed=k,
+        ).path
+        for k in range(n_distinct)
+    ]
     start = Time("2026-06-01T00:00:00")
     paths = []
     for k in range(n_images):
@@ -69,32 +84,53 @@ def main() -> None:
         start = time.perf_counter()
         n_sources = sum(len(measure_catalog_sources(p, "bench", url=url)) for p in paths)
         direct = time.perf_counter() - start
-        rows.append(("direct measure loop (1 process)", f"{direct:.1f} s",
-                     f"{len(paths) / direct:.1f}", f"{direct / len(paths) * 1e3:.0f} ms", "-"))
-        for k, (label, executor, workers) in enumerate((
+        rows.append(
+            (
+                "direct measure loop (1 process)",
+                f"{direct:.1f} s",
+                f"{len(paths) / direct:.1f}",
+                f"{direct / len(paths) * 1e3:.0f} ms",
+                "-",
+            )
+        )
+        for k, (label, executor, workers) in enumerate(
+            (
                 ("job, local pool, 1 worker", "local", 1),
                 ("job, local pool, 2 workers", "local", 2),
-                ("job, Dask LocalCluster, 2 workers", "dask", 2))):
-            params = PhotometryParams(catalog="bench",
-                                      fitting=FittingOptions(low_snr=3.0 + 1e-6 * (k + 1)))
+                ("job, Dask LocalCluster, 2 workers", "dask", 2),
+            )
+        ):
+            params = PhotometryParams(
+                catalog="bench", fitting=FittingOptions(low_snr=3.0 + 1e-6 * (k + 1))
+            )
             job_id = create_batch_photometry_job(paths, params=params, url=url)
             start = time.perf_counter()
             run_job(job_id, executor=executor, workers=workers, url=url)
             elapsed = time.perf_counter() - start
             job = get_job(job_id, url=url)
             assert job.status == "completed", job.status
-            rows.append((label, f"{elapsed:.1f} s", f"{len(paths) / elapsed:.1f}",
-                         f"{elapsed / len(paths) * 1e3:.0f} ms",
-                         f"{(elapsed * workers - direct) / len(paths) * 1e3:+.0f} ms"))
-    view = RichTable(title=f"batch photometry of {args.images} images of 1024² "
-                           f"(~{n_sources // len(paths)} sources each) on 2 cores")
+            rows.append(
+                (
+                    label,
+                    f"{elapsed:.1f} s",
+                    f"{len(paths) / elapsed:.1f}",
+                    f"{elapsed / len(paths) * 1e3:.0f} ms",
+                    f"{(elapsed * workers - direct) / len(paths) * 1e3:+.0f} ms",
+                )
+            )
+    view = RichTable(
+        title=f"batch photometry of {args.images} images of 1024² "
+        f"(~{n_sources // len(paths)} sources each) on 2 cores"
+    )
     for col in ("run", "wall time", "images/s", "per image", "overhead per item*"):
         view.add_column(col)
     for row in rows:
         view.add_row(*row)
     Console().print(view)
-    Console().print("* (wall time × workers − direct loop) / images: job bookkeeping, "
-                    "process start-up and database writes per item")
+    Console().print(
+        "* (wall time × workers − direct loop) / images: job bookkeeping, "
+        "process start-up and database writes per item"
+    )
 
 
 if __name__ == "__main__":

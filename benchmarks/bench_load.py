@@ -45,14 +45,28 @@ def prepare(root: Path, url: str, npix: int, n_products: int) -> str:
     """The measured image (its name under ``root``) and ``n_products`` registered products."""
     upgrade(url)
     sky = make_sky(RA0, DEC0, 0.5, seed=1, n_sources=200, min_flux_jy=0.01, max_flux_jy=0.5)
-    image = simulate_image(root / "load-image-pb.fits", sky, center_ra_deg=RA0,
-                           center_dec_deg=DEC0, npix=npix, pb=None, seed=1,
-                           date_obs="2026-05-01T00:00:00").path
+    image = simulate_image(
+        root / "load-image-pb.fits",
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=npix,
+        pb=None,
+        seed=1,
+        date_obs="2026-05-01T00:00:00",
+    ).path
     register_data(image, url=url, roots=[root])
     for k in range(n_products - 1):
-        small = simulate_image(root / f"small{k:03d}-image-pb.fits", sky, center_ra_deg=RA0,
-                               center_dec_deg=DEC0, npix=160, pb=None, seed=k,
-                               date_obs=f"2026-05-02T{k // 60:02d}:{k % 60:02d}:00").path
+        small = simulate_image(
+            root / f"small{k:03d}-image-pb.fits",
+            sky,
+            center_ra_deg=RA0,
+            center_dec_deg=DEC0,
+            npix=160,
+            pb=None,
+            seed=k,
+            date_obs=f"2026-05-02T{k // 60:02d}:{k % 60:02d}:00",
+        ).path
         register_data(small, url=url, roots=[root])
     return image.name
 
@@ -70,8 +84,11 @@ def run_clients(base_url: str, n_clients: int, seconds: float, request) -> Load:
                 start = time.perf_counter()
                 try:
                     response = request(client, rng)
-                    error = None if response.status_code == 200 else \
-                        f"{response.status_code} {response.text[:120]}"
+                    error = (
+                        None
+                        if response.status_code == 200
+                        else f"{response.status_code} {response.text[:120]}"
+                    )
                 except httpx.HTTPError as exc:
                     error = f"{type(exc).__name__}: {exc}"
                 elapsed = time.perf_counter() - start
@@ -124,29 +141,43 @@ def main() -> None:
 
         def measure(client: httpx.Client, rng: np.random.Generator) -> httpx.Response:
             ra, dec = (np.array([RA0, DEC0]) + rng.uniform(-half_deg, half_deg, 2)).tolist()
-            return client.post("/api/photometry/measure",
-                               json={"image": image, "ra_deg": ra, "dec_deg": dec})
+            return client.post(
+                "/api/photometry/measure", json={"image": image, "ra_deg": ra, "dec_deg": dec}
+            )
 
-        env = {"CONTIMG_DATABASE_URL": url, "CONTIMG_DATA_ROOTS": str(root),
-               "CONTIMG_STATE_DIR": str(Path(tmp) / "state"), "CONTIMG_LOG_LEVEL": "WARNING"}
+        env = {
+            "CONTIMG_DATABASE_URL": url,
+            "CONTIMG_DATA_ROOTS": str(root),
+            "CONTIMG_STATE_DIR": str(Path(tmp) / "state"),
+            "CONTIMG_LOG_LEVEL": "WARNING",
+        }
         with local_server(env, log_path=Path(tmp) / "server.log") as server:
             warm_up(server.base_url, measure)
             results = {}
             with PeakMemory(server.process.pid) as memory:
-                for label, request in ((f"GET /api/data ({args.products} products)", data),
-                                       (f"POST /api/photometry/measure ({args.npix}²)",
-                                        measure)):
-                    results[label] = run_clients(server.base_url, args.clients, args.seconds,
-                                                 request)
-    table = RichTable(title=f"{args.clients} concurrent clients, {args.seconds:g} s per "
-                            f"endpoint, contimg serve (uvicorn, one process)")
+                for label, request in (
+                    (f"GET /api/data ({args.products} products)", data),
+                    (f"POST /api/photometry/measure ({args.npix}²)", measure),
+                ):
+                    results[label] = run_clients(
+                        server.base_url, args.clients, args.seconds, request
+                    )
+    table = RichTable(
+        title=f"{args.clients} concurrent clients, {args.seconds:g} s per "
+        f"endpoint, contimg serve (uvicorn, one process)"
+    )
     for column in ("endpoint", "requests", "req/s", "p50 (ms)", "p99 (ms)", "errors"):
         table.add_column(column, justify="left" if column == "endpoint" else "right")
     for label, load in results.items():
         ms = 1e3 * np.asarray(load.latencies_s)
-        table.add_row(label, str(ms.size), f"{ms.size / load.wall_s:.1f}",
-                      f"{np.percentile(ms, 50):.0f}", f"{np.percentile(ms, 99):.0f}",
-                      str(len(load.errors)))
+        table.add_row(
+            label,
+            str(ms.size),
+            f"{ms.size / load.wall_s:.1f}",
+            f"{np.percentile(ms, 50):.0f}",
+            f"{np.percentile(ms, 99):.0f}",
+            str(len(load.errors)),
+        )
     console.print(table)
     console.print(f"server peak resident memory: {memory.peak / 2**20:.0f} MiB")
     for label, load in results.items():

@@ -40,10 +40,25 @@ finally:
 def _measure(image: Path, positions: Path, output: Path, chunk_size: int) -> tuple[float, float]:
     """Wall seconds and peak RSS in MB of one ``contimg photometry measure`` process."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _RUN, "photometry", "measure", str(image),
-                           "--positions", str(positions), "-o", str(output),
-                           "--chunk-size", str(chunk_size)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _RUN,
+            "photometry",
+            "measure",
+            str(image),
+            "--positions",
+            str(positions),
+            "-o",
+            str(output),
+            "--chunk-size",
+            str(chunk_size),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return time.perf_counter() - start, float(done.stdout.strip().splitlines()[-1])
 
 
@@ -53,16 +68,29 @@ def main() -> None:
     parser.add_argument("--npix", type=int, default=2048)
     args = parser.parse_args()
     table = RichTable(title=f"contimg photometry measure on a {args.npix}² image")
-    for column in ("positions", "chunks of 5000: time", "peak RSS", "all at once: time",
-                   "peak RSS"):
+    for column in (
+        "positions",
+        "chunks of 5000: time",
+        "peak RSS",
+        "all at once: time",
+        "peak RSS",
+    ):
         table.add_column(column, justify="right")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sky = make_sky(RA0, DEC0, 0.4, seed=1, n_sources=300)
-        image = simulate_image(work / "field-image-pb.fits", sky, center_ra_deg=RA0,
-                               center_dec_deg=DEC0, npix=args.npix, pb=None, seed=1,
-                               beam_major_arcsec=10.0, beam_minor_arcsec=8.0,
-                               date_obs="2026-05-01T00:00:00").path
+        image = simulate_image(
+            work / "field-image-pb.fits",
+            sky,
+            center_ra_deg=RA0,
+            center_dec_deg=DEC0,
+            npix=args.npix,
+            pb=None,
+            seed=1,
+            beam_major_arcsec=10.0,
+            beam_minor_arcsec=8.0,
+            date_obs="2026-05-01T00:00:00",
+        ).path
         loaded = load_image(image)
         rng = np.random.default_rng(7)
         for n in args.sizes:
@@ -70,12 +98,18 @@ def main() -> None:
             y = rng.uniform(0, args.npix - 1, n)
             ra, dec = loaded.pixel_to_sky(x, y)
             positions = work / f"positions-{n}.csv"
-            Table({"ra_deg": ra, "dec_deg": dec}).write(positions, format="ascii.csv",
-                                                         overwrite=True)
+            Table({"ra_deg": ra, "dec_deg": dec}).write(
+                positions, format="ascii.csv", overwrite=True
+            )
             chunked = _measure(image, positions, work / "out.csv", 5000)
             whole = _measure(image, positions, work / "out.csv", n)
-            table.add_row(f"{n:,}", f"{chunked[0]:.1f} s", f"{chunked[1]:.0f} MB",
-                          f"{whole[0]:.1f} s", f"{whole[1]:.0f} MB")
+            table.add_row(
+                f"{n:,}",
+                f"{chunked[0]:.1f} s",
+                f"{chunked[1]:.0f} MB",
+                f"{whole[0]:.1f} s",
+                f"{whole[1]:.0f} MB",
+            )
     Console().print(table)
 
 

@@ -46,19 +46,31 @@ PIXEL_ARCSEC = 2.0
 def _images(workdir: Path, npix: int, n_images: int, simulate_all: bool):
     step = npix * PIXEL_ARCSEC / 3600.0 / 2.0 / math.cos(math.radians(DEC0))
     centre = RA0 + step * (n_images - 1) / 2
-    half_length = (step * (n_images - 1) * math.cos(math.radians(DEC0))
-                   + npix * PIXEL_ARCSEC / 3600.0) / 2
-    sky = make_sky(centre, DEC0, half_length * 1.05, seed=7, min_flux_jy=2.5e-3,
-                   extended_fraction=0.0)
+    half_length = (
+        step * (n_images - 1) * math.cos(math.radians(DEC0)) + npix * PIXEL_ARCSEC / 3600.0
+    ) / 2
+    sky = make_sky(
+        centre, DEC0, half_length * 1.05, seed=7, min_flux_jy=2.5e-3, extended_fraction=0.0
+    )
     paths = []
     template = None
     for k in range(n_images):
         path = workdir / f"bench{npix}-{k:02d}-image-pb.fits"
         date = Time("2026-03-01T06:00:00") + k * 300.0 * u.s
         if simulate_all or template is None:
-            simulate_image(path, sky, center_ra_deg=RA0 + k * step, center_dec_deg=DEC0,
-                           npix=npix, pixel_arcsec=PIXEL_ARCSEC, noise_jy=1e-3, pb="gaussian",
-                           pb_corrected=True, date_obs=date.isot, seed=k)
+            simulate_image(
+                path,
+                sky,
+                center_ra_deg=RA0 + k * step,
+                center_dec_deg=DEC0,
+                npix=npix,
+                pixel_arcsec=PIXEL_ARCSEC,
+                noise_jy=1e-3,
+                pb="gaussian",
+                pb_corrected=True,
+                date_obs=date.isot,
+                seed=k,
+            )
             template = template or path
         else:
             with fits.open(template) as hdul:
@@ -81,10 +93,15 @@ def _build(paths: list[Path], output: Path) -> dict:
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     allocated = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"seconds": elapsed, "cpu_s": cpu, "allocated_mb": allocated / 2**20,
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-            "shape": result.shape, "timings": result.timings_s,
-            "noise_path": result.noise_path}
+    return {
+        "seconds": elapsed,
+        "cpu_s": cpu,
+        "allocated_mb": allocated / 2**20,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "shape": result.shape,
+        "timings": result.timings_s,
+        "noise_path": result.noise_path,
+    }
 
 
 def main() -> None:
@@ -93,9 +110,18 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=12)
     args = parser.parse_args()
     table = RichTable(title=f"mosaic of {args.images} drift-scan images (2 cores)")
-    for column in ("image", "mosaic px", "build s (CPU s)", "plan / reproject / write s",
-                   "allocated peak MB", "process peak RSS MB", "sources", "photometry s",
-                   "median S/N>50 ratio", "empirical / noise map"):
+    for column in (
+        "image",
+        "mosaic px",
+        "build s (CPU s)",
+        "plan / reproject / write s",
+        "allocated peak MB",
+        "process peak RSS MB",
+        "sources",
+        "photometry s",
+        "median S/N>50 ratio",
+        "empirical / noise map",
+    ):
         table.add_column(column)
     context = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="bench-mosaic-") as tmp:
@@ -113,19 +139,29 @@ def main() -> None:
             on = np.isfinite(np.asarray(measured["peak_jyb"], dtype=float))
             ratio = "n/a (copies)"
             if npix <= 2048:
-                clean = on & ((np.asarray(measured["flags"]) & ~8) == 0) & (
-                    np.asarray(measured["snr"]) > 50)
+                clean = (
+                    on
+                    & ((np.asarray(measured["flags"]) & ~8) == 0)
+                    & (np.asarray(measured["snr"]) > 50)
+                )
                 peaks = np.asarray(measured["peak_jyb"])[clean]
                 median = np.median(peaks / np.asarray(sky["flux_jy"])[clean])
                 ratio = f"{median:.4f} (n={clean.sum()})"
             z = (mosaic.data / noise)[np.isfinite(noise)]
             empirical = sigma_clipped_stats(z, sigma=3.0, maxiters=10, stdfunc="mad_std")[2]
             t = built["timings"]
-            table.add_row(f"{npix}²", f"{built['shape'][1]}×{built['shape'][0]}",
-                          f"{built['seconds']:.1f} ({built['cpu_s']:.1f})",
-                          f"{t['plan']:.1f} / {t['reproject']:.1f} / {t['write']:.1f}",
-                          f"{built['allocated_mb']:.0f}", f"{built['rss_mb']:.0f}",
-                          str(int(on.sum())), f"{photometry_s:.1f}", ratio, f"{empirical:.3f}")
+            table.add_row(
+                f"{npix}²",
+                f"{built['shape'][1]}×{built['shape'][0]}",
+                f"{built['seconds']:.1f} ({built['cpu_s']:.1f})",
+                f"{t['plan']:.1f} / {t['reproject']:.1f} / {t['write']:.1f}",
+                f"{built['allocated_mb']:.0f}",
+                f"{built['rss_mb']:.0f}",
+                str(int(on.sum())),
+                f"{photometry_s:.1f}",
+                ratio,
+                f"{empirical:.3f}",
+            )
             for path in workdir.glob("*.fits"):
                 path.unlink()
     Console(width=200).print(table)

@@ -53,12 +53,27 @@ WRITERS = (1, 2, 4, 8)
 def _images(workdir: Path, url: str, n: int, npix: int, n_sources: int) -> list[Path]:
     sky = make_sky(RA0, DEC0, 0.45 * npix / 1024, seed=3, n_sources=n_sources)
     catalogue = workdir / "sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(catalogue, format="ascii.csv")
     ingest_catalog(catalogue, "bench", url=url)
-    masters = [simulate_image(workdir / f"master{k}.fits", sky, center_ra_deg=RA0,
-                              center_dec_deg=DEC0, npix=npix, pb="gaussian", seed=k).path
-               for k in range(min(4, n))]
+    masters = [
+        simulate_image(
+            workdir / f"master{k}.fits",
+            sky,
+            center_ra_deg=RA0,
+            center_dec_deg=DEC0,
+            npix=npix,
+            pb="gaussian",
+            seed=k,
+        ).path
+        for k in range(min(4, n))
+    ]
     start = Time("2026-06-01T00:00:00")
     paths = []
     for k in range(n):
@@ -75,7 +90,7 @@ def _stages(paths: list[Path], url: str) -> tuple[dict[str, float], int]:
     """Mean seconds per image of reading, measuring and storing; rows per image."""
     measure_catalog_sources(load_image(paths[0]), "bench", url=url)  # compile, warm caches
     totals = {"read": 0.0, "measure": 0.0, "database": 0.0}
-    sample = paths[:min(8, len(paths))]
+    sample = paths[: min(8, len(paths))]
     rows = 0
     for k, path in enumerate(sample):
         t0 = time.perf_counter()
@@ -83,22 +98,29 @@ def _stages(paths: list[Path], url: str) -> tuple[dict[str, float], int]:
         t1 = time.perf_counter()
         table = measure_catalog_sources(image, "bench", url=url)
         t2 = time.perf_counter()
-        rows += photometry_insert(register_data(path, url=url), table,
-                                  params_hash=f"stage{k}", url=url)
+        rows += photometry_insert(
+            register_data(path, url=url), table, params_hash=f"stage{k}", url=url
+        )
         totals["read"] += t1 - t0
         totals["measure"] += t2 - t1
         totals["database"] += time.perf_counter() - t2
     return {k: v / len(sample) for k, v in totals.items()}, rows // len(sample)
 
 
-def _writer(url: str, data_ids: list[str], source_ids: list[int], tag: str, start_queue,
-            done_queue) -> None:
+def _writer(
+    url: str, data_ids: list[str], source_ids: list[int], tag: str, start_queue, done_queue
+) -> None:
     """One ingest writer process: rows of ``source_ids`` for every product, one transaction
     each (writers get disjoint sources, as products of different fields do)."""
     n_rows = len(source_ids)
     rng = np.random.default_rng(len(tag))
-    table = Table({"source_id": source_ids, "ra_deg": rng.uniform(0, 1, n_rows),
-                   "dec_deg": rng.uniform(0, 1, n_rows)})
+    table = Table(
+        {
+            "source_id": source_ids,
+            "ra_deg": rng.uniform(0, 1, n_rows),
+            "dec_deg": rng.uniform(0, 1, n_rows),
+        }
+    )
     for name in ("peak_jyb", "peak_err_jyb", "local_rms_jyb", "snr", "chisq", "pb_response"):
         table[name] = rng.normal(size=n_rows)
     for name in ("dof", "flags", "group_id", "group_size"):
@@ -111,16 +133,20 @@ def _writer(url: str, data_ids: list[str], source_ids: list[int], tag: str, star
     done_queue.put(None)
 
 
-def _ingest(url: str, data_ids: list[str], source_ids: list[list[int]], writers: int,
-            tag: str) -> float:
+def _ingest(
+    url: str, data_ids: list[str], source_ids: list[list[int]], writers: int, tag: str
+) -> float:
     """Rows per second committed by ``writers`` processes sharing ``data_ids``, writer ``k``
     storing rows of ``source_ids[k]``."""
     context = multiprocessing.get_context("spawn")
     start_queue, done_queue = context.Queue(), context.Queue()
     share = [data_ids[k::writers] for k in range(writers)]
-    processes = [context.Process(target=_writer, args=(url, ids, source_ids[k], f"{tag}-{k}",
-                                                            start_queue, done_queue))
-                 for k, ids in enumerate(share)]
+    processes = [
+        context.Process(
+            target=_writer, args=(url, ids, source_ids[k], f"{tag}-{k}", start_queue, done_queue)
+        )
+        for k, ids in enumerate(share)
+    ]
     for process in processes:
         process.start()
     for _ in processes:
@@ -139,22 +165,39 @@ def _ingest(url: str, data_ids: list[str], source_ids: list[list[int]], writers:
 def _ingest_sources(workdir: Path, url: str, n_rows: int, writers: int) -> list[list[int]]:
     """A catalogue of ``writers`` × ``n_rows`` sources; the ids of each writer's share."""
     n = n_rows * writers
-    Table({"name": [f"ING{k:06d}" for k in range(n)], "ra_deg": np.linspace(10.0, 60.0, n),
-           "dec_deg": np.full(n, 20.0), "flux_mjy": np.ones(n)}).write(
-        workdir / "ingest.csv", format="ascii.csv")
+    Table(
+        {
+            "name": [f"ING{k:06d}" for k in range(n)],
+            "ra_deg": np.linspace(10.0, 60.0, n),
+            "dec_deg": np.full(n, 20.0),
+            "flux_mjy": np.ones(n),
+        }
+    ).write(workdir / "ingest.csv", format="ascii.csv")
     ingest_catalog(workdir / "ingest.csv", "ingest", url=url)
     with get_engine(url).connect() as conn:
-        ids = [r[0] for r in conn.execute(text(
-            "SELECT s.id FROM catalog_source s JOIN catalog c ON c.id = s.catalog_id "
-            "WHERE c.name = 'ingest' ORDER BY s.id"))]
-    return [ids[k * n_rows:(k + 1) * n_rows] for k in range(writers)]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT s.id FROM catalog_source s JOIN catalog c ON c.id = s.catalog_id "
+                    "WHERE c.name = 'ingest' ORDER BY s.id"
+                )
+            )
+        ]
+    return [ids[k * n_rows : (k + 1) * n_rows] for k in range(writers)]
 
 
 def _secondary_indexes(url: str) -> list[tuple[str, str]]:
     with get_engine(url).connect() as conn:
-        return [(r.indexname, r.indexdef) for r in conn.execute(text(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'photometry' AND "
-            "indexname NOT IN (SELECT conname FROM pg_constraint)"))]
+        return [
+            (r.indexname, r.indexdef)
+            for r in conn.execute(
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'photometry' AND "
+                    "indexname NOT IN (SELECT conname FROM pg_constraint)"
+                )
+            )
+        ]
 
 
 def main() -> None:
@@ -162,8 +205,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--npix", type=int, default=2048)
     parser.add_argument("--sources", type=int, default=600)
-    parser.add_argument("--ingest-products", type=int, default=80,
-                        help="Products per ingest run (at most --images).")
+    parser.add_argument(
+        "--ingest-products",
+        type=int,
+        default=80,
+        help="Products per ingest run (at most --images).",
+    )
     args = parser.parse_args()
     import pgserver
 
@@ -183,29 +230,43 @@ def main() -> None:
 
         runs = {}
         for k, workers in enumerate((1, 2)):
-            params = PhotometryParams(catalog="bench", normalize=False,
-                                      fitting=FittingOptions(low_snr=3.0 + 1e-6 * (k + 1)))
-            summary = reprocess_range(0.0, 1e6, params=params, executor="dask",
-                                      workers=workers, chunk=100, url=url)
+            params = PhotometryParams(
+                catalog="bench",
+                normalize=False,
+                fitting=FittingOptions(low_snr=3.0 + 1e-6 * (k + 1)),
+            )
+            summary = reprocess_range(
+                0.0, 1e6, params=params, executor="dask", workers=workers, chunk=100, url=url
+            )
             runs[workers] = summary
-        table = RichTable(title=f"reprocess of {args.images} images of {args.npix}² with "
-                                f"~{rows_per_image} catalogue sources each (PostgreSQL)")
+        table = RichTable(
+            title=f"reprocess of {args.images} images of {args.npix}² with "
+            f"~{rows_per_image} catalogue sources each (PostgreSQL)"
+        )
         for col in ("Dask workers", "wall s", "images/s", "rows/s committed", "speed-up"):
             table.add_column(col, justify="right")
         for workers, summary in runs.items():
-            table.add_row(str(workers), f"{summary.elapsed_s:.1f}",
-                          f"{summary.images_per_s:.2f}",
-                          f"{summary.rows / summary.elapsed_s:.0f}",
-                          f"{runs[1].elapsed_s / summary.elapsed_s:.2f}×")
+            table.add_row(
+                str(workers),
+                f"{summary.elapsed_s:.1f}",
+                f"{summary.images_per_s:.2f}",
+                f"{summary.rows / summary.elapsed_s:.0f}",
+                f"{runs[1].elapsed_s / summary.elapsed_s:.2f}×",
+            )
         console.print(table)
         split = RichTable(title="time per image in one process (mean of 8)")
         for col in ("read", "measure", "database", "total"):
             split.add_column(col, justify="right")
-        split.add_row(*(f"{stages[s] * 1e3:.0f} ms ({stages[s] / per_image:.0%})"
-                        for s in ("read", "measure", "database")), f"{per_image * 1e3:.0f} ms")
+        split.add_row(
+            *(
+                f"{stages[s] * 1e3:.0f} ms ({stages[s] / per_image:.0%})"
+                for s in ("read", "measure", "database")
+            ),
+            f"{per_image * 1e3:.0f} ms",
+        )
         console.print(split)
 
-        ids = [register_data(p, url=url) for p in paths][:args.ingest_products]
+        ids = [register_data(p, url=url) for p in paths][: args.ingest_products]
         n_rows = rows_per_image
         source_ids = _ingest_sources(workdir, url, n_rows, max(WRITERS))
         indexes = _secondary_indexes(url)
@@ -216,19 +277,27 @@ def main() -> None:
                     for name, _definition in indexes:
                         conn.execute(text(f"DROP INDEX {name}"))
             for writers in WRITERS:
-                ceiling[(label, writers)] = _ingest(url, ids, source_ids, writers,
-                                                    f"{label[:4]}{writers}")
+                ceiling[(label, writers)] = _ingest(
+                    url, ids, source_ids, writers, f"{label[:4]}{writers}"
+                )
         with get_engine(url).begin() as conn:
             for _name, definition in indexes:
                 conn.execute(text(definition))
-        ingest = RichTable(title=f"ingest ceiling: {len(ids)} products × {n_rows} rows, one "
-                                 "COPY transaction per product")
+        ingest = RichTable(
+            title=f"ingest ceiling: {len(ids)} products × {n_rows} rows, one "
+            "COPY transaction per product"
+        )
         ingest.add_column("writers", justify="right")
         for label in ("with indexes", "without secondary indexes"):
             ingest.add_column(f"rows/s {label}", justify="right")
         for writers in WRITERS:
-            ingest.add_row(str(writers), *(f"{ceiling[(label, writers)]:.0f}" for label in
-                                           ("with indexes", "without secondary indexes")))
+            ingest.add_row(
+                str(writers),
+                *(
+                    f"{ceiling[(label, writers)]:.0f}"
+                    for label in ("with indexes", "without secondary indexes")
+                ),
+            )
         console.print(ingest)
         console.print(f"secondary indexes: {', '.join(n for n, _ in indexes) or 'none'}")
 
@@ -236,17 +305,28 @@ def main() -> None:
         compute_h = YEAR_IMAGES / (per_worker * CLUSTER) / 3600
         best_ingest = max(v for (label, _w), v in ceiling.items() if label == "with indexes")
         database_h = YEAR_ROWS / best_ingest / 3600
-        projection = RichTable(title=f"projection: one DSA-110 year ({YEAR_IMAGES} images, "
-                                     f"{YEAR_ROWS:.0e} rows) on {CLUSTER} workers")
+        projection = RichTable(
+            title=f"projection: one DSA-110 year ({YEAR_IMAGES} images, "
+            f"{YEAR_ROWS:.0e} rows) on {CLUSTER} workers"
+        )
         for col in ("quantity", "arithmetic", "hours"):
             projection.add_column(col)
-        projection.add_row("measuring", f"{YEAR_IMAGES} / ({per_worker:.2f} images/s/worker × "
-                           f"{CLUSTER})", f"{compute_h:.2f}")
-        projection.add_row("database ingest", f"{YEAR_ROWS:.0e} / {best_ingest:.0f} rows/s "
-                           "(best measured ceiling)", f"{database_h:.2f}")
+        projection.add_row(
+            "measuring",
+            f"{YEAR_IMAGES} / ({per_worker:.2f} images/s/worker × {CLUSTER})",
+            f"{compute_h:.2f}",
+        )
+        projection.add_row(
+            "database ingest",
+            f"{YEAR_ROWS:.0e} / {best_ingest:.0f} rows/s (best measured ceiling)",
+            f"{database_h:.2f}",
+        )
         bottleneck = "database ingest" if database_h > compute_h else "measuring (CPU)"
-        projection.add_row("expected", f"max of the two; first bottleneck: {bottleneck}",
-                           f"{max(compute_h, database_h):.2f}")
+        projection.add_row(
+            "expected",
+            f"max of the two; first bottleneck: {bottleneck}",
+            f"{max(compute_h, database_h):.2f}",
+        )
         console.print(projection)
         get_engine(url).dispose()
         server.cleanup()

@@ -32,8 +32,10 @@ from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 RA0, DEC0 = 150.0, 37.2
 
 #: Reads a FITS image and takes its median: the bare baseline of ``photometry measure``.
-_READ_MEDIAN = ("import sys, numpy as np; from astropy.io import fits; "
-                "print(np.median(fits.getdata(sys.argv[1])))")
+_READ_MEDIAN = (
+    "import sys, numpy as np; from astropy.io import fits; "
+    "print(np.median(fits.getdata(sys.argv[1])))"
+)
 
 
 def _contimg() -> list[str]:
@@ -55,13 +57,22 @@ def _median_seconds(command: list[str], repeat: int) -> float:
 def _simulate(work: Path, npix: int, n_positions: int) -> tuple[Path, Path]:
     """A simulated ``npix``² image and a CSV of ``n_positions`` positions spread over it."""
     sky = make_sky(RA0, DEC0, 0.4, seed=1, n_sources=300)
-    image = simulate_image(work / "field-image-pb.fits", sky, center_ra_deg=RA0,
-                           center_dec_deg=DEC0, npix=npix, pb=None, seed=1,
-                           beam_major_arcsec=10.0, beam_minor_arcsec=8.0,
-                           date_obs="2026-05-01T00:00:00").path
+    image = simulate_image(
+        work / "field-image-pb.fits",
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=npix,
+        pb=None,
+        seed=1,
+        beam_major_arcsec=10.0,
+        beam_minor_arcsec=8.0,
+        date_obs="2026-05-01T00:00:00",
+    ).path
     rng = np.random.default_rng(7)
-    ra, dec = load_image(image).pixel_to_sky(rng.uniform(0, npix - 1, n_positions),
-                                             rng.uniform(0, npix - 1, n_positions))
+    ra, dec = load_image(image).pixel_to_sky(
+        rng.uniform(0, npix - 1, n_positions), rng.uniform(0, npix - 1, n_positions)
+    )
     positions = work / "positions.csv"
     Table({"ra_deg": ra, "dec_deg": dec}).write(positions, format="ascii.csv", overwrite=True)
     return image, positions
@@ -76,27 +87,48 @@ def main() -> None:
     contimg = _contimg()
     table = RichTable(title=f"contimg start-up (median of {args.repeat} runs)")
     for column in ("command", "median", "baseline", "median", "ratio", "target"):
-        table.add_column(column, justify="left" if column in ("command", "baseline")
-                         else "right")
+        table.add_column(column, justify="left" if column in ("command", "baseline") else "right")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         image, positions = _simulate(work, args.npix, args.positions)
         pairs = [
-            ("contimg --help", contimg + ["--help"],
-             "import typer.rich_utils", [sys.executable, "-c", "import typer.rich_utils"], 2.0),
-            (f"contimg photometry measure ({args.positions:,} positions, {args.npix}²)",
-             contimg + ["photometry", "measure", str(image), "--positions", str(positions),
-                        "-o", str(work / "out.csv")],
-             "astropy.io.fits read + np.median",
-             [sys.executable, "-c", _READ_MEDIAN, str(image)], 3.0),
+            (
+                "contimg --help",
+                contimg + ["--help"],
+                "import typer.rich_utils",
+                [sys.executable, "-c", "import typer.rich_utils"],
+                2.0,
+            ),
+            (
+                f"contimg photometry measure ({args.positions:,} positions, {args.npix}²)",
+                contimg
+                + [
+                    "photometry",
+                    "measure",
+                    str(image),
+                    "--positions",
+                    str(positions),
+                    "-o",
+                    str(work / "out.csv"),
+                ],
+                "astropy.io.fits read + np.median",
+                [sys.executable, "-c", _READ_MEDIAN, str(image)],
+                3.0,
+            ),
         ]
         for name, command, base_name, baseline, target in pairs:
             seconds = _median_seconds(command, args.repeat)
             base_seconds = _median_seconds(baseline, args.repeat)
             ratio = seconds / base_seconds
-            table.add_row(name, f"{seconds:.2f} s", base_name, f"{base_seconds:.2f} s",
-                          f"{ratio:.1f}×", f"≤ {target:g}×",
-                          style=None if ratio <= target else "red")
+            table.add_row(
+                name,
+                f"{seconds:.2f} s",
+                base_name,
+                f"{base_seconds:.2f} s",
+                f"{ratio:.1f}×",
+                f"≤ {target:g}×",
+                style=None if ratio <= target else "red",
+            )
     Console().print(table)
 
 

@@ -65,10 +65,14 @@ def in_database(workdir: Path) -> RichTable:
     upgrade(url)
     rng = np.random.default_rng(1)
     ra = 150 + rng.uniform(-0.5, 0.5, N_DB_SOURCES)
-    Table({"name": [f"S{k}" for k in range(N_DB_SOURCES)], "ra_deg": ra,
-           "dec_deg": 30 + rng.uniform(-0.5, 0.5, N_DB_SOURCES),
-           "flux_mjy": np.full(N_DB_SOURCES, 100.0)}).write(workdir / "sky.csv",
-                                                           format="ascii.csv")
+    Table(
+        {
+            "name": [f"S{k}" for k in range(N_DB_SOURCES)],
+            "ra_deg": ra,
+            "dec_deg": 30 + rng.uniform(-0.5, 0.5, N_DB_SOURCES),
+            "flux_mjy": np.full(N_DB_SOURCES, 100.0),
+        }
+    ).write(workdir / "sky.csv", format="ascii.csv")
     ingest_catalog(workdir / "sky.csv", "bench", url=url)
     ids = np.asarray(cone_search("bench", 150, 30, 2, url=url)["source_id"])
     flags = np.zeros(N_DB_SOURCES, dtype=np.int64)
@@ -77,8 +81,9 @@ def in_database(workdir: Path) -> RichTable:
 
     def add_epoch(k: int) -> None:
         with engine.begin() as conn:
-            add_measurements(conn, ids, rng.normal(0.1, 1e-3, N_DB_SOURCES), error, flags,
-                             60000.0 + k)
+            add_measurements(
+                conn, ids, rng.normal(0.1, 1e-3, N_DB_SOURCES), error, flags, 60000.0 + k
+            )
 
     view = _table(f"database (SQLite): adding one epoch of {N_DB_SOURCES} sources")
     _run(view, N_DB_SOURCES, add_epoch)

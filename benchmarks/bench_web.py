@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -39,9 +39,16 @@ from dsa110_contimg.database.models import DataRegistry, Product
 from dsa110_contimg.database.products import photometry_insert
 from dsa110_contimg.database.session import get_engine
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 N_SOURCES = 10
 BOKEH_READY = "() => window.Bokeh !== undefined && Bokeh.documents.length > 0"
 
@@ -51,35 +58,64 @@ def fill(url: str, workdir: Path, n_products: int, n_epochs: int) -> int:
     upgrade(url)
     rng = np.random.default_rng(3)
     catalogue = workdir / "bench-sky.csv"
-    Table({"name": [f"WEB J{i:06d}" for i in range(N_SOURCES)],
-           "ra_deg": rng.uniform(150.0, 150.2, N_SOURCES),
-           "dec_deg": rng.uniform(37.0, 37.2, N_SOURCES),
-           "flux_mjy": rng.uniform(10, 100, N_SOURCES)}).write(catalogue, format="ascii.csv")
+    Table(
+        {
+            "name": [f"WEB J{i:06d}" for i in range(N_SOURCES)],
+            "ra_deg": rng.uniform(150.0, 150.2, N_SOURCES),
+            "dec_deg": rng.uniform(37.0, 37.2, N_SOURCES),
+            "flux_mjy": rng.uniform(10, 100, N_SOURCES),
+        }
+    ).write(catalogue, format="ascii.csv")
     ingest_catalog(catalogue, "bench", url=url)
     now = time.time()
-    status = rng.choice(["completed", "failed", "pending", None], size=n_products,
-                        p=[0.90, 0.05, 0.03, 0.02])
+    status = rng.choice(
+        ["completed", "failed", "pending", None], size=n_products, p=[0.90, 0.05, 0.03, 0.02]
+    )
     registry, products = [], []
     for k in range(n_products):
         data_id = f"image-{k:06d}"
-        registry.append({
-            "data_type": "image", "data_id": data_id, "base_path": "/stage", "status": "staging",
-            "stage_path": f"/stage/{data_id}.fits", "created_at": now - n_products + k,
-            "staged_at": now, "photometry_status": status[k],
-            "photometry_error": "ImageReadError: truncated file" if status[k] == "failed"
-            else None, "photometry_n_measured": N_SOURCES if status[k] == "completed" else None,
-            "photometry_updated_at": now if status[k] else None})
-        products.append({"data_id": data_id, "data_type": "image",
-                         "mjd_mid": 61000.0 + k / 288, "pb_corrected": True,
-                         "created_at": datetime.now(timezone.utc)})
+        registry.append(
+            {
+                "data_type": "image",
+                "data_id": data_id,
+                "base_path": "/stage",
+                "status": "staging",
+                "stage_path": f"/stage/{data_id}.fits",
+                "created_at": now - n_products + k,
+                "staged_at": now,
+                "photometry_status": status[k],
+                "photometry_error": "ImageReadError: truncated file"
+                if status[k] == "failed"
+                else None,
+                "photometry_n_measured": N_SOURCES if status[k] == "completed" else None,
+                "photometry_updated_at": now if status[k] else None,
+            }
+        )
+        products.append(
+            {
+                "data_id": data_id,
+                "data_type": "image",
+                "mjd_mid": 61000.0 + k / 288,
+                "pb_corrected": True,
+                "created_at": datetime.now(UTC),
+            }
+        )
     with get_engine(url).begin() as conn:
         conn.execute(insert(DataRegistry), registry)
         conn.execute(insert(Product), products)
     ids = np.asarray(cone_search("bench", 150.1, 37.1, 1.0, url=url)["source_id"])
     for k in range(n_epochs):
         table = Table({"source_id": ids, "name": [f"s{i}" for i in ids]})
-        for column in ("ra_deg", "dec_deg", "int_flux_jy", "int_flux_err_jy", "local_rms_jyb",
-                       "chisq", "dof", "pb_response"):
+        for column in (
+            "ra_deg",
+            "dec_deg",
+            "int_flux_jy",
+            "int_flux_err_jy",
+            "local_rms_jyb",
+            "chisq",
+            "dof",
+            "pb_response",
+        ):
             table[column] = rng.uniform(0.5, 1.0, ids.size)
         table["peak_jyb"] = rng.normal(0.05, 0.001, ids.size)
         table["peak_err_jyb"] = np.full(ids.size, 0.001)
@@ -102,10 +138,18 @@ def serve(state: Path, url: str) -> tuple[subprocess.Popen, str]:
     """``contimg serve`` on a free loopback port; the process and its base URL."""
     port = _free_port()
     contimg = Path(sys.executable).with_name("contimg")
-    env = {**os.environ, "CONTIMG_STATE_DIR": str(state), "CONTIMG_DATABASE_URL": url,
-           "CONTIMG_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen([str(contimg), "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "CONTIMG_STATE_DIR": str(state),
+        "CONTIMG_DATABASE_URL": url,
+        "CONTIMG_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [str(contimg), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -150,8 +194,9 @@ def browser_ms(base: str, pages: list[tuple[str, str, bool]], repeats: int = 3) 
                 page.goto(base + path, wait_until="load")
                 if plots:
                     page.wait_for_function(BOKEH_READY, timeout=60_000)
-                    page.wait_for_selector(".bk-Figure, .bk-Canvas, div.bk-Canvas",
-                                           state="attached", timeout=60_000)
+                    page.wait_for_selector(
+                        ".bk-Figure, .bk-Canvas, div.bk-Canvas", state="attached", timeout=60_000
+                    )
                 times.append(1e3 * (time.perf_counter() - start))
             found[label] = statistics.median(times[1:])
         browser.close()
@@ -169,8 +214,11 @@ def main() -> None:
         url = f"sqlite:///{workdir / 'contimg.sqlite3'}"
         start = time.perf_counter()
         source_id = fill(url, workdir, args.products, args.epochs)
-        console.print(f"filled {args.products:,} products and a {args.epochs}-epoch light "
-                      f"curve in {time.perf_counter() - start:.0f} s", highlight=False)
+        console.print(
+            f"filled {args.products:,} products and a {args.epochs}-epoch light "
+            f"curve in {time.perf_counter() - start:.0f} s",
+            highlight=False,
+        )
         pages = [
             ("overview", "/", True),
             ("product list, first page (50 rows)", "/products", False),
@@ -178,8 +226,11 @@ def main() -> None:
             ("product list, failed only", "/products?photometry=failed", False),
             ("product list, 200 rows", "/products?limit=200", False),
             (f"source page, {args.epochs}-epoch light curve", f"/sources/{source_id}", True),
-            ("light curve JSON (API, 1000 points)",
-             f"/api/sources/{source_id}/lightcurve?limit=1000", False),
+            (
+                "light curve JSON (API, 1000 points)",
+                f"/api/sources/{source_id}/lightcurve?limit=1000",
+                False,
+            ),
         ]
         process, base = serve(workdir, url)
         try:
@@ -188,8 +239,10 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
-    table = RichTable(title=f"web pages: {args.products:,} products, {args.epochs}-epoch "
-                            "light curve (SQLite, 2 cores)")
+    table = RichTable(
+        title=f"web pages: {args.products:,} products, {args.epochs}-epoch "
+        "light curve (SQLite, 2 cores)"
+    )
     table.add_column("page")
     table.add_column("server (ms)", justify="right")
     table.add_column("size (kB)", justify="right")
@@ -197,8 +250,9 @@ def main() -> None:
     for label, _, _ in pages:
         ms, size = server[label]
         loaded = browser.get(label)
-        table.add_row(label, f"{ms:.0f}", f"{size / 1e3:.0f}",
-                      "-" if loaded is None else f"{loaded:.0f}")
+        table.add_row(
+            label, f"{ms:.0f}", f"{size / 1e3:.0f}", "-" if loaded is None else f"{loaded:.0f}"
+        )
     console.print(table)
     if not browser:
         console.print("browser column empty: install the Debian package 'chromium'")

@@ -39,27 +39,47 @@ def simulated_sky(tmp_path: Path, url: str) -> Table:
     sky["major_arcsec"] = 0.0
     sky["minor_arcsec"] = 0.0
     catalogue = tmp_path / "sim-sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv",
-                                                    overwrite=True)
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(catalogue, format="ascii.csv", overwrite=True)
     ingest_catalog(catalogue, "sim", url=url)
     return sky
 
 
 @contextmanager
-def api_env(tmp_path: Path, url: str, *, n_images: int = 1, npix: int = 320,
-            token: str | None = None, **api) -> Iterator[ApiEnv]:
+def api_env(
+    tmp_path: Path, url: str, *, n_images: int = 1, npix: int = 320, token: str | None = None, **api
+) -> Iterator[ApiEnv]:
     """Simulate ``n_images`` epochs of one field under ``<tmp>/data`` and serve the API."""
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)
     sky = simulated_sky(tmp_path, url)
-    images = [simulate_image(root / "images" / f"epoch{k}-image-pb.fits", sky,
-                             center_ra_deg=RA0, center_dec_deg=DEC0, npix=npix, pb=None,
-                             date_obs=DATES[k % len(DATES)], seed=k).path
-              for k in range(n_images)]
-    settings = Settings(state_dir=tmp_path / "state", database_url=url, data_roots=[root],
-                        publish={"published_dir": root / "published"},
-                        photometry={"catalog": "sim"}, api={"token": token, **api})
+    images = [
+        simulate_image(
+            root / "images" / f"epoch{k}-image-pb.fits",
+            sky,
+            center_ra_deg=RA0,
+            center_dec_deg=DEC0,
+            npix=npix,
+            pb=None,
+            date_obs=DATES[k % len(DATES)],
+            seed=k,
+        ).path
+        for k in range(n_images)
+    ]
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        database_url=url,
+        data_roots=[root],
+        publish={"published_dir": root / "published"},
+        photometry={"catalog": "sim"},
+        api={"token": token, **api},
+    )
     with TestClient(create_app(settings)) as client:
         yield ApiEnv(client, settings, url, root, sky, images)
 

@@ -52,8 +52,10 @@ def require_wsclean() -> str:
     path = shutil.which("wsclean")
     if path:
         return path
-    message = ("WSClean is not installed: install the Debian/Ubuntu package 'wsclean' "
-               "(apt-get install wsclean)")
+    message = (
+        "WSClean is not installed: install the Debian/Ubuntu package 'wsclean' "
+        "(apt-get install wsclean)"
+    )
     if os.environ.get("CONTIMG_REQUIRE_WSCLEAN"):
         pytest.fail(message + " — CONTIMG_REQUIRE_WSCLEAN is set")
     pytest.skip(message)
@@ -65,8 +67,10 @@ def require_chromium() -> str:
     path = shutil.which("chromium")
     if path:
         return path
-    message = ("Chromium is not installed: install the Debian/Ubuntu package 'chromium' "
-               "(apt-get install chromium)")
+    message = (
+        "Chromium is not installed: install the Debian/Ubuntu package 'chromium' "
+        "(apt-get install chromium)"
+    )
     if os.environ.get("CONTIMG_REQUIRE_CHROMIUM"):
         pytest.fail(message + " — CONTIMG_REQUIRE_CHROMIUM is set")
     pytest.skip(message)
@@ -172,12 +176,26 @@ def sim_field(tmp_path: Path) -> tuple[Path, list[Path], tuple[str, ...]]:
     sky["major_arcsec"] = 0.0
     sky["minor_arcsec"] = 0.0
     catalogue = tmp_path / "sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(catalogue, format="ascii.csv")
     paths = []
     for k, date in enumerate(SIM_FIELD_DATES):
-        sim = simulate_image(tmp_path / f"epoch{k}-image-pb.fits", sky, center_ra_deg=ra0,
-                             center_dec_deg=dec0, npix=640, pb=None, date_obs=date, seed=k)
+        sim = simulate_image(
+            tmp_path / f"epoch{k}-image-pb.fits",
+            sky,
+            center_ra_deg=ra0,
+            center_dec_deg=dec0,
+            npix=640,
+            pb=None,
+            date_obs=date,
+            seed=k,
+        )
         mtime = time.time() - 1000 * k
         os.utime(sim.path, (mtime, mtime))
         paths.append(sim.path)

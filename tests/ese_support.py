@@ -30,26 +30,35 @@ def classify(curve: LightCurve, false_alarm: float, excess: float = 1.0) -> Outc
     return Outcome(found.false_alarm <= false_alarm, ese, start, end)
 
 
-def dipped_curve(rng: np.random.Generator, n: int, snr: float, depth: float, width: int,
-                 start: int) -> LightCurve:
+def dipped_curve(
+    rng: np.random.Generator, n: int, snr: float, depth: float, width: int, start: int
+) -> LightCurve:
     """A unit-flux source at per-epoch ``snr`` whose flux drops by ``depth`` in epochs
     ``start … start + width − 1``."""
     flux = np.ones(n)
-    flux[start:start + width] -= depth
+    flux[start : start + width] -= depth
     error = np.full(n, 1.0 / snr)
     return LightCurve(np.arange(float(n)), flux + error * rng.standard_normal(n), error)
 
 
-def recall(rng: np.random.Generator, n: int, snr: float, depth: float, fraction: float,
-           trials: int, preset: str = "moderate") -> tuple[float, float]:
+def recall(
+    rng: np.random.Generator,
+    n: int,
+    snr: float,
+    depth: float,
+    fraction: float,
+    trials: int,
+    preset: str = "moderate",
+) -> tuple[float, float]:
     """Fraction of dips (random start) found as ESE, and of those with start and end within one
     epoch."""
     width = max(2, int(round(fraction * n)))
     found = located = 0
     for _ in range(trials):
         start = int(rng.integers(0, n - width + 1))
-        outcome = classify(dipped_curve(rng, n, snr, depth, width, start),
-                           PRESETS[preset].false_alarm)
+        outcome = classify(
+            dipped_curve(rng, n, snr, depth, width, start), PRESETS[preset].false_alarm
+        )
         if outcome.ese:
             found += 1
             end = start + width - 1
@@ -57,8 +66,14 @@ def recall(rng: np.random.Generator, n: int, snr: float, depth: float, fraction:
     return found / trials, located / trials
 
 
-def false_positive_rate(rng: np.random.Generator, n: int, snr: float, false_alarm: float,
-                        trials: int, underestimate: float = 1.0) -> float:
+def false_positive_rate(
+    rng: np.random.Generator,
+    n: int,
+    snr: float,
+    false_alarm: float,
+    trials: int,
+    underestimate: float = 1.0,
+) -> float:
     """Fraction of constant sources flagged at ``false_alarm`` (errors quoted smaller than
     the true scatter by ``underestimate``, folded back in through the ensemble's excess)."""
     error = np.full(n, 1.0 / snr)

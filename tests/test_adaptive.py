@@ -13,10 +13,10 @@ from astropy.table import Table
 
 from dsa110_contimg.imaging.simulate import simulate_image
 from dsa110_contimg.photometry.adaptive import (
+    SubbandMeasurements,
     adaptive_bins,
     alpha_error_limit,
     combine_spectral_indices,
-    SubbandMeasurements,
     fit_spectral_index,
     measure_subbands,
     spectra,
@@ -117,11 +117,14 @@ def test_spectral_index_errors_are_calibrated_and_at_the_band_limit():
     truth = s0[:, None] * (FREQ[None, :] / REF) ** alpha[:, None]
     fits, combined = [], []
     for i in range(n):
-        per_epoch = [fit_spectral_index(FREQ, truth[i] + rng.normal(0, 1e-3, 16),
-                                        np.full(16, 1e-3)) for _ in range(epochs)]
+        per_epoch = [
+            fit_spectral_index(FREQ, truth[i] + rng.normal(0, 1e-3, 16), np.full(16, 1e-3))
+            for _ in range(epochs)
+        ]
         fits.append(per_epoch[0])
-        combined.append(combine_spectral_indices([f.alpha for f in per_epoch],
-                                                 [f.alpha_err for f in per_epoch]))
+        combined.append(
+            combine_spectral_indices([f.alpha for f in per_epoch], [f.alpha_err for f in per_epoch])
+        )
     pulls = np.array([(f.alpha - a) / f.alpha_err for f, a in zip(fits, alpha)])
     assert _robust_width(pulls) == pytest.approx(1.0, abs=0.1)
     assert abs(np.median(pulls)) < 0.15
@@ -145,9 +148,14 @@ def test_curvature_is_measured_where_the_snr_allows_and_left_out_elsewhere():
         s0 = np.full(n, total_snr / 4 * sigma)
         truth = s0[:, None] * np.exp((alpha[:, None] + beta * x[None, :]) * x[None, :])
         measured = SubbandMeasurements(
-            FREQ, truth + rng.normal(0.0, sigma, truth.shape), np.full(truth.shape, sigma),
-            np.zeros(truth.shape, dtype=np.int64), [f"s{i}" for i in range(n)],
-            np.arange(n), [])
+            FREQ,
+            truth + rng.normal(0.0, sigma, truth.shape),
+            np.full(truth.shape, sigma),
+            np.zeros(truth.shape, dtype=np.int64),
+            [f"s{i}" for i in range(n)],
+            np.arange(n),
+            [],
+        )
         table = spectra(measured, target_snr=5.0)
         first = table[np.unique(table["source_id"], return_index=True)[1]]
         assert len(first) == n
@@ -196,24 +204,48 @@ def _measure_field(directory, *, seed: int) -> tuple[list[float], list[float]]:
     s0 = np.exp(rng.uniform(math.log(0.04), math.log(0.6), n))
     paths = []
     for k, freq in enumerate(FREQ):
-        sky = Table({"name": [f"s{i}" for i in range(n)], "ra_deg": ra, "dec_deg": dec,
-                     "flux_jy": s0 * (freq / REF) ** alpha, "major_arcsec": np.zeros(n),
-                     "minor_arcsec": np.zeros(n), "pa_deg": np.zeros(n)})
+        sky = Table(
+            {
+                "name": [f"s{i}" for i in range(n)],
+                "ra_deg": ra,
+                "dec_deg": dec,
+                "flux_jy": s0 * (freq / REF) ** alpha,
+                "major_arcsec": np.zeros(n),
+                "minor_arcsec": np.zeros(n),
+                "pa_deg": np.zeros(n),
+            }
+        )
         scale = 1.405e9 / freq
-        sim = simulate_image(directory / f"sb{k:02d}.fits", sky, center_ra_deg=ra0,
-                             center_dec_deg=dec0, npix=1408, pixel_arcsec=4.0, noise_jy=4e-3,
-                             beam_major_arcsec=116.0 * scale, beam_minor_arcsec=36.0 * scale,
-                             freq_hz=float(freq), pb=None, seed=100 * seed + k)
+        sim = simulate_image(
+            directory / f"sb{k:02d}.fits",
+            sky,
+            center_ra_deg=ra0,
+            center_dec_deg=dec0,
+            npix=1408,
+            pixel_arcsec=4.0,
+            noise_jy=4e-3,
+            beam_major_arcsec=116.0 * scale,
+            beam_minor_arcsec=36.0 * scale,
+            freq_hz=float(freq),
+            pb=None,
+            seed=100 * seed + k,
+        )
         paths.append(sim.path)
     measured = measure_subbands(paths[::-1], ra, dec)
     np.testing.assert_allclose(measured.freq_hz, FREQ)
     pulls, ratios = [], []
     for i in range(n):
-        bins = adaptive_bins(measured.freq_hz, measured.flux_jy[i], measured.flux_err_jy[i],
-                             measured.usable[i], target_snr=5.0)
+        bins = adaptive_bins(
+            measured.freq_hz,
+            measured.flux_jy[i],
+            measured.flux_err_jy[i],
+            measured.usable[i],
+            target_snr=5.0,
+        )
         good = [b for b in bins if not b.upper_limit]
-        fit = fit_spectral_index([b.freq_hz for b in good], [b.flux_jy for b in good],
-                                 [b.flux_err_jy for b in good])
+        fit = fit_spectral_index(
+            [b.freq_hz for b in good], [b.flux_jy for b in good], [b.flux_err_jy for b in good]
+        )
         snr_mfs = fit.s0_jy / fit.s0_err_jy
         if snr_mfs > 50:
             pulls.append((fit.alpha - alpha[i]) / fit.alpha_err)
@@ -229,20 +261,38 @@ def test_cli_writes_spectra_of_listed_positions(tmp_path):
     ra, dec = np.array([150.0, 150.2]), np.array([45.0, 45.1])
     paths = []
     for k, freq in enumerate(FREQ):
-        sky = Table({"name": ["steep", "faint"], "ra_deg": ra, "dec_deg": dec,
-                     "flux_jy": [0.3 * (freq / REF) ** -1.2, 4e-3], "major_arcsec": [0.0, 0.0],
-                     "minor_arcsec": [0.0, 0.0], "pa_deg": [0.0, 0.0]})
-        sim = simulate_image(tmp_path / f"obs-{k:04d}-image.fits", sky, center_ra_deg=150.1,
-                             center_dec_deg=45.05, npix=512, pixel_arcsec=4.0, noise_jy=2e-3,
-                             beam_major_arcsec=116.0 * 1.405e9 / freq,
-                             beam_minor_arcsec=36.0 * 1.405e9 / freq, freq_hz=float(freq),
-                             pb=None, seed=k)
+        sky = Table(
+            {
+                "name": ["steep", "faint"],
+                "ra_deg": ra,
+                "dec_deg": dec,
+                "flux_jy": [0.3 * (freq / REF) ** -1.2, 4e-3],
+                "major_arcsec": [0.0, 0.0],
+                "minor_arcsec": [0.0, 0.0],
+                "pa_deg": [0.0, 0.0],
+            }
+        )
+        sim = simulate_image(
+            tmp_path / f"obs-{k:04d}-image.fits",
+            sky,
+            center_ra_deg=150.1,
+            center_dec_deg=45.05,
+            npix=512,
+            pixel_arcsec=4.0,
+            noise_jy=2e-3,
+            beam_major_arcsec=116.0 * 1.405e9 / freq,
+            beam_minor_arcsec=36.0 * 1.405e9 / freq,
+            freq_hz=float(freq),
+            pb=None,
+            seed=k,
+        )
         paths.append(str(sim.path))
     positions = tmp_path / "targets.csv"
     positions.write_text("name,ra_deg,dec_deg\nsteep,150.0,45.0\nfaint,150.2,45.1\n")
     out = tmp_path / "spectra.csv"
-    result = CliRunner().invoke(app, ["photometry", "adaptive", *paths, "--positions",
-                                      str(positions), "-o", str(out)])
+    result = CliRunner().invoke(
+        app, ["photometry", "adaptive", *paths, "--positions", str(positions), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     table = Table.read(out, format="ascii.csv")
     steep = table[table["name"] == "steep"]
@@ -268,7 +318,8 @@ def test_a_faint_constant_source_binned_over_epochs_reaches_the_target_unbiased(
         assert np.all(np.diff(curve["mjd"]) > 0)
         assert curve["n_epochs"].sum() == 30
         assert np.all(curve["mjd_first"] <= curve["mjd"]) and np.all(
-            curve["mjd"] <= curve["mjd_last"])
+            curve["mjd"] <= curve["mjd_last"]
+        )
         detected = curve[~curve["upper_limit"].astype(bool)]
         widths += list(detected["n_epochs"])
         w = 1 / np.asarray(detected["flux_err_jy"]) ** 2

@@ -15,13 +15,16 @@ def test_job_created_over_http_runs_to_completion(tmp_path, db_url):
     with api_env(tmp_path, db_url, n_images=2, token=TOKEN) as env:
         client = env.client
         images = ["images/epoch0-image-pb.fits", str(env.images[1])]
-        response = client.post("/api/batch/photometry", json={"images": images},
-                               headers=auth())
+        response = client.post("/api/batch/photometry", json={"images": images}, headers=auth())
         assert response.status_code == 201, response.text
         job = response.json()
         assert response.headers["location"] == f"/api/batch/{job['id']}"
-        assert (job["status"], job["n_items"], job["n_pending"], job["progress"]) == \
-            ("pending", 2, 2, 0.0)
+        assert (job["status"], job["n_items"], job["n_pending"], job["progress"]) == (
+            "pending",
+            2,
+            2,
+            0.0,
+        )
         assert job["params"]["catalog"] == "sim"  # the configured catalogue
         again = client.post("/api/batch/photometry", json={"images": images}, headers=auth())
         assert again.json()["id"] == job["id"]  # already queued: the same job
@@ -31,15 +34,21 @@ def test_job_created_over_http_runs_to_completion(tmp_path, db_url):
         assert response.status_code == 200
         done = response.json()
         stored = get_job(job["id"], url=db_url)
-        assert (done["status"], done["n_completed"], done["n_failed"], done["progress"]) == \
-            ("completed", 2, 0, 1.0)
+        assert (done["status"], done["n_completed"], done["n_failed"], done["progress"]) == (
+            "completed",
+            2,
+            0,
+            1.0,
+        )
         assert done["items"]["count"] == 2
         for item, db_item in zip(done["items"]["data"], stored.items):
             assert item["status"] == "completed" and item["error"] is None
             assert item["n_measured"] == db_item["n_measured"] > 5
             record = client.get(f"/api/data/{item['data_id']}").json()
-            assert (record["photometry_status"], record["photometry_job_id"]) == \
-                ("completed", job["id"])
+            assert (record["photometry_status"], record["photometry_job_id"]) == (
+                "completed",
+                job["id"],
+            )
             assert record["photometry_n_measured"] == item["n_measured"]
 
         second = client.get(f"/api/batch/{job['id']}", params={"limit": 1, "offset": 1}).json()
@@ -52,8 +61,9 @@ def test_job_created_over_http_runs_to_completion(tmp_path, db_url):
 
         data_id = done["items"]["data"][0]["data_id"]
         rows = photometry_for_product(data_id, url=db_url)
-        page = client.get(f"/api/data/{data_id}/photometry",
-                          params={"limit": 3, "offset": 2}).json()
+        page = client.get(
+            f"/api/data/{data_id}/photometry", params={"limit": 3, "offset": 2}
+        ).json()
         assert page["count"] == len(rows) == photometry_count(data_id, url=db_url)
         assert [r["source_id"] for r in page["data"]] == list(rows["source_id"][2:5])
         assert [r["peak_jyb"] for r in page["data"]] == list(rows["peak_jyb"][2:5])
@@ -68,10 +78,12 @@ def test_failed_items_cancellation_and_unknown_ids(tmp_path, sqlite_url):
     with api_env(tmp_path, sqlite_url, n_images=2) as env:
         client = env.client
         env.images[1].write_bytes(b"SIMPLE  = T" + b"\0" * 100)  # corrupt after staging
-        job = client.post("/api/batch/photometry",
-                          json={"images": ["images/epoch0-image-pb.fits"]}).json()
-        response = client.post("/api/batch/photometry",
-                               json={"images": ["images/epoch1-image-pb.fits"]})
+        job = client.post(
+            "/api/batch/photometry", json={"images": ["images/epoch0-image-pb.fits"]}
+        ).json()
+        response = client.post(
+            "/api/batch/photometry", json={"images": ["images/epoch1-image-pb.fits"]}
+        )
         assert response.status_code == 422  # unreadable: refused before queueing
         assert "not a readable FITS image" in response.json()["detail"]
 
@@ -98,11 +110,15 @@ def test_failed_items_cancellation_and_unknown_ids(tmp_path, sqlite_url):
             assert response.status_code == 404 and "999" in response.json()["detail"]
         response = client.post("/api/batch/photometry", json={"data_ids": ["image-nope"]})
         assert response.status_code == 404 and "image-nope" in response.json()["detail"]
-        response = client.post("/api/batch/photometry", json={"data_ids": [data_id],
-                                                              "catalog": "nope"})
+        response = client.post(
+            "/api/batch/photometry", json={"data_ids": [data_id], "catalog": "nope"}
+        )
         assert response.status_code == 404 and "unknown catalogue" in response.json()["detail"]
         response = client.post("/api/batch/photometry", json={})
         assert response.status_code == 422 and "at least one" in response.json()["detail"]
         listing = client.get("/api/batch", params={"limit": 1}).json()
-        assert (listing["count"], len(listing["data"]), listing["data"][0]["id"]) == \
-            (2, 1, second["id"])
+        assert (listing["count"], len(listing["data"]), listing["data"][0]["id"]) == (
+            2,
+            1,
+            second["id"],
+        )

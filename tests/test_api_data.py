@@ -35,8 +35,7 @@ def test_list_record_finalize_publish_and_lineage(tmp_path, db_url):
             assert "photometry is pending" in response.json()["detail"]
         run_worker(stop_when_idle=True, url=db_url)
         response = client.post(f"/api/data/{ids[0]}/finalize")
-        assert response.status_code == 200 and response.json()["finalization_status"] == \
-            "finalized"
+        assert response.status_code == 200 and response.json()["finalization_status"] == "finalized"
         response = client.post(f"/api/data/{ids[0]}/publish")
         assert response.status_code == 200, response.text
         published = response.json()
@@ -50,11 +49,17 @@ def test_list_record_finalize_publish_and_lineage(tmp_path, db_url):
 
         link_data(ids[1], ids[2], "derived_from", url=db_url)
         lineage = client.get(f"/api/data/{ids[2]}/lineage").json()
-        assert lineage == {"data_id": ids[2], "children": [],
-                           "parents": [{"data_id": ids[1], "relationship": "derived_from"}]}
+        assert lineage == {
+            "data_id": ids[2],
+            "children": [],
+            "parents": [{"data_id": ids[1], "relationship": "derived_from"}],
+        }
 
-        for path in ("/api/data/image-nope", "/api/data/image-nope/lineage",
-                     "/api/data/image-nope/photometry"):
+        for path in (
+            "/api/data/image-nope",
+            "/api/data/image-nope/lineage",
+            "/api/data/image-nope/photometry",
+        ):
             response = client.get(path)
             assert response.status_code == 404 and "image-nope" in response.json()["detail"]
         assert client.post("/api/data/image-nope/finalize").status_code == 404

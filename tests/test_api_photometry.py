@@ -3,7 +3,7 @@ precisely, and normalization uses the stored or the given factor (never a silent
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -28,8 +28,11 @@ def _brightest_on_image(env) -> dict:
     for row in truth:
         result = measure_forced_peak(env.images[0], row["ra_deg"], row["dec_deg"])
         if result.success and result.edge_dist_pix > 20:
-            return {"ra_deg": float(row["ra_deg"]), "dec_deg": float(row["dec_deg"]),
-                    "flux_jy": float(row["flux_jy"])}
+            return {
+                "ra_deg": float(row["ra_deg"]),
+                "dec_deg": float(row["dec_deg"]),
+                "flux_jy": float(row["flux_jy"]),
+            }
     raise AssertionError("no source on the simulated image")
 
 
@@ -40,41 +43,57 @@ def test_measure_one_position_equals_the_engine(tmp_path, sqlite_url):
         response = env.client.post("/api/photometry/measure", json=body)
         assert response.status_code == 200, response.text
         got = response.json()
-        engine = measure_forced_peak(env.images[0], target["ra_deg"], target["dec_deg"],
-                                     options=env.settings.photometry.fitting)
+        engine = measure_forced_peak(
+            env.images[0],
+            target["ra_deg"],
+            target["dec_deg"],
+            options=env.settings.photometry.fitting,
+        )
         for key in ("peak_jyb", "peak_err_jyb", "local_rms_jyb", "snr", "chisq"):
             assert got[key] == pytest.approx(getattr(engine, key), rel=1e-9), key
         assert got["flags"] == engine.flags and got["method"] == "forced-beam-fit"
         assert got["peak_jyb"] > 0.5 * target["flux_jy"] and got["snr"] > 20
         # The same image by data_id, and an absolute path inside the root.
         data_id = register_data(env.images[0], url=sqlite_url)
-        by_id = env.client.post("/api/photometry/measure",
-                                json={"data_id": data_id, "ra_deg": target["ra_deg"],
-                                      "dec_deg": target["dec_deg"]}).json()
-        by_abs = env.client.post("/api/photometry/measure",
-                                 json={**body, "image": str(env.images[0])}).json()
+        by_id = env.client.post(
+            "/api/photometry/measure",
+            json={"data_id": data_id, "ra_deg": target["ra_deg"], "dec_deg": target["dec_deg"]},
+        ).json()
+        by_abs = env.client.post(
+            "/api/photometry/measure", json={**body, "image": str(env.images[0])}
+        ).json()
         assert by_id["peak_jyb"] == by_abs["peak_jyb"] == got["peak_jyb"]
         # Off the image: a null peak and a flag, not an error.
-        off = env.client.post("/api/photometry/measure",
-                              json={"image": IMAGE, "ra_deg": 152.0, "dec_deg": 37.2}).json()
+        off = env.client.post(
+            "/api/photometry/measure", json={"image": IMAGE, "ra_deg": 152.0, "dec_deg": 37.2}
+        ).json()
         assert off["peak_jyb"] is None and off["flag_names"] == ["off_image"]
 
 
 def test_measure_batch_keeps_input_order_and_matches_the_engine(tmp_path, sqlite_url):
     with api_env(tmp_path, sqlite_url) as env:
         sky = env.sky[::-1]
-        positions = [{"ra_deg": float(r["ra_deg"]), "dec_deg": float(r["dec_deg"]),
-                      "name": str(r["name"])} for r in sky]
-        response = env.client.post("/api/photometry/measure-batch",
-                                   json={"image": IMAGE, "positions": positions})
+        positions = [
+            {"ra_deg": float(r["ra_deg"]), "dec_deg": float(r["dec_deg"]), "name": str(r["name"])}
+            for r in sky
+        ]
+        response = env.client.post(
+            "/api/photometry/measure-batch", json={"image": IMAGE, "positions": positions}
+        )
         assert response.status_code == 200, response.text
         got = response.json()
-        engine = measure_many(env.images[0], sky["ra_deg"], sky["dec_deg"],
-                              names=list(sky["name"]), options=env.settings.photometry.fitting)
+        engine = measure_many(
+            env.images[0],
+            sky["ra_deg"],
+            sky["dec_deg"],
+            names=list(sky["name"]),
+            options=env.settings.photometry.fitting,
+        )
         assert got["count"] == len(positions) == len(got["measurements"])
         assert [m["name"] for m in got["measurements"]] == list(sky["name"])
-        peaks = np.array([np.nan if m["peak_jyb"] is None else m["peak_jyb"]
-                          for m in got["measurements"]])
+        peaks = np.array(
+            [np.nan if m["peak_jyb"] is None else m["peak_jyb"] for m in got["measurements"]]
+        )
         np.testing.assert_allclose(peaks, engine["peak_jyb"], rtol=1e-9, equal_nan=True)
         assert [m["flags"] for m in got["measurements"]] == list(engine["flags"])
         assert got["error_scale"] == pytest.approx(engine.meta["error_scale"])
@@ -82,15 +101,16 @@ def test_measure_batch_keeps_input_order_and_matches_the_engine(tmp_path, sqlite
         assert 5 <= measured.sum() < len(peaks)  # some catalogue sources are off this image
 
         # Catalogue mode: the catalogue's sources in the field, fitted jointly.
-        response = env.client.post("/api/photometry/measure-batch",
-                                   json={"image": IMAGE, "catalog": "sim"})
+        response = env.client.post(
+            "/api/photometry/measure-batch", json={"image": IMAGE, "catalog": "sim"}
+        )
         assert response.status_code == 200, response.text
-        catalogue = measure_catalog_sources(env.images[0], "sim", url=sqlite_url,
-                                            options=env.settings.photometry.fitting)
+        catalogue = measure_catalog_sources(
+            env.images[0], "sim", url=sqlite_url, options=env.settings.photometry.fitting
+        )
         got = response.json()["measurements"]
         assert [m["source_id"] for m in got] == list(catalogue["source_id"])
-        np.testing.assert_allclose([m["peak_jyb"] for m in got], catalogue["peak_jyb"],
-                                   rtol=1e-9)
+        np.testing.assert_allclose([m["peak_jyb"] for m in got], catalogue["peak_jyb"], rtol=1e-9)
         # Fitted jointly, the point sources' peaks are their injected fluxes within errors.
         injected = dict(zip(env.sky["name"], env.sky["flux_jy"]))
         pulls = [(m["peak_jyb"] - injected[m["name"]]) / m["peak_err_jyb"] for m in got]
@@ -100,16 +120,21 @@ def test_measure_batch_keeps_input_order_and_matches_the_engine(tmp_path, sqlite
 def test_measure_batch_refuses_more_than_the_synchronous_limit(tmp_path, sqlite_url):
     with api_env(tmp_path, sqlite_url, max_sync_positions=3) as env:
         positions = [{"ra_deg": 150.0, "dec_deg": 37.2 + 0.01 * k} for k in range(4)]
-        response = env.client.post("/api/photometry/measure-batch",
-                                   json={"image": IMAGE, "positions": positions})
+        response = env.client.post(
+            "/api/photometry/measure-batch", json={"image": IMAGE, "positions": positions}
+        )
         assert response.status_code == 422
         assert "4 targets exceed the synchronous limit of 3" in response.json()["detail"]
-        response = env.client.post("/api/photometry/measure-batch",
-                                   json={"image": IMAGE, "catalog": "sim"})
+        response = env.client.post(
+            "/api/photometry/measure-batch", json={"image": IMAGE, "catalog": "sim"}
+        )
         assert response.status_code == 422 and "synchronous limit" in response.json()["detail"]
-        assert env.client.post("/api/photometry/measure-batch",
-                               json={"image": IMAGE,
-                                     "positions": positions[:3]}).status_code == 200
+        assert (
+            env.client.post(
+                "/api/photometry/measure-batch", json={"image": IMAGE, "positions": positions[:3]}
+            ).status_code
+            == 200
+        )
 
 
 def test_bad_images_and_requests_get_precise_errors(tmp_path, sqlite_url):
@@ -128,26 +153,30 @@ def test_bad_images_and_requests_get_precise_errors(tmp_path, sqlite_url):
         response = post("/api/photometry/measure", json={"image": "beamless.fits", **at})
         assert response.status_code == 422 and "no restoring beam" in response.json()["detail"]
         beam = {"major_arcsec": 58.0, "minor_arcsec": 18.0, "pa_deg": 110.0}
-        response = post("/api/photometry/measure",
-                        json={"image": "beamless.fits", "beam": beam, **at})
+        response = post(
+            "/api/photometry/measure", json={"image": "beamless.fits", "beam": beam, **at}
+        )
         assert response.status_code == 200 and response.json()["peak_jyb"] is not None
         response = post("/api/photometry/measure", json={"image": "nothere.fits", **at})
         assert response.status_code == 404 and "no such file" in response.json()["detail"]
         response = post("/api/photometry/measure", json={"data_id": "image-nope", **at})
         assert response.status_code == 404 and "image-nope" in response.json()["detail"]
-        response = post("/api/photometry/measure", json={"image": IMAGE, "ra_deg": 400,
-                                                         "dec_deg": 37.2})
+        response = post(
+            "/api/photometry/measure", json={"image": IMAGE, "ra_deg": 400, "dec_deg": 37.2}
+        )
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body", "ra_deg"]
         assert "body.ra_deg" in response.json()["detail"]
         response = post("/api/photometry/measure", json={"image": IMAGE, "data_id": "x", **at})
         assert response.status_code == 422
         assert "exactly one of 'image'" in response.json()["detail"]
-        response = post("/api/photometry/measure-batch",
-                        json={"image": IMAGE, "catalog": "nope"})
+        response = post("/api/photometry/measure-batch", json={"image": IMAGE, "catalog": "nope"})
         assert response.status_code == 404 and "unknown catalogue" in response.json()["detail"]
-        response = post("/api/photometry/measure", content=b"{not json",
-                        headers={"Content-Type": "application/json"})
+        response = post(
+            "/api/photometry/measure",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
+        )
         assert response.status_code in (400, 422)
 
 
@@ -183,24 +212,36 @@ def test_normalize_with_a_given_factor_and_the_stored_one(tmp_path, db_url):
         with session_scope(db_url) as session:
             product_id = session.scalar(select(Product.id).where(Product.data_id == data_id))
             params_id = session.scalar(select(PhotometryParamSet.id))
-            session.add(ImageCorrection(product_id=product_id, params_id=params_id, value=0.9,
-                                        error=0.02, n_references=3, reference_source_ids=refs,
-                                        method="test", created_at=datetime.now(timezone.utc)))
+            session.add(
+                ImageCorrection(
+                    product_id=product_id,
+                    params_id=params_id,
+                    value=0.9,
+                    error=0.02,
+                    n_references=3,
+                    reference_source_ids=refs,
+                    method="test",
+                    created_at=datetime.now(UTC),
+                )
+            )
         one = int(stored["source_id"][0])
-        response = env.client.post("/api/photometry/normalize",
-                                   json={"data_id": data_id, "source_id": one})
+        response = env.client.post(
+            "/api/photometry/normalize", json={"data_id": data_id, "source_id": one}
+        )
         assert response.status_code == 200, response.text
         got = response.json()
         assert (got["factor"], got["factor_err"], got["factor_source"]) == (0.9, 0.02, "stored")
         assert got["n_references"] == 3 and got["reference_source_ids"] == refs
         assert got["count"] == 1 and got["data"][0]["source_id"] == one
-        expected = normalize_measurement(stored["peak_jyb"][0], stored["peak_err_jyb"][0],
-                                         0.9, 0.02)
+        expected = normalize_measurement(
+            stored["peak_jyb"][0], stored["peak_err_jyb"][0], 0.9, 0.02
+        )
         assert got["data"][0]["normalized_flux_jyb"] == pytest.approx(expected[0])
         assert got["data"][0]["normalized_flux_err_jyb"] == pytest.approx(expected[1])
 
-        response = env.client.post("/api/photometry/normalize",
-                                   json={"data_id": data_id, "factor": 1.1})
+        response = env.client.post(
+            "/api/photometry/normalize", json={"data_id": data_id, "factor": 1.1}
+        )
         assert response.status_code == 422 and "together" in response.json()["detail"]
         response = env.client.post("/api/photometry/normalize", json={"data_id": "image-nope"})
         assert response.status_code == 404

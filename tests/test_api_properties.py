@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from api_support import TOKEN, api_env, auth
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -21,22 +22,28 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from api_support import TOKEN, api_env, auth
 from dsa110_contimg.jobs.worker import run_worker
 
 #: Examples per operation and generation mode (about 20 operations and 35 runs: ≈ 210
 #: requests, half a minute on 2 idle cores).
 EXAMPLES = 6
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_no_server_error_and_responses_match_the_document(tmp_path, sqlite_url):
     with api_env(tmp_path, sqlite_url, token=TOKEN) as env:
-        created = env.client.post("/api/batch/photometry",
-                                  json={"images": ["images/epoch0-image-pb.fits"]},
-                                  headers=auth())
+        created = env.client.post(
+            "/api/batch/photometry",
+            json={"images": ["images/epoch0-image-pb.fits"]},
+            headers=auth(),
+        )
         assert created.status_code == 201, created.text
         run_worker(stop_when_idle=True, url=sqlite_url)
         schema = schemathesis.openapi.from_asgi("/openapi.json", env.client.app)
@@ -52,8 +59,12 @@ def test_no_server_error_and_responses_match_the_document(tmp_path, sqlite_url):
             for mode in modes:
 
                 @given(case=operation.as_strategy(generation_mode=mode))
-                @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                          suppress_health_check=list(HealthCheck))
+                @settings(
+                    max_examples=EXAMPLES,
+                    deadline=None,
+                    database=None,
+                    suppress_health_check=list(HealthCheck),
+                )
                 def check(case):
                     case.call_and_validate(headers=auth(), checks=CHECKS)
 

@@ -26,15 +26,20 @@ def test_paths_outside_the_data_roots_are_refused(tmp_path, sqlite_url):
         (env.root / "images" / "link-out.fits").symlink_to(secret)
         (env.root / "images" / "dir-out").symlink_to(outside, target_is_directory=True)
         (env.root / "images" / "link-in.fits").symlink_to(env.images[0])
-        refused = ["../outside/secret-image-pb.fits",
-                   "images/../../outside/secret-image-pb.fits",
-                   str(secret), "/etc/passwd", "images/link-out.fits",
-                   "images/dir-out/secret-image-pb.fits"]
+        refused = [
+            "../outside/secret-image-pb.fits",
+            "images/../../outside/secret-image-pb.fits",
+            str(secret),
+            "/etc/passwd",
+            "images/link-out.fits",
+            "images/dir-out/secret-image-pb.fits",
+        ]
         for path in refused:
-            for endpoint, body in (("/api/photometry/measure", {"image": path, **AT}),
-                                   ("/api/photometry/measure-batch",
-                                    {"image": path, "positions": [AT]}),
-                                   ("/api/batch/photometry", {"images": [path]})):
+            for endpoint, body in (
+                ("/api/photometry/measure", {"image": path, **AT}),
+                ("/api/photometry/measure-batch", {"image": path, "positions": [AT]}),
+                ("/api/batch/photometry", {"images": [path]}),
+            ):
                 response = env.client.post(endpoint, json=body)
                 assert response.status_code == 403, (endpoint, path, response.text)
                 assert "outside the data roots" in response.json()["detail"]
@@ -43,8 +48,9 @@ def test_paths_outside_the_data_roots_are_refused(tmp_path, sqlite_url):
             response = env.client.post("/api/photometry/measure", json={"image": path, **AT})
             assert response.status_code == 404 and "no such file" in response.json()["detail"]
         # A symlink that stays inside the roots is followed.
-        response = env.client.post("/api/photometry/measure",
-                                   json={"image": "images/link-in.fits", **AT})
+        response = env.client.post(
+            "/api/photometry/measure", json={"image": "images/link-in.fits", **AT}
+        )
         assert response.status_code == 200
         # Nothing outside was registered.
         assert env.client.get("/api/data").json()["count"] == 0
@@ -54,28 +60,43 @@ def test_write_endpoints_need_the_token_and_reads_stay_open(tmp_path, sqlite_url
     with api_env(tmp_path, sqlite_url, token=TOKEN) as env:
         client = env.client
         data_id = register_data(env.images[0], url=sqlite_url)
-        writes = [("/api/batch/photometry", {"data_ids": [data_id]}),
-                  ("/api/batch/1/cancel", None), (f"/api/data/{data_id}/finalize", None),
-                  (f"/api/data/{data_id}/publish", None)]
+        writes = [
+            ("/api/batch/photometry", {"data_ids": [data_id]}),
+            ("/api/batch/1/cancel", None),
+            (f"/api/data/{data_id}/finalize", None),
+            (f"/api/data/{data_id}/publish", None),
+        ]
         for path, body in writes:
-            for headers in ({}, {"Authorization": "Bearer wrong"},
-                            {"Authorization": f"Basic {TOKEN}"}):
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong"},
+                {"Authorization": f"Basic {TOKEN}"},
+            ):
                 response = client.post(path, json=body, headers=headers)
                 assert response.status_code == 401, (path, headers)
                 assert response.headers["www-authenticate"] == "Bearer"
         assert client.get("/api/data").json()["count"] == 1
         assert client.get(f"/api/data/{data_id}").json()["photometry_status"] is None
-        created = client.post("/api/batch/photometry", json={"data_ids": [data_id]},
-                              headers=auth())
+        created = client.post("/api/batch/photometry", json={"data_ids": [data_id]}, headers=auth())
         assert created.status_code == 201
-        assert client.post(f"/api/batch/{created.json()['id']}/cancel",
-                           headers=auth()).status_code == 200
-        for path in ("/health", "/api/data", "/api/batch", f"/api/data/{data_id}/lineage",
-                     "/api/sources?ra=150&dec=37.2&radius=0.1"):
+        assert (
+            client.post(f"/api/batch/{created.json()['id']}/cancel", headers=auth()).status_code
+            == 200
+        )
+        for path in (
+            "/health",
+            "/api/data",
+            "/api/batch",
+            f"/api/data/{data_id}/lineage",
+            "/api/sources?ra=150&dec=37.2&radius=0.1",
+        ):
             assert client.get(path).status_code == 200, path
         security = client.get("/openapi.json").json()["components"]["securitySchemes"]
-        assert security["token"] == {"type": "http", "scheme": "bearer",
-                                     "description": security["token"]["description"]}
+        assert security["token"] == {
+            "type": "http",
+            "scheme": "bearer",
+            "description": security["token"]["description"],
+        }
 
 
 def test_open_server_warns_and_binds_only_loopback(tmp_path, sqlite_url, caplog):

@@ -9,9 +9,8 @@ import sys
 import time
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from api_support import api_env
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def _free_port() -> int:
@@ -22,11 +21,18 @@ def _free_port() -> int:
 
 def test_contimg_serve_answers_over_http(tmp_path):
     port = _free_port()
-    env = {**os.environ, "CONTIMG_STATE_DIR": str(tmp_path / "state"),
-           "CONTIMG_API__TOKEN": "t0ken"}
-    server = subprocess.Popen([sys.executable, "-m", "dsa110_contimg.cli", "serve", "--port",
-                               str(port)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "CONTIMG_STATE_DIR": str(tmp_path / "state"),
+        "CONTIMG_API__TOKEN": "t0ken",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dsa110_contimg.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -39,8 +45,9 @@ def test_contimg_serve_answers_over_http(tmp_path):
                 time.sleep(0.2)
         assert health.status_code == 200
         assert health.json()["database"] == "ok" and health.json()["revision"]
-        refused = httpx.post(f"http://127.0.0.1:{port}/api/batch/photometry",
-                             json={"data_ids": ["x"]})
+        refused = httpx.post(
+            f"http://127.0.0.1:{port}/api/batch/photometry", json={"data_ids": ["x"]}
+        )
         assert refused.status_code == 401
     finally:
         server.terminate()
@@ -58,9 +65,11 @@ def test_health_metrics_and_openapi_document(tmp_path, sqlite_url):
         families = {f.name: f for f in text_string_to_metric_families(response.text)}
         assert families["contimg_database_up"].samples[0].value == 1
         assert families["contimg_queue_depth"].samples[0].value == 0
-        requests = {(s.labels["route"], s.labels["status"]): s.value
-                    for s in families["contimg_http_requests"].samples
-                    if s.name.endswith("_total")}
+        requests = {
+            (s.labels["route"], s.labels["status"]): s.value
+            for s in families["contimg_http_requests"].samples
+            if s.name.endswith("_total")
+        }
         assert requests[("/api/data", "200")] == 1
         assert requests[("/api/data/{data_id}", "404")] == 1
         assert "contimg_http_request_duration_seconds" in families

@@ -27,9 +27,18 @@ def test_candidates_are_listed_paged_and_filtered(tmp_path, db_url):
         factors[2:4, _brightest_central(sky)] = 0.5
         return factors
 
-    field = make_field(tmp_path, db_url, n_epochs=N_EPOCHS, n_sources=N_SOURCES, npix=512,
-                       radius_deg=0.2, seed=3, factors=dip, extended_fraction=0.0,
-                       min_flux_jy=0.01)
+    field = make_field(
+        tmp_path,
+        db_url,
+        n_epochs=N_EPOCHS,
+        n_sources=N_SOURCES,
+        npix=512,
+        radius_deg=0.2,
+        seed=3,
+        factors=dip,
+        extended_fraction=0.0,
+        min_flux_jy=0.01,
+    )
     dipper = _brightest_central(field.sky)
     run_photometry(field.paths, db_url)
     flagged = detect(preset="sensitive", url=db_url)
@@ -37,21 +46,24 @@ def test_candidates_are_listed_paged_and_filtered(tmp_path, db_url):
     assert "dip" in flagged[0]["driver"] and flagged[0]["false_alarm"] < 1e-6
     # the dip spans the third and fourth epochs, a day apart
     assert flagged[0]["dip_end_mjd"] - flagged[0]["dip_start_mjd"] == pytest.approx(1.0)
-    settings = Settings(state_dir=tmp_path / "state", database_url=db_url,
-                        data_roots=[tmp_path])
+    settings = Settings(state_dir=tmp_path / "state", database_url=db_url, data_roots=[tmp_path])
     with TestClient(create_app(settings)) as client:
         page = client.get("/api/variability/candidates", params={"limit": 1})
         assert page.status_code == 200
         body = page.json()
         assert (body["count"], body["limit"], body["offset"]) == (len(flagged), 1, 0)
         top = body["data"][0]
-        assert (top["name"], top["status"], top["preset"]) == (flagged[0]["name"], "active",
-                                                               "sensitive")
+        assert (top["name"], top["status"], top["preset"]) == (
+            flagged[0]["name"],
+            "active",
+            "sensitive",
+        )
         assert top["score"] >= 1 and top["n_epochs"] == N_EPOCHS
         set_candidate_status(top["source_id"], "dismissed", url=db_url)
         dismissed = client.get("/api/variability/candidates", params={"status": "dismissed"})
         assert [c["source_id"] for c in dismissed.json()["data"]] == [top["source_id"]]
         active = client.get("/api/variability/candidates", params={"status": "active"}).json()
         assert active["count"] == len(flagged) - 1
-        assert client.get("/api/variability/candidates",
-                          params={"status": "maybe"}).status_code == 422
+        assert (
+            client.get("/api/variability/candidates", params={"status": "maybe"}).status_code == 422
+        )

@@ -29,24 +29,40 @@ def _json_lines(output: str) -> list[dict]:
 
 def test_ingest_query_and_list_a_generic_csv(tmp_path):
     path = tmp_path / "mine.csv"
-    path.write_text("name,ra_deg,dec_deg,flux_mjy,flux_err_mjy\nsrcA,0.05,37.2,12.5,0.5\n"
-                    "srcB,359.95,37.2,3.0,0.4\nfar,10.0,-20.0,1.0,0.1\n")
+    path.write_text(
+        "name,ra_deg,dec_deg,flux_mjy,flux_err_mjy\nsrcA,0.05,37.2,12.5,0.5\n"
+        "srcB,359.95,37.2,3.0,0.4\nfar,10.0,-20.0,1.0,0.1\n"
+    )
     result = _invoke("ingest", str(path), "--catalog", "Mine")
     assert result.exit_code == 0, result.output
     assert "catalogue mine: 3 rows written" in _text(result) and "format csv" in _text(result)
     result = _invoke("ingest", str(path), "--catalog", "mine")
     assert result.exit_code == 0 and "unchanged" in _text(result)
-    result = _invoke("query", "--catalog", "mine", "--ra", "0.0", "--dec", "37.2",
-                     "--radius", "0.5", "--json")
+    result = _invoke(
+        "query", "--catalog", "mine", "--ra", "0.0", "--dec", "37.2", "--radius", "0.5", "--json"
+    )
     assert result.exit_code == 0, result.output
     rows = _json_lines(result.output)
     assert [r["name"] for r in rows] == ["srcA", "srcB"]  # across RA 0/360
     assert rows[0]["flux_mjy"] == 12.5 and rows[0]["peak_flux_mjy"] is None
-    result = _invoke("query", "--catalog", "mine", "--ra", "0.0", "--dec", "37.2",
-                     "--radius", "0.5", "--limit", "1", "--json")
+    result = _invoke(
+        "query",
+        "--catalog",
+        "mine",
+        "--ra",
+        "0.0",
+        "--dec",
+        "37.2",
+        "--radius",
+        "0.5",
+        "--limit",
+        "1",
+        "--json",
+    )
     assert [r["name"] for r in _json_lines(result.output)] == ["srcA"]
-    result = _invoke("query", "--catalog", "mine", "--ra", "0.0", "--dec", "37.2",
-                     "--radius", "0.5")
+    result = _invoke(
+        "query", "--catalog", "mine", "--ra", "0.0", "--dec", "37.2", "--radius", "0.5"
+    )
     assert result.exit_code == 0 and "srcB" in result.output
     result = _invoke("list", "--json")
     assert [(r["name"], r["n_sources"]) for r in _json_lines(result.output)] == [("mine", 3)]
@@ -55,12 +71,26 @@ def test_ingest_query_and_list_a_generic_csv(tmp_path):
 def test_ingest_with_a_column_map(tmp_path):
     path = tmp_path / "mapped.csv"
     path.write_text("id,RA,DEC,S\nx1,150.0,37.2,7.0\n")
-    result = _invoke("ingest", str(path), "--catalog", "mapped", "--format", "csv",
-                     "--map", "name=id", "--map", "ra_deg=RA", "--map", "dec_deg=DEC",
-                     "--map", "flux_mjy=S")
+    result = _invoke(
+        "ingest",
+        str(path),
+        "--catalog",
+        "mapped",
+        "--format",
+        "csv",
+        "--map",
+        "name=id",
+        "--map",
+        "ra_deg=RA",
+        "--map",
+        "dec_deg=DEC",
+        "--map",
+        "flux_mjy=S",
+    )
     assert result.exit_code == 0, result.output
-    result = _invoke("query", "--catalog", "mapped", "--ra", "150", "--dec", "37.2",
-                     "--radius", "0.1", "--json")
+    result = _invoke(
+        "query", "--catalog", "mapped", "--ra", "150", "--dec", "37.2", "--radius", "0.1", "--json"
+    )
     assert _json_lines(result.output)[0]["flux_mjy"] == 7.0
     result = _invoke("ingest", str(path), "--catalog", "x", "--map", "flux_mjy")
     assert result.exit_code == 2 and "--map expects target=column" in _text(result)
@@ -69,8 +99,14 @@ def test_ingest_with_a_column_map(tmp_path):
 @pytest.mark.realdata
 def test_ingest_vizier_rows_with_their_header_file():
     folder = shared_data("transientskp+tkp", "database", "catalog", "nvss")
-    result = _invoke("ingest", str(folder / "nvss-few.csv"), "--catalog", "nvss",
-                     "--header", str(folder / "nvss-header.txt"))
+    result = _invoke(
+        "ingest",
+        str(folder / "nvss-few.csv"),
+        "--catalog",
+        "nvss",
+        "--header",
+        str(folder / "nvss-header.txt"),
+    )
     assert result.exit_code == 0, result.output
     assert "format nvss-vizier" in _text(result) and "20 sources stored" in _text(result)
 

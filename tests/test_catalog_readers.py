@@ -36,7 +36,7 @@ def test_nvss_raw_aips_table_units_names_and_bias_correction():
     path = shared_data(*CIRADA, "test_nvss.fits")
     table = read_catalog(path)
     assert table.meta["format"] == "nvss-raw" and len(table) == 562
-    assert table.colnames[:len(CATALOG_COLUMNS)] == list(CATALOG_COLUMNS)
+    assert table.colnames[: len(CATALOG_COLUMNS)] == list(CATALOG_COLUMNS)
     raw = fits.getdata(path, 1)
     # Jy/beam in the AIPS table → mJy/beam.
     np.testing.assert_allclose(table["peak_flux_mjy"], raw["PEAK INT"] * 1e3, rtol=1e-6)
@@ -54,8 +54,9 @@ def test_nvss_raw_aips_table_units_names_and_bias_correction():
     assert np.all(table["flux_mjy"][~unresolved] > table["peak_flux_mjy"][~unresolved])
     fitted_major = np.maximum(raw["MAJOR AX"] * 3600, 45.0)
     resolved = table["major_arcsec"] > 0
-    np.testing.assert_allclose(table["major_arcsec"][resolved],
-                               np.sqrt(fitted_major[resolved] ** 2 - 45.0 ** 2), rtol=1e-5)
+    np.testing.assert_allclose(
+        table["major_arcsec"][resolved], np.sqrt(fitted_major[resolved] ** 2 - 45.0**2), rtol=1e-5
+    )
     # Errors: the 3 % calibration term and the noise (Condon 1997: σ_P = rms for a point
     # source, within ~20 % of it for fits a little wider than the beam).
     err = np.asarray(table["peak_flux_err_mjy"])
@@ -92,16 +93,20 @@ def test_nvss_vizier_rows_with_a_separate_header():
     assert first["ra_err_arcsec"] == pytest.approx(0.48 * 15 * np.cos(np.radians(-34.11931)))
     assert first["dec_err_arcsec"] == 6.7
     resolved = table[table["name"] == "NVSS J000000+004100"][0]
-    assert (resolved["major_arcsec"], resolved["minor_arcsec"], resolved["pa_deg"]) == \
-        (45.4, 35.7, 9.0)
+    assert (resolved["major_arcsec"], resolved["minor_arcsec"], resolved["pa_deg"]) == (
+        45.4,
+        35.7,
+        9.0,
+    )
     assert resolved["res_code"] == "S*" and np.isnan(resolved["peak_flux_mjy"])
 
 
 def test_nvss_vizier_combined_tsv_csv_and_votable_exports(tmp_path):
     folder = shared_data(*TKP_NVSS)
     combined = tmp_path / "nvss.tsv"
-    combined.write_text((folder / "nvss-header.txt").read_text()
-                        + (folder / "nvss-few.csv").read_text())
+    combined.write_text(
+        (folder / "nvss-header.txt").read_text() + (folder / "nvss-few.csv").read_text()
+    )
     reference = _vizier_nvss()
     assert detect_format(combined) == "nvss-vizier"
     assert list(read_catalog(combined)["name"]) == list(reference["name"])
@@ -174,8 +179,9 @@ def test_generic_csv_without_and_with_a_column_map(tmp_path):
     assert np.isnan(table["peak_flux_mjy"][0])
     mapped = tmp_path / "mapped.csv"
     mapped.write_text("id,RA,DEC,S\nx1,150.0,37.2,7.0\n")
-    table = read_catalog(mapped, "csv", column_map={"name": "id", "ra_deg": "RA",
-                                                    "dec_deg": "DEC", "flux_mjy": "S"})
+    table = read_catalog(
+        mapped, "csv", column_map={"name": "id", "ra_deg": "RA", "dec_deg": "DEC", "flux_mjy": "S"}
+    )
     assert (table["name"][0], table["ra_deg"][0], table["flux_mjy"][0]) == ("x1", 150.0, 7.0)
     with pytest.raises(CatalogFormatError, match=r"missing required column\(s\) name"):
         read_catalog(mapped, "csv")
@@ -190,8 +196,13 @@ def test_generic_fits_and_votable_convert_declared_units(tmp_path):
     table["DEC"] = [1.0, 2.0] * u.deg
     table["S"] = [0.5, 1.5] * u.Jy
     table["size"] = [1.0, 0.5] * u.arcmin
-    column_map = {"name": "id", "ra_deg": "RA", "dec_deg": "DEC", "flux_mjy": "S",
-                  "major_arcsec": "size"}
+    column_map = {
+        "name": "id",
+        "ra_deg": "RA",
+        "dec_deg": "DEC",
+        "flux_mjy": "S",
+        "major_arcsec": "size",
+    }
     for name, fmt in (("t.fits", "fits"), ("t.vot", "votable")):
         table.write(tmp_path / name, format=fmt)
         out = read_catalog(tmp_path / name, fmt, column_map=column_map)

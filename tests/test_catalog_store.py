@@ -35,11 +35,16 @@ def _brute_force(rows: Table, ra: float, dec: float, radius: float) -> list[str]
 def _sky(n: int, seed: int, prefix: str = "S") -> Table:
     """Uniform sky plus dense patches at both poles and across RA 0/360."""
     rng = np.random.default_rng(seed)
-    ra = np.concatenate([rng.uniform(0, 360, n), rng.uniform(0, 360, n // 2),
-                         rng.uniform(-2, 2, n // 2) % 360.0])
-    dec = np.concatenate([np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
-                          rng.choice([-1, 1], n // 2) * rng.uniform(87, 90, n // 2),
-                          rng.uniform(-3, 3, n // 2)])
+    ra = np.concatenate(
+        [rng.uniform(0, 360, n), rng.uniform(0, 360, n // 2), rng.uniform(-2, 2, n // 2) % 360.0]
+    )
+    dec = np.concatenate(
+        [
+            np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+            rng.choice([-1, 1], n // 2) * rng.uniform(87, 90, n // 2),
+            rng.uniform(-3, 3, n // 2),
+        ]
+    )
     table = Table()
     table["name"] = [f"{prefix}{i:06d}" for i in range(len(ra))]
     table["ra_deg"] = ra
@@ -64,15 +69,17 @@ def test_both_nvss_forms_ingest_and_cone_search_is_exact(db_url):
     assert np.nanmax(bright["peak_flux_mjy"]) > 100  # mJy, not Jy
 
     folder = shared_data(*TKP_NVSS)
-    vizier = ingest_catalog(folder / "nvss-few.csv", "nvss_vizier",
-                            header=folder / "nvss-header.txt", url=db_url)
+    vizier = ingest_catalog(
+        folder / "nvss-few.csv", "nvss_vizier", header=folder / "nvss-header.txt", url=db_url
+    )
     assert (vizier.fmt, vizier.n_sources) == ("nvss-vizier", 20)
     rows = _everything("nvss_vizier", db_url)
     for ra, dec, radius in ((359.9, 0.0, 5.0), (0.5, -30.0, 10.0), (180.0, 10.0, 100.0)):
         found = cone_search("nvss_vizier", ra, dec, radius, url=db_url)
         assert list(found["name"]) == _brute_force(rows, ra, dec, radius)
-    assert list(cone_search("nvss_vizier", 359.99, 0.68, 0.05, url=db_url)["name"]) == \
-        ["NVSS J000000+004100"]
+    assert list(cone_search("nvss_vizier", 359.99, 0.68, 0.05, url=db_url)["name"]) == [
+        "NVSS J000000+004100"
+    ]
 
 
 def test_cones_across_ra_zero_and_the_poles_equal_brute_force(db_url, tmp_path):
@@ -81,9 +88,18 @@ def test_cones_across_ra_zero_and_the_poles_equal_brute_force(db_url, tmp_path):
     ingest_catalog(path, "sky", url=db_url)
     rows = _everything("sky", db_url)
     assert len(rows) == 12000
-    cones = [(0.0, 0.0, 1.0), (359.5, 2.0, 1.5), (0.8, -1.0, 2.5), (123.0, 89.6, 1.0),
-             (300.0, -89.9, 0.5), (45.0, 88.0, 2.5), (200.0, -87.5, 3.0), (90.0, 90.0, 0.7),
-             (10.0, -45.0, 30.0), (270.0, 60.0, 3.0)]
+    cones = [
+        (0.0, 0.0, 1.0),
+        (359.5, 2.0, 1.5),
+        (0.8, -1.0, 2.5),
+        (123.0, 89.6, 1.0),
+        (300.0, -89.9, 0.5),
+        (45.0, 88.0, 2.5),
+        (200.0, -87.5, 3.0),
+        (90.0, 90.0, 0.7),
+        (10.0, -45.0, 30.0),
+        (270.0, 60.0, 3.0),
+    ]
     for ra, dec, radius in cones:
         found = cone_search("sky", ra, dec, radius, url=db_url)
         assert list(found["name"]) == _brute_force(rows, ra, dec, radius), (ra, dec, radius)
@@ -98,8 +114,7 @@ def test_limit_is_applied_after_the_exact_cut(db_url, tmp_path):
     for ra, dec, radius in ((0.2, 0.0, 2.0), (33.0, 89.0, 2.0)):
         nearest = _brute_force(rows, ra, dec, radius)
         assert len(nearest) > 10
-        assert list(cone_search("sky", ra, dec, radius, limit=7, url=db_url)["name"]) == \
-            nearest[:7]
+        assert list(cone_search("sky", ra, dec, radius, limit=7, url=db_url)["name"]) == nearest[:7]
     assert len(cone_search("sky", 0.2, 0.0, 2.0, limit=0, url=db_url)) == 0
     with pytest.raises(ValueError, match="limit"):
         cone_search("sky", 0.2, 0.0, 2.0, limit=-1, url=db_url)
@@ -114,8 +129,9 @@ def test_reingest_is_idempotent_and_updates_keep_source_ids(db_url, tmp_path):
     again = ingest_catalog(path, "Mine", url=db_url)
     assert again.unchanged and again.rows_written == 0 and again.n_sources == first.n_sources
     same = _everything("mine", db_url)
-    assert dict(zip(same["name"], same["source_id"])) == dict(zip(before["name"],
-                                                                  before["source_id"]))
+    assert dict(zip(same["name"], same["source_id"])) == dict(
+        zip(before["name"], before["source_id"])
+    )
     ingested_at = list_catalogs(url=db_url)["ingested_at"][0]
 
     updated = sky[1:].copy()  # one source dropped from the new release,
@@ -142,8 +158,9 @@ def test_unknown_catalogue_names_the_ingested_ones(db_url, tmp_path):
     path.write_text("name,ra_deg,dec_deg,flux_mjy\nA,10,10,1\n")
     ingest_catalog(path, "alpha", url=db_url)
     ingest_catalog(path, "beta", url=db_url)
-    with pytest.raises(UnknownCatalogError, match="unknown catalogue 'gamma'; ingested: "
-                                                  "alpha, beta"):
+    with pytest.raises(
+        UnknownCatalogError, match="unknown catalogue 'gamma'; ingested: alpha, beta"
+    ):
         cone_search("gamma", 10.0, 10.0, 1.0, url=db_url)
     listed = list_catalogs(url=db_url)
     assert list(listed["name"]) == ["alpha", "beta"] and list(listed["n_sources"]) == [1, 1]

@@ -44,8 +44,9 @@ def test_ra_intervals_split_at_zero_and_widen_towards_the_pole():
     north = cone_boxes(100.0, 60.0, 2.0)
     widths = [b.ra_intervals[0][1] - b.ra_intervals[0][0] for b in north]
     dec_edge = 62.0  # the most northern zone uses its edge nearest the pole
-    expected = 2 * math.degrees(math.asin(math.sin(math.radians(2.0))
-                                          / math.cos(math.radians(dec_edge))))
+    expected = 2 * math.degrees(
+        math.asin(math.sin(math.radians(2.0)) / math.cos(math.radians(dec_edge)))
+    )
     assert widths[-1] == pytest.approx(expected, abs=1e-6)
     assert widths[-1] > widths[len(widths) // 2]
 
@@ -60,8 +61,12 @@ def test_caps_holding_a_pole_read_whole_zones():
 
 
 def test_cone_is_checked():
-    for args, message in (((0, 95, 1), "declination"), ((0, 0, 0), "radius"),
-                          ((0, 0, 181), "radius"), ((math.nan, 0, 1), "finite")):
+    for args, message in (
+        ((0, 95, 1), "declination"),
+        ((0, 0, 0), "radius"),
+        ((0, 0, 181), "radius"),
+        ((math.nan, 0, 1), "finite"),
+    ):
         with pytest.raises(ValueError, match=message):
             check_cone(*args)
 
@@ -71,10 +76,16 @@ def test_boxes_contain_the_exact_cone_on_a_dense_sky():
     n = 400_000
     ra = rng.uniform(0, 360, n)
     dec = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
-    cones = [(0.0, 0.0, 2.0), (359.9, -30.0, 3.0), (180.0, 89.0, 1.5), (45.0, -88.7, 1.5),
-             (250.0, 75.0, 12.0), (5.0, 0.0, 95.0), (120.0, 45.0, 0.05)]
-    cones += [(rng.uniform(0, 360), rng.uniform(-90, 90), rng.uniform(0.01, 20))
-              for _ in range(20)]
+    cones = [
+        (0.0, 0.0, 2.0),
+        (359.9, -30.0, 3.0),
+        (180.0, 89.0, 1.5),
+        (45.0, -88.7, 1.5),
+        (250.0, 75.0, 12.0),
+        (5.0, 0.0, 95.0),
+        (120.0, 45.0, 0.05),
+    ]
+    cones += [(rng.uniform(0, 360), rng.uniform(-90, 90), rng.uniform(0.01, 20)) for _ in range(20)]
     populated = 0
     for ra0, dec0, radius in cones:
         inside = angular_separation_deg(ra0, dec0, ra, dec) <= radius
@@ -85,8 +96,13 @@ def test_boxes_contain_the_exact_cone_on_a_dense_sky():
 
 
 @settings(max_examples=300, deadline=None)
-@given(ra0=st.floats(0, 360, exclude_max=True), dec0=st.floats(-90, 90),
-       radius=st.floats(1e-4, 30), bearing=st.floats(0, 360), fraction=st.floats(0, 1))
+@given(
+    ra0=st.floats(0, 360, exclude_max=True),
+    dec0=st.floats(-90, 90),
+    radius=st.floats(1e-4, 30),
+    bearing=st.floats(0, 360),
+    fraction=st.floats(0, 1),
+)
 def test_every_point_of_the_cone_is_in_a_box(ra0, dec0, radius, bearing, fraction):
     lon, lat = offset_by(ra0 * u.deg, dec0 * u.deg, bearing * u.deg, radius * fraction * u.deg)
     ra, dec = lon.to_value(u.deg) % 360.0, lat.to_value(u.deg)

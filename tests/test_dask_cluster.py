@@ -61,10 +61,30 @@ def dask_cluster(n_workers: int, logs: Path):
         return process
 
     try:
-        scheduler = start("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                          "--dashboard-address", f"127.0.0.1:{_free_port()}", name="scheduler")
-        workers = [start("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                         "--name", f"w{i}", name=f"worker{i}") for i in range(n_workers)]
+        scheduler = start(
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            address.rsplit(":", 1)[1],
+            "--dashboard-address",
+            f"127.0.0.1:{_free_port()}",
+            name="scheduler",
+        )
+        workers = [
+            start(
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--name",
+                f"w{i}",
+                name=f"worker{i}",
+            )
+            for i in range(n_workers)
+        ]
         from distributed import Client
 
         with Client(address, timeout=60) as client:
@@ -86,35 +106,59 @@ def _images(tmp_path: Path, url: str, n: int, *, npix: int = 256) -> list[Path]:
     sky["major_arcsec"] = 0.0
     sky["minor_arcsec"] = 0.0
     catalogue = tmp_path / "sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv",
-                                                    overwrite=True)
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(catalogue, format="ascii.csv", overwrite=True)
     ingest_catalog(catalogue, "sim", url=url)
-    masters = [simulate_image(tmp_path / f"master{k}.fits", sky, center_ra_deg=RA0,
-                              center_dec_deg=DEC0, npix=npix, pb=None, seed=k).path
-               for k in range(min(n, 4))]
+    masters = [
+        simulate_image(
+            tmp_path / f"master{k}.fits",
+            sky,
+            center_ra_deg=RA0,
+            center_dec_deg=DEC0,
+            npix=npix,
+            pb=None,
+            seed=k,
+        ).path
+        for k in range(min(n, 4))
+    ]
     paths = []
     for k in range(n):  # copies of a few simulated images, observed 5 minutes apart
         path = tmp_path / f"img{k:03d}-image-pb.fits"
         shutil.copy(masters[k % len(masters)], path)
         with fits.open(path, mode="update") as hdul:
-            hdul[0].header["DATE-OBS"] = (f"2026-05-{1 + k // 288:02d}T{k % 288 // 12:02d}:"
-                                          f"{5 * (k % 12):02d}:00")
+            hdul[0].header["DATE-OBS"] = (
+                f"2026-05-{1 + k // 288:02d}T{k % 288 // 12:02d}:{5 * (k % 12):02d}:00"
+            )
         paths.append(path)
     return paths
 
 
 def _rows(url: str) -> list[tuple]:
     with session_scope(url) as session:
-        return sorted(session.execute(select(
-            Photometry.product_id, Photometry.source_id, Photometry.peak_jyb,
-            Photometry.peak_err_jyb, Photometry.flags)).all())
+        return sorted(
+            session.execute(
+                select(
+                    Photometry.product_id,
+                    Photometry.source_id,
+                    Photometry.peak_jyb,
+                    Photometry.peak_err_jyb,
+                    Photometry.flags,
+                )
+            ).all()
+        )
 
 
 def _running(url: str) -> int:
     with session_scope(url) as session:
-        return session.scalar(select(func.count()).select_from(BatchJobItem).where(
-            BatchJobItem.status == "running"))
+        return session.scalar(
+            select(func.count()).select_from(BatchJobItem).where(BatchJobItem.status == "running")
+        )
 
 
 def _settings(monkeypatch, **jobs) -> None:
@@ -156,8 +200,7 @@ def test_separate_cluster_rows_identical_to_local_pool(tmp_path, postgres_url, m
     assert _rows(postgres_url) == local
 
 
-def test_sigkill_of_a_dask_worker_loses_and_duplicates_nothing(tmp_path, postgres_url,
-                                                               monkeypatch):
+def test_sigkill_of_a_dask_worker_loses_and_duplicates_nothing(tmp_path, postgres_url, monkeypatch):
     _settings(monkeypatch, poll_s=0.2, lease_s=3)
     paths = _images(tmp_path, postgres_url, 12, npix=512)
     job_id = create_batch_photometry_job(paths, params=PARAMS, url=postgres_url)
@@ -169,9 +212,12 @@ def test_sigkill_of_a_dask_worker_loses_and_duplicates_nothing(tmp_path, postgre
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 with session_scope(postgres_url) as session:
-                    item = session.scalar(select(BatchJobItem.id).where(
-                        BatchJobItem.status == "running",
-                        BatchJobItem.lease_owner.like(f"%:{victim.pid}")))
+                    item = session.scalar(
+                        select(BatchJobItem.id).where(
+                            BatchJobItem.status == "running",
+                            BatchJobItem.lease_owner.like(f"%:{victim.pid}"),
+                        )
+                    )
                 if item is not None:
                     os.kill(victim.pid, signal.SIGKILL)
                     killed["item"] = item
@@ -189,13 +235,17 @@ def test_sigkill_of_a_dask_worker_loses_and_duplicates_nothing(tmp_path, postgre
     assert next(i for i in job.items if i["id"] == killed["item"])["attempts"] == 2
     with session_scope(postgres_url) as session:
         total = session.scalar(select(func.count()).select_from(Photometry))
-        distinct = session.scalar(select(func.count()).select_from(select(
-            Photometry.product_id, Photometry.source_id).distinct().subquery()))
+        distinct = session.scalar(
+            select(func.count()).select_from(
+                select(Photometry.product_id, Photometry.source_id).distinct().subquery()
+            )
+        )
     assert total == distinct == sum(i["n_measured"] + i["n_failed"] for i in job.items)
 
 
-def test_local_pool_takes_over_when_the_scheduler_is_killed(tmp_path, postgres_url, monkeypatch,
-                                                            caplog):
+def test_local_pool_takes_over_when_the_scheduler_is_killed(
+    tmp_path, postgres_url, monkeypatch, caplog
+):
     _settings(monkeypatch, poll_s=0.2, lease_s=3, dask_retry_s=120, workers=2)
     paths = _images(tmp_path, postgres_url, 12, npix=512)
     job_id = create_batch_photometry_job(paths, params=PARAMS, url=postgres_url)
@@ -215,20 +265,23 @@ def test_local_pool_takes_over_when_the_scheduler_is_killed(tmp_path, postgres_u
             run_job(job_id, executor="dask", scheduler=address, url=postgres_url)
         killer.join()
     assert killed.is_set()
-    assert any("takes over" in r.getMessage() for r in caplog.records
-               if r.levelno == logging.WARNING)
+    assert any(
+        "takes over" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+    )
     job = get_job(job_id, url=postgres_url)
     assert (job.status, job.n_completed, job.n_failed) == ("completed", 12, 0)
     assert _running(postgres_url) == 0
     with session_scope(postgres_url) as session:
         total = session.scalar(select(func.count()).select_from(Photometry))
-        distinct = session.scalar(select(func.count()).select_from(select(
-            Photometry.product_id, Photometry.source_id).distinct().subquery()))
+        distinct = session.scalar(
+            select(func.count()).select_from(
+                select(Photometry.product_id, Photometry.source_id).distinct().subquery()
+            )
+        )
     assert total == distinct == sum(i["n_measured"] + i["n_failed"] for i in job.items)
 
 
-def test_live_image_measured_before_a_running_reprocess_ends(tmp_path, postgres_url,
-                                                             monkeypatch):
+def test_live_image_measured_before_a_running_reprocess_ends(tmp_path, postgres_url, monkeypatch):
     _settings(monkeypatch, poll_s=0.1)
     monkeypatch.setenv("CONTIMG_PHOTOMETRY__CATALOG", "sim")
     monkeypatch.setenv("CONTIMG_PHOTOMETRY__NORMALIZE", "false")
@@ -250,17 +303,25 @@ def test_live_image_measured_before_a_running_reprocess_ends(tmp_path, postgres_
 
         thread = threading.Thread(target=register_live)
         thread.start()
-        summary = reprocess_range(0.0, 1e6, params=PARAMS, chunk=50, executor="dask",
-                                  scheduler=address, url=postgres_url)
+        summary = reprocess_range(
+            0.0, 1e6, params=PARAMS, chunk=50, executor="dask", scheduler=address, url=postgres_url
+        )
         thread.join()
     assert summary.progress.completed == 200
     with session_scope(postgres_url) as session:
-        reprocess_end = session.scalar(select(func.max(BatchJobItem.finished_at)).where(
-            BatchJobItem.job_id.in_(summary.job_ids)))
-        items = session.execute(select(BatchJobItem.started_at, BatchJobItem.finished_at)
-                                .where(BatchJobItem.job_id.in_(summary.job_ids))).all()
-        live_end = session.scalar(select(BatchJobItem.finished_at).where(
-            BatchJobItem.job_id == registered["job"]))
+        reprocess_end = session.scalar(
+            select(func.max(BatchJobItem.finished_at)).where(
+                BatchJobItem.job_id.in_(summary.job_ids)
+            )
+        )
+        items = session.execute(
+            select(BatchJobItem.started_at, BatchJobItem.finished_at).where(
+                BatchJobItem.job_id.in_(summary.job_ids)
+            )
+        ).all()
+        live_end = session.scalar(
+            select(BatchJobItem.finished_at).where(BatchJobItem.job_id == registered["job"])
+        )
     item_s = max((i.finished_at - i.started_at).total_seconds() for i in items)
     latency = _latency_s(registered["job"], postgres_url)
     assert live_end < reprocess_end
@@ -276,5 +337,6 @@ def _latency_s(job_id: int, url: str) -> float:
 
 def _completed_items(url: str) -> int:
     with session_scope(url) as session:
-        return session.scalar(select(func.count()).select_from(BatchJobItem).where(
-            BatchJobItem.status == "completed"))
+        return session.scalar(
+            select(func.count()).select_from(BatchJobItem).where(BatchJobItem.status == "completed")
+        )

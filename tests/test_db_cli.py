@@ -55,21 +55,23 @@ def test_cli_data_views(configured, tmp_path):
 
     out = runner.invoke(app, ["data", "show", other, "--json"])
     shown = json.loads(out.output)
-    assert (shown["photometry_status"], shown["photometry_error"]) == ("failed",
-                                                                       "no beam in header")
+    assert (shown["photometry_status"], shown["photometry_error"]) == (
+        "failed",
+        "no beam in header",
+    )
     assert shown["lineage"]["parents"] == [{"data_id": data_id, "relationship": "mosaic_input"}]
     assert "no beam in header" in runner.invoke(app, ["data", "show", other]).output
     assert runner.invoke(app, ["data", "show", "nope"]).exit_code == 2
 
     target = tmp_path / "phot.votable"
-    out = runner.invoke(app, ["data", "photometry", data_id, "--format", "votable", "-o",
-                              str(target)])
+    out = runner.invoke(
+        app, ["data", "photometry", data_id, "--format", "votable", "-o", str(target)]
+    )
     assert out.exit_code == 0, out.output
     assert len(Table.read(target, format="votable")) == len(table)
     out = runner.invoke(app, ["data", "photometry", data_id])
     assert out.exit_code == 0 and out.output.count("\n") == len(table) + 1
-    assert runner.invoke(app, ["data", "photometry", data_id, "--format", "parquet"]
-                         ).exit_code == 2
+    assert runner.invoke(app, ["data", "photometry", data_id, "--format", "parquet"]).exit_code == 2
     assert runner.invoke(app, ["data", "photometry", "nope"]).exit_code == 2
 
 
@@ -77,19 +79,28 @@ def test_cli_lightcurve_table_and_plot(configured, tmp_path):
     epochs, url = configured
     for path in epochs:
         data_id = register_data(path, url=url)
-        photometry_insert(data_id, measure_catalog_sources(path, "sim", url=url),
-                          params_hash="abc", url=url)
+        photometry_insert(
+            data_id, measure_catalog_sources(path, "sim", url=url), params_hash="abc", url=url
+        )
     table = measure_catalog_sources(epochs[0], "sim", url=url)
     name, source_id = str(table["name"][0]), int(table["source_id"][0])
     runner = CliRunner()
     out = tmp_path / "lc.parquet"
     png = tmp_path / "lc.png"
-    result = runner.invoke(app, ["lightcurve", name, "--plot", str(png), "--format", "parquet",
-                                 "-o", str(out)])
+    result = runner.invoke(
+        app, ["lightcurve", name, "--plot", str(png), "--format", "parquet", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     curve = Table.read(out, format="parquet")
-    assert list(curve.colnames[:7]) == ["data_id", "mjd", "peak_jyb", "peak_err_jyb",
-                                         "normalized_flux_jy", "normalized_flux_err_jy", "flags"]
+    assert list(curve.colnames[:7]) == [
+        "data_id",
+        "mjd",
+        "peak_jyb",
+        "peak_err_jyb",
+        "normalized_flux_jy",
+        "normalized_flux_err_jy",
+        "flags",
+    ]
     assert len(curve) == 3 and np.all(np.diff(curve["mjd"]) > 0)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     result = runner.invoke(app, ["lightcurve", str(source_id)])

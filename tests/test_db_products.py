@@ -34,8 +34,10 @@ def measured(sim_field, db_url):
     ``[(data_id, measurement table), ...]`` in file order."""
     catalogue, epochs, _ = sim_field
     ingest_catalog(catalogue, "sim", url=db_url)
-    return [(register_data(path, url=db_url), measure_catalog_sources(path, "sim", url=db_url))
-            for path in epochs]
+    return [
+        (register_data(path, url=db_url), measure_catalog_sources(path, "sim", url=db_url))
+        for path in epochs
+    ]
 
 
 def _count(url: str) -> int:

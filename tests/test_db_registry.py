@@ -60,8 +60,9 @@ def test_photometry_status_transitions(sim_field, db_url):
     update_photometry_status(data_id, "running", url=db_url)
     with pytest.raises(InvalidTransitionError, match="needs a reason"):
         update_photometry_status(data_id, "failed", url=db_url)
-    status = update_photometry_status(data_id, "failed", error="corrupt FITS: bad header",
-                                      url=db_url)
+    status = update_photometry_status(
+        data_id, "failed", error="corrupt FITS: bad header", url=db_url
+    )
     assert status.terminal and status.error == "corrupt FITS: bad header"
     assert get_photometry_status(data_id, url=db_url).job_id == 3
     with pytest.raises(InvalidTransitionError, match="from 'failed' to 'completed'"):
@@ -71,10 +72,13 @@ def test_photometry_status_transitions(sim_field, db_url):
     update_photometry_status(data_id, "running", url=db_url)
     update_photometry_status(data_id, "pending", url=db_url)  # lease expired
     update_photometry_status(data_id, "running", url=db_url)
-    status = update_photometry_status(data_id, "completed", n_measured=20, n_failed=1,
-                                      url=db_url)
+    status = update_photometry_status(data_id, "completed", n_measured=20, n_failed=1, url=db_url)
     assert (status.status, status.error, status.n_measured, status.n_failed) == (
-        "completed", None, 20, 1)
+        "completed",
+        None,
+        20,
+        1,
+    )
     with pytest.raises(InvalidTransitionError):
         update_photometry_status(data_id, "running", url=db_url)
     update_photometry_status(data_id, "pending", url=db_url)  # reprocess
@@ -134,7 +138,10 @@ def test_publish_waits_for_terminal_photometry(sim_field, db_url, isolated_setti
     with session_scope(db_url) as session:
         record = session.query(DataRegistry).filter_by(data_id=other).one()
         assert (record.status, record.published_path, record.finalization_status) == (
-            "published", str(target), "finalized")
+            "published",
+            str(target),
+            "finalized",
+        )
 
 
 def test_publish_refuses_overwrite_and_respects_settings(sim_field, db_url, monkeypatch):
@@ -188,7 +195,8 @@ def test_lineage(sim_field, db_url):
     assert sorted(p["data_id"] for p in lineage["parents"]) == sorted(parents)
     assert lineage["children"] == []
     assert get_data_lineage(parents[0], url=db_url)["children"] == [
-        {"data_id": child, "relationship": "mosaic_input"}]
+        {"data_id": child, "relationship": "mosaic_input"}
+    ]
     with pytest.raises(UnknownDataError):
         link_data(parents[0], "mosaic-missing", url=db_url)
 
@@ -212,7 +220,8 @@ def test_unlinked_images_and_image_times(sim_field, db_url):
     unlinked = [r["data_id"] for r in unlinked_images("mosaic_input", url=db_url)]
     assert ids[0] not in unlinked and ids[1] in unlinked and ids[2] in unlinked
     assert [r["data_id"] for r in unlinked_images("other", url=db_url)] == sorted(
-        ids, key=lambda d: get_data(d, url=db_url)["mjd_mid"])
+        ids, key=lambda d: get_data(d, url=db_url)["mjd_mid"]
+    )
     times = image_times(0.0, url=db_url)
     assert len(times) == 3 and all(-90 <= dec <= 90 for dec, _ in times)
     assert image_times(max(mjd for _, mjd in times) + 1.0, url=db_url) == []

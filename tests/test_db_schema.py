@@ -82,23 +82,43 @@ def test_old_registry_database_is_upgraded_in_place(tmp_path, monkeypatch, seed_
     path = tmp_path / "products.sqlite3"
     conn = sqlite3.connect(path)
     conn.executescript(_OLD_REGISTRY + (_SEED_PHOTOMETRY_COLUMNS if seed_columns else ""))
-    rows = [(t, f"{t}_{i}", "/stage", "published" if i % 2 else "staging", f"/stage/{t}_{i}",
-             f"/data/{t}_{i}" if i % 2 else None, 1.7e9 + i, 1.7e9 + i, json.dumps({"i": i}),
-             "passed")
-            for i in range(50) for t in ("image", "mosaic")]
-    conn.executemany("INSERT INTO data_registry (data_type, data_id, base_path, status, "
-                     "stage_path, published_path, created_at, staged_at, metadata_json, "
-                     "qa_status) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    rows = [
+        (
+            t,
+            f"{t}_{i}",
+            "/stage",
+            "published" if i % 2 else "staging",
+            f"/stage/{t}_{i}",
+            f"/data/{t}_{i}" if i % 2 else None,
+            1.7e9 + i,
+            1.7e9 + i,
+            json.dumps({"i": i}),
+            "passed",
+        )
+        for i in range(50)
+        for t in ("image", "mosaic")
+    ]
+    conn.executemany(
+        "INSERT INTO data_registry (data_type, data_id, base_path, status, "
+        "stage_path, published_path, created_at, staged_at, metadata_json, "
+        "qa_status) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
     if seed_columns:
-        conn.execute("UPDATE data_registry SET photometry_status = 'completed', "
-                     "photometry_job_id = '17' WHERE data_id = 'image_4'")
-    conn.execute("INSERT INTO data_relationships (parent_data_id, child_data_id, "
-                 "relationship_type) VALUES ('image_0', 'mosaic_0', 'input')")
+        conn.execute(
+            "UPDATE data_registry SET photometry_status = 'completed', "
+            "photometry_job_id = '17' WHERE data_id = 'image_4'"
+        )
+    conn.execute(
+        "INSERT INTO data_relationships (parent_data_id, child_data_id, "
+        "relationship_type) VALUES ('image_0', 'mosaic_0', 'input')"
+    )
     conn.execute("INSERT INTO images (path) VALUES ('/stage/x.fits')")
     conn.commit()
     old_columns = [r[1] for r in conn.execute("PRAGMA table_info(data_registry)")]
-    before = conn.execute(f"SELECT {', '.join(old_columns)} FROM data_registry ORDER BY id"
-                          ).fetchall()
+    before = conn.execute(
+        f"SELECT {', '.join(old_columns)} FROM data_registry ORDER BY id"
+    ).fetchall()
     conn.close()
 
     url = f"sqlite:///{path}"
@@ -115,7 +135,8 @@ def test_old_registry_database_is_upgraded_in_place(tmp_path, monkeypatch, seed_
     assert conn.execute("SELECT COUNT(*) FROM images").fetchone() == (1,)
     conn.close()
     assert get_data_lineage("mosaic_0", url=url)["parents"] == [
-        {"data_id": "image_0", "relationship": "input"}]
+        {"data_id": "image_0", "relationship": "input"}
+    ]
     if seed_columns:
         status = get_photometry_status("image_4", url=url)
         assert (status.status, status.job_id) == ("completed", 17)
@@ -147,8 +168,7 @@ def test_photometry_migrations_keep_rows(tmp_path):
     conn.close()
     upgrade(url)
     stored = photometry_for_product("i1", url=url)
-    assert sorted(zip(stored["params_hash"], stored["peak_jyb"])) == [("aaaa", 0.5),
-                                                                       ("bbbb", 0.7)]
+    assert sorted(zip(stored["params_hash"], stored["peak_jyb"])) == [("aaaa", 0.5), ("bbbb", 0.7)]
     assert len(photometry_for_product("i1", params_hash="aaaa", url=url)) == 1
 
 
@@ -156,15 +176,16 @@ def test_old_registry_with_unusable_job_ids_is_not_changed(tmp_path):
     path = tmp_path / "products.sqlite3"
     conn = sqlite3.connect(path)
     conn.executescript(_OLD_REGISTRY + _SEED_PHOTOMETRY_COLUMNS)
-    conn.execute("INSERT INTO data_registry (data_type, data_id, base_path, stage_path, "
-                 "created_at, staged_at, photometry_job_id) VALUES "
-                 "('image', 'image_1', '/stage', '/stage/1', 0, 0, 'job-abc')")
+    conn.execute(
+        "INSERT INTO data_registry (data_type, data_id, base_path, stage_path, "
+        "created_at, staged_at, photometry_job_id) VALUES "
+        "('image', 'image_1', '/stage', '/stage/1', 0, 0, 'job-abc')"
+    )
     conn.commit()
     conn.close()
     result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", f"sqlite:///{path}"])
     assert result.exit_code != 0
     assert "image_1='job-abc'" in result.output
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT photometry_job_id FROM data_registry").fetchall() == [
-        ("job-abc",)]
+    assert conn.execute("SELECT photometry_job_id FROM data_registry").fetchall() == [("job-abc",)]
     conn.close()

@@ -10,8 +10,9 @@ from dsa110_contimg.database.session import session_scope
 
 
 def test_demo_measures_every_image_and_mosaic_and_plots_light_curves(isolated_settings):
-    result = CliRunner().invoke(app, ["demo", "--days", "2", "--images", "3", "--width", "1536",
-                                      "--height", "768"])
+    result = CliRunner().invoke(
+        app, ["demo", "--days", "2", "--images", "3", "--width", "1536", "--height", "768"]
+    )
     assert result.exit_code == 0, result.output
     assert "6 observation(s), 0 failed" in result.output
     assert "latency image written → photometry committed" in result.output
@@ -21,12 +22,18 @@ def test_demo_measures_every_image_and_mosaic_and_plots_light_curves(isolated_se
     state = isolated_settings.state_dir / "demo"
     url = f"sqlite:///{state / 'contimg.sqlite3'}"
     with session_scope(url) as session:
-        counts = dict(session.execute(
-            select(DataRegistry.data_type, func.count())
-            .where(DataRegistry.photometry_status == "completed")
-            .group_by(DataRegistry.data_type)).all())
-        published = session.scalar(select(func.count()).select_from(DataRegistry).where(
-            DataRegistry.data_type == "mosaic", DataRegistry.status == "published"))
+        counts = dict(
+            session.execute(
+                select(DataRegistry.data_type, func.count())
+                .where(DataRegistry.photometry_status == "completed")
+                .group_by(DataRegistry.data_type)
+            ).all()
+        )
+        published = session.scalar(
+            select(func.count())
+            .select_from(DataRegistry)
+            .where(DataRegistry.data_type == "mosaic", DataRegistry.status == "published")
+        )
     assert counts == {"image": 6, "mosaic": 2}
     assert published == 2
     plots = sorted(state.glob("lightcurve-*.png"))

@@ -64,19 +64,33 @@ MAPPING = {
 }
 
 
-@pytest.mark.parametrize("error, kind", [
-    (CatalogFormatError, InputError), (CoordinateError, InputError),
-    (ImageReadError, InputError), (MissingBeamError, InputError), (NotAnImageError, InputError),
-    (MissingTimeError, InputError), (BeamSizeError, InputError), (MosaicError, InputError),
-    (PositionsError, InputError),
-    (UnknownCatalogError, NotFoundError), (UnknownDataError, NotFoundError),
-    (UnknownCandidateError, NotFoundError), (MissingFileError, NotFoundError),
-    (PathOutsideRootsError, ForbiddenError), (InsecureBindError, ForbiddenError),
-    (InvalidTransitionError, ConflictError), (NormalizationError, ConflictError),
-    (MissingMasterCatalogError, ConflictError),
-    (ImagingError, ExternalToolError), (ConversionError, ExternalToolError),
-    (LedgerLockedError, UnavailableError), (SchedulerLostError, UnavailableError),
-])
+@pytest.mark.parametrize(
+    "error, kind",
+    [
+        (CatalogFormatError, InputError),
+        (CoordinateError, InputError),
+        (ImageReadError, InputError),
+        (MissingBeamError, InputError),
+        (NotAnImageError, InputError),
+        (MissingTimeError, InputError),
+        (BeamSizeError, InputError),
+        (MosaicError, InputError),
+        (PositionsError, InputError),
+        (UnknownCatalogError, NotFoundError),
+        (UnknownDataError, NotFoundError),
+        (UnknownCandidateError, NotFoundError),
+        (MissingFileError, NotFoundError),
+        (PathOutsideRootsError, ForbiddenError),
+        (InsecureBindError, ForbiddenError),
+        (InvalidTransitionError, ConflictError),
+        (NormalizationError, ConflictError),
+        (MissingMasterCatalogError, ConflictError),
+        (ImagingError, ExternalToolError),
+        (ConversionError, ExternalToolError),
+        (LedgerLockedError, UnavailableError),
+        (SchedulerLostError, UnavailableError),
+    ],
+)
 def test_every_project_error_has_one_kind(error, kind):
     assert issubclass(error, kind) and issubclass(error, ContimgError)
     assert [k for k in MAPPING if issubclass(error, k)] == [kind]
@@ -153,20 +167,30 @@ def test_contimg_exit_codes_for_unknown_ids():
 def item(tmp_path, sqlite_url) -> int:
     """A claimed job item of one small simulated image (never measured: `_measure` raises)."""
     sky = make_sky(150.0, 37.2, 0.05, seed=1, n_sources=3)
-    image = simulate_image(tmp_path / "one-image-pb.fits", sky, center_ra_deg=150.0,
-                           center_dec_deg=37.2, npix=128, pb=None, seed=1).path
+    image = simulate_image(
+        tmp_path / "one-image-pb.fits",
+        sky,
+        center_ra_deg=150.0,
+        center_dec_deg=37.2,
+        npix=128,
+        pb=None,
+        seed=1,
+    ).path
     create_batch_photometry_job([image], params=PhotometryParams(catalog="sim"), url=sqlite_url)
     claimed = claim_item("w1", url=sqlite_url)
     assert claimed is not None
     return claimed
 
 
-@pytest.mark.parametrize("raised, fails_now", [
-    *((kind("bad"), fails_now) for kind, (_, _, fails_now) in MAPPING.items()),
-    (ValueError("a bug"), False), (TypeError("a bug"), False),
-])
-def test_worker_fails_or_retries_by_kind(item, sqlite_url, monkeypatch, caplog, raised,
-                                         fails_now):
+@pytest.mark.parametrize(
+    "raised, fails_now",
+    [
+        *((kind("bad"), fails_now) for kind, (_, _, fails_now) in MAPPING.items()),
+        (ValueError("a bug"), False),
+        (TypeError("a bug"), False),
+    ],
+)
+def test_worker_fails_or_retries_by_kind(item, sqlite_url, monkeypatch, caplog, raised, fails_now):
     def measure(*_args, **_kwargs):
         raise raised
 
@@ -182,8 +206,7 @@ def test_worker_fails_or_retries_by_kind(item, sqlite_url, monkeypatch, caplog, 
     assert all(r.exc_info is not None for r in errors)
 
 
-def test_a_retried_item_fails_with_the_reason_after_its_last_attempt(item, sqlite_url,
-                                                                     monkeypatch):
+def test_a_retried_item_fails_with_the_reason_after_its_last_attempt(item, sqlite_url, monkeypatch):
     def measure(*_args, **_kwargs):
         raise ExternalToolError("tool crashed")
 
@@ -199,30 +222,86 @@ def test_a_retried_item_fails_with_the_reason_after_its_last_attempt(item, sqlit
 
 
 def test_the_command_line_imports_no_heavy_module():
-    heavy = ("fastapi", "uvicorn", "dask", "distributed", "scipy", "astropy", "numpy",
-             "sqlalchemy", "alembic", "pandas", "matplotlib", "bokeh", "pyuvdata", "numba",
-             "pydantic_settings", "reproject")
-    code = ("import sys, dsa110_contimg.cli; "
-            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
-    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                check=True).stdout.split())
+    heavy = (
+        "fastapi",
+        "uvicorn",
+        "dask",
+        "distributed",
+        "scipy",
+        "astropy",
+        "numpy",
+        "sqlalchemy",
+        "alembic",
+        "pandas",
+        "matplotlib",
+        "bokeh",
+        "pyuvdata",
+        "numba",
+        "pydantic_settings",
+        "reproject",
+    )
+    code = (
+        "import sys, dsa110_contimg.cli; "
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
     assert loaded.isdisjoint(heavy), sorted(loaded & set(heavy))
 
 
 def test_measuring_listed_positions_imports_no_database_or_web_stack(tmp_path):
     sky = make_sky(150.0, 37.2, 0.05, seed=2, n_sources=5)
-    sim = simulate_image(tmp_path / "field-image-pb.fits", sky, center_ra_deg=150.0,
-                         center_dec_deg=37.2, npix=128, pb=None, seed=2)
+    sim = simulate_image(
+        tmp_path / "field-image-pb.fits",
+        sky,
+        center_ra_deg=150.0,
+        center_dec_deg=37.2,
+        npix=128,
+        pb=None,
+        seed=2,
+    )
     positions = tmp_path / "positions.csv"
     positions.write_text("ra_deg,dec_deg\n150.0,37.2\n150.01,37.21\n")
-    heavy = ("sqlalchemy", "alembic", "fastapi", "dask", "distributed", "pandas", "matplotlib",
-             "bokeh", "pyuvdata", "reproject", "uvicorn", "scipy.signal", "scipy.stats")
-    code = ("import sys; from dsa110_contimg.cli import app; "
-            "app(sys.argv[1:], standalone_mode=False); "
-            "print(' '.join(sorted(sys.modules)))")
-    done = subprocess.run([sys.executable, "-c", code, "photometry", "measure", str(sim.path),
-                           "--positions", str(positions), "-o", str(tmp_path / "out.csv")],
-                          capture_output=True, text=True, check=True)
+    heavy = (
+        "sqlalchemy",
+        "alembic",
+        "fastapi",
+        "dask",
+        "distributed",
+        "pandas",
+        "matplotlib",
+        "bokeh",
+        "pyuvdata",
+        "reproject",
+        "uvicorn",
+        "scipy.signal",
+        "scipy.stats",
+    )
+    code = (
+        "import sys; from dsa110_contimg.cli import app; "
+        "app(sys.argv[1:], standalone_mode=False); "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "photometry",
+            "measure",
+            str(sim.path),
+            "--positions",
+            str(positions),
+            "-o",
+            str(tmp_path / "out.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     loaded = set(done.stdout.split())
     assert not {m for m in loaded if m in heavy or m.split(".")[0] in heavy}
     assert (tmp_path / "out.csv").read_text().count("\n") == 3

@@ -17,8 +17,10 @@ def test_false_positive_rate_is_the_configured_one_at_any_number_of_epochs(n, un
     sensitive = PRESETS["sensitive"].false_alarm
     rate = false_positive_rate(rng, n, 20.0, sensitive, 2000, underestimate)
     assert sensitive / 2 <= rate <= 2 * sensitive
-    assert false_positive_rate(rng, n, 20.0, PRESETS["moderate"].false_alarm, 1000,
-                               underestimate) <= 0.01
+    assert (
+        false_positive_rate(rng, n, 20.0, PRESETS["moderate"].false_alarm, 1000, underestimate)
+        <= 0.01
+    )
 
 
 def test_eta_false_alarm_is_uniform_for_constant_sources():
@@ -30,8 +32,17 @@ def test_eta_false_alarm_is_uniform_for_constant_sources():
     assert eta_false_alarm(np.array([np.nan]), np.array([1]))[0] == 1.0
 
 
-@pytest.mark.parametrize("n,depth,fraction", [(12, 0.3, 0.2), (12, 0.2, 0.4), (12, 0.5, 0.6),
-                                              (30, 0.2, 0.2), (30, 0.15, 0.4), (30, 0.5, 0.6)])
+@pytest.mark.parametrize(
+    "n,depth,fraction",
+    [
+        (12, 0.3, 0.2),
+        (12, 0.2, 0.4),
+        (12, 0.5, 0.6),
+        (30, 0.2, 0.2),
+        (30, 0.15, 0.4),
+        (30, 0.5, 0.6),
+    ],
+)
 def test_dips_are_found_as_ese_with_their_start_and_end(n, depth, fraction):
     """Per-epoch S/N 20, moderate preset (shallower, shorter dips: benchmarks/bench_ese.py)."""
     found, located = recall(np.random.default_rng(7), n, 20.0, depth, fraction, 100)

@@ -15,17 +15,22 @@ one with 12 epochs).
 from __future__ import annotations
 
 import pytest
+from variability_support import make_field, run_photometry
 
 from dsa110_contimg.variability.candidates import PRESETS, count_tested, detect
 
-from variability_support import make_field, run_photometry
-
 
 @pytest.mark.parametrize("n_epochs,seed", [(6, 21), (12, 22), (30, 23)])
-def test_false_positive_rate_holds_at_any_number_of_epochs(tmp_path, sqlite_url, n_epochs,
-                                                           seed):
-    field = make_field(tmp_path, sqlite_url, n_epochs=n_epochs, n_sources=600, npix=1024,
-                       radius_deg=0.28, seed=seed)
+def test_false_positive_rate_holds_at_any_number_of_epochs(tmp_path, sqlite_url, n_epochs, seed):
+    field = make_field(
+        tmp_path,
+        sqlite_url,
+        n_epochs=n_epochs,
+        n_sources=600,
+        npix=1024,
+        radius_deg=0.28,
+        seed=seed,
+    )
     run_photometry(field.paths, sqlite_url)
     rates = {}
     for name in ("sensitive", "moderate"):

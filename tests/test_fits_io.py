@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
-
 from conftest import shared_data
+
 from dsa110_contimg.imaging.fits_io import (
     Beam,
     ImageReadError,
@@ -55,13 +55,16 @@ def _write(path, header: fits.Header, plane: np.ndarray, axes: tuple[str, ...]) 
     fits.writeto(path, data, header, overwrite=True)
 
 
-@pytest.mark.parametrize("axes", [
-    ("RA", "DEC"),
-    ("RA", "DEC", "FREQ"),
-    ("RA", "DEC", "FREQ", "STOKES"),
-    ("RA", "DEC", "STOKES", "FREQ"),
-    ("DEC", "RA", "FREQ", "STOKES"),
-])
+@pytest.mark.parametrize(
+    "axes",
+    [
+        ("RA", "DEC"),
+        ("RA", "DEC", "FREQ"),
+        ("RA", "DEC", "FREQ", "STOKES"),
+        ("RA", "DEC", "STOKES", "FREQ"),
+        ("DEC", "RA", "FREQ", "STOKES"),
+    ],
+)
 def test_plane_orientation_and_metadata_for_any_axis_order(tmp_path, axes):
     plane = np.arange(NY * NX, dtype=np.float32).reshape(NY, NX)
     path = tmp_path / "img.fits"
@@ -81,8 +84,13 @@ def test_plane_orientation_and_metadata_for_any_axis_order(tmp_path, axes):
     assert (float(x[0]), float(y[0])) == pytest.approx((10.0, 20.0), abs=1e-6)
     assert float(ra[0]) > 150.0  # x < centre is east (CDELT1 < 0)
     centre = get_field_center_from_fits(path)
-    assert centre == pytest.approx(tuple(float(v[0]) for v in image.pixel_to_sky(
-        np.array([(NX - 1) / 2]), np.array([(NY - 1) / 2]))), abs=1e-9)
+    assert centre == pytest.approx(
+        tuple(
+            float(v[0])
+            for v in image.pixel_to_sky(np.array([(NX - 1) / 2]), np.array([(NY - 1) / 2]))
+        ),
+        abs=1e-9,
+    )
 
 
 def test_stokes_i_plane_is_selected(tmp_path):
@@ -107,11 +115,13 @@ def test_multichannel_cube_is_refused(tmp_path):
         load_image(path)
 
 
-@pytest.mark.parametrize("line, expected", [
-    ("AIPS   CLEAN BMAJ=  1.6111E-02 BMIN=  5.0000E-03 BPA= 110.00",
-     Beam(58.0, 18.0, 110.0)),
-    ("Restoring beam: 58.0 arcsec, 18.0 arcsec, 110.0 deg", Beam(58.0, 18.0, 110.0)),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("AIPS   CLEAN BMAJ=  1.6111E-02 BMIN=  5.0000E-03 BPA= 110.00", Beam(58.0, 18.0, 110.0)),
+        ("Restoring beam: 58.0 arcsec, 18.0 arcsec, 110.0 deg", Beam(58.0, 18.0, 110.0)),
+    ],
+)
 def test_beam_from_history(tmp_path, line, expected):
     h = _header(("RA", "DEC"))
     for key in ("BMAJ", "BMIN", "BPA"):
@@ -137,10 +147,13 @@ def test_missing_beam_is_a_clear_error_unless_supplied(tmp_path):
     assert load_image(path, beam=Beam(30.0, 20.0, 0.0)).beam.major_arcsec == 30.0
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"SIMPLE  = T" + b" " * 100, "not a readable FITS image"),
-    (b"", "not a readable FITS image"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"SIMPLE  = T" + b" " * 100, "not a readable FITS image"),
+        (b"", "not a readable FITS image"),
+    ],
+)
 def test_corrupt_files_give_clear_errors(tmp_path, content, message):
     path = tmp_path / "bad.fits"
     path.write_bytes(content)
@@ -180,12 +193,15 @@ def test_all_nan_image_has_no_footprint(tmp_path):
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("relpath", [
-    ("PaulHancock+Aegean", "tests", "test_files", "1904-66_SIN.fits"),
-    ("SKA-INAF+caesar", "data", "ScorpioS17Field.fits"),
-    ("astropy+astroquery", "astroquery", "magpis", "tests", "data", "image.fits"),
-    ("transientskp+pyse", "test", "data", "GRB120422A-120429.fits"),
-])
+@pytest.mark.parametrize(
+    "relpath",
+    [
+        ("PaulHancock+Aegean", "tests", "test_files", "1904-66_SIN.fits"),
+        ("SKA-INAF+caesar", "data", "ScorpioS17Field.fits"),
+        ("astropy+astroquery", "astroquery", "magpis", "tests", "data", "image.fits"),
+        ("transientskp+pyse", "test", "data", "GRB120422A-120429.fits"),
+    ],
+)
 def test_real_headers(relpath):
     path = shared_data(*relpath)
     image = load_image(path)
@@ -193,18 +209,27 @@ def test_real_headers(relpath):
     assert 0 <= ra < 360 and -90 <= dec <= 90
     fp = image.footprint()
     # Field centre and footprint centre agree to within the footprint radius.
-    sep = np.degrees(np.arccos(np.clip(
-        np.sin(np.radians(dec)) * np.sin(np.radians(fp.dec_deg))
-        + np.cos(np.radians(dec)) * np.cos(np.radians(fp.dec_deg))
-        * np.cos(np.radians(ra - fp.ra_deg)), -1, 1)))
+    sep = np.degrees(
+        np.arccos(
+            np.clip(
+                np.sin(np.radians(dec)) * np.sin(np.radians(fp.dec_deg))
+                + np.cos(np.radians(dec))
+                * np.cos(np.radians(fp.dec_deg))
+                * np.cos(np.radians(ra - fp.ra_deg)),
+                -1,
+                1,
+            )
+        )
+    )
     assert sep < fp.radius_deg
     assert image.beam.major_arcsec > 0
 
 
 @pytest.mark.realdata
 def test_galactic_image_positions_are_icrs():
-    image = load_image(shared_data("astropy+astroquery", "astroquery", "magpis", "tests", "data",
-                                   "image.fits"))
+    image = load_image(
+        shared_data("astropy+astroquery", "astroquery", "magpis", "tests", "data", "image.fits")
+    )
     # MAGPIS cutout at l=10.5, b=0: RA/Dec ≈ (272.2, -19.85).
     ra, dec = get_field_center_from_fits(image.path)
     assert (ra, dec) == pytest.approx((272.2, -19.85), abs=0.05)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.table import Table
-
 from conftest import shared_data
+
 from dsa110_contimg.imaging.fits_io import load_image
 from dsa110_contimg.photometry.forced import measure_many
 
@@ -42,9 +42,15 @@ def test_parkes_map_matches_aegean_with_catalogue_shapes(parkes):
     # Many components of this 14′-resolution map are resolved; Aegean's peak_flux is the peak of
     # a Gaussian of the catalogued (image-plane) shape, so force-fit exactly that shape.
     shapes = (catalogue["a"], catalogue["b"], catalogue["pa"])
-    table = measure_many(image, catalogue["ra"], catalogue["dec"], shapes=shapes,
-                         shapes_convolved=True, rms_map=folder / "1904-66_SIN_rms.fits",
-                         background_map=folder / "1904-66_SIN_bkg.fits")
+    table = measure_many(
+        image,
+        catalogue["ra"],
+        catalogue["dec"],
+        shapes=shapes,
+        shapes_convolved=True,
+        rms_map=folder / "1904-66_SIN_rms.fits",
+        background_map=folder / "1904-66_SIN_bkg.fits",
+    )
     median_ratio, fraction = _agreement(catalogue, table)
     assert median_ratio == pytest.approx(1.0, abs=0.03)
     assert fraction >= 0.8
@@ -52,11 +58,16 @@ def test_parkes_map_matches_aegean_with_catalogue_shapes(parkes):
 
 def test_parkes_compact_sources_match_with_the_beam_alone(parkes):
     folder, catalogue, image = parkes
-    table = measure_many(image, catalogue["ra"], catalogue["dec"],
-                         rms_map=folder / "1904-66_SIN_rms.fits",
-                         background_map=folder / "1904-66_SIN_bkg.fits")
+    table = measure_many(
+        image,
+        catalogue["ra"],
+        catalogue["dec"],
+        rms_map=folder / "1904-66_SIN_rms.fits",
+        background_map=folder / "1904-66_SIN_bkg.fits",
+    )
     compact = (np.asarray(catalogue["flags"]) == 0) & (
-        np.asarray(catalogue["int_flux"]) / np.asarray(catalogue["peak_flux"]) < 1.2)
+        np.asarray(catalogue["int_flux"]) / np.asarray(catalogue["peak_flux"]) < 1.2
+    )
     ratio = np.asarray(table["peak_jyb"])[compact] / np.asarray(catalogue["peak_flux"])[compact]
     assert compact.sum() >= 10
     assert np.nanmedian(ratio) == pytest.approx(1.0, abs=0.03)
@@ -64,9 +75,13 @@ def test_parkes_compact_sources_match_with_the_beam_alone(parkes):
 
 def test_parkes_nan_corners_are_flagged(parkes):
     folder, catalogue, image = parkes
-    table = measure_many(image, catalogue["ra"], catalogue["dec"],
-                         rms_map=folder / "1904-66_SIN_rms.fits",
-                         background_map=folder / "1904-66_SIN_bkg.fits")
+    table = measure_many(
+        image,
+        catalogue["ra"],
+        catalogue["dec"],
+        rms_map=folder / "1904-66_SIN_rms.fits",
+        background_map=folder / "1904-66_SIN_bkg.fits",
+    )
     unmeasured = ~np.isfinite(np.asarray(table["peak_jyb"]))
     assert unmeasured.any()
     assert np.all(np.asarray(table["flags"])[unmeasured] != 0)
@@ -75,8 +90,7 @@ def test_parkes_nan_corners_are_flagged(parkes):
 
 def _selavy(path) -> pd.DataFrame:
     columns = path.read_text().splitlines()[0].lstrip("#").split()
-    return pd.read_csv(path, sep=r"\s+", comment="#", header=None, names=columns,
-                       index_col=False)
+    return pd.read_csv(path, sep=r"\s+", comment="#", header=None, names=columns, index_col=False)
 
 
 @pytest.mark.parametrize("epoch", ["01", "02", "03", "04"])
@@ -86,9 +100,12 @@ def test_vast_epochs_recover_selavy_components(epoch, with_maps):
     components = _selavy(folder / f"epoch{epoch}.selavy.components.txt")
     maps = {}
     if with_maps:
-        maps = {"rms_map": folder / f"epoch{epoch}.noiseMap.fits",
-                "background_map": folder / f"epoch{epoch}.meanMap.fits"}
-    table = measure_many(folder / f"epoch{epoch}.fits", components["ra_deg_cont"],
-                         components["dec_deg_cont"], **maps)
+        maps = {
+            "rms_map": folder / f"epoch{epoch}.noiseMap.fits",
+            "background_map": folder / f"epoch{epoch}.meanMap.fits",
+        }
+    table = measure_many(
+        folder / f"epoch{epoch}.fits", components["ra_deg_cont"], components["dec_deg_cont"], **maps
+    )
     ratio = np.asarray(table["peak_jyb"]) * 1e3 / components["flux_peak"].to_numpy()
     np.testing.assert_allclose(ratio, 1.0, atol=0.01)

@@ -43,21 +43,38 @@ def _images(tmp_path, url: str, n: int) -> list:
     sky["major_arcsec"] = 0.0
     sky["minor_arcsec"] = 0.0
     catalogue = tmp_path / "sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv",
-                                                    overwrite=True)
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(catalogue, format="ascii.csv", overwrite=True)
     ingest_catalog(catalogue, "sim", url=url)
-    return [simulate_image(tmp_path / f"img{k:02d}-image-pb.fits", sky, center_ra_deg=RA0,
-                           center_dec_deg=DEC0, npix=400, pb=None, seed=k,
-                           date_obs=f"2026-05-01T{k // 12:02d}:{5 * (k % 12):02d}:00").path
-            for k in range(n)]
+    return [
+        simulate_image(
+            tmp_path / f"img{k:02d}-image-pb.fits",
+            sky,
+            center_ra_deg=RA0,
+            center_dec_deg=DEC0,
+            npix=400,
+            pb=None,
+            seed=k,
+            date_obs=f"2026-05-01T{k // 12:02d}:{5 * (k % 12):02d}:00",
+        ).path
+        for k in range(n)
+    ]
 
 
 def _rows(url: str) -> tuple[int, int]:
     with session_scope(url) as session:
         total = session.scalar(select(func.count()).select_from(Photometry))
-        distinct = session.scalar(select(func.count()).select_from(
-            select(Photometry.product_id, Photometry.source_id).distinct().subquery()))
+        distinct = session.scalar(
+            select(func.count()).select_from(
+                select(Photometry.product_id, Photometry.source_id).distinct().subquery()
+            )
+        )
     return total, distinct
 
 
@@ -83,9 +100,9 @@ def test_bad_items_fail_with_reasons_and_others_complete(tmp_path, sqlite_url):
     paths = _images(tmp_path, sqlite_url, 5)
     for path in paths:
         register_data(path, url=sqlite_url)
-    paths[1].write_bytes(b"SIMPLE  = T" + b"\0" * 100)          # corrupt
-    paths[2].unlink()                                           # missing
-    with fits.open(paths[3], mode="update") as hdul:            # beam keywords lost
+    paths[1].write_bytes(b"SIMPLE  = T" + b"\0" * 100)  # corrupt
+    paths[2].unlink()  # missing
+    with fits.open(paths[3], mode="update") as hdul:  # beam keywords lost
         for key in ("BMAJ", "BMIN", "BPA"):
             del hdul[0].header[key]
     job_id = create_batch_photometry_job(paths, params=PARAMS, url=sqlite_url)
@@ -100,8 +117,14 @@ def test_bad_items_fail_with_reasons_and_others_complete(tmp_path, sqlite_url):
     assert reasons[0] is None and reasons[4] is None
     assert errors == {i["data_id"]: r for i, r in zip(job.items, reasons)}
     with session_scope(sqlite_url) as session:
-        assert session.scalar(select(func.count()).select_from(BatchJobItem).where(
-            BatchJobItem.status == "running")) == 0
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(BatchJobItem)
+                .where(BatchJobItem.status == "running")
+            )
+            == 0
+        )
 
 
 def test_dask_local_cluster_gives_identical_rows(tmp_path, sqlite_url):
@@ -109,16 +132,22 @@ def test_dask_local_cluster_gives_identical_rows(tmp_path, sqlite_url):
     local_job = create_batch_photometry_job(paths, params=PARAMS, url=sqlite_url)
     run_worker(stop_when_idle=True, url=sqlite_url)
     with session_scope(sqlite_url) as session:
-        local = sorted(session.execute(select(Photometry.product_id, Photometry.source_id,
-                                              Photometry.peak_jyb)).all())
+        local = sorted(
+            session.execute(
+                select(Photometry.product_id, Photometry.source_id, Photometry.peak_jyb)
+            ).all()
+        )
         session.execute(Photometry.__table__.delete())
     dask_job = create_batch_photometry_job(paths, params=PARAMS, url=sqlite_url)
     assert dask_job != local_job
     outcomes = run_job(dask_job, executor="dask", workers=2, url=sqlite_url)
     assert sorted(o.status for o in outcomes) == ["completed"] * 3
     with session_scope(sqlite_url) as session:
-        remote = sorted(session.execute(select(Photometry.product_id, Photometry.source_id,
-                                               Photometry.peak_jyb)).all())
+        remote = sorted(
+            session.execute(
+                select(Photometry.product_id, Photometry.source_id, Photometry.peak_jyb)
+            ).all()
+        )
     assert remote == local
     assert get_job(dask_job, url=sqlite_url).status == "completed"
 
@@ -128,8 +157,12 @@ def test_killed_worker_loses_nothing(tmp_path, sqlite_url):
     paths = _images(tmp_path, sqlite_url, 8)
     job_id = create_batch_photometry_job(paths, params=PARAMS, url=sqlite_url)
     env = {**os.environ, "CONTIMG_DATABASE_URL": sqlite_url, "CONTIMG_JOBS__LEASE_S": "3"}
-    worker = subprocess.Popen([sys.executable, "-m", "dsa110_contimg.cli", "worker", "--once"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "dsa110_contimg.cli", "worker", "--once"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and get_job(job_id, url=sqlite_url).n_completed < 2:
         time.sleep(0.1)
@@ -182,8 +215,19 @@ def test_reprocess_queues_products_in_a_time_range(tmp_path, isolated_settings):
         register_data(path, url=url)
     runner = CliRunner()
     # img00/01/02 were observed at 00:00, 00:05 and 00:10 on 2026-05-01 (MJD 61161).
-    out = runner.invoke(app, ["photometry", "reprocess", "--since", "61161.0",
-                              "--until", "61161.006", "--catalog", "sim"])
+    out = runner.invoke(
+        app,
+        [
+            "photometry",
+            "reprocess",
+            "--since",
+            "61161.0",
+            "--until",
+            "61161.006",
+            "--catalog",
+            "sim",
+        ],
+    )
     assert out.exit_code == 0, out.output
     job = get_job(1, url=url)
     assert (job.status, job.n_items) == ("completed", 2)
@@ -209,8 +253,12 @@ def test_sigterm_stops_the_worker_after_its_current_item(tmp_path, sqlite_url):
     paths = _images(tmp_path, sqlite_url, 6)
     job_id = create_batch_photometry_job(paths, params=PARAMS, url=sqlite_url)
     env = {**os.environ, "CONTIMG_DATABASE_URL": sqlite_url}
-    worker = subprocess.Popen([sys.executable, "-m", "dsa110_contimg.cli", "worker"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "dsa110_contimg.cli", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and get_job(job_id, url=sqlite_url).n_completed < 1:
         time.sleep(0.1)

@@ -25,10 +25,10 @@ PRIMARY = [
     ("extended", 151.0, 30.0, 80.0, 3.0, 78.0, 40.0),
     ("diffuse", 152.0, 30.0, 80.0, 3.0, 40.0, 0.0),
     ("pair-a", 153.0, 30.0, 100.0, 3.0, 99.0, 0.0),
-    ("pair-b", 153.0, 30.01, 50.0, 2.0, 49.0, 0.0),       # 36″ from pair-a
+    ("pair-b", 153.0, 30.01, 50.0, 2.0, 49.0, 0.0),  # 36″ from pair-a
     ("faint", 154.0, 30.0, 5.0, 0.5, 5.0, 0.0),
     ("bright", 155.0, 30.0, 200.0, 6.0, 199.0, 0.0),
-    ("bright-companion", 155.0, 30.008, 5.0, 0.5, 5.0, 0.0),   # 29″ away, 40× fainter
+    ("bright-companion", 155.0, 30.008, 5.0, 0.5, 5.0, 0.0),  # 29″ away, 40× fainter
     ("no-error", 156.0, 30.0, 20.0, NAN, 20.0, 0.0),
     ("split", 157.0, 30.0, 60.0, 2.0, 59.0, 0.0),
 ]
@@ -42,24 +42,48 @@ def _write(path, rows, columns):
 
 @pytest.fixture
 def catalogues(tmp_path, db_url):
-    columns = ("name", "ra_deg", "dec_deg", "flux_mjy", "flux_err_mjy", "peak_flux_mjy",
-               "major_arcsec")
+    columns = (
+        "name",
+        "ra_deg",
+        "dec_deg",
+        "flux_mjy",
+        "flux_err_mjy",
+        "peak_flux_mjy",
+        "major_arcsec",
+    )
     ingest_catalog(_write(tmp_path / "nv.csv", PRIMARY, columns), "nv", url=db_url)
     alpha_flux = 100.0 * (3.0 / 1.4) ** -0.7
-    ingest_catalog(_write(tmp_path / "vl.csv", [("vl-1", 150.0, 30.0005, alpha_flux, 1.0)],
-                          columns[:5]), "vl", frequency_hz=3.0e9, url=db_url)
+    ingest_catalog(
+        _write(tmp_path / "vl.csv", [("vl-1", 150.0, 30.0005, alpha_flux, 1.0)], columns[:5]),
+        "vl",
+        frequency_hz=3.0e9,
+        url=db_url,
+    )
     # FIRST splits "split" into two components within the match radius.
-    ingest_catalog(_write(tmp_path / "fi.csv", [("fi-1", 157.0, 30.0008, 30.0, 0.2),
-                                                ("fi-2", 157.0, 29.9992, 30.0, 0.2),
-                                                ("fi-3", 150.0, 30.0003, 99.0, 0.2)],
-                          columns[:5]), "fi", frequency_hz=1.4e9, url=db_url)
+    ingest_catalog(
+        _write(
+            tmp_path / "fi.csv",
+            [
+                ("fi-1", 157.0, 30.0008, 30.0, 0.2),
+                ("fi-2", 157.0, 29.9992, 30.0, 0.2),
+                ("fi-3", 150.0, 30.0003, 99.0, 0.2),
+            ],
+            columns[:5],
+        ),
+        "fi",
+        frequency_hz=1.4e9,
+        url=db_url,
+    )
     return db_url
 
 
 def _by_name(url) -> dict[str, MasterSource]:
     with session_scope(url) as session:
-        rows = session.execute(select(MasterSource, CatalogSource.id).join(
-            CatalogSource, CatalogSource.id == MasterSource.source_id)).all()
+        rows = session.execute(
+            select(MasterSource, CatalogSource.id).join(
+                CatalogSource, CatalogSource.id == MasterSource.source_id
+            )
+        ).all()
     return {m.name: (m, source_id) for m, source_id in rows}
 
 
@@ -74,8 +98,10 @@ def test_master_flags_and_eligibility(catalogues):
     assert master["no-error"].snr == pytest.approx(20 / SETTINGS.catalog_rms_mjy)
     assert master["isolated"].compactness == pytest.approx(0.98)
     assert master["isolated"].spectral_index == pytest.approx(-0.7, abs=1e-9)
-    assert master["isolated"].matches == {"vl": master["isolated"].matches["vl"],
-                                          "fi": master["isolated"].matches["fi"]}
+    assert master["isolated"].matches == {
+        "vl": master["isolated"].matches["vl"],
+        "fi": master["isolated"].matches["fi"],
+    }
     assert master["bright"].spectral_index is None
     resolved = {n for n, m in master.items() if m.resolved}
     assert resolved == {"extended", "diffuse", "split"}
@@ -108,13 +134,21 @@ def test_build_master_cli(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     monkeypatch.setenv("CONTIMG_DATABASE_URL", url)
     get_settings.cache_clear()
-    columns = ("name", "ra_deg", "dec_deg", "flux_mjy", "flux_err_mjy", "peak_flux_mjy",
-               "major_arcsec")
+    columns = (
+        "name",
+        "ra_deg",
+        "dec_deg",
+        "flux_mjy",
+        "flux_err_mjy",
+        "peak_flux_mjy",
+        "major_arcsec",
+    )
     runner = CliRunner()
     path = _write(tmp_path / "nv.csv", PRIMARY, columns)
     assert runner.invoke(app, ["catalog", "ingest", str(path), "--catalog", "nv"]).exit_code == 0
-    result = runner.invoke(app, ["catalog", "build-master", "--catalog", "nv",
-                                 "--confusion-radius", "60", "--json"])
+    result = runner.invoke(
+        app, ["catalog", "build-master", "--catalog", "nv", "--confusion-radius", "60", "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert (report["n_sources"], report["n_eligible"], report["matched"]) == (10, 4, [])
@@ -128,8 +162,11 @@ def test_master_from_real_nvss_first_and_vlass(sqlite_url):
     from conftest import shared_data
 
     folder = ("CIRADA-Tools+vlass_cat", "test_data")
-    for name, file in (("nvss", "test_nvss.fits"), ("first", "test_first.fits"),
-                       ("vlass", "test_components.csv")):
+    for name, file in (
+        ("nvss", "test_nvss.fits"),
+        ("first", "test_first.fits"),
+        ("vlass", "test_components.csv"),
+    ):
         ingest_catalog(shared_data(*folder, file), name, url=sqlite_url)
     report = build_master("nvss", url=sqlite_url)
     assert report.matched == ("first", "vlass") and report.n_sources == 562
@@ -144,5 +181,6 @@ def test_master_from_real_nvss_first_and_vlass(sqlite_url):
     eligible = [r for r in rows if r.reference_eligible]
     assert 10 < len(eligible) < report.n_sources / 2
     assert not any(r.resolved or r.confused for r in eligible)
-    assert sum(r.resolved for r in rows) > 0 and sum("first" in (r.matches or {})
-                                                     for r in rows) > 100
+    assert (
+        sum(r.resolved for r in rows) > 0 and sum("first" in (r.matches or {}) for r in rows) > 100
+    )

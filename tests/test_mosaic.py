@@ -50,6 +50,8 @@ PB_FWHM_DEG = 3.2
 def _beam_response(separation_deg):
     """The simulated images' Gaussian primary beam (FWHM ``PB_FWHM_DEG``)."""
     return PrimaryBeam.with_fwhm("gaussian", PB_FWHM_DEG, 1.4e9).response(separation_deg, 1.4e9)
+
+
 #: Drift-scan pointings one third of an image width apart in RA, five minutes apart.
 STEP_DEG = NPIX * PIXEL_ARCSEC / 3600.0 / 3.0 / math.cos(math.radians(DEC0))
 N_IMAGES = 5
@@ -62,30 +64,65 @@ def drift(tmp_path_factory):
     (PB-corrected WSClean-style ``-image-pb.fits``; two of them with an rms map beside)."""
     root = tmp_path_factory.mktemp("drift")
     centre_ra = RA0 + STEP_DEG * (N_IMAGES - 1) / 2
-    sky = make_sky(centre_ra, DEC0, 0.55, seed=11, n_sources=300, min_flux_jy=5e-3,
-                   max_flux_jy=1.0, extended_fraction=0.0)
+    sky = make_sky(
+        centre_ra,
+        DEC0,
+        0.55,
+        seed=11,
+        n_sources=300,
+        min_flux_jy=5e-3,
+        max_flux_jy=1.0,
+        extended_fraction=0.0,
+    )
     catalogue = root / "sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(catalogue, format="ascii.csv")
     paths = []
     for k in range(N_IMAGES):
-        sim = simulate_image(root / f"drift{k}-image-pb.fits", sky,
-                             center_ra_deg=RA0 + k * STEP_DEG, center_dec_deg=DEC0, npix=NPIX, pixel_arcsec=PIXEL_ARCSEC,
-                             noise_jy=NOISE_JY, pb="gaussian", pb_fwhm_deg=PB_FWHM_DEG,
-                             pb_corrected=True, date_obs=f"2026-03-01T06:{5 * k:02d}:00",
-                             write_rms_map=k in (1, 3), seed=100 + k)
+        sim = simulate_image(
+            root / f"drift{k}-image-pb.fits",
+            sky,
+            center_ra_deg=RA0 + k * STEP_DEG,
+            center_dec_deg=DEC0,
+            npix=NPIX,
+            pixel_arcsec=PIXEL_ARCSEC,
+            noise_jy=NOISE_JY,
+            pb="gaussian",
+            pb_fwhm_deg=PB_FWHM_DEG,
+            pb_corrected=True,
+            date_obs=f"2026-03-01T06:{5 * k:02d}:00",
+            write_rms_map=k in (1, 3),
+            seed=100 + k,
+        )
         paths.append(sim.path)
     # An image an hour later in the same declination strip closes the first window.
-    later = simulate_image(root / "later-image-pb.fits", sky, center_ra_deg=RA0 + 15.0,
-                           center_dec_deg=DEC0, npix=128, pb="gaussian", pb_corrected=True,
-                           date_obs="2026-03-01T07:10:00", seed=99).path
+    later = simulate_image(
+        root / "later-image-pb.fits",
+        sky,
+        center_ra_deg=RA0 + 15.0,
+        center_dec_deg=DEC0,
+        npix=128,
+        pb="gaussian",
+        pb_corrected=True,
+        date_obs="2026-03-01T07:10:00",
+        seed=99,
+    ).path
     return {"root": root, "sky": sky, "catalogue": catalogue, "paths": paths, "later": later}
 
 
 def _settings(tmp_path, url, **mosaic) -> Settings:
-    return Settings(state_dir=tmp_path / "state", database_url=url,
-                    photometry={"catalog": CATALOG},
-                    mosaic={"poll_s": 0.1, "photometry_timeout_s": 120.0, **mosaic})
+    return Settings(
+        state_dir=tmp_path / "state",
+        database_url=url,
+        photometry={"catalog": CATALOG},
+        mosaic={"poll_s": 0.1, "photometry_timeout_s": 120.0, **mosaic},
+    )
 
 
 def _register(paths, url) -> list[str]:
@@ -124,10 +161,18 @@ def _expected_noise(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
         wcs.wcs.cdelt = [-PIXEL_ARCSEC / 3600.0, PIXEL_ARCSEC / 3600.0]
         x, y = wcs.world_to_pixel_values(ra, dec)
         inside = (x > 1) & (x < NPIX - 2) & (y > 1) & (y < NPIX - 2)
-        sep = np.degrees(np.arccos(np.clip(
-            np.sin(np.radians(dec)) * math.sin(math.radians(DEC0))
-            + np.cos(np.radians(dec)) * math.cos(math.radians(DEC0))
-            * np.cos(np.radians(ra - RA0 - k * STEP_DEG)), -1, 1)))
+        sep = np.degrees(
+            np.arccos(
+                np.clip(
+                    np.sin(np.radians(dec)) * math.sin(math.radians(DEC0))
+                    + np.cos(np.radians(dec))
+                    * math.cos(math.radians(DEC0))
+                    * np.cos(np.radians(ra - RA0 - k * STEP_DEG)),
+                    -1,
+                    1,
+                )
+            )
+        )
         total += np.where(inside, _beam_response(sep) ** 2, 0.0)
     with np.errstate(divide="ignore"):
         return NOISE_JY / np.sqrt(total)
@@ -170,7 +215,8 @@ def test_mosaic_is_measured_then_published(drift, tmp_path, db_url):
     header = fits.getheader(outcome.published_path)
     assert header["NAXIS"] == 4 and header["CTYPE3"] == "FREQ" and header["CTYPE4"] == "STOKES"
     assert (header["BMAJ"] * 3600, header["BMIN"] * 3600, header["BPA"]) == pytest.approx(
-        (58.0, 18.0, 110.0))
+        (58.0, 18.0, 110.0)
+    )
     assert mosaic.freq_hz == pytest.approx(1.405e9)
     first, last = load_image(drift["paths"][0]), load_image(drift["paths"][-1])
     assert mosaic.mjd_start == pytest.approx(first.mjd_start)
@@ -186,7 +232,7 @@ def test_mosaic_is_measured_then_published(drift, tmp_path, db_url):
     noise = load_plane(noise_path, mosaic)
     assert np.array_equal(np.isnan(noise), np.isnan(mosaic.data))
     ny, nx = mosaic.shape
-    yy, xx = np.mgrid[5:ny - 5:23, 5:nx - 5:23]
+    yy, xx = np.mgrid[5 : ny - 5 : 23, 5 : nx - 5 : 23]
     ra, dec = mosaic.pixel_to_sky(xx.ravel(), yy.ravel())
     expected = _expected_noise(np.asarray(ra), np.asarray(dec))
     sampled = noise[yy.ravel(), xx.ravel()]
@@ -197,8 +243,7 @@ def test_mosaic_is_measured_then_published(drift, tmp_path, db_url):
     z = (mosaic.data / noise)[np.isfinite(noise)]
     clipped_rms = sigma_clipped_stats(z, sigma=3.0, maxiters=10, stdfunc="mad_std")[2]
     assert clipped_rms == pytest.approx(1.0, abs=0.05)
-    single_noise_at_overlap = NOISE_JY / _beam_response(
-        STEP_DEG / 2 * math.cos(math.radians(DEC0)))
+    single_noise_at_overlap = NOISE_JY / _beam_response(STEP_DEG / 2 * math.cos(math.radians(DEC0)))
     x_mid, y_mid = mosaic.sky_to_pixel(np.array([RA0 + STEP_DEG * 1.5]), np.array([DEC0]))
     assert noise[int(y_mid[0]), int(x_mid[0])] < 0.75 * single_noise_at_overlap
 
@@ -219,17 +264,20 @@ def test_mosaic_is_measured_then_published(drift, tmp_path, db_url):
     x, y = mosaic.sky_to_pixel(np.asarray(rows["ra_deg"]), np.asarray(rows["dec_deg"]))
     at_source = noise[np.rint(y).astype(int), np.rint(x).astype(int)]
     assert np.nanmedian(np.asarray(rows["local_rms_jyb"]) / at_source) == pytest.approx(
-        1.0, abs=0.02)
+        1.0, abs=0.02
+    )
 
 
 def _metadata(data_id: str, url: str) -> str:
     with session_scope(url) as session:
-        return session.scalar(select(DataRegistry.metadata_json)
-                              .where(DataRegistry.data_id == data_id))
+        return session.scalar(
+            select(DataRegistry.metadata_json).where(DataRegistry.data_id == data_id)
+        )
 
 
 def test_cli_pass_is_idempotent_and_publishes_without_photometry_when_disabled(
-        drift, tmp_path, sqlite_url, monkeypatch, caplog):
+    drift, tmp_path, sqlite_url, monkeypatch, caplog
+):
     monkeypatch.setenv("CONTIMG_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("CONTIMG_PHOTOMETRY__ENABLED", "false")
     get_settings.cache_clear()
@@ -254,7 +302,7 @@ def test_unreadable_inputs_are_left_out_with_reasons(drift, tmp_path, sqlite_url
     paths = [shutil.copy(p, tmp_path / p.name) for p in drift["paths"]]
     ids = _register(paths, sqlite_url)
     (tmp_path / drift["paths"][1].name).write_bytes(b"SIMPLE  = T" + b"\0" * 100)  # corrupt
-    (tmp_path / drift["paths"][3].name).unlink()                                   # missing
+    (tmp_path / drift["paths"][3].name).unlink()  # missing
     settings = _settings(tmp_path, sqlite_url, min_images=3)
     with caplog.at_level(logging.WARNING), _Workers(sqlite_url):
         summary = run_once(settings=settings, url=sqlite_url, flush=True)
@@ -262,8 +310,7 @@ def test_unreadable_inputs_are_left_out_with_reasons(drift, tmp_path, sqlite_url
     parents = get_data_lineage(summary.published[0].data_id, url=sqlite_url)["parents"]
     assert sorted(p["data_id"] for p in parents) == sorted([ids[0], ids[2], ids[4]])
     assert "not a readable FITS image" in caplog.text and "no such file" in caplog.text
-    assert get_photometry_status(summary.published[0].data_id,
-                                 url=sqlite_url).status == "completed"
+    assert get_photometry_status(summary.published[0].data_id, url=sqlite_url).status == "completed"
 
     # The two left-out images alone are fewer than min_images: skipped with the reason.
     caplog.clear()
@@ -275,7 +322,8 @@ def test_unreadable_inputs_are_left_out_with_reasons(drift, tmp_path, sqlite_url
 
 
 def test_photometry_timeout_leaves_the_mosaic_unpublished_until_a_later_pass(
-        drift, tmp_path, sqlite_url, caplog):
+    drift, tmp_path, sqlite_url, caplog
+):
     ingest_catalog(drift["catalogue"], CATALOG, url=sqlite_url)
     _register(drift["paths"][:4], sqlite_url)
     settings = _settings(tmp_path, sqlite_url, photometry_timeout_s=0.0)
@@ -294,14 +342,16 @@ def test_photometry_timeout_leaves_the_mosaic_unpublished_until_a_later_pass(
 
 
 def test_a_mosaic_registered_before_a_crash_is_measured_and_published_by_the_next_pass(
-        drift, tmp_path, sqlite_url):
+    drift, tmp_path, sqlite_url
+):
     ingest_catalog(drift["catalogue"], CATALOG, url=sqlite_url)
     ids = _register(drift["paths"][:4], sqlite_url)
     settings = _settings(tmp_path, sqlite_url)
     # A pass that stopped right after registering the mosaic and its lineage.
     result = build_mosaic(drift["paths"][:4], settings.mosaic.output_dir / "crashed-pb.fits")
-    data_id = register_data(result.path, "mosaic",
-                            metadata={"noise_map": str(result.noise_path)}, url=sqlite_url)
+    data_id = register_data(
+        result.path, "mosaic", metadata={"noise_map": str(result.noise_path)}, url=sqlite_url
+    )
     for image_id in ids:
         link_data(image_id, data_id, INPUT_RELATIONSHIP, url=sqlite_url)
     with _Workers(sqlite_url):
@@ -312,7 +362,8 @@ def test_a_mosaic_registered_before_a_crash_is_measured_and_published_by_the_nex
 
 
 def test_failed_photometry_keeps_its_reason_and_the_mosaic_is_published_after_it(
-        drift, tmp_path, sqlite_url, caplog):
+    drift, tmp_path, sqlite_url, caplog
+):
     _register(drift["paths"][:4], sqlite_url)
     settings = _settings(tmp_path, sqlite_url)
     settings.photometry.catalog = "not-ingested"
@@ -330,25 +381,47 @@ def test_missing_noise_map_fails_the_item_with_its_reason(drift, tmp_path, sqlit
     ingest_catalog(drift["catalogue"], CATALOG, url=sqlite_url)
     path = shutil.copy(drift["paths"][0], tmp_path / "mosaic-x-pb.fits")
     job_id = trigger_photometry_for_mosaic(
-        path, params=PhotometryParams(catalog=CATALOG),
-        metadata={"noise_map": str(tmp_path / "gone-noise.fits")}, url=sqlite_url)
+        path,
+        params=PhotometryParams(catalog=CATALOG),
+        metadata={"noise_map": str(tmp_path / "gone-noise.fits")},
+        url=sqlite_url,
+    )
     run_worker(stop_when_idle=True, url=sqlite_url)
-    status = get_photometry_status(register_data(path, "mosaic", url=sqlite_url),
-                                   url=sqlite_url)
+    status = get_photometry_status(register_data(path, "mosaic", url=sqlite_url), url=sqlite_url)
     assert status.status == "failed" and status.job_id == job_id
     assert "gone-noise.fits named in the registry metadata does not exist" in status.error
 
 
 def test_different_beams_are_convolved_to_the_common_beam(tmp_path):
-    sky = make_sky(RA0, DEC0, 0.2, seed=4, n_sources=60, min_flux_jy=0.05, max_flux_jy=0.5,
-                   extended_fraction=0.0)
+    sky = make_sky(
+        RA0,
+        DEC0,
+        0.2,
+        seed=4,
+        n_sources=60,
+        min_flux_jy=0.05,
+        max_flux_jy=0.5,
+        extended_fraction=0.0,
+    )
     beams = [(58.0, 18.0, 110.0), (58.0, 18.0, 110.0), (50.0, 15.0, 95.0), (52.0, 20.0, 120.0)]
-    paths = [simulate_image(tmp_path / f"b{k}-image-pb.fits", sky,
-                            center_ra_deg=RA0 + (k - 1.5) * 0.05, center_dec_deg=DEC0,
-                            npix=320, beam_major_arcsec=b[0], beam_minor_arcsec=b[1],
-                            beam_pa_deg=b[2], pb="gaussian", pb_corrected=True,
-                            noise_jy=NOISE_JY, date_obs=f"2026-03-01T06:{5 * k:02d}:00",
-                            seed=k).path for k, b in enumerate(beams)]
+    paths = [
+        simulate_image(
+            tmp_path / f"b{k}-image-pb.fits",
+            sky,
+            center_ra_deg=RA0 + (k - 1.5) * 0.05,
+            center_dec_deg=DEC0,
+            npix=320,
+            beam_major_arcsec=b[0],
+            beam_minor_arcsec=b[1],
+            beam_pa_deg=b[2],
+            pb="gaussian",
+            pb_corrected=True,
+            noise_jy=NOISE_JY,
+            date_obs=f"2026-03-01T06:{5 * k:02d}:00",
+            seed=k,
+        ).path
+        for k, b in enumerate(beams)
+    ]
     result = build_mosaic(paths, tmp_path / "m-pb.fits")
     assert result.convolved == (True, True, True, True)
     beam = result.beam
@@ -366,8 +439,7 @@ def test_different_beams_are_convolved_to_the_common_beam(tmp_path):
     unconvolved = build_mosaic(paths, tmp_path / "u-pb.fits", beam_tolerance=10.0)
     assert unconvolved.convolved == (False,) * 4
     biased = measure_many(load_image(unconvolved.path), sky["ra_deg"], sky["dec_deg"])
-    assert np.median(np.asarray(biased["peak_jyb"])[good]
-                     / np.asarray(sky["flux_jy"])[good]) < 0.97
+    assert np.median(np.asarray(biased["peak_jyb"])[good] / np.asarray(sky["flux_jy"])[good]) < 0.97
 
 
 def test_build_refuses_too_few_inputs_and_bad_options(drift, tmp_path):

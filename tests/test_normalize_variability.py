@@ -26,7 +26,7 @@ def survey():
     intrinsic = np.tile(true, (N_EPOCHS, 1))
     for k, src in enumerate(variables):
         start = 5 + 2 * k
-        intrinsic[start:start + 4, src] *= 1 - rng.uniform(0.2, 0.5)  # ESE-like dip
+        intrinsic[start : start + 4, src] *= 1 - rng.uniform(0.2, 0.5)  # ESE-like dip
     measured = intrinsic * gains[:, None] + NOISE * rng.standard_normal((N_EPOCHS, N_SOURCES))
     return true, gains, variables, measured
 
@@ -41,8 +41,9 @@ def test_correction_factor_recovers_the_gain(survey):
         factor = correction_factor(measured[epoch, refs], np.full(refs.size, NOISE), true[refs])
         assert factor.error < 0.01
         errors.append(factor.value / gains[epoch] - 1)
-        normalized.append(normalize_measurement(measured[epoch], NOISE, factor.value,
-                                                factor.error)[0])
+        normalized.append(
+            normalize_measurement(measured[epoch], NOISE, factor.value, factor.error)[0]
+        )
     assert np.median(np.abs(errors)) <= 0.005
     constant_bright = np.setdiff1d(np.flatnonzero(true / NOISE > 50), variables)
     fractional = np.std(np.array(normalized)[:, constant_bright], axis=0) / true[constant_bright]
@@ -62,7 +63,7 @@ def test_a_dipping_reference_is_excluded():
 def test_normalization_propagates_both_errors():
     value, error = normalize_measurement(0.2, 0.004, 1.05, 0.01)
     assert value == pytest.approx(0.2 / 1.05)
-    assert error == pytest.approx(np.hypot(0.004 / 1.05, 0.2 * 0.01 / 1.05 ** 2))
+    assert error == pytest.approx(np.hypot(0.004 / 1.05, 0.2 * 0.01 / 1.05**2))
 
 
 def test_incremental_statistics_equal_batch_in_any_order(survey):
@@ -75,11 +76,10 @@ def test_incremental_statistics_equal_batch_in_any_order(survey):
     for k in np.random.default_rng(0).permutation(flux.size).reshape(-1, 600):
         running.add(index[k], flux[k], error[k])
     for metric in ("eta", "modulation_index", "weighted_mean", "chi2_nu"):
-        np.testing.assert_allclose(getattr(running, metric)(), getattr(batch, metric)(),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(getattr(running, metric)(), getattr(batch, metric)(), rtol=1e-9)
     # Against a direct computation for one source.
     s = measured[:, 7]
-    w = 1 / NOISE ** 2
+    w = 1 / NOISE**2
     mean_w = np.sum(w * s) / (w * s.size)
     eta = np.sum(w * (s - mean_w) ** 2) / (s.size - 1)
     assert batch.eta()[7] == pytest.approx(eta, rel=1e-9)
@@ -88,8 +88,9 @@ def test_incremental_statistics_equal_batch_in_any_order(survey):
 
 def test_deviation_flags_dips_and_has_unit_width_for_constant_sources(survey):
     true, _, variables, measured = survey
-    factors = [correction_factor(measured[e], np.full(N_SOURCES, NOISE), true) for e in
-               range(N_EPOCHS)]
+    factors = [
+        correction_factor(measured[e], np.full(N_SOURCES, NOISE), true) for e in range(N_EPOCHS)
+    ]
     normalized = np.array([measured[e] / factors[e].value for e in range(N_EPOCHS)])
     index = np.tile(np.arange(N_SOURCES), N_EPOCHS)
     flux = normalized.ravel()
@@ -111,10 +112,10 @@ def test_pair_metrics_and_shift_match_direct_computation(survey):
     error = NOISE * rng.uniform(0.8, 1.5, measured.shape)
     index = np.tile(np.arange(N_SOURCES), N_EPOCHS)
     shift = measured.mean(axis=0) * rng.uniform(0.9, 1.1, N_SOURCES)
-    stats = RunningStats.from_measurements(N_SOURCES, index, measured.ravel(), error.ravel(),
-                                           shift=shift)
-    unshifted = RunningStats.from_measurements(N_SOURCES, index, measured.ravel(),
-                                               error.ravel())
+    stats = RunningStats.from_measurements(
+        N_SOURCES, index, measured.ravel(), error.ravel(), shift=shift
+    )
+    unshifted = RunningStats.from_measurements(N_SOURCES, index, measured.ravel(), error.ravel())
     for name, values in stats.metrics().items():
         np.testing.assert_allclose(values, unshifted.metrics()[name], rtol=1e-7, err_msg=name)
     src = variables[0]
@@ -124,12 +125,13 @@ def test_pair_metrics_and_shift_match_direct_computation(survey):
     assert stats.m_max()[src] == pytest.approx(2 * (s[hi] - s[lo]) / (s[hi] + s[lo]))
     pairs = 2 * (s[:, None] - s[None, :]) / (s[:, None] + s[None, :])
     assert stats.m_max()[src] == pytest.approx(pairs.max())  # exact over all pairs
-    w = 1 / e ** 2
+    w = 1 / e**2
     others = np.arange(N_EPOCHS) != lo
     mean = np.sum(w[others] * s[others]) / np.sum(w[others])
     var = max(1 / np.sum(w[others]), np.var(s[others], ddof=1) / others.sum())
-    assert stats.extreme_deviation()[src] == pytest.approx((s[lo] - mean) / np.sqrt(
-        e[lo] ** 2 + var))
+    assert stats.extreme_deviation()[src] == pytest.approx(
+        (s[lo] - mean) / np.sqrt(e[lo] ** 2 + var)
+    )
 
 
 def test_deviation_is_not_capped_by_the_number_of_epochs():
@@ -157,7 +159,8 @@ def test_baselines_from_history_and_rescaled_catalogue():
     history_n = np.array([10, 10, 10, 0, 1])
     catalog = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     baseline, error, from_history = reference_baselines(
-        history_mean, np.full(5, 0.01), history_n, catalog, 0.03 * catalog, min_history=3)
+        history_mean, np.full(5, 0.01), history_n, catalog, 0.03 * catalog, min_history=3
+    )
     np.testing.assert_allclose(baseline, [1.1, 2.2, 3.3, 4.4, 5.5])
     np.testing.assert_allclose(error[3:], 1.1 * 0.03 * catalog[3:])
     assert from_history.tolist() == [True, True, True, False, False]
@@ -165,8 +168,9 @@ def test_baselines_from_history_and_rescaled_catalogue():
 
 def test_trimmed_mean_ignores_one_outlying_epoch():
     flux = np.array([1.0, 1.01, 0.99, 1.0, 1.0, 0.4])
-    stats = RunningStats.from_measurements(1, np.zeros(6, dtype=int), flux, np.full(6, 0.01),
-                                           shift=np.array([0.8]))
+    stats = RunningStats.from_measurements(
+        1, np.zeros(6, dtype=int), flux, np.full(6, 0.01), shift=np.array([0.8])
+    )
     mean, error = stats.trimmed_mean()
     assert mean[0] == pytest.approx(np.mean([1.0, 0.99, 1.0, 1.0]))  # 1.01 and 0.4 trimmed
     assert error[0] == pytest.approx(np.std(flux, ddof=1) / np.sqrt(6))

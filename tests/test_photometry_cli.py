@@ -26,12 +26,26 @@ def simulated(tmp_path, isolated_settings):
     sky = make_sky(RA0, DEC0, 0.8, seed=21, n_sources=150, min_flux_jy=0.03, max_flux_jy=0.3)
     sky["major_arcsec"] = 0.0
     sky["minor_arcsec"] = 0.0
-    sim = simulate_image(tmp_path / "img-image-pb.fits", sky, center_ra_deg=RA0,
-                         center_dec_deg=DEC0, npix=1024, noise_jy=1e-3, pb=None,
-                         nan_border_pix=30, seed=21)
+    sim = simulate_image(
+        tmp_path / "img-image-pb.fits",
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=1024,
+        noise_jy=1e-3,
+        pb=None,
+        nan_border_pix=30,
+        seed=21,
+    )
     catalog = tmp_path / "sky.csv"
-    out = Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-                 "flux_mjy": sky["flux_jy"] * 1e3})
+    out = Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    )
     out.write(catalog, format="ascii.csv")
     upgrade()
     ingest_catalog(catalog, "sim")
@@ -55,8 +69,7 @@ def test_measure_catalog_sources_recovers_injected_fluxes(simulated):
     table = measure_catalog_sources(simulated.path, "sim")
     truth = simulated.truth
     peak = dict(zip(truth["name"], truth["peak_jyb"]))
-    ratio = np.array([row["peak_jyb"] / peak[row["name"]] for row in table
-                      if row["flags"] == 0])
+    ratio = np.array([row["peak_jyb"] / peak[row["name"]] for row in table if row["flags"] == 0])
     assert ratio.size >= 15
     assert np.median(ratio) == pytest.approx(1.0, abs=0.01)
     assert np.all(table["source_id"] > 0)
@@ -65,17 +78,32 @@ def test_measure_catalog_sources_recovers_injected_fluxes(simulated):
 
 def test_cli_measure_with_catalog_writes_csv(simulated, tmp_path):
     out = tmp_path / "out.csv"
-    result = CliRunner().invoke(app, ["photometry", "measure", str(simulated.path),
-                                      "--catalog", "sim", "--output", str(out)])
+    result = CliRunner().invoke(
+        app,
+        ["photometry", "measure", str(simulated.path), "--catalog", "sim", "--output", str(out)],
+    )
     assert result.exit_code == 0, result.output
     table = Table.read(out, format="ascii.csv")
-    for column in ("name", "ra_deg", "dec_deg", "peak_jyb", "peak_err_jyb", "local_rms_jyb",
-                   "snr", "chisq", "dof", "group_id", "flags", "flag_names"):
+    for column in (
+        "name",
+        "ra_deg",
+        "dec_deg",
+        "peak_jyb",
+        "peak_err_jyb",
+        "local_rms_jyb",
+        "snr",
+        "chisq",
+        "dof",
+        "group_id",
+        "flags",
+        "flag_names",
+    ):
         assert column in table.colnames
 
 
-@pytest.mark.parametrize("fmt, reader", [("csv", "ascii.csv"), ("parquet", "parquet"),
-                                         ("votable", "votable")])
+@pytest.mark.parametrize(
+    "fmt, reader", [("csv", "ascii.csv"), ("parquet", "parquet"), ("votable", "votable")]
+)
 def test_cli_measure_positions_in_input_order(simulated, tmp_path, fmt, reader):
     x, y = np.asarray(simulated.truth["x_pix"]), np.asarray(simulated.truth["y_pix"])
     truth = simulated.truth[(x > 100) & (x < 924) & (y > 100) & (y < 924)][:5]
@@ -86,9 +114,20 @@ def test_cli_measure_positions_in_input_order(simulated, tmp_path, fmt, reader):
     lines.append("badcoord,10.0,95.0,z")
     positions.write_text("\n".join(lines) + "\n")
     out = tmp_path / f"out.{fmt}"
-    result = CliRunner().invoke(app, ["photometry", "measure", str(simulated.path),
-                                      "--positions", str(positions), "-o", str(out),
-                                      "--format", fmt])
+    result = CliRunner().invoke(
+        app,
+        [
+            "photometry",
+            "measure",
+            str(simulated.path),
+            "--positions",
+            str(positions),
+            "-o",
+            str(out),
+            "--format",
+            fmt,
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = Table.read(out, format=reader)
     assert list(table["name"]) == list(truth["name"]) + ["offimage", "badcoord"]
@@ -101,23 +140,45 @@ def test_cli_reports_bad_inputs(simulated, tmp_path):
     runner = CliRunner()
     positions = tmp_path / "pos.csv"
     positions.write_text("name,ra,dec\na,1,2\n")
-    result = runner.invoke(app, ["photometry", "measure", str(simulated.path),
-                                 "--positions", str(positions)])
+    result = runner.invoke(
+        app, ["photometry", "measure", str(simulated.path), "--positions", str(positions)]
+    )
     assert result.exit_code == 2 and "missing column(s) ra_deg, dec_deg" in result.output
-    nobeam = simulate_image(tmp_path / "nobeam.fits", simulated.truth[:3], center_ra_deg=RA0,
-                            center_dec_deg=DEC0, npix=128, pb=None, beam_in="none", seed=1)
+    nobeam = simulate_image(
+        tmp_path / "nobeam.fits",
+        simulated.truth[:3],
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=128,
+        pb=None,
+        beam_in="none",
+        seed=1,
+    )
     positions.write_text("ra_deg,dec_deg\n150.0,37.2\n")
-    result = runner.invoke(app, ["photometry", "measure", str(nobeam.path),
-                                 "--positions", str(positions)])
+    result = runner.invoke(
+        app, ["photometry", "measure", str(nobeam.path), "--positions", str(positions)]
+    )
     assert result.exit_code == 2 and "no restoring beam" in result.output
-    result = runner.invoke(app, ["photometry", "measure", str(nobeam.path), "--positions",
-                                 str(positions), "--beam", "58,18,110"])
+    result = runner.invoke(
+        app,
+        [
+            "photometry",
+            "measure",
+            str(nobeam.path),
+            "--positions",
+            str(positions),
+            "--beam",
+            "58,18,110",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["photometry", "measure", str(simulated.path),
-                                 "--catalog", "unknown"])
+    result = runner.invoke(
+        app, ["photometry", "measure", str(simulated.path), "--catalog", "unknown"]
+    )
     assert result.exit_code == 2 and "unknown catalogue 'unknown'" in result.output
     corrupt = tmp_path / "corrupt.fits"
     corrupt.write_bytes(b"not fits at all")
-    result = runner.invoke(app, ["photometry", "measure", str(corrupt), "--positions",
-                                 str(positions)])
+    result = runner.invoke(
+        app, ["photometry", "measure", str(corrupt), "--positions", str(positions)]
+    )
     assert result.exit_code == 2 and "not a readable FITS image" in result.output

@@ -34,8 +34,11 @@ PARAMS = PhotometryParams(catalog="recon-sky")
 @pytest.fixture
 def sky(tmp_path: Path) -> Table:
     sky = make_sky(RA0, DEC0, 0.2, seed=3, min_flux_jy=5e-3, n_sources=150)
-    sky.write(tmp_path / "sky.csv", format="ascii.csv",
-              include_names=["name", "ra_deg", "dec_deg", "flux_jy"])
+    sky.write(
+        tmp_path / "sky.csv",
+        format="ascii.csv",
+        include_names=["name", "ra_deg", "dec_deg", "flux_jy"],
+    )
     return sky
 
 
@@ -48,14 +51,23 @@ def _ingest(tmp_path: Path, url: str) -> None:
 
 
 def _image(path: Path, sky: Table, seed: int = 0) -> Path:
-    simulate_image(path, sky, center_ra_deg=RA0, center_dec_deg=DEC0, npix=200,
-                   noise_jy=1e-3, pb_corrected=True, seed=seed,
-                   date_obs=f"2026-11-24T07:{seed:02d}:00")
+    simulate_image(
+        path,
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=200,
+        noise_jy=1e-3,
+        pb_corrected=True,
+        seed=seed,
+        date_obs=f"2026-11-24T07:{seed:02d}:00",
+    )
     return path
 
 
 def test_failed_photometry_shows_its_reason_and_is_requeued_once_the_cause_is_fixed(
-        tmp_path, sky, db_url):
+    tmp_path, sky, db_url
+):
     image = _image(tmp_path / "a-image-pb.fits", sky)
     job = trigger_photometry_for_image(image, params=PARAMS, url=db_url)
     assert job > 0
@@ -87,8 +99,11 @@ def test_missing_stale_and_stuck_are_queued_and_completed(tmp_path, sky, db_url)
     run_worker(stop_when_idle=True, url=db_url)
     done_id, stuck_id = (register_data(p, url=db_url) for p in (done, stuck))
     with session_scope(db_url) as session:  # a status whose job item is gone
-        session.execute(update(DataRegistry).where(DataRegistry.data_id == stuck_id)
-                        .values(photometry_status="running"))
+        session.execute(
+            update(DataRegistry)
+            .where(DataRegistry.data_id == stuck_id)
+            .values(photometry_status="running")
+        )
 
     dry = reconcile(params=PARAMS, dry_run=True, url=db_url)
     assert (dry.missing, dry.stuck, dry.stale, dry.job_id) == ([never], [stuck_id], [], None)

@@ -25,30 +25,42 @@ def image(tmp_path):
     """A 512² image of 2″ pixels under ``<tmp>/data``."""
     (tmp_path / "data").mkdir()
     sky = make_sky(RA0, DEC0, 0.1, seed=3, n_sources=10)
-    return simulate_image(tmp_path / "data" / "field-image-pb.fits", sky, center_ra_deg=RA0,
-                          center_dec_deg=DEC0, npix=512, pb=None, seed=1,
-                          date_obs="2026-05-01T00:00:00").path
+    return simulate_image(
+        tmp_path / "data" / "field-image-pb.fits",
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=512,
+        pb=None,
+        seed=1,
+        date_obs="2026-05-01T00:00:00",
+    ).path
 
 
 def _client(tmp_path, url: str, **api) -> TestClient:
-    settings = Settings(state_dir=tmp_path / "state", database_url=url,
-                        data_roots=[tmp_path / "data"], api=api)
+    settings = Settings(
+        state_dir=tmp_path / "state", database_url=url, data_roots=[tmp_path / "data"], api=api
+    )
     return TestClient(create_app(settings))
 
 
 def _batch(image, n: int) -> dict:
     """``n`` positions on a 0.2° line through the field."""
-    return {"image": image.name, "positions": [
-        {"ra_deg": RA0 - 0.1 + 0.2 * k / n, "dec_deg": DEC0} for k in range(n)]}
+    return {
+        "image": image.name,
+        "positions": [{"ra_deg": RA0 - 0.1 + 0.2 * k / n, "dec_deg": DEC0} for k in range(n)],
+    }
 
 
-def test_measurement_past_its_time_budget_gets_503_and_the_server_goes_on(image, tmp_path,
-                                                                         sqlite_url):
+def test_measurement_past_its_time_budget_gets_503_and_the_server_goes_on(
+    image, tmp_path, sqlite_url
+):
     with _client(tmp_path, sqlite_url, request_timeout_s=0.05) as client:
         late = client.post("/api/photometry/measure-batch", json=_batch(image, 300))
         assert late.status_code == 503, late.text
         assert late.json()["detail"].startswith(
-            "the measurement took longer than its budget of 0.05 s (api.request_timeout_s)")
+            "the measurement took longer than its budget of 0.05 s (api.request_timeout_s)"
+        )
         assert late.headers["Retry-After"] == "1"
         assert client.get("/api/data").status_code == 200  # reads still served
     # A budget long enough (a cold start compiles the fitting kernels first): answered.
@@ -59,8 +71,9 @@ def test_measurement_past_its_time_budget_gets_503_and_the_server_goes_on(image,
 
 
 def test_no_slot_free_in_time_gets_503_busy(image, tmp_path, sqlite_url):
-    with _client(tmp_path, sqlite_url, max_concurrent_measurements=1,
-                 queue_timeout_s=0.05) as client:
+    with _client(
+        tmp_path, sqlite_url, max_concurrent_measurements=1, queue_timeout_s=0.05
+    ) as client:
         codes: list[int] = []
         details: list[str] = []
         start = threading.Barrier(3)
@@ -80,8 +93,9 @@ def test_no_slot_free_in_time_gets_503_busy(image, tmp_path, sqlite_url):
         # last one in after the first has ended, never all three at once).
         assert codes.count(200) >= 1 and codes.count(503) >= 1, (codes, details)
         assert set(codes) <= {200, 503}, (codes, details)
-        assert all(d.startswith("server busy: 1 synchronous measurements running") for d in details
-                   if d)
+        assert all(
+            d.startswith("server busy: 1 synchronous measurements running") for d in details if d
+        )
         # The slot is given back: the next one is measured.
         again = client.post("/api/photometry/measure-batch", json=_batch(image, 10))
         assert again.status_code == 200
@@ -89,21 +103,26 @@ def test_no_slot_free_in_time_gets_503_busy(image, tmp_path, sqlite_url):
 
 def test_image_too_large_for_a_synchronous_measurement_gets_422(image, tmp_path, sqlite_url):
     with _client(tmp_path, sqlite_url, max_sync_image_pixels=100_000) as client:
-        for endpoint, body in (("measure", {"ra_deg": RA0, "dec_deg": DEC0}),
-                               ("measure-batch", _batch(image, 3))):
-            response = client.post(f"/api/photometry/{endpoint}",
-                                   json={**body, "image": image.name})
+        for endpoint, body in (
+            ("measure", {"ra_deg": RA0, "dec_deg": DEC0}),
+            ("measure-batch", _batch(image, 3)),
+        ):
+            response = client.post(
+                f"/api/photometry/{endpoint}", json={**body, "image": image.name}
+            )
             assert response.status_code == 422, response.text
             assert response.json()["detail"] == (
                 "field-image-pb.fits: 262144 pixels, more than the 100000 a synchronous "
                 "measurement reads (api.max_sync_image_pixels); submit a batch job "
-                "(POST /api/batch/photometry)")
+                "(POST /api/batch/photometry)"
+            )
 
 
 def test_server_memory_over_its_budget_refuses_measurements(image, tmp_path, sqlite_url):
     with _client(tmp_path, sqlite_url, memory_budget_bytes=1 << 26) as client:
-        response = client.post("/api/photometry/measure",
-                               json={"image": image.name, "ra_deg": RA0, "dec_deg": DEC0})
+        response = client.post(
+            "/api/photometry/measure", json={"image": image.name, "ra_deg": RA0, "dec_deg": DEC0}
+        )
         assert response.status_code == 503
         assert "over the budget of 64 MiB (api.memory_budget_bytes)" in response.json()["detail"]
         assert client.get("/api/data").status_code == 200  # only measurements are refused
@@ -117,25 +136,43 @@ def test_measurement_out_of_memory_gets_503_and_the_server_goes_on(tmp_path, sql
     of memory): the largest measurement allowed fails to allocate and is answered 503."""
     (tmp_path / "data").mkdir()
     sky = make_sky(RA0, DEC0, 0.2, seed=3, n_sources=30)
-    image = simulate_image(tmp_path / "data" / "big-image-pb.fits", sky, center_ra_deg=RA0,
-                           center_dec_deg=DEC0, npix=1024, pb=None, seed=1,
-                           date_obs="2026-05-01T00:00:00").path
-    largest = {**_batch(image, 1000),
-               "beam": {"major_arcsec": 500.0, "minor_arcsec": 480.0, "pa_deg": 0.0}}
-    env = {"CONTIMG_DATABASE_URL": sqlite_url, "CONTIMG_DATA_ROOTS": str(tmp_path / "data"),
-           "CONTIMG_STATE_DIR": str(tmp_path / "state"), "CONTIMG_LOG_LEVEL": "WARNING",
-           "CONTIMG_API__REQUEST_TIMEOUT_S": "600"}  # a cold start compiles the kernels
-    with local_server(env, log_path=tmp_path / "server.log") as server, \
-            httpx.Client(base_url=server.base_url, timeout=600) as client:
+    image = simulate_image(
+        tmp_path / "data" / "big-image-pb.fits",
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=1024,
+        pb=None,
+        seed=1,
+        date_obs="2026-05-01T00:00:00",
+    ).path
+    largest = {
+        **_batch(image, 1000),
+        "beam": {"major_arcsec": 500.0, "minor_arcsec": 480.0, "pa_deg": 0.0},
+    }
+    env = {
+        "CONTIMG_DATABASE_URL": sqlite_url,
+        "CONTIMG_DATA_ROOTS": str(tmp_path / "data"),
+        "CONTIMG_STATE_DIR": str(tmp_path / "state"),
+        "CONTIMG_LOG_LEVEL": "WARNING",
+        "CONTIMG_API__REQUEST_TIMEOUT_S": "600",
+    }  # a cold start compiles the kernels
+    with (
+        local_server(env, log_path=tmp_path / "server.log") as server,
+        httpx.Client(base_url=server.base_url, timeout=600) as client,
+    ):
         few = {**largest, "positions": largest["positions"][:3]}
         assert client.post("/api/photometry/measure-batch", json=few).status_code == 200
         process = psutil.Process(server.process.pid)
-        process.rlimit(psutil.RLIMIT_AS,
-                       (process.memory_info().vms + (50 << 20), resource.RLIM_INFINITY))
+        process.rlimit(
+            psutil.RLIMIT_AS, (process.memory_info().vms + (50 << 20), resource.RLIM_INFINITY)
+        )
         refused = client.post("/api/photometry/measure-batch", json=largest)
         assert refused.status_code == 503, refused.text[:300]
         assert refused.json()["detail"].startswith("not enough memory for this measurement")
-        small = client.post("/api/photometry/measure",  # the image's own beam, one position
-                            json={"image": image.name, "ra_deg": RA0, "dec_deg": DEC0})
+        small = client.post(
+            "/api/photometry/measure",  # the image's own beam, one position
+            json={"image": image.name, "ra_deg": RA0, "dec_deg": DEC0},
+        )
         assert small.status_code == 200, small.text[:300]
         assert client.get("/api/data").status_code == 200

@@ -28,27 +28,53 @@ finally:
 
 
 def _peak_mib(image, positions, output) -> float:
-    done = subprocess.run([sys.executable, "-c", _RUN, "photometry", "measure", str(image),
-                           "--positions", str(positions), "-o", str(output),
-                           "--chunk-size", "1000"],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _RUN,
+            "photometry",
+            "measure",
+            str(image),
+            "--positions",
+            str(positions),
+            "-o",
+            str(output),
+            "--chunk-size",
+            "1000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return float(done.stdout.strip().splitlines()[-1])
 
 
 def test_cli_memory_does_not_grow_with_the_number_of_positions(tmp_path):
     sky = make_sky(RA0, DEC0, 0.2, seed=3, n_sources=30)
-    image = simulate_image(tmp_path / "field-image-pb.fits", sky, center_ra_deg=RA0,
-                           center_dec_deg=DEC0, npix=1024, pb=None, seed=1,
-                           beam_major_arcsec=10.0, beam_minor_arcsec=8.0,
-                           date_obs="2026-05-01T00:00:00").path
+    image = simulate_image(
+        tmp_path / "field-image-pb.fits",
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=1024,
+        pb=None,
+        seed=1,
+        beam_major_arcsec=10.0,
+        beam_minor_arcsec=8.0,
+        date_obs="2026-05-01T00:00:00",
+    ).path
     rng = np.random.default_rng(5)
     peaks = {}
     for n in (1000, 10000):
         positions = tmp_path / f"targets-{n}.csv"
-        Table({"ra_deg": RA0 + rng.uniform(-0.25, 0.25, n),
-               "dec_deg": DEC0 + rng.uniform(-0.25, 0.25, n)}).write(positions,
-                                                                    format="ascii.csv")
+        Table(
+            {
+                "ra_deg": RA0 + rng.uniform(-0.25, 0.25, n),
+                "dec_deg": DEC0 + rng.uniform(-0.25, 0.25, n),
+            }
+        ).write(positions, format="ascii.csv")
         output = tmp_path / f"out-{n}.csv"
         peaks[n] = _peak_mib(image, positions, output)
         assert len(Table.read(output, format="ascii.csv")) == n

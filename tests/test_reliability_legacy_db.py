@@ -51,70 +51,125 @@ CREATE TABLE data_relationships (id INTEGER PRIMARY KEY AUTOINCREMENT,
 
 
 #: Older files have only the first nine columns of the original ``photometry`` table.
-NINE_COLUMNS = ("CREATE TABLE photometry (id INTEGER PRIMARY KEY, source_id TEXT, "
-                "image_path TEXT NOT NULL REFERENCES images(path), ra_deg REAL, dec_deg REAL, "
-                "nvss_flux_mjy REAL, peak_jyb REAL NOT NULL, peak_err_jyb REAL, "
-                "measured_at REAL NOT NULL);")
+NINE_COLUMNS = (
+    "CREATE TABLE photometry (id INTEGER PRIMARY KEY, source_id TEXT, "
+    "image_path TEXT NOT NULL REFERENCES images(path), ra_deg REAL, dec_deg REAL, "
+    "nvss_flux_mjy REAL, peak_jyb REAL NOT NULL, peak_err_jyb REAL, "
+    "measured_at REAL NOT NULL);"
+)
 
 
-def _original_database(tmp_path, url: str, *, bad_job_id: bool = False,
-                       nine_columns: bool = False):
+def _original_database(tmp_path, url: str, *, bad_job_id: bool = False, nine_columns: bool = False):
     """A products database as the original code left it at ``url``, with rows in every table;
     the sky whose sources the rows measured; the FITS images they name (one of them gone)."""
     sky = make_sky(RA0, DEC0, 0.05, seed=11, n_sources=6, min_flux_jy=0.1, max_flux_jy=0.3)
-    images = [simulate_image(tmp_path / f"old{k}-image-pb.fits", sky, center_ra_deg=RA0,
-                             center_dec_deg=DEC0, npix=200, pb=None, seed=k,
-                             date_obs=f"2025-0{k + 1}-01T00:00:00").path for k in range(2)]
+    images = [
+        simulate_image(
+            tmp_path / f"old{k}-image-pb.fits",
+            sky,
+            center_ra_deg=RA0,
+            center_dec_deg=DEC0,
+            npix=200,
+            pb=None,
+            seed=k,
+            date_obs=f"2025-0{k + 1}-01T00:00:00",
+        ).path
+        for k in range(2)
+    ]
     gone = tmp_path / "deleted-image-pb.fits"
     schema = ORIGINAL_SCHEMA
     if nine_columns:
         start = schema.index("CREATE TABLE photometry")
-        schema = schema[:start] + NINE_COLUMNS + schema[schema.index(";", start) + 1:]
+        schema = schema[:start] + NINE_COLUMNS + schema[schema.index(";", start) + 1 :]
     engine = get_engine(url)
     if engine.dialect.name == "postgresql":  # the same tables in PostgreSQL's types
-        schema = (schema.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "SERIAL PRIMARY KEY")
-                  .replace("INTEGER PRIMARY KEY", "SERIAL PRIMARY KEY")
-                  .replace("REAL", "DOUBLE PRECISION"))
+        schema = (
+            schema.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "SERIAL PRIMARY KEY")
+            .replace("INTEGER PRIMARY KEY", "SERIAL PRIMARY KEY")
+            .replace("REAL", "DOUBLE PRECISION")
+        )
     with engine.begin() as conn:
         for statement in filter(str.strip, schema.split(";")):
             conn.execute(text(statement))
         for k, image in enumerate([*images, gone]):
-            conn.execute(text("INSERT INTO images (path, ms_path, created_at, type) VALUES "
-                              "(:path, :ms, :at, '5min')"),
-                         {"path": str(image), "ms": f"/old/obs{k}.ms", "at": 1.7e9 + k})
+            conn.execute(
+                text(
+                    "INSERT INTO images (path, ms_path, created_at, type) VALUES "
+                    "(:path, :ms, :at, '5min')"
+                ),
+                {"path": str(image), "ms": f"/old/obs{k}.ms", "at": 1.7e9 + k},
+            )
             for j, source in enumerate(sky):
                 ra, dec = float(source["ra_deg"]) + 1e-4, float(source["dec_deg"])
                 # One row has no position, only its name (truncated coordinates).
-                name, known = ((_truncated_name(ra, dec), False) if (k, j) == (1, 0)
-                               else (f"J{j:06d}+370000", True))
-                conn.execute(text(
-                    "INSERT INTO photometry (source_id, image_path, ra_deg, dec_deg, "
-                    "nvss_flux_mjy, peak_jyb, peak_err_jyb, measured_at) VALUES (:name, :path, "
-                    ":ra, :dec, :nvss, :peak, 0.001, :at)"),
-                    {"name": name, "path": str(image), "ra": ra if known else None,
-                     "dec": dec if known else None, "nvss": 1e3 * float(source["flux_jy"]),
-                     "peak": float(source["flux_jy"]), "at": 1.7e9 + k})
-        conn.execute(text("INSERT INTO photometry (source_id, image_path, ra_deg, dec_deg, "
-                          "peak_jyb, peak_err_jyb, measured_at) VALUES ('J000000+000000', "
-                          ":path, 10.0, 0.0, 0.5, 0.01, 1.7e9)"),
-                     {"path": str(images[0])})  # no source there
+                name, known = (
+                    (_truncated_name(ra, dec), False)
+                    if (k, j) == (1, 0)
+                    else (f"J{j:06d}+370000", True)
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO photometry (source_id, image_path, ra_deg, dec_deg, "
+                        "nvss_flux_mjy, peak_jyb, peak_err_jyb, measured_at) VALUES (:name, :path, "
+                        ":ra, :dec, :nvss, :peak, 0.001, :at)"
+                    ),
+                    {
+                        "name": name,
+                        "path": str(image),
+                        "ra": ra if known else None,
+                        "dec": dec if known else None,
+                        "nvss": 1e3 * float(source["flux_jy"]),
+                        "peak": float(source["flux_jy"]),
+                        "at": 1.7e9 + k,
+                    },
+                )
+        conn.execute(
+            text(
+                "INSERT INTO photometry (source_id, image_path, ra_deg, dec_deg, "
+                "peak_jyb, peak_err_jyb, measured_at) VALUES ('J000000+000000', "
+                ":path, 10.0, 0.0, 0.5, 0.01, 1.7e9)"
+            ),
+            {"path": str(images[0])},
+        )  # no source there
         if not nine_columns:  # the later columns: the old mjd is what the new rows keep
-            conn.execute(text("UPDATE photometry SET snr = 100.0, mjd = 60676.5 + CASE WHEN "
-                              "image_path LIKE '%old1%' THEN 31 ELSE 0 END"))
-        conn.execute(text("INSERT INTO batch_jobs (type, created_at, status, total_items, "
-                          "completed_items, failed_items, params) VALUES ('photometry', 1.7e9, "
-                          "'completed', 1, 1, 0, '{\"catalog\": \"nvss\"}')"))
-        conn.execute(text("INSERT INTO batch_job_items (batch_id, ms_path, status, data_id) "
-                          "VALUES (1, :item, 'done', 'image_0')"),
-                     {"item": f"{images[0]}:150.0:37.2"})
-        conn.execute(text("INSERT INTO data_registry (data_type, data_id, base_path, stage_path, "
-                          "created_at, staged_at, photometry_job_id) VALUES ('image', 'image_0', "
-                          "'/old', '/old/image_0.fits', 0, 0, :job)"),
-                     {"job": "job-abc" if bad_job_id else "1"})
+            conn.execute(
+                text(
+                    "UPDATE photometry SET snr = 100.0, mjd = 60676.5 + CASE WHEN "
+                    "image_path LIKE '%old1%' THEN 31 ELSE 0 END"
+                )
+            )
+        conn.execute(
+            text(
+                "INSERT INTO batch_jobs (type, created_at, status, total_items, "
+                "completed_items, failed_items, params) VALUES ('photometry', 1.7e9, "
+                "'completed', 1, 1, 0, '{\"catalog\": \"nvss\"}')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO batch_job_items (batch_id, ms_path, status, data_id) "
+                "VALUES (1, :item, 'done', 'image_0')"
+            ),
+            {"item": f"{images[0]}:150.0:37.2"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO data_registry (data_type, data_id, base_path, stage_path, "
+                "created_at, staged_at, photometry_job_id) VALUES ('image', 'image_0', "
+                "'/old', '/old/image_0.fits', 0, 0, :job)"
+            ),
+            {"job": "job-abc" if bad_job_id else "1"},
+        )
     engine.dispose()
     catalogue = tmp_path / "sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(catalogue, format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(catalogue, format="ascii.csv")
     return catalogue, len(sky)
 
 
@@ -122,9 +177,11 @@ def _truncated_name(ra_deg: float, dec_deg: float) -> str:
     """The original code's ``Jhhmmss±ddmmss`` name: coordinates truncated, not rounded."""
     seconds = int(ra_deg / 15.0 * 3600.0)
     arcsec = int(abs(dec_deg) * 3600.0)
-    return (f"J{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
-            f"{'-' if dec_deg < 0 else '+'}{arcsec // 3600:02d}{arcsec // 60 % 60:02d}"
-            f"{arcsec % 60:02d}")
+    return (
+        f"J{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
+        f"{'-' if dec_deg < 0 else '+'}{arcsec // 3600:02d}{arcsec // 60 % 60:02d}"
+        f"{arcsec % 60:02d}"
+    )
 
 
 def test_name_position_decodes_truncated_coordinates():
@@ -132,8 +189,7 @@ def test_name_position_decodes_truncated_coordinates():
     assert ra == pytest.approx(15 * (15 + 9 / 60 + 55.5 / 3600))
     assert dec == pytest.approx(46 + 29 / 60 + 30.5 / 3600)
     assert within == pytest.approx(math.hypot(7.5 * math.cos(math.radians(dec)), 0.5))
-    assert name_position("J150955.12-002930.5")[1] == pytest.approx(
-        -(29 / 60 + 30.55 / 3600))
+    assert name_position("J150955.12-002930.5")[1] == pytest.approx(-(29 / 60 + 30.55 / 3600))
     assert name_position("J000000+370000") is not None and name_position("NVSS 1") is None
 
 
@@ -150,8 +206,10 @@ def _digest(url: str) -> str | None:
 def _tables(url: str) -> dict[str, int]:
     engine = get_engine(url)
     with engine.connect() as conn:
-        counts = {name: conn.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar_one()
-                  for name in inspect(conn).get_table_names()}
+        counts = {
+            name: conn.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar_one()
+            for name in inspect(conn).get_table_names()
+        }
     engine.dispose()
     return counts
 
@@ -162,8 +220,9 @@ def _query(url: str, sql: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("nine_columns", [False, True], ids=["all-columns", "nine-columns"])
-def test_original_products_database_is_upgraded_keeping_every_row(tmp_path, empty_db_url,
-                                                                  nine_columns):
+def test_original_products_database_is_upgraded_keeping_every_row(
+    tmp_path, empty_db_url, nine_columns
+):
     url = empty_db_url
     catalogue, n_sources = _original_database(tmp_path, url, nine_columns=nine_columns)
     before = _tables(url)
@@ -196,8 +255,11 @@ def test_original_products_database_is_upgraded_keeping_every_row(tmp_path, empt
     ingest_catalog(catalogue, "old-sky", url=url)
     second = runner.invoke(app, ["db", "upgrade", "--database-url", url])  # a rerun works
     assert second.exit_code == 0, second.output
-    notes = dict(_query(url, "SELECT migration_note, COUNT(*) FROM legacy_photometry "
-                             "GROUP BY migration_note"))
+    notes = dict(
+        _query(
+            url, "SELECT migration_note, COUNT(*) FROM legacy_photometry GROUP BY migration_note"
+        )
+    )
     migrated = _query(url, "SELECT mjd_obs, peak_jyb FROM photometry")
     assert notes["migrated"] == 2 * n_sources
     assert notes["unmapped: image not registered and its file is missing"] == n_sources

@@ -30,9 +30,16 @@ def image(tmp_path):
     """A 160² image of 2″ pixels (58″ × 18″ beam) under ``<tmp>/data``."""
     (tmp_path / "data").mkdir()
     sky = make_sky(RA0, DEC0, 0.05, seed=6, n_sources=4)
-    return simulate_image(tmp_path / "data" / "field-image-pb.fits", sky, center_ra_deg=RA0,
-                          center_dec_deg=DEC0, npix=160, pb=None, seed=2,
-                          date_obs="2026-05-01T00:00:00").path
+    return simulate_image(
+        tmp_path / "data" / "field-image-pb.fits",
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=160,
+        pb=None,
+        seed=2,
+        date_obs="2026-05-01T00:00:00",
+    ).path
 
 
 def _set_beam(path, bmaj_deg: float, bmin_deg: float) -> None:
@@ -40,12 +47,19 @@ def _set_beam(path, bmaj_deg: float, bmin_deg: float) -> None:
         hdul[0].header["BMAJ"], hdul[0].header["BMIN"] = bmaj_deg, bmin_deg
 
 
-@pytest.mark.parametrize(("beam", "reason"), [
-    (Beam(50 * 3600.0, 10.0, 0.0), "major axis is 9e+04 pixels, more than 0.25 of the image's "
-                                   "160-pixel side"),
-    (Beam(0.001, 0.001, 0.0), "minor axis is 0.0005 pixels of 2″, below the minimum of 0.5 "
-                              "pixel"),
-])
+@pytest.mark.parametrize(
+    ("beam", "reason"),
+    [
+        (
+            Beam(50 * 3600.0, 10.0, 0.0),
+            "major axis is 9e+04 pixels, more than 0.25 of the image's 160-pixel side",
+        ),
+        (
+            Beam(0.001, 0.001, 0.0),
+            "minor axis is 0.0005 pixels of 2″, below the minimum of 0.5 pixel",
+        ),
+    ],
+)
 def test_engine_refuses_a_beam_that_makes_no_sense(image, beam, reason):
     with pytest.raises(BeamSizeError, match="makes no sense for this image") as raised:
         measure_many(load_image(image), [RA0], [DEC0], beam=beam)
@@ -53,16 +67,19 @@ def test_engine_refuses_a_beam_that_makes_no_sense(image, beam, reason):
 
 
 def test_cli_and_worker_refuse_a_header_beam_of_50_degrees(image, tmp_path, sqlite_url):
-    job_id = create_batch_photometry_job([image], params=PhotometryParams(catalog="none"),
-                                         url=sqlite_url)
+    job_id = create_batch_photometry_job(
+        [image], params=PhotometryParams(catalog="none"), url=sqlite_url
+    )
     _set_beam(image, 50.0, 40.0)  # the header changed after registration
     positions = tmp_path / "targets.csv"
     Table({"ra_deg": [RA0], "dec_deg": [DEC0]}).write(positions, format="ascii.csv")
-    result = CliRunner().invoke(app, ["photometry", "measure", str(image), "--positions",
-                                      str(positions)])
+    result = CliRunner().invoke(
+        app, ["photometry", "measure", str(image), "--positions", str(positions)]
+    )
     assert result.exit_code == 2
-    assert "makes no sense for this image: its major axis is 9e+04 pixels" in \
-        " ".join(result.output.split())
+    assert "makes no sense for this image: its major axis is 9e+04 pixels" in " ".join(
+        result.output.split()
+    )
     run_worker(stop_when_idle=True, url=sqlite_url)
     item = get_job(job_id, url=sqlite_url).items[0]
     assert item["status"] == "failed" and item["attempts"] == 1
@@ -70,28 +87,40 @@ def test_cli_and_worker_refuse_a_header_beam_of_50_degrees(image, tmp_path, sqli
 
 
 def test_api_refuses_beams_and_large_or_malformed_bodies(image, tmp_path, sqlite_url):
-    settings = Settings(state_dir=tmp_path / "state", database_url=sqlite_url,
-                        data_roots=[tmp_path / "data"], api={"max_body_bytes": 4096})
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        database_url=sqlite_url,
+        data_roots=[tmp_path / "data"],
+        api={"max_body_bytes": 4096},
+    )
     body = {"image": image.name, "ra_deg": RA0, "dec_deg": DEC0}
     with TestClient(create_app(settings)) as client:
-        for beam in ({"major_arcsec": 36000, "minor_arcsec": 100, "pa_deg": 0},
-                     {"major_arcsec": 0.001, "minor_arcsec": 0.001, "pa_deg": 0}):
+        for beam in (
+            {"major_arcsec": 36000, "minor_arcsec": 100, "pa_deg": 0},
+            {"major_arcsec": 0.001, "minor_arcsec": 0.001, "pa_deg": 0},
+        ):
             response = client.post("/api/photometry/measure", json={**body, "beam": beam})
             assert response.status_code == 422, response.text
             assert "makes no sense for this image" in response.json()["detail"]
         assert client.post("/api/photometry/measure", json=body).status_code == 200
         positions = [{"ra_deg": RA0, "dec_deg": DEC0}] * 200  # ~6 kB of JSON
-        large = client.post("/api/photometry/measure-batch",
-                            json={"image": image.name, "positions": positions})
+        large = client.post(
+            "/api/photometry/measure-batch", json={"image": image.name, "positions": positions}
+        )
         assert large.status_code == 413
         assert "at most 4096 bytes (api.max_body_bytes)" in large.json()["detail"]
         encoded = json.dumps({"image": image.name, "positions": positions}).encode()
-        chunked = client.post("/api/photometry/measure-batch",  # no Content-Length
-                              content=(encoded[i:i + 1000] for i in range(0, len(encoded), 1000)),
-                              headers={"Content-Type": "application/json"})
+        chunked = client.post(
+            "/api/photometry/measure-batch",  # no Content-Length
+            content=(encoded[i : i + 1000] for i in range(0, len(encoded), 1000)),
+            headers={"Content-Type": "application/json"},
+        )
         assert chunked.status_code == 413
-        malformed = client.post("/api/photometry/measure", content=b'{"image": ',
-                                headers={"Content-Type": "application/json"})
+        malformed = client.post(
+            "/api/photometry/measure",
+            content=b'{"image": ',
+            headers={"Content-Type": "application/json"},
+        )
         assert malformed.status_code == 400
         assert malformed.json()["detail"].startswith("request body is not JSON")
         documented = client.get("/openapi.json").json()["paths"]
@@ -101,14 +130,20 @@ def test_api_refuses_beams_and_large_or_malformed_bodies(image, tmp_path, sqlite
 def test_positions_measured_in_chunks_match_one_pass(tmp_path):
     """Bands of 7 targets, blends across band edges fitted with their neighbours."""
     sky = make_sky(RA0, DEC0, 0.09, seed=8, n_sources=40, min_flux_jy=0.05, max_flux_jy=0.5)
-    path = simulate_image(tmp_path / "chunks-image-pb.fits", sky, center_ra_deg=RA0,
-                          center_dec_deg=DEC0, npix=400, pb=None, seed=3,
-                          date_obs="2026-05-01T00:00:00").path
+    path = simulate_image(
+        tmp_path / "chunks-image-pb.fits",
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=400,
+        pb=None,
+        seed=3,
+        date_obs="2026-05-01T00:00:00",
+    ).path
     image = load_image(path)
     names = list(sky["name"])
     whole = measure_many(image, sky["ra_deg"], sky["dec_deg"], names=names)
-    chunked = measure_in_chunks(image, sky["ra_deg"], sky["dec_deg"], names=names,
-                                chunk_size=7)
+    chunked = measure_in_chunks(image, sky["ra_deg"], sky["dec_deg"], names=names, chunk_size=7)
     assert chunked.meta["n_chunks"] == 6
     assert list(chunked["name"]) == names  # input order
     measured = np.isfinite(whole["peak_jyb"])

@@ -18,9 +18,11 @@ from dsa110_contimg.database.registry import list_data
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 
 RA0, DEC0 = 150.0, 37.2
-REFUSAL = ("error: normalization needs the master catalogue of 'sim', which is not built: run "
-           "`contimg catalog build-master --catalog sim` first (or turn normalization off: "
-           "--no-photometry-normalize, photometry.normalize = false)")
+REFUSAL = (
+    "error: normalization needs the master catalogue of 'sim', which is not built: run "
+    "`contimg catalog build-master --catalog sim` first (or turn normalization off: "
+    "--no-photometry-normalize, photometry.normalize = false)"
+)
 
 
 def _field(tmp_path) -> Path:
@@ -28,13 +30,27 @@ def _field(tmp_path) -> Path:
     directory."""
     upgrade()
     sky = make_sky(RA0, DEC0, 0.05, seed=2, n_sources=5, min_flux_jy=0.05, max_flux_jy=0.2)
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(tmp_path / "sky.csv", format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(tmp_path / "sky.csv", format="ascii.csv")
     ingest_catalog(tmp_path / "sky.csv", "sim")
     incoming = Path(os.environ["CONTIMG_STATE_DIR"]) / "data" / "incoming"
     incoming.mkdir(parents=True)
-    simulate_image(incoming / "obs-image-pb.fits", sky, center_ra_deg=RA0, center_dec_deg=DEC0,
-                   npix=160, pb=None, seed=1, date_obs="2026-05-01T00:00:00")
+    simulate_image(
+        incoming / "obs-image-pb.fits",
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=160,
+        pb=None,
+        seed=1,
+        date_obs="2026-05-01T00:00:00",
+    )
     return incoming
 
 
@@ -69,9 +85,11 @@ def test_normalize_setting_without_master_refuses_run_and_stream(tmp_path, monke
 
 def test_default_normalization_without_master_warns_and_goes_on(tmp_path, caplog):
     _field(tmp_path)
-    result = CliRunner().invoke(app, ["stream", "--once", "--queue-only", "--settle", "0",
-                                      "--photometry-catalog", "sim"])
+    result = CliRunner().invoke(
+        app, ["stream", "--once", "--queue-only", "--settle", "0", "--photometry-catalog", "sim"]
+    )
     assert result.exit_code == 0, result.output
-    assert "which is not built: run `contimg catalog build-master --catalog sim` first" in \
-        caplog.text
+    assert (
+        "which is not built: run `contimg catalog build-master --catalog sim` first" in caplog.text
+    )
     assert list_data()[1] == 1

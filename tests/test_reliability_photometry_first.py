@@ -47,8 +47,9 @@ def test_finalize_and_publish_queue_photometry_never_requested(tmp_path, sqlite_
 def test_published_directly_when_photometry_is_disabled(tmp_path, sqlite_url):
     with api_env(tmp_path, sqlite_url) as env:
         data_id = register_data(env.images[0], url=sqlite_url)
-        settings = env.settings.model_copy(update={
-            "photometry": env.settings.photometry.model_copy(update={"enabled": False})})
+        settings = env.settings.model_copy(
+            update={"photometry": env.settings.photometry.model_copy(update={"enabled": False})}
+        )
         env.client.app.state.settings = settings
         response = env.client.post(f"/api/data/{data_id}/publish")
         assert response.status_code == 200, response.text

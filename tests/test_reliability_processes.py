@@ -32,20 +32,29 @@ def test_sigkilled_run_takes_its_workers_and_imaging_command_with_it(tmp_path):
     incoming = tmp_path / "state" / "data" / "incoming"
     incoming.mkdir(parents=True)
     (incoming / "obs1.ms").write_text("an observation the command takes long to image")
-    env = {**os.environ, "CONTIMG_STATE_DIR": str(tmp_path / "state"),
-           "CONTIMG_STREAM__IMAGER": "command",
-           "CONTIMG_STREAM__IMAGING_COMMAND": json.dumps(["sleep", "300"]),
-           "CONTIMG_STREAM__SETTLE_S": "0.1", "CONTIMG_JOBS__POLL_S": "0.2"}
+    env = {
+        **os.environ,
+        "CONTIMG_STATE_DIR": str(tmp_path / "state"),
+        "CONTIMG_STREAM__IMAGER": "command",
+        "CONTIMG_STREAM__IMAGING_COMMAND": json.dumps(["sleep", "300"]),
+        "CONTIMG_STREAM__SETTLE_S": "0.1",
+        "CONTIMG_JOBS__POLL_S": "0.2",
+    }
     env.pop("CONTIMG_DATABASE_URL", None)
-    service = subprocess.Popen([sys.executable, "-m", "dsa110_contimg.cli", "run", "--no-api",
-                                "--workers", "2"], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    service = subprocess.Popen(
+        [sys.executable, "-m", "dsa110_contimg.cli", "run", "--no-api", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     parent = psutil.Process(service.pid)
     try:
+
         def started() -> bool:
             names = [" ".join(c.cmdline()) for c in parent.children(recursive=True)]
-            return (sum("multiprocessing.spawn" in n for n in names) >= 2
-                    and any(n.endswith("sleep 300") for n in names))
+            return sum("multiprocessing.spawn" in n for n in names) >= 2 and any(
+                n.endswith("sleep 300") for n in names
+            )
 
         _wait_for(started, 120, "two workers and the imaging command")
         children = parent.children(recursive=True)
@@ -54,8 +63,11 @@ def test_sigkilled_run_takes_its_workers_and_imaging_command_with_it(tmp_path):
         service.send_signal(signal.SIGKILL)
         service.wait()
     try:
-        _wait_for(lambda: not any(_alive(c) for c in children), 30,
-                  "the children of the killed service to end")
+        _wait_for(
+            lambda: not any(_alive(c) for c in children),
+            30,
+            "the children of the killed service to end",
+        )
     finally:
         for child in children:  # leave no orphan behind when the test fails
             if _alive(child):

@@ -30,10 +30,19 @@ def roots(tmp_path, monkeypatch):
     monkeypatch.setenv("CONTIMG_DATA_ROOTS", str(data))
     get_settings.cache_clear()
     sky = make_sky(150.0, 37.2, 0.1, seed=2, n_sources=5)
-    images = [simulate_image(directory / name, sky, center_ra_deg=150.0, center_dec_deg=37.2,
-                             npix=128, pb=None, seed=1, date_obs="2026-05-01T00:00:00").path
-              for directory, name in ((outside, "secret-image-pb.fits"),
-                                      (data, "good-image-pb.fits"))]
+    images = [
+        simulate_image(
+            directory / name,
+            sky,
+            center_ra_deg=150.0,
+            center_dec_deg=37.2,
+            npix=128,
+            pb=None,
+            seed=1,
+            date_obs="2026-05-01T00:00:00",
+        ).path
+        for directory, name in ((outside, "secret-image-pb.fits"), (data, "good-image-pb.fits"))
+    ]
     return data, images[0], images[1]
 
 
@@ -41,8 +50,15 @@ def test_stream_refuses_a_symlink_out_of_the_roots_and_goes_on(roots, sqlite_url
     data, secret, good = roots
     (data / "incoming" / "evil-image-pb.fits").symlink_to(secret)
     shutil.copy(good, data / "incoming" / "fine-image-pb.fits")
-    converter = StreamingConverter(ExternalImager(), data / "incoming", data / "images", None,
-                                   settle_s=0.0, ledger=Ledger(data / "ledger"), url=sqlite_url)
+    converter = StreamingConverter(
+        ExternalImager(),
+        data / "incoming",
+        data / "images",
+        None,
+        settle_s=0.0,
+        ledger=Ledger(data / "ledger"),
+        url=sqlite_url,
+    )
     records = {r.key: r for r in converter.run_once()}
     assert records["evil"].status == "failed"
     assert "evil-image-pb.fits is outside the data roots" in records["evil"].error
@@ -55,8 +71,11 @@ def test_stream_refuses_a_symlink_out_of_the_roots_and_goes_on(roots, sqlite_url
 
 
 def test_stream_refuses_to_start_watching_outside_the_roots(roots, tmp_path):
-    settings = Settings(state_dir=tmp_path / "state", data_roots=[roots[0]],
-                        stream={"input_dir": tmp_path / "outside"})
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        data_roots=[roots[0]],
+        stream={"input_dir": tmp_path / "outside"},
+    )
     with pytest.raises(PathOutsideRootsError, match="stream.input_dir"):
         StreamingConverter.from_settings(settings)
 
@@ -67,11 +86,16 @@ def test_product_swapped_for_a_symlink_is_refused_by_data_id(roots, tmp_path, sq
     data_id = register_data(good, url=sqlite_url)
     good.unlink()
     good.symlink_to(secret)
-    settings = Settings(state_dir=tmp_path / "state", database_url=sqlite_url,
-                        data_roots=[data], publish={"published_dir": data / "published"})
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        database_url=sqlite_url,
+        data_roots=[data],
+        publish={"published_dir": data / "published"},
+    )
     with TestClient(create_app(settings)) as client:
-        measured = client.post("/api/photometry/measure",
-                               json={"data_id": data_id, "ra_deg": 150.0, "dec_deg": 37.2})
+        measured = client.post(
+            "/api/photometry/measure", json={"data_id": data_id, "ra_deg": 150.0, "dec_deg": 37.2}
+        )
         finalized = client.post(f"/api/data/{data_id}/finalize")
         published = client.post(f"/api/data/{data_id}/publish")
     for response in (measured, finalized, published):
@@ -79,8 +103,9 @@ def test_product_swapped_for_a_symlink_is_refused_by_data_id(roots, tmp_path, sq
         assert "outside the data roots" in response.json()["detail"]
         assert str(tmp_path) not in response.text
     assert secret.is_file() and good.is_symlink()  # nothing moved
-    job_id = create_batch_photometry_job([data_id], params=PhotometryParams(catalog="none"),
-                                         url=sqlite_url)
+    job_id = create_batch_photometry_job(
+        [data_id], params=PhotometryParams(catalog="none"), url=sqlite_url
+    )
     run_worker(stop_when_idle=True, url=sqlite_url)
     item = get_job(job_id, url=sqlite_url).items[0]
     assert item["status"] == "failed" and "outside the data roots" in item["error"]
@@ -90,11 +115,17 @@ def test_product_swapped_for_a_symlink_is_refused_by_data_id(roots, tmp_path, sq
 def test_publishing_never_moves_a_file_out_of_the_roots(roots, tmp_path, sqlite_url):
     data, _secret, good = roots
     data_id = register_data(good, url=sqlite_url)
-    settings = Settings(state_dir=tmp_path / "state", database_url=sqlite_url,
-                        data_roots=[data], publish={"published_dir": tmp_path / "elsewhere"})
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        database_url=sqlite_url,
+        data_roots=[data],
+        publish={"published_dir": tmp_path / "elsewhere"},
+    )
     with TestClient(create_app(settings)) as client:
         response = client.post(f"/api/data/{data_id}/publish")
     assert response.status_code == 403
-    assert "published name (publish.published_dir) is outside the data roots" in \
-        response.json()["detail"]
+    assert (
+        "published name (publish.published_dir) is outside the data roots"
+        in response.json()["detail"]
+    )
     assert good.is_file() and not (tmp_path / "elsewhere").exists()

@@ -15,9 +15,19 @@ from dsa110_contimg.jobs.service import get_job, list_jobs
 
 def _images(directory, n: int) -> list:
     sky = make_sky(150.0, 37.2, 0.05, seed=5, n_sources=4)
-    return [simulate_image(directory / f"img{k}-image-pb.fits", sky, center_ra_deg=150.0,
-                           center_dec_deg=37.2, npix=128, pb=None, seed=k,
-                           date_obs=f"2026-05-01T00:0{k}:00").path for k in range(n)]
+    return [
+        simulate_image(
+            directory / f"img{k}-image-pb.fits",
+            sky,
+            center_ra_deg=150.0,
+            center_dec_deg=37.2,
+            npix=128,
+            pb=None,
+            seed=k,
+            date_obs=f"2026-05-01T00:0{k}:00",
+        ).path
+        for k in range(n)
+    ]
 
 
 def test_submit_queues_good_files_and_names_the_refused_ones(tmp_path):
@@ -49,11 +59,12 @@ def test_error_responses_name_paths_relative_to_the_data_root(tmp_path, sqlite_u
     data = tmp_path / "data"
     (data / "images").mkdir(parents=True)
     (data / "images" / "broken-image-pb.fits").write_bytes(b"SIMPLE  = T" + b"\0" * 100)
-    settings = Settings(state_dir=tmp_path / "state", database_url=sqlite_url,
-                        data_roots=[data])
+    settings = Settings(state_dir=tmp_path / "state", database_url=sqlite_url, data_roots=[data])
     with TestClient(create_app(settings)) as client:
-        response = client.post("/api/photometry/measure", json={
-            "image": "images/broken-image-pb.fits", "ra_deg": 150.0, "dec_deg": 37.2})
+        response = client.post(
+            "/api/photometry/measure",
+            json={"image": "images/broken-image-pb.fits", "ra_deg": 150.0, "dec_deg": 37.2},
+        )
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert detail.startswith("images/broken-image-pb.fits: not a readable FITS image")

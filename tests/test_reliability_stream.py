@@ -23,15 +23,26 @@ from dsa110_contimg.jobs.reconcile import PeriodicSweep
 
 def _image(tmp_path: Path) -> Path:
     sky = make_sky(150.0, 37.2, 0.1, seed=1, n_sources=5)
-    return simulate_image(tmp_path / "made-image-pb.fits", sky, center_ra_deg=150.0,
-                          center_dec_deg=37.2, npix=128, pb=None, seed=1,
-                          date_obs="2026-05-01T00:00:00").path
+    return simulate_image(
+        tmp_path / "made-image-pb.fits",
+        sky,
+        center_ra_deg=150.0,
+        center_dec_deg=37.2,
+        npix=128,
+        pb=None,
+        seed=1,
+        date_obs="2026-05-01T00:00:00",
+    ).path
 
 
 def _command(image: Path, marker: Path) -> list[str]:
     """Images by copying ``image``; takes 300 s (a long imaging run) while ``marker`` exists."""
-    return ["sh", "-c", f"if [ -e {marker} ]; then exec sleep 300; fi; "
-            f"cp {image} {{output_dir}}/obs1-image-pb.fits"]
+    return [
+        "sh",
+        "-c",
+        f"if [ -e {marker} ]; then exec sleep 300; fi; "
+        f"cp {image} {{output_dir}}/obs1-image-pb.fits",
+    ]
 
 
 def test_orderly_stops_do_not_count_but_a_death_does(tmp_path):
@@ -41,17 +52,23 @@ def test_orderly_stops_do_not_count_but_a_death_does(tmp_path):
     (incoming / "obs1.ms").write_text("observation")
     marker = tmp_path / "slow"
     marker.touch()
-    env = {**os.environ, "CONTIMG_STATE_DIR": str(state), "CONTIMG_STREAM__IMAGER": "command",
-           "CONTIMG_STREAM__IMAGING_COMMAND": json.dumps(_command(_image(tmp_path), marker)),
-           "CONTIMG_STREAM__SETTLE_S": "0", "CONTIMG_PHOTOMETRY__ENABLED": "false",
-           "COLUMNS": "400"}  # log lines unwrapped
+    env = {
+        **os.environ,
+        "CONTIMG_STATE_DIR": str(state),
+        "CONTIMG_STREAM__IMAGER": "command",
+        "CONTIMG_STREAM__IMAGING_COMMAND": json.dumps(_command(_image(tmp_path), marker)),
+        "CONTIMG_STREAM__SETTLE_S": "0",
+        "CONTIMG_PHOTOMETRY__ENABLED": "false",
+        "COLUMNS": "400",
+    }  # log lines unwrapped
     env.pop("CONTIMG_DATABASE_URL", None)
     ledger = Ledger(state / "stream" / "ledger")
     command = [sys.executable, "-m", "dsa110_contimg.cli", "stream", "--once"]
 
     def interrupted_by(signum: int) -> str:
-        stream = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True)
+        stream = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         deadline = time.monotonic() + 120
         while not any(c.name() == "sleep" for c in psutil.Process(stream.pid).children(True)):
             assert time.monotonic() < deadline and stream.poll() is None, "imaging never began"
@@ -103,8 +120,9 @@ def test_observation_failed_by_deaths_is_retried_once_after_a_restart(tmp_path, 
 
     def service() -> StreamingConverter:
         imager = CommandImager(["cp", str(image), "{output_dir}/x-image-pb.fits"], "*.ms", 60.0)
-        return StreamingConverter(imager, incoming, images, None, settle_s=0.0, ledger=ledger,
-                                  url=sqlite_url)
+        return StreamingConverter(
+            imager, incoming, images, None, settle_s=0.0, ledger=ledger, url=sqlite_url
+        )
 
     _run_service(service(), sqlite_url)  # fails both; not retried by the same run
     for key in ("healthy", "poison"):
@@ -114,6 +132,9 @@ def test_observation_failed_by_deaths_is_retried_once_after_a_restart(tmp_path, 
     _run_service(service(), sqlite_url)  # a restart: its first sweep retries "healthy" once
     healthy, poison = ledger.get("healthy"), ledger.get("poison")
     assert (healthy.status, healthy.attempts, healthy.retried_after_restart) == (
-        "done", MAX_ATTEMPTS, True)
+        "done",
+        MAX_ATTEMPTS,
+        True,
+    )
     assert healthy.data_id
     assert (poison.status, poison.attempts) == ("failed", MAX_ATTEMPTS)  # never a second retry

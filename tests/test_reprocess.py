@@ -32,8 +32,9 @@ def test_interrupted_reprocess_resumes_and_measures_nothing_twice(tmp_path, sqli
     with session_scope(sqlite_url) as session:
         assert set(session.scalars(select(BatchJobItem.priority))) == {PRIORITY_REPROCESS}
     # The rerun waits for the queued items instead of queueing them again.
-    resumed = reprocess_range(0.0, 1e6, params=PARAMS, chunk=3, executor="local", workers=1,
-                              url=sqlite_url)
+    resumed = reprocess_range(
+        0.0, 1e6, params=PARAMS, chunk=3, executor="local", workers=1, url=sqlite_url
+    )
     assert resumed.job_ids == queued.job_ids and resumed.progress.completed == 7
     assert _count(sqlite_url, BatchJobItem) == 7
     rows = _count(sqlite_url, Photometry)
@@ -50,15 +51,46 @@ def test_reprocess_command_progress_and_summary(tmp_path, isolated_settings):
     for path in _images(tmp_path, url, 3):
         register_data(path, url=url)
     runner = CliRunner()
-    out = runner.invoke(app, ["photometry", "reprocess", "--since", "0", "--until", "1e6",
-                              "--catalog", "sim", "--params", "normalize=false",
-                              "--params", "fitting.low_snr=4.5", "--chunk", "2"])
+    out = runner.invoke(
+        app,
+        [
+            "photometry",
+            "reprocess",
+            "--since",
+            "0",
+            "--until",
+            "1e6",
+            "--catalog",
+            "sim",
+            "--params",
+            "normalize=false",
+            "--params",
+            "fitting.low_snr=4.5",
+            "--chunk",
+            "2",
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "3 products: 0 already measured, 3 completed, 0 failed" in out.output
-    out = runner.invoke(app, ["photometry", "reprocess", "--since", "0", "--until", "1e6",
-                              "--catalog", "sim", "--params", "normalize=false",
-                              "--params", "fitting.low_snr=4.5"])
+    out = runner.invoke(
+        app,
+        [
+            "photometry",
+            "reprocess",
+            "--since",
+            "0",
+            "--until",
+            "1e6",
+            "--catalog",
+            "sim",
+            "--params",
+            "normalize=false",
+            "--params",
+            "fitting.low_snr=4.5",
+        ],
+    )
     assert "3 already measured, 0 completed" in out.output
-    out = runner.invoke(app, ["photometry", "reprocess", "--since", "0", "--until", "1",
-                              "--params", "oops"])
+    out = runner.invoke(
+        app, ["photometry", "reprocess", "--since", "0", "--until", "1", "--params", "oops"]
+    )
     assert out.exit_code == 2 and "KEY=VALUE" in out.output

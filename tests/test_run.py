@@ -35,14 +35,20 @@ def _free_port() -> int:
 
 def _statuses() -> dict[tuple[str, str | None, str], int]:
     with session_scope() as session:
-        rows = session.execute(select(DataRegistry.data_type, DataRegistry.photometry_status,
-                                      DataRegistry.status, func.count()).group_by(
-            DataRegistry.data_type, DataRegistry.photometry_status, DataRegistry.status)).all()
+        rows = session.execute(
+            select(
+                DataRegistry.data_type,
+                DataRegistry.photometry_status,
+                DataRegistry.status,
+                func.count(),
+            ).group_by(DataRegistry.data_type, DataRegistry.photometry_status, DataRegistry.status)
+        ).all()
     return {(t, p, s): n for t, p, s, n in rows}
 
 
-def test_run_serves_stream_workers_mosaics_and_api_until_sigterm(tmp_path, isolated_settings,
-                                                                 monkeypatch):
+def test_run_serves_stream_workers_mosaics_and_api_until_sigterm(
+    tmp_path, isolated_settings, monkeypatch
+):
     port = _free_port()
     monkeypatch.setenv("CONTIMG_PHOTOMETRY__CATALOG", "run-sky")
     monkeypatch.setenv("CONTIMG_STREAM__SETTLE_S", "0.2")
@@ -54,20 +60,38 @@ def test_run_serves_stream_workers_mosaics_and_api_until_sigterm(tmp_path, isola
     monkeypatch.setenv("CONTIMG_API__PORT", str(port))
     upgrade()
     sky = make_sky(RA0, DEC0, 0.2, seed=5, min_flux_jy=5e-3, n_sources=200)
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(tmp_path / "sky.csv", format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(tmp_path / "sky.csv", format="ascii.csv")
     ingest_catalog(tmp_path / "sky.csv", "run-sky")
     incoming = isolated_settings.stream.input_dir
     incoming.mkdir(parents=True)
 
-    service = subprocess.Popen([sys.executable, "-m", "dsa110_contimg.cli", "run"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    service = subprocess.Popen(
+        [sys.executable, "-m", "dsa110_contimg.cli", "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for i, offset in enumerate((-0.02, 0.02)):
             partial = tmp_path / f"obs{i}-image-pb.fits"
-            simulate_image(partial, sky, center_ra_deg=RA0 + offset, center_dec_deg=DEC0,
-                           npix=256, noise_jy=1e-3, pb_corrected=True, seed=i,
-                           date_obs=f"2026-11-24T06:0{5 * i}:00")
+            simulate_image(
+                partial,
+                sky,
+                center_ra_deg=RA0 + offset,
+                center_dec_deg=DEC0,
+                npix=256,
+                noise_jy=1e-3,
+                pb_corrected=True,
+                seed=i,
+                date_obs=f"2026-11-24T06:0{5 * i}:00",
+            )
             os.replace(partial, incoming / partial.name)  # an imager finishing a file
         deadline = time.monotonic() + 180
         expected = {("image", "completed", "staging"): 2, ("mosaic", "completed", "published"): 1}
@@ -77,8 +101,9 @@ def test_run_serves_stream_workers_mosaics_and_api_until_sigterm(tmp_path, isola
             time.sleep(0.3)
         health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
         assert health.status_code == 200
-        listed = httpx.get(f"http://127.0.0.1:{port}/api/data", params={"type": "mosaic"},
-                           timeout=10).json()
+        listed = httpx.get(
+            f"http://127.0.0.1:{port}/api/data", params={"type": "mosaic"}, timeout=10
+        ).json()
         assert listed["count"] == 1
         assert listed["data"][0]["photometry_status"] == "completed"
     finally:
@@ -87,8 +112,11 @@ def test_run_serves_stream_workers_mosaics_and_api_until_sigterm(tmp_path, isola
     assert service.returncode == 0, err[-3000:]
     assert "mosaic" in out and "completed" in out  # the summary's products table
     with session_scope() as session:
-        running = session.scalar(select(func.count()).select_from(BatchJobItem).where(
-            BatchJobItem.status.in_(("pending", "running"))))
+        running = session.scalar(
+            select(func.count())
+            .select_from(BatchJobItem)
+            .where(BatchJobItem.status.in_(("pending", "running")))
+        )
     assert running == 0
 
 

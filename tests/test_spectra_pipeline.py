@@ -39,9 +39,16 @@ SUBBAND_NOISE, MFS_NOISE = 4e-3, 1e-3
 #: Per source: flux density at 1.4 GHz and spectral index. The last two are faint: "whole"
 #: reaches S/N ≈ 7 over the band (≈ 1.7 per sub-band), "none" S/N ≈ 0.4.
 SOURCES = {
-    "b0": (0.40, -0.9), "b1": (0.30, 0.3), "b2": (0.25, -1.4), "b3": (0.20, -0.5),
-    "b4": (0.15, 0.0), "b5": (0.35, -0.7), "b6": (0.12, -1.1), "b7": (0.28, 0.5),
-    "whole": (7e-3, 0.0), "none": (4e-4, 0.0),
+    "b0": (0.40, -0.9),
+    "b1": (0.30, 0.3),
+    "b2": (0.25, -1.4),
+    "b3": (0.20, -0.5),
+    "b4": (0.15, 0.0),
+    "b5": (0.35, -0.7),
+    "b6": (0.12, -1.1),
+    "b7": (0.28, 0.5),
+    "whole": (7e-3, 0.0),
+    "none": (4e-4, 0.0),
 }
 
 
@@ -49,21 +56,47 @@ def _sky() -> Table:
     names = list(SOURCES)
     offsets = (np.arange(len(names)) % 4 - 1.5) * 0.1, (np.arange(len(names)) // 4 - 1.0) * 0.1
     dec = DEC0 + offsets[1]
-    return Table({"name": names, "ra_deg": RA0 + offsets[0] / math.cos(math.radians(DEC0)),
-                  "dec_deg": dec, "s0": [SOURCES[n][0] for n in names],
-                  "alpha": [SOURCES[n][1] for n in names]})
+    return Table(
+        {
+            "name": names,
+            "ra_deg": RA0 + offsets[0] / math.cos(math.radians(DEC0)),
+            "dec_deg": dec,
+            "s0": [SOURCES[n][0] for n in names],
+            "alpha": [SOURCES[n][1] for n in names],
+        }
+    )
 
 
 def _image(path, sky: Table, freq: float, noise: float, seed: int) -> str:
-    table = Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-                   "flux_jy": sky["s0"] * (freq / REF) ** sky["alpha"],
-                   "major_arcsec": np.zeros(len(sky)), "minor_arcsec": np.zeros(len(sky)),
-                   "pa_deg": np.zeros(len(sky))})
+    table = Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_jy": sky["s0"] * (freq / REF) ** sky["alpha"],
+            "major_arcsec": np.zeros(len(sky)),
+            "minor_arcsec": np.zeros(len(sky)),
+            "pa_deg": np.zeros(len(sky)),
+        }
+    )
     scale = MFS_FREQ / freq
-    return str(simulate_image(path, table, center_ra_deg=RA0, center_dec_deg=DEC0, npix=448,
-                              pixel_arcsec=4.0, noise_jy=noise, beam_major_arcsec=116.0 * scale,
-                              beam_minor_arcsec=36.0 * scale, freq_hz=float(freq), pb=None,
-                              date_obs="2026-06-01T04:00:00", seed=seed).path)
+    return str(
+        simulate_image(
+            path,
+            table,
+            center_ra_deg=RA0,
+            center_dec_deg=DEC0,
+            npix=448,
+            pixel_arcsec=4.0,
+            noise_jy=noise,
+            beam_major_arcsec=116.0 * scale,
+            beam_minor_arcsec=36.0 * scale,
+            freq_hz=float(freq),
+            pb=None,
+            date_obs="2026-06-01T04:00:00",
+            seed=seed,
+        ).path
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +104,10 @@ def observation(tmp_path_factory):
     """One observation's MFS image and its 16 sub-band images, written once for the module."""
     directory = tmp_path_factory.mktemp("observation")
     sky = _sky()
-    subbands = [_image(directory / f"obs-{k:04d}-image.fits", sky, f, SUBBAND_NOISE, 10 + k)
-                for k, f in enumerate(FREQ)]
+    subbands = [
+        _image(directory / f"obs-{k:04d}-image.fits", sky, f, SUBBAND_NOISE, 10 + k)
+        for k, f in enumerate(FREQ)
+    ]
     mfs = _image(directory / "obs-MFS-image.fits", sky, MFS_FREQ, MFS_NOISE, 1)
     return sky, mfs, subbands
 
@@ -83,8 +118,14 @@ def measured(observation, tmp_path, isolated_settings):
     sky, mfs, subbands = observation
     upgrade()
     catalogue = tmp_path / "sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": 1e3 * sky["s0"]}).write(catalogue, format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": 1e3 * sky["s0"],
+        }
+    ).write(catalogue, format="ascii.csv")
     ingest_catalog(catalogue, "sim")
     data_id = register_data(mfs, metadata={"subband_images": subbands})
     job_id = create_batch_photometry_job([data_id], params=PhotometryParams(catalog="sim"))
@@ -104,7 +145,8 @@ def test_the_worker_stores_each_sources_spectrum_with_calibrated_indices(measure
         spectrum = source_spectrum(_source_id(truth["name"]), data_id=data_id)
         row = by_id[_source_id(truth["name"])]
         assert spectrum.meta["alpha"] == row["alpha"] or (
-            math.isnan(spectrum.meta["alpha"]) and math.isnan(row["alpha"]))
+            math.isnan(spectrum.meta["alpha"]) and math.isnan(row["alpha"])
+        )
         assert int(spectrum["last_subband"][-1] - spectrum["first_subband"][0]) + 1 <= 16
         if truth["name"].startswith("b"):
             snr = row["ref_flux_jy"] / row["ref_flux_err_jy"]
@@ -135,8 +177,9 @@ def test_the_mfs_flux_agrees_with_the_spectrum(measured):
         spectrum = source_spectrum(_source_id(truth["name"]), data_id=data_id).meta
         at_mfs = spectrum["ref_flux_jy"] * (MFS_FREQ / spectrum["ref_freq_hz"]) ** spectrum["alpha"]
         row = mfs[str(truth["name"])]
-        assert abs(row["peak_jyb"] - at_mfs) < 3 * math.hypot(row["peak_err_jyb"],
-                                                              spectrum["ref_flux_err_jy"])
+        assert abs(row["peak_jyb"] - at_mfs) < 3 * math.hypot(
+            row["peak_err_jyb"], spectrum["ref_flux_err_jy"]
+        )
 
 
 def test_cli_shows_a_sources_spectrum_and_a_products_spectra(measured, tmp_path):
@@ -144,8 +187,9 @@ def test_cli_shows_a_sources_spectrum_and_a_products_spectra(measured, tmp_path)
     runner = CliRunner()
     result = runner.invoke(app, ["spectrum", "b2", "--plot", str(tmp_path / "b2.png")])
     assert result.exit_code == 0, result.output
-    alpha, alpha_err = map(float, re.search(r"α = (-?[\d.]+) ± ([\d.]+)",
-                                            " ".join(result.output.split())).groups())
+    alpha, alpha_err = map(
+        float, re.search(r"α = (-?[\d.]+) ± ([\d.]+)", " ".join(result.output.split())).groups()
+    )
     assert abs(alpha + 1.4) < 3 * alpha_err
     assert (tmp_path / "b2.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = runner.invoke(app, ["spectrum", "none"])
@@ -178,8 +222,12 @@ def test_api_serves_spectra_and_spectral_indices_over_time(measured, isolated_se
         limit = client.get("/api/sources/none/spectrum").json()
         assert limit["fit"]["upper_limit"] and limit["fit"]["alpha"] is None
         assert limit["bins"][0]["flux_jy"] is None and limit["bins"][0]["limit_jy"] > 0
-        assert client.get("/api/sources/b0/spectrum",
-                          params={"data_id": "no-such-product"}).status_code == 404
+        assert (
+            client.get(
+                "/api/sources/b0/spectrum", params={"data_id": "no-such-product"}
+            ).status_code
+            == 404
+        )
         csv = client.get("/api/sources/b0/spectrum", params={"format": "csv"})
         assert csv.status_code == 200 and len(Table.read(csv.text, format="ascii.csv")) == 16
         png = client.get("/api/sources/b0/spectrum.png")
@@ -203,23 +251,33 @@ def test_spectra_are_replaced_on_a_rerun_and_can_be_turned_off(measured):
     b6 = source_spectrum(_source_id("b6"), data_id=data_id)
     assert 1 < len(b6) < 16  # S/N ≈ 130 in all: a few bins of S/N 50
 
-    create_batch_photometry_job([data_id], params=PhotometryParams(
-        catalog="sim", normalize=False, adaptive={"enabled": False}))
+    create_batch_photometry_job(
+        [data_id],
+        params=PhotometryParams(catalog="sim", normalize=False, adaptive={"enabled": False}),
+    )
     run_worker(stop_when_idle=True)
     assert np.all(product_spectral_indices(data_id)["target_snr"] == 50.0)  # untouched
 
 
-def test_a_missing_subband_image_keeps_the_photometry_and_says_why(observation, tmp_path,
-                                                                    isolated_settings):
+def test_a_missing_subband_image_keeps_the_photometry_and_says_why(
+    observation, tmp_path, isolated_settings
+):
     sky, mfs, subbands = observation
     upgrade()
     catalogue = tmp_path / "sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": 1e3 * sky["s0"]}).write(catalogue, format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": 1e3 * sky["s0"],
+        }
+    ).write(catalogue, format="ascii.csv")
     ingest_catalog(catalogue, "sim")
     missing = str(tmp_path / "gone-0003-image.fits")
-    data_id = register_data(mfs, metadata={"subband_images": [*subbands[:3], missing,
-                                                              *subbands[4:]]})
+    data_id = register_data(
+        mfs, metadata={"subband_images": [*subbands[:3], missing, *subbands[4:]]}
+    )
     job_id = create_batch_photometry_job([data_id], params=PhotometryParams(catalog="sim"))
     run_worker(stop_when_idle=True)
     item = get_job(job_id).items[0]
@@ -239,8 +297,12 @@ def test_light_curves_binned_to_a_target_snr(tmp_path, isolated_settings):
     url = f"sqlite:///{tmp_path / 'products.db'}"
     upgrade(url)
     with api_env(tmp_path, url, n_images=3) as env:
-        assert env.client.post("/api/batch/photometry",
-                               json={"images": [str(p) for p in env.images]}).status_code == 201
+        assert (
+            env.client.post(
+                "/api/batch/photometry", json={"images": [str(p) for p in env.images]}
+            ).status_code
+            == 201
+        )
         run_worker(stop_when_idle=True, url=url)
         name = str(env.sky["name"][int(np.argmin(env.sky["flux_jy"]))])
         raw = env.client.get(f"/api/sources/{name}/lightcurve").json()
@@ -252,23 +314,30 @@ def test_light_curves_binned_to_a_target_snr(tmp_path, isolated_settings):
         mean = float(np.sum(w * flux) / w.sum())
         total_snr = mean * float(np.sqrt(w.sum()))
 
-        binned = env.client.get(f"/api/sources/{name}/lightcurve",
-                                params={"bin_snr": 0.9 * total_snr}).json()
+        binned = env.client.get(
+            f"/api/sources/{name}/lightcurve", params={"bin_snr": 0.9 * total_snr}
+        ).json()
         assert binned["count"] == 1
         assert binned["flux"] == ("peak" if flux_key == "peak_jyb" else "normalized_flux")
         (point,) = binned["data"]
         mjds = [p["mjd"] for p in raw["data"]]
-        assert (point["n_epochs"], point["mjd_first"], point["mjd_last"]) == (3, min(mjds),
-                                                                              max(mjds))
+        assert (point["n_epochs"], point["mjd_first"], point["mjd_last"]) == (
+            3,
+            min(mjds),
+            max(mjds),
+        )
         assert not point["upper_limit"] and point["flux_jy"] == pytest.approx(mean, rel=1e-9)
         assert point["snr"] == pytest.approx(total_snr, rel=1e-9)
 
-        (limit,) = env.client.get(f"/api/sources/{name}/lightcurve",
-                                  params={"bin_snr": 2 * total_snr}).json()["data"]
+        (limit,) = env.client.get(
+            f"/api/sources/{name}/lightcurve", params={"bin_snr": 2 * total_snr}
+        ).json()["data"]
         assert limit["upper_limit"] and limit["flux_jy"] is None
         assert limit["limit_jy"] == pytest.approx(mean + 3 / np.sqrt(w.sum()), rel=1e-9)
-        assert env.client.get(f"/api/sources/{name}/lightcurve",
-                              params={"bin_snr": 0}).status_code == 422
+        assert (
+            env.client.get(f"/api/sources/{name}/lightcurve", params={"bin_snr": 0}).status_code
+            == 422
+        )
 
 
 def _text(output: str) -> str:

@@ -48,8 +48,14 @@ def sky(tmp_path: Path, isolated_settings) -> Table:
     upgrade()
     sky = make_sky(RA0, DEC0, 0.3, seed=7, min_flux_jy=5e-3, n_sources=300)
     csv = tmp_path / "sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(csv, format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(csv, format="ascii.csv")
     ingest_catalog(csv, CATALOG)
     sky.write(tmp_path / "sky.ecsv", format="ascii.ecsv")
     return sky
@@ -57,15 +63,34 @@ def sky(tmp_path: Path, isolated_settings) -> Table:
 
 def _converter(imager, tmp_path: Path, photometry: bool = True) -> StreamingConverter:
     return StreamingConverter(
-        imager, tmp_path / "incoming", tmp_path / "images",
-        PhotometryParams(catalog=CATALOG) if photometry else None, settle_s=0.0,
-        ledger=Ledger(tmp_path / "ledger"))
+        imager,
+        tmp_path / "incoming",
+        tmp_path / "images",
+        PhotometryParams(catalog=CATALOG) if photometry else None,
+        settle_s=0.0,
+        ledger=Ledger(tmp_path / "ledger"),
+    )
 
 
-def _image(path: Path, sky: Table, *, pb_corrected: bool = True, seed: int = 0,
-           date_obs: str = "2026-11-24T06:00:00") -> Path:
-    simulate_image(path, sky, center_ra_deg=RA0, center_dec_deg=DEC0, npix=NPIX,
-                   noise_jy=1e-3, pb_corrected=pb_corrected, date_obs=date_obs, seed=seed)
+def _image(
+    path: Path,
+    sky: Table,
+    *,
+    pb_corrected: bool = True,
+    seed: int = 0,
+    date_obs: str = "2026-11-24T06:00:00",
+) -> Path:
+    simulate_image(
+        path,
+        sky,
+        center_ra_deg=RA0,
+        center_dec_deg=DEC0,
+        npix=NPIX,
+        noise_jy=1e-3,
+        pb_corrected=pb_corrected,
+        date_obs=date_obs,
+        seed=seed,
+    )
     return path
 
 
@@ -78,8 +103,12 @@ def _registry() -> dict[str, DataRegistry]:
 
 def _rows(data_id: str) -> int:
     with session_scope() as session:
-        return session.scalar(select(func.count()).select_from(Photometry).join(
-            Product, Product.id == Photometry.product_id).where(Product.data_id == data_id))
+        return session.scalar(
+            select(func.count())
+            .select_from(Photometry)
+            .join(Product, Product.id == Photometry.product_id)
+            .where(Product.data_id == data_id)
+        )
 
 
 def test_wsclean_casa_and_plain_images_are_measured_without_a_manual_step(tmp_path, sky):
@@ -89,8 +118,13 @@ def test_wsclean_casa_and_plain_images_are_measured_without_a_manual_step(tmp_pa
     _image(incoming / "obsA-MFS-image-pb.fits", sky, seed=1)
     _image(incoming / "obsA-0000-image.fits", sky, pb_corrected=False, seed=2)
     _image(incoming / "obsA-MFS-psf.fits", sky, seed=3)
-    _image(incoming / "obsB.image.fits", sky, pb_corrected=False, seed=4,
-           date_obs="2026-11-24T06:05:00")
+    _image(
+        incoming / "obsB.image.fits",
+        sky,
+        pb_corrected=False,
+        seed=4,
+        date_obs="2026-11-24T06:05:00",
+    )
     _image(incoming / "obsB.image.pbcor.fits", sky, seed=5, date_obs="2026-11-24T06:05:00")
     _image(incoming / "obsC.fits", sky, seed=6, date_obs="2026-11-24T06:10:00")
     (incoming / ".obsD.fits.part").write_bytes(b"still being written")
@@ -99,7 +133,10 @@ def test_wsclean_casa_and_plain_images_are_measured_without_a_manual_step(tmp_pa
     assert sorted(r.key for r in records) == ["obsA", "obsB", "obsC"]
     assert all(r.status == "done" for r in records)
     assert {r.key: r.product for r in records} == {
-        "obsA": "MFS-image-pb", "obsB": "image-pb", "obsC": "image"}
+        "obsA": "MFS-image-pb",
+        "obsB": "image-pb",
+        "obsC": "image",
+    }
 
     run_worker(stop_when_idle=True)
     registry = _registry()
@@ -118,9 +155,16 @@ def test_choose_image_prefers_pb_corrected_mfs_and_refuses_product_sets_without_
     names = ["x-0001-image.fits", "x-image.fits", "x-MFS-image.fits", "x-pb.fits"]
     result = choose_image([tmp_path / n for n in names])
     assert (result.image.name, result.pb_corrected) == ("x-MFS-image.fits", False)
-    assert choose_image([tmp_path / "y.image.tt0.fits", tmp_path / "y.image.tt1.fits",
-                         tmp_path / "y.image.tt0.pbcor.fits"]).image.name == \
-        "y.image.tt0.pbcor.fits"
+    assert (
+        choose_image(
+            [
+                tmp_path / "y.image.tt0.fits",
+                tmp_path / "y.image.tt1.fits",
+                tmp_path / "y.image.tt0.pbcor.fits",
+            ]
+        ).image.name
+        == "y.image.tt0.pbcor.fits"
+    )
     with pytest.raises(Exception, match="no image among the products"):
         choose_image([tmp_path / "z-psf.fits", tmp_path / "z-pb.fits"])
 
@@ -169,17 +213,23 @@ shutil.copy(source, f"{output_dir}/{name}-MFS-image-pb.fits")
 """
 
 
-@pytest.mark.parametrize("mode, expected", [
-    ("ok", None),
-    ("fail", "exited with status 3: calibration table missing for obs1"),
-    ("hang", "timed out after 1 s"),
-])
+@pytest.mark.parametrize(
+    "mode, expected",
+    [
+        ("ok", None),
+        ("fail", "exited with status 3: calibration table missing for obs1"),
+        ("hang", "timed out after 1 s"),
+    ],
+)
 def test_command_imager_runs_a_program_and_reports_its_failure(tmp_path, sky, mode, expected):
     script = tmp_path / "imager.py"
     script.write_text(IMAGING_SCRIPT)
     template = _image(tmp_path / "template.fits", sky)
-    imager = CommandImager([sys.executable, str(script), str(template), "{output_dir}",
-                            "{name}", mode], pattern="*.ms", timeout_s=1.0)
+    imager = CommandImager(
+        [sys.executable, str(script), str(template), "{output_dir}", "{name}", mode],
+        pattern="*.ms",
+        timeout_s=1.0,
+    )
     converter = _converter(imager, tmp_path)
     (converter.input_dir / "obs1.ms").mkdir()
     (converter.input_dir / "obs1.ms" / "table.dat").write_text("visibilities")
@@ -196,8 +246,14 @@ def test_command_imager_runs_a_program_and_reports_its_failure(tmp_path, sky, mo
 
 def _observation(incoming: Path, sky_path: Path, index: int) -> None:
     """A 5-minute drift-scan observation description for the simulated imager."""
-    spec = {"sky": str(sky_path), "ra_deg": RA0, "dec_deg": DEC0, "npix": NPIX,
-            "date_obs": f"2026-11-24T06:{5 * index:02d}:00", "seed": index}
+    spec = {
+        "sky": str(sky_path),
+        "ra_deg": RA0,
+        "dec_deg": DEC0,
+        "npix": NPIX,
+        "date_obs": f"2026-11-24T06:{5 * index:02d}:00",
+        "seed": index,
+    }
     partial = incoming / f".obs{index:02d}.obs.json.part"
     partial.write_text(json.dumps(spec))
     partial.rename(incoming / f"obs{index:02d}.obs.json")
@@ -209,9 +265,22 @@ def test_killed_and_restarted_stream_processes_every_observation_exactly_once(tm
     n = 10
     for i in range(n):
         _observation(incoming, tmp_path / "sky.ecsv", i)
-    command = [sys.executable, "-m", "dsa110_contimg.cli", "stream", "--imager", "simulated",
-               "--input-dir", str(incoming), "--output-dir", str(tmp_path / "images"),
-               "--photometry-catalog", CATALOG, "--settle", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "dsa110_contimg.cli",
+        "stream",
+        "--imager",
+        "simulated",
+        "--input-dir",
+        str(incoming),
+        "--output-dir",
+        str(tmp_path / "images"),
+        "--photometry-catalog",
+        CATALOG,
+        "--settle",
+        "0",
+    ]
     ledger = Ledger(Path(os.environ["CONTIMG_STATE_DIR"]) / "stream" / "ledger")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -233,8 +302,9 @@ def test_killed_and_restarted_stream_processes_every_observation_exactly_once(tm
     registry = _registry()
     assert len(registry) == n
     with session_scope() as session:
-        items = session.execute(select(BatchJobItem.data_id, func.count()).group_by(
-            BatchJobItem.data_id)).all()
+        items = session.execute(
+            select(BatchJobItem.data_id, func.count()).group_by(BatchJobItem.data_id)
+        ).all()
     assert len(items) == n and all(count == 1 for _, count in items)
     assert all(r.photometry_status == "completed" for r in registry.values())
     times = sorted(r.mjd_mid for r in _products())
@@ -249,18 +319,38 @@ def _products() -> list[Product]:
 
 
 def test_simulated_imager_applies_dips_and_gain(tmp_path):
-    one = Table({"source_id": [1, 2], "name": ["dipper", "steady"], "ra_deg": [RA0, RA0],
-                 "dec_deg": [DEC0, DEC0 + 0.03], "flux_jy": [0.1, 0.1],
-                 "major_arcsec": [0.0, 0.0], "minor_arcsec": [0.0, 0.0], "pa_deg": [0.0, 0.0],
-                 "dip_depth": [0.5, 0.0], "dip_mjd": [61000.0, 61000.0],
-                 "dip_days": [1.0, 1.0]})
+    one = Table(
+        {
+            "source_id": [1, 2],
+            "name": ["dipper", "steady"],
+            "ra_deg": [RA0, RA0],
+            "dec_deg": [DEC0, DEC0 + 0.03],
+            "flux_jy": [0.1, 0.1],
+            "major_arcsec": [0.0, 0.0],
+            "minor_arcsec": [0.0, 0.0],
+            "pa_deg": [0.0, 0.0],
+            "dip_depth": [0.5, 0.0],
+            "dip_mjd": [61000.0, 61000.0],
+            "dip_days": [1.0, 1.0],
+        }
+    )
     one.write(tmp_path / "dip.ecsv", format="ascii.ecsv")
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     start = Time(61000.0 - 150 / 86400.0, format="mjd").isot  # mid-exposure at the dip
-    (incoming / "dip.obs.json").write_text(json.dumps({
-        "sky": "../dip.ecsv", "ra_deg": RA0, "dec_deg": DEC0, "npix": NPIX,
-        "date_obs": start, "gain": 1.1, "noise_jy": 1e-5}))
+    (incoming / "dip.obs.json").write_text(
+        json.dumps(
+            {
+                "sky": "../dip.ecsv",
+                "ra_deg": RA0,
+                "dec_deg": DEC0,
+                "npix": NPIX,
+                "date_obs": start,
+                "gain": 1.1,
+                "noise_jy": 1e-5,
+            }
+        )
+    )
     imager = SimulatedImager()
     result = imager.image(imager.find_observations(incoming)[0], tmp_path / "out")
     assert result.image.name == "dip-image-pb.fits" and result.pb_corrected
@@ -281,9 +371,12 @@ def test_sub_band_files_make_one_observation_once_all_arrived_or_too_late(tmp_pa
     script = tmp_path / "subbands.py"
     script.write_text(SUBBAND_SCRIPT)
     template = _image(tmp_path / "template.fits", sky)
-    imager = CommandImager([sys.executable, str(script), str(template), "{output_dir}", "{name}",
-                            "{inputs}"], pattern="*.hdf5",
-                           group=r"(?P<key>.+)_sb\d{2}\.hdf5", files_per_observation=4)
+    imager = CommandImager(
+        [sys.executable, str(script), str(template), "{output_dir}", "{name}", "{inputs}"],
+        pattern="*.hdf5",
+        group=r"(?P<key>.+)_sb\d{2}\.hdf5",
+        files_per_observation=4,
+    )
     converter = _converter(imager, tmp_path)
     converter.incomplete_after_s = 60.0
     converter.incomplete = "image"
@@ -295,8 +388,9 @@ def test_sub_band_files_make_one_observation_once_all_arrived_or_too_late(tmp_pa
     (record,) = converter.run_once()
     assert (record.key, record.status, record.note) == ("2026-11-24T06:00:00", "done", None)
     listing = (tmp_path / "images" / record.key / "inputs.txt").read_text().split()
-    assert [Path(p).name for p in listing] == [f"2026-11-24T06:00:00_sb{b:02d}.hdf5"
-                                               for b in range(4)]
+    assert [Path(p).name for p in listing] == [
+        f"2026-11-24T06:00:00_sb{b:02d}.hdf5" for b in range(4)
+    ]
 
     late = [incoming / f"2026-11-24T06:05:00_sb{band:02d}.hdf5" for band in (0, 2)]
     old = time.time() - 120
@@ -314,8 +408,9 @@ def test_cli_stream_once_and_observations_show_failures_with_reasons(isolated_se
     (incoming / "broken-image-pb.fits").write_bytes(b"not a FITS file at all")
     _image(incoming / "fine-image-pb.fits", sky)
     runner = CliRunner()
-    result = runner.invoke(app, ["stream", "--once", "--settle", "0", "--photometry-catalog",
-                                 CATALOG])
+    result = runner.invoke(
+        app, ["stream", "--once", "--settle", "0", "--photometry-catalog", CATALOG]
+    )
     assert result.exit_code == 1  # one observation failed
     assert "2 observation(s) processed, 1 failed" in result.output
     assert "photometry: 1 completed, 0 failed, 0 waiting for a worker" in result.output
@@ -330,8 +425,9 @@ def test_cli_stream_once_queue_only_says_what_waits_for_a_worker(isolated_settin
     incoming.mkdir(parents=True)
     _image(incoming / "a-image-pb.fits", sky)
     _image(incoming / "b-image-pb.fits", sky, seed=1)
-    result = CliRunner().invoke(app, ["stream", "--once", "--queue-only", "--settle", "0",
-                                      "--photometry-catalog", CATALOG])
+    result = CliRunner().invoke(
+        app, ["stream", "--once", "--queue-only", "--settle", "0", "--photometry-catalog", CATALOG]
+    )
     assert result.exit_code == 0, result.output
     assert "photometry: 0 completed, 0 failed, 2 waiting for a worker" in result.output
     assert {r.photometry_status for r in _registry().values()} == {"pending"}

@@ -26,10 +26,18 @@ SMALL = dict(n_antennas=8, n_integrations=3, channels_per_subband=2, dec_deg=45.
 
 def _one_source(spec: ObservationSpec, offset_deg: float, flux: float = 1.0) -> Table:
     ra0, dec0 = pointing_track(spec).centre
-    where = SkyCoord(ra0 * u.deg, dec0 * u.deg).directional_offset_by(60 * u.deg,
-                                                                      offset_deg * u.deg)
-    return Table({"name": ["src"], "ra_deg": [where.ra.deg], "dec_deg": [where.dec.deg],
-                  "flux_jy": [flux], "spectral_index": [0.0]})
+    where = SkyCoord(ra0 * u.deg, dec0 * u.deg).directional_offset_by(
+        60 * u.deg, offset_deg * u.deg
+    )
+    return Table(
+        {
+            "name": ["src"],
+            "ra_deg": [where.ra.deg],
+            "dec_deg": [where.dec.deg],
+            "flux_jy": [flux],
+            "spectral_index": [0.0],
+        }
+    )
 
 
 def test_visibilities_phase_to_zero_at_the_source_with_pyuvdata(tmp_path):
@@ -42,8 +50,12 @@ def test_visibilities_phase_to_zero_at_the_source_with_pyuvdata(tmp_path):
     uvd = UVData.from_file([str(p) for p in observation.files], axis="freq", file_type="uvh5")
     (centre,) = uvd.phase_center_catalog.values()
     assert centre["cat_type"] == "driftscan"
-    uvd.phase(lon=math.radians(sky["ra_deg"][0]), lat=math.radians(sky["dec_deg"][0]),
-              epoch="J2000", cat_name="src")
+    uvd.phase(
+        lon=math.radians(sky["ra_deg"][0]),
+        lat=math.radians(sky["dec_deg"][0]),
+        epoch="J2000",
+        cat_name="src",
+    )
     data = uvd.data_array
     assert np.abs(np.angle(data)).max() < 1e-4
     response = observation.truth["pb_response"][0]
@@ -56,8 +68,10 @@ def test_sixteen_subband_files_named_as_dsa110_writes_them(tmp_path):
     observation = simulate_observation(tmp_path, _one_source(spec, 0.5), spec)
     names = [p.name for p in observation.files]
     assert names == [f"2026-11-24T06:00:00_sb{n:02d}.hdf5" for n in range(16)]
-    lowest = [float(UVData.from_file(str(p), file_type="uvh5").freq_array.min())
-              for p in observation.files]
+    lowest = [
+        float(UVData.from_file(str(p), file_type="uvh5").freq_array.min())
+        for p in observation.files
+    ]
     assert lowest == sorted(lowest, reverse=True)  # sb00 is the highest sub-band
     assert not list(tmp_path.glob("*.tmp"))
 

@@ -25,9 +25,16 @@ from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import create_batch_photometry_job, get_job
 from dsa110_contimg.variability.candidates import list_candidates
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 #: Counting the points of a named Bokeh glyph renderer in any document of the page.
 COUNT_POINTS = """(name) => {
   for (const doc of Bokeh.documents) {
@@ -94,8 +101,7 @@ class Tab:
     def open(self, path: str, *, plots: bool = False) -> None:
         """Load ``path`` (waiting until the network is idle, and for Bokeh's documents)."""
         response = self.page.goto(self.base + path, wait_until="networkidle")
-        assert response is not None and response.status == 200, (path, response and
-                                                                  response.status)
+        assert response is not None and response.status == 200, (path, response and response.status)
         if plots:
             self.page.wait_for_function(BOKEH_READY, timeout=15_000)
 
@@ -115,15 +121,22 @@ def tab(browser, server, request, tmp_path):
     page = context.new_page()
     tab = Tab(page, server)
     host = urlparse(server).netloc
-    page.on("console", lambda m: tab.console_errors.append(m.text) if m.type == "error"
-            else None)
+    page.on("console", lambda m: tab.console_errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: tab.console_errors.append(str(e)))
     page.on("requestfailed", lambda r: tab.failed.append(f"{r.url}: {r.failure}"))
-    page.on("response", lambda r: tab.failed.append(f"{r.url}: {r.status}")
-            if r.status >= 400 and "/api/" not in r.url else None)
-    page.on("request", lambda r: tab.foreign.append(r.url)
-            if urlparse(r.url).scheme in ("http", "https", "ws", "wss")
-            and urlparse(r.url).netloc != host else None)
+    page.on(
+        "response",
+        lambda r: tab.failed.append(f"{r.url}: {r.status}")
+        if r.status >= 400 and "/api/" not in r.url
+        else None,
+    )
+    page.on(
+        "request",
+        lambda r: tab.foreign.append(r.url)
+        if urlparse(r.url).scheme in ("http", "https", "ws", "wss")
+        and urlparse(r.url).netloc != host
+        else None,
+    )
 
     def on_dialog(dialog):
         tab.dialogs.append(dialog.message)
@@ -147,13 +160,22 @@ def test_every_page_loads_with_no_error_and_no_outside_request(site, tab):
     image = _products(site, data_type="image", photometry_status="completed")[0]["data_id"]
     mosaic = _products(site, data_type="mosaic")[0]["data_id"]
     dipper_id, _ = resolve_source(site.dipper, url=site.url)
-    pages = [("/", True), ("/products", False), (f"/products/{image}", True),
-             (f"/products/{mosaic}", True), (f"/products/{site.failed_data_id}", False),
-             ("/sources", False), ("/sources?name=SIM%20J&catalog=sim", False),
-             ("/sources?ra=150&dec=37.2&radius=0.1&catalog=sim", False),
-             (f"/sources/{dipper_id}", True), (f"/sources/{site.evil_source_id}", True),
-             ("/candidates", False), ("/candidates?kind=ese&order=name&direction=asc", False),
-             ("/jobs", False), ("/jobs/1", False)]
+    pages = [
+        ("/", True),
+        ("/products", False),
+        (f"/products/{image}", True),
+        (f"/products/{mosaic}", True),
+        (f"/products/{site.failed_data_id}", False),
+        ("/sources", False),
+        ("/sources?name=SIM%20J&catalog=sim", False),
+        ("/sources?ra=150&dec=37.2&radius=0.1&catalog=sim", False),
+        (f"/sources/{dipper_id}", True),
+        (f"/sources/{site.evil_source_id}", True),
+        ("/candidates", False),
+        ("/candidates?kind=ese&order=name&direction=asc", False),
+        ("/jobs", False),
+        ("/jobs/1", False),
+    ]
     for path, plots in pages:
         tab.open(path, plots=plots)
         assert tab.page.locator("h1").count() == 1, path
@@ -175,8 +197,11 @@ def test_light_curve_draws_every_measurement_of_the_database(site, tab):
     curve = light_curve(source_id, url=site.url)
     tab.open(f"/sources/{source_id}", plots=True)
     assert tab.points("lc-raw") == len(curve) == FIELD_EPOCHS
-    normalized = int((~curve["normalized_flux_jy"].mask).sum()) \
-        if hasattr(curve["normalized_flux_jy"], "mask") else len(curve)
+    normalized = (
+        int((~curve["normalized_flux_jy"].mask).sum())
+        if hasattr(curve["normalized_flux_jy"], "mask")
+        else len(curve)
+    )
     assert tab.points("lc-normalized") == len(curve) and normalized == len(curve)
     assert tab.points("lc-flagged") == int((curve["flags"] != 0).sum())
     assert tab.page.get_by_test_id("n-points").inner_text().startswith(f"{FIELD_EPOCHS} products")
@@ -204,8 +229,9 @@ def test_filters_and_paging_change_what_is_listed(site, tab):
     first_page = rows.first.inner_text()
     tab.page.click("a[rel=next] >> nth=0")
     tab.page.wait_for_load_state("networkidle")
-    assert tab.page.get_by_test_id("page-range").first.inner_text() == \
-        f"6–{min(10, total)} of {total}"
+    assert (
+        tab.page.get_by_test_id("page-range").first.inner_text() == f"6–{min(10, total)} of {total}"
+    )
     assert rows.first.inner_text() != first_page
     tab.page.select_option("select[name=type]", "mosaic")
     tab.page.click("form.filters button[type=submit]")
@@ -229,21 +255,29 @@ def test_filters_and_paging_change_what_is_listed(site, tab):
 
 def test_product_preview_marks_every_measured_position(site, tab):
     image = site.sim_images[0]
-    data_id = next(r["data_id"] for r in _products(site, data_type="image")
-                   if r["path"] == str(image))
+    data_id = next(
+        r["data_id"] for r in _products(site, data_type="image") if r["path"] == str(image)
+    )
     rows = photometry_for_product(data_id, url=site.url)
     n_flagged = int((rows["flags"] != 0).sum())
     tab.open(f"/products/{data_id}", plots=True)
-    assert tab.points("markers-ok") + tab.points("markers-flagged") == \
-        photometry_count(data_id, url=site.url) == len(rows) > 20
+    assert (
+        tab.points("markers-ok") + tab.points("markers-flagged")
+        == photometry_count(data_id, url=site.url)
+        == len(rows)
+        > 20
+    )
     assert tab.points("markers-flagged") == n_flagged
     assert tab.page.locator("[data-testid=photometry] tbody tr").count() == len(rows)
     # Sorting by S/N puts the highest first on the second click.
     tab.page.click("[data-testid=photometry] th:has-text('S/N')")
     tab.page.click("[data-testid=photometry] th:has-text('S/N')")
     best = rows["name"][int(rows["snr"].argmax())]
-    assert tab.page.locator("[data-testid=photometry] tbody tr").first.inner_text() \
+    assert (
+        tab.page.locator("[data-testid=photometry] tbody tr")
+        .first.inner_text()
         .startswith(str(best))
+    )
     with tab.page.expect_download() as download:
         tab.page.get_by_test_id("csv").click()
     text = Path(download.value.path()).read_text().splitlines()
@@ -263,14 +297,16 @@ def test_dismissing_a_candidate_needs_the_token_and_changes_the_database(site, t
     form.wait_for(state="visible")
     form.locator("[data-cancel]").click()
     tab.page.wait_for_function(
-        "() => document.getElementById('message').textContent.includes('401')")
+        "() => document.getElementById('message').textContent.includes('401')"
+    )
     assert list_candidates(source_id=source_id, url=site.url)[0][0]["status"] == "active"
     # A wrong token is refused too.
     row.locator("button", has_text="dismiss").click()
     form.locator("input[name=token]").fill("wrong")
     form.locator("button[type=submit]").click()
     tab.page.wait_for_function(
-        "() => document.getElementById('message').textContent.includes('invalid API token')")
+        "() => document.getElementById('message').textContent.includes('invalid API token')"
+    )
     assert list_candidates(source_id=source_id, url=site.url)[0][0]["status"] == "active"
     # With the right one (kept for the session only) the status changes, in the page and in
     # the database.
@@ -288,9 +324,9 @@ def test_dismissing_a_candidate_needs_the_token_and_changes_the_database(site, t
 
 
 def test_cancelling_a_job_from_its_page(site, tab):
-    job_id = create_batch_photometry_job(site.sim_images[:2], url=site.url,
-                                         params=PhotometryParams(catalog="sim",
-                                                                 radius_deg=0.05))
+    job_id = create_batch_photometry_job(
+        site.sim_images[:2], url=site.url, params=PhotometryParams(catalog="sim", radius_deg=0.05)
+    )
     tab.page.add_init_script(f"sessionStorage.setItem('contimg-api-token', '{TOKEN}')")
     tab.open(f"/jobs/{job_id}")
     assert tab.page.get_by_test_id("job-status").inner_text() == "pending"
@@ -303,13 +339,15 @@ def test_cancelling_a_job_from_its_page(site, tab):
 def test_overview_refreshes_by_itself(site, tab):
     tab.open("/?refresh=1", plots=True)
     before = int(tab.page.get_by_test_id("queue-depth").inner_text())
-    job_id = create_batch_photometry_job(site.sim_images[2:], url=site.url,
-                                         params=PhotometryParams(catalog="sim",
-                                                                 radius_deg=0.07))
+    job_id = create_batch_photometry_job(
+        site.sim_images[2:], url=site.url, params=PhotometryParams(catalog="sim", radius_deg=0.07)
+    )
     n_new = len(get_job(job_id, url=site.url).items)
     tab.page.wait_for_function(
         f"() => document.querySelector('[data-testid=queue-depth]').textContent.trim() "
-        f"== '{before + n_new}'", timeout=10_000)
+        f"== '{before + n_new}'",
+        timeout=10_000,
+    )
     with session_scope(site.url) as session:
         assert session.scalar(select(func.count()).select_from(BatchJob)) >= job_id
     tab.assert_clean()

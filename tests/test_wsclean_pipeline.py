@@ -59,14 +59,30 @@ SIDEREAL_DAY_S = 86164.0905
 FIRST_START = Time("2026-11-24T06:00:00", scale="utc")
 #: The acceptance array: small enough for CI, large enough for a PSF that CLEAN handles well
 #: (with 32 antennas and 10 integrations, sidelobe confusion biases bright sources by 1–3 %).
-ARRAY = dict(dec_deg=45.0, n_antennas=48, ew_length_m=500.0, ns_length_m=300.0,
-             n_integrations=20, channels_per_subband=4, noise_jy=0.4)
+ARRAY = dict(
+    dec_deg=45.0,
+    n_antennas=48,
+    ew_length_m=500.0,
+    ns_length_m=300.0,
+    n_integrations=20,
+    channels_per_subband=4,
+    noise_jy=0.4,
+)
 #: A tiny array for the failure and restart tests (seconds per observation).
-TINY = dict(dec_deg=45.0, n_antennas=10, ew_length_m=300.0, ns_length_m=200.0,
-            n_integrations=3, channels_per_subband=1, noise_jy=0.3)
-TINY_WSCLEAN = {"CONTIMG_STREAM__WSCLEAN__SIZE": "256",
-                "CONTIMG_STREAM__WSCLEAN__SCALE_ARCSEC": "60",
-                "CONTIMG_STREAM__WSCLEAN__NITER": "200"}
+TINY = dict(
+    dec_deg=45.0,
+    n_antennas=10,
+    ew_length_m=300.0,
+    ns_length_m=200.0,
+    n_integrations=3,
+    channels_per_subband=1,
+    noise_jy=0.3,
+)
+TINY_WSCLEAN = {
+    "CONTIMG_STREAM__WSCLEAN__SIZE": "256",
+    "CONTIMG_STREAM__WSCLEAN__SCALE_ARCSEC": "60",
+    "CONTIMG_STREAM__WSCLEAN__NITER": "200",
+}
 
 
 def _start(epoch: int) -> str:
@@ -88,22 +104,41 @@ def field(tmp_path: Path, isolated_settings) -> Table:
     require_wsclean()
     upgrade()
     centre = pointing_track(ObservationSpec(start=_start(0), **ARRAY)).centre
-    sky = make_sky(*centre, 2.0, seed=11, n_sources=30, min_flux_jy=0.08, max_flux_jy=1.0,
-                   extended_fraction=0.0)
+    sky = make_sky(
+        *centre,
+        2.0,
+        seed=11,
+        n_sources=30,
+        min_flux_jy=0.08,
+        max_flux_jy=1.0,
+        extended_fraction=0.0,
+    )
     sky["spectral_index"] = np.random.default_rng(11).normal(-0.7, 0.2, len(sky))
     bright = int(np.argmax(sky["flux_jy"]))
     sky["dip_depth"] = np.where(np.arange(len(sky)) == bright, 0.4, 0.0)
     sky["dip_mjd"] = Time(_start(1)).mjd + 150 / 86400.0
     sky["dip_days"] = 0.05
     csv = tmp_path / "sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(csv, format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(csv, format="ascii.csv")
     ingest_catalog(csv, CATALOG)
     return sky
 
 
-def _deliver(staging: Path, incoming: Path, *, drop: str | None = None,
-             truncate: str | None = None, age_s: float = 0.0) -> None:
+def _deliver(
+    staging: Path,
+    incoming: Path,
+    *,
+    drop: str | None = None,
+    truncate: str | None = None,
+    age_s: float = 0.0,
+) -> None:
     """Move an observation's files into the watched directory (renamed into place), optionally
     without one sub-band or with one cut short, aged by ``age_s`` seconds."""
     incoming.mkdir(parents=True, exist_ok=True)
@@ -120,13 +155,16 @@ def _deliver(staging: Path, incoming: Path, *, drop: str | None = None,
 
 
 def test_three_epochs_from_visibilities_are_measured_with_the_sky_fluxes(
-        tmp_path, field, isolated_settings, monkeypatch):
+    tmp_path, field, isolated_settings, monkeypatch
+):
     incoming = isolated_settings.stream.input_dir
     truths = []
     for epoch in range(3):
-        observation = simulate_observation(tmp_path / f"raw{epoch}", field,
-                                           ObservationSpec(start=_start(epoch), seed=epoch,
-                                                           **ARRAY))
+        observation = simulate_observation(
+            tmp_path / f"raw{epoch}",
+            field,
+            ObservationSpec(start=_start(epoch), seed=epoch, **ARRAY),
+        )
         truths.append(observation.truth)
         _deliver(tmp_path / f"raw{epoch}", incoming)
     tiny = [ObservationSpec(start=_start(epoch), seed=epoch, **TINY) for epoch in (3, 4)]
@@ -138,9 +176,20 @@ def test_three_epochs_from_visibilities_are_measured_with_the_sky_fluxes(
     monkeypatch.setenv("CONTIMG_STREAM__WSCLEAN__FOV_PB_FWHM", "1.3")
     get_settings.cache_clear()
 
-    result = CliRunner().invoke(app, ["stream", "--once", "--imager", "wsclean", "--settle", "0",
-                                      "--photometry-catalog", CATALOG,
-                                      "--no-photometry-normalize"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "stream",
+            "--once",
+            "--imager",
+            "wsclean",
+            "--settle",
+            "0",
+            "--photometry-catalog",
+            CATALOG,
+            "--no-photometry-normalize",
+        ],
+    )
     assert "5 observation(s) processed, 2 failed" in result.output, result.output
     assert "photometry: 3 completed, 0 failed, 0 waiting" in result.output
     assert result.exit_code == 1  # two observations failed
@@ -150,11 +199,18 @@ def test_three_epochs_from_visibilities_are_measured_with_the_sky_fluxes(
     assert f"{tiny[1].start}_sb07.hdf5: not a readable UVH5 file" in failed[tiny[1].start]
 
     with session_scope() as session:
-        images = session.execute(select(DataRegistry.data_id, DataRegistry.photometry_status,
-                                        DataRegistry.metadata_json, Product.mjd_mid,
-                                        Product.freq_hz, Product.pb_corrected)
-                                 .join(Product, Product.data_id == DataRegistry.data_id)
-                                 .order_by(Product.mjd_mid)).all()
+        images = session.execute(
+            select(
+                DataRegistry.data_id,
+                DataRegistry.photometry_status,
+                DataRegistry.metadata_json,
+                Product.mjd_mid,
+                Product.freq_hz,
+                Product.pb_corrected,
+            )
+            .join(Product, Product.data_id == DataRegistry.data_id)
+            .order_by(Product.mjd_mid)
+        ).all()
     assert len(images) == 3
     for (data_id, status, metadata, mjd_mid, freq_hz, pb_corrected), truth in zip(images, truths):
         assert status == "completed" and not pb_corrected
@@ -177,12 +233,18 @@ def test_three_epochs_from_visibilities_are_measured_with_the_sky_fluxes(
 def _assert_fluxes_are_the_skys(data_id: str, truth: Table, freq_hz: float) -> None:
     """S/N > 100 inside the half-power circle within 2 %; S/N > 20 within 3σ for ≥ 90 %."""
     with session_scope() as session:
-        rows = session.execute(select(CatalogSource.name, Photometry.peak_jyb,
-                                      Photometry.peak_err_jyb, Photometry.snr,
-                                      Photometry.pb_response)
-                               .join(Photometry, Photometry.source_id == CatalogSource.id)
-                               .join(Product, Product.id == Photometry.product_id)
-                               .where(Product.data_id == data_id)).all()
+        rows = session.execute(
+            select(
+                CatalogSource.name,
+                Photometry.peak_jyb,
+                Photometry.peak_err_jyb,
+                Photometry.snr,
+                Photometry.pb_response,
+            )
+            .join(Photometry, Photometry.source_id == CatalogSource.id)
+            .join(Product, Product.id == Photometry.product_id)
+            .where(Product.data_id == data_id)
+        ).all()
     measured = {name: (peak, err, snr, pb) for name, peak, err, snr, pb in rows}
     ratios, pulls = [], []
     for row, expected in zip(truth, injected_flux(truth, freq_hz)):
@@ -205,8 +267,13 @@ def _assert_subband_spectra(data_id: str, subbands: list[str], truth: Table) -> 
     inside the half-power circle are the injected ones, with errors at the band's limit."""
     stored = product_spectral_indices(data_id)
     with session_scope() as session:
-        names = dict(session.execute(select(CatalogSource.id, CatalogSource.name).where(
-            CatalogSource.id.in_([int(s) for s in stored["source_id"]]))).all())
+        names = dict(
+            session.execute(
+                select(CatalogSource.id, CatalogSource.name).where(
+                    CatalogSource.id.in_([int(s) for s in stored["source_id"]])
+                )
+            ).all()
+        )
     by_name = {names[int(row["source_id"])]: row for row in stored}
     assert len(by_name) == len(truth)
     freq = np.array([load_image(path).freq_hz for path in subbands])
@@ -220,55 +287,81 @@ def _assert_subband_spectra(data_id: str, subbands: list[str], truth: Table) -> 
             continue
         checked += 1
         assert abs(fit["alpha"] - row["spectral_index"]) < 3 * fit["alpha_err"], (
-            row["name"], fit["alpha"], fit["alpha_err"], row["spectral_index"])
+            row["name"],
+            fit["alpha"],
+            fit["alpha_err"],
+            row["spectral_index"],
+        )
         assert fit["alpha_err"] < 1.3 * alpha_error_limit(snr, freq)
     assert checked >= 4
 
 
 def _flux(data_id: str, name: str) -> float:
     with session_scope() as session:
-        return session.scalar(select(Photometry.peak_jyb)
-                              .join(CatalogSource, CatalogSource.id == Photometry.source_id)
-                              .join(Product, Product.id == Photometry.product_id)
-                              .where(Product.data_id == data_id, CatalogSource.name == name))
+        return session.scalar(
+            select(Photometry.peak_jyb)
+            .join(CatalogSource, CatalogSource.id == Photometry.source_id)
+            .join(Product, Product.id == Photometry.product_id)
+            .where(Product.data_id == data_id, CatalogSource.name == name)
+        )
 
 
 def _ledger() -> Ledger:
     return Ledger(Path(os.environ["CONTIMG_STATE_DIR"]) / "stream" / "ledger")
 
 
-@pytest.mark.parametrize("settings, reason", [
-    (WSCleanSettings(size=256, scale_arcsec=60, extra_args=["-no-such-option"]),
-     "WSClean exited with status 255: Unknown parameter: no-such-option"),
-    (WSCleanSettings(size=4096, scale_arcsec=5), "WSClean timed out after 0.5 s"),
-])
-def test_a_failing_wsclean_fails_the_observation_with_its_reason(tmp_path, field, settings,
-                                                                 reason):
+@pytest.mark.parametrize(
+    "settings, reason",
+    [
+        (
+            WSCleanSettings(size=256, scale_arcsec=60, extra_args=["-no-such-option"]),
+            "WSClean exited with status 255: Unknown parameter: no-such-option",
+        ),
+        (WSCleanSettings(size=4096, scale_arcsec=5), "WSClean timed out after 0.5 s"),
+    ],
+)
+def test_a_failing_wsclean_fails_the_observation_with_its_reason(tmp_path, field, settings, reason):
     spec = ObservationSpec(start=_start(0), **TINY)
     simulate_observation(tmp_path / "incoming", field, spec)
-    converter = StreamingConverter(WSCleanImager(settings, timeout_s=0.5), tmp_path / "incoming",
-                                   tmp_path / "images", None, settle_s=0.0,
-                                   ledger=Ledger(tmp_path / "ledger"))
+    converter = StreamingConverter(
+        WSCleanImager(settings, timeout_s=0.5),
+        tmp_path / "incoming",
+        tmp_path / "images",
+        None,
+        settle_s=0.0,
+        ledger=Ledger(tmp_path / "ledger"),
+    )
     (record,) = converter.run_once()
     assert record.status == "failed"
     assert re.search(reason, record.error), record.error
     assert not list((tmp_path / "images").iterdir())  # the work directory is gone
 
 
-def test_a_stream_killed_during_imaging_images_each_observation_once(tmp_path, field,
-                                                                     isolated_settings,
-                                                                     monkeypatch):
+def test_a_stream_killed_during_imaging_images_each_observation_once(
+    tmp_path, field, isolated_settings, monkeypatch
+):
     incoming = isolated_settings.stream.input_dir
     starts = [_start(epoch) for epoch in range(2)]
     for epoch, start in enumerate(starts):
-        simulate_observation(tmp_path / start, field, ObservationSpec(start=start, seed=epoch,
-                                                                      **TINY))
+        simulate_observation(
+            tmp_path / start, field, ObservationSpec(start=start, seed=epoch, **TINY)
+        )
         _deliver(tmp_path / start, incoming)
     env = {**os.environ, **TINY_WSCLEAN, "CONTIMG_STREAM__WSCLEAN__NITER": "100000"}
-    command = [sys.executable, "-m", "dsa110_contimg.cli", "stream", "--imager", "wsclean",
-               "--settle", "0", "--photometry-catalog", CATALOG, "--no-photometry-normalize"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    command = [
+        sys.executable,
+        "-m",
+        "dsa110_contimg.cli",
+        "stream",
+        "--imager",
+        "wsclean",
+        "--settle",
+        "0",
+        "--photometry-catalog",
+        CATALOG,
+        "--no-photometry-normalize",
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     marker = str(isolated_settings.stream.output_dir)
     deadline = time.monotonic() + 120
     while not _wsclean_pids(marker):
@@ -286,22 +379,33 @@ def test_a_stream_killed_during_imaging_images_each_observation_once(tmp_path, f
     for key, value in TINY_WSCLEAN.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
-    result = CliRunner().invoke(app, ["stream", "--once", "--settle", "0", "--imager", "wsclean",
-                                      "--photometry-catalog", CATALOG,
-                                      "--no-photometry-normalize"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "stream",
+            "--once",
+            "--settle",
+            "0",
+            "--imager",
+            "wsclean",
+            "--photometry-catalog",
+            CATALOG,
+            "--no-photometry-normalize",
+        ],
+    )
     assert result.exit_code == 0, result.output
     records = _ledger().records()
     assert sorted(r.key for r in records) == starts and all(r.status == "done" for r in records)
     with session_scope() as session:
         registered = session.scalars(select(DataRegistry.data_id)).all()
-        items = session.execute(select(BatchJobItem.data_id, func.count())
-                                .group_by(BatchJobItem.data_id)).all()
+        items = session.execute(
+            select(BatchJobItem.data_id, func.count()).group_by(BatchJobItem.data_id)
+        ).all()
     assert len(registered) == 2 and len(items) == 2 and all(n == 1 for _, n in items)
     leftovers = [p.name for p in isolated_settings.stream.output_dir.iterdir()]
     assert sorted(leftovers) == starts  # no work directory of the killed attempt is left
 
 
 def _wsclean_pids(marker: str) -> list[int]:
-    found = subprocess.run(["pgrep", "-f", f"wsclean .*{marker}"], capture_output=True,
-                           text=True)
+    found = subprocess.run(["pgrep", "-f", f"wsclean .*{marker}"], capture_output=True, text=True)
     return [int(pid) for pid in found.stdout.split()]

@@ -42,12 +42,23 @@ class Field:
     factors: np.ndarray
 
 
-def make_field(tmp_path: Path, url: str, *, n_epochs: int, n_sources: int, npix: int,
-               radius_deg: float, seed: int, gain_sigma: float = 0.05,
-               factors: Callable[[Table], np.ndarray] | None = None,
-               catalogue_scatter: float = 0.03,
-               extended_fraction: float = 0.1, min_flux_jy: float = 2.5e-3,
-               gradient: float = 0.0, master: bool = True) -> Field:
+def make_field(
+    tmp_path: Path,
+    url: str,
+    *,
+    n_epochs: int,
+    n_sources: int,
+    npix: int,
+    radius_deg: float,
+    seed: int,
+    gain_sigma: float = 0.05,
+    factors: Callable[[Table], np.ndarray] | None = None,
+    catalogue_scatter: float = 0.03,
+    extended_fraction: float = 0.1,
+    min_flux_jy: float = 2.5e-3,
+    gradient: float = 0.0,
+    master: bool = True,
+) -> Field:
     """Simulate ``n_epochs`` images of one sky, ingest the sky as catalogue ``sim`` (fluxes
     with a ``catalogue_scatter`` fractional error, as a survey of another epoch) and build its
     master catalogue (unless ``master`` is false).
@@ -62,16 +73,30 @@ def make_field(tmp_path: Path, url: str, *, n_epochs: int, n_sources: int, npix:
     linear in flux, and this keeps 30 epochs of 600 sources fast.
     """
     rng = np.random.default_rng(seed)
-    sky = make_sky(RA0, DEC0, radius_deg, seed=seed, n_sources=n_sources,
-                   min_flux_jy=min_flux_jy, extended_fraction=extended_fraction)
+    sky = make_sky(
+        RA0,
+        DEC0,
+        radius_deg,
+        seed=seed,
+        n_sources=n_sources,
+        min_flux_jy=min_flux_jy,
+        extended_fraction=extended_fraction,
+    )
     flux = np.asarray(sky["flux_jy"])
     survey = flux * (1 + catalogue_scatter * rng.standard_normal(flux.size))
     catalogue = tmp_path / "sim-sky.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": 1e3 * survey,
-           "flux_err_mjy": np.hypot(1e3 * catalogue_scatter * survey, 0.45),
-           "major_arcsec": sky["major_arcsec"], "minor_arcsec": sky["minor_arcsec"],
-           "pa_deg": sky["pa_deg"]}).write(catalogue, format="ascii.csv", overwrite=True)
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": 1e3 * survey,
+            "flux_err_mjy": np.hypot(1e3 * catalogue_scatter * survey, 0.45),
+            "major_arcsec": sky["major_arcsec"],
+            "minor_arcsec": sky["minor_arcsec"],
+            "pa_deg": sky["pa_deg"],
+        }
+    ).write(catalogue, format="ascii.csv", overwrite=True)
     ingest_catalog(catalogue, "sim", url=url)
     if master:
         build_master("sim", settings=MASTER_SETTINGS, url=url)
@@ -87,10 +112,16 @@ def make_field(tmp_path: Path, url: str, *, n_epochs: int, n_sources: int, npix:
         delta = sky[changed]
         delta["flux_jy"] = gains[k] * flux[changed] * (factors[k, changed] - 1)
         date = (START + timedelta(days=k)).isoformat(timespec="seconds")
-        sim = simulate_image(tmp_path / f"epoch{k:02d}-image-pb.fits", delta, noise_jy=NOISE_JY,
-                             seed=1000 + k, date_obs=date, **common)
+        sim = simulate_image(
+            tmp_path / f"epoch{k:02d}-image-pb.fits",
+            delta,
+            noise_jy=NOISE_JY,
+            seed=1000 + k,
+            date_obs=date,
+            **common,
+        )
         angle = rng.uniform(0, 2 * np.pi)
-        y, x = np.mgrid[-1:1:npix * 1j, -1:1:npix * 1j]
+        y, x = np.mgrid[-1 : 1 : npix * 1j, -1 : 1 : npix * 1j]
         tilt = 1 + gradient * (np.cos(angle) * x + np.sin(angle) * y) / np.sqrt(2)
         with fits.open(sim.path, mode="update") as hdul:
             data = hdul[0].data
@@ -121,10 +152,21 @@ def assert_equal_to_batch(url: str) -> np.ndarray:
     batch_ids, batch = _snapshot(url)
     np.testing.assert_array_equal(ids, batch_ids)
     np.testing.assert_array_equal(incremental.n, batch.n)
-    for name in ("sum_w", "sum_ws", "sum_ws2", "sum_s", "sum_s2", "shift", "max_flux",
-                 "min_flux", "max_err", "min_err"):
-        np.testing.assert_allclose(getattr(incremental, name), getattr(batch, name),
-                                   rtol=1e-9, atol=0, err_msg=name)
+    for name in (
+        "sum_w",
+        "sum_ws",
+        "sum_ws2",
+        "sum_s",
+        "sum_s2",
+        "shift",
+        "max_flux",
+        "min_flux",
+        "max_err",
+        "min_err",
+    ):
+        np.testing.assert_allclose(
+            getattr(incremental, name), getattr(batch, name), rtol=1e-9, atol=0, err_msg=name
+        )
     for name, values in incremental.metrics().items():  # every metric of every source
         np.testing.assert_allclose(values, batch.metrics()[name], rtol=1e-9, err_msg=name)
     return incremental.n

@@ -81,21 +81,34 @@ def build_site(root: Path) -> Site:
         settings, url = demo, demo.database_url
     images = settings.data_roots[0] / "field"
     images.mkdir(parents=True)
-    field = make_field(images, url, n_epochs=FIELD_EPOCHS, n_sources=60, npix=512,
-                       radius_deg=0.2, seed=3,
-                       factors=_dipping, extended_fraction=0.0, min_flux_jy=0.01)
+    field = make_field(
+        images,
+        url,
+        n_epochs=FIELD_EPOCHS,
+        n_sources=60,
+        npix=512,
+        radius_deg=0.2,
+        seed=3,
+        factors=_dipping,
+        extended_fraction=0.0,
+        min_flux_jy=0.01,
+    )
     run_photometry(field.paths, url)
     flagged = detect(preset="sensitive", url=url)
     dipper = next(c["name"] for c in flagged if c["kind"] == "ese")
 
     brightest = _brightest_central(field.sky)
     evil_csv = root / "evil.csv"
-    Table({"name": [EVIL_NAME], "ra_deg": [field.sky["ra_deg"][brightest]],
-           "dec_deg": [field.sky["dec_deg"][brightest]], "flux_mjy": [100.0]}).write(
-        evil_csv, format="ascii.csv")
+    Table(
+        {
+            "name": [EVIL_NAME],
+            "ra_deg": [field.sky["ra_deg"][brightest]],
+            "dec_deg": [field.sky["dec_deg"][brightest]],
+            "flux_mjy": [100.0],
+        }
+    ).write(evil_csv, format="ascii.csv")
     ingest_catalog(evil_csv, "evil", url=url)
-    create_batch_photometry_job(field.paths[:2], params=PhotometryParams(catalog="evil"),
-                                url=url)
+    create_batch_photometry_job(field.paths[:2], params=PhotometryParams(catalog="evil"), url=url)
     gone = images / "gone-image-pb.fits"
     shutil.copy(field.paths[0], gone)
     job = create_batch_photometry_job([gone], params=PhotometryParams(catalog="sim"), url=url)
@@ -104,8 +117,12 @@ def build_site(root: Path) -> Site:
     evil_id, _ = resolve_source(EVIL_NAME, catalog="evil", url=url)
     failed = get_job(job, url=url).items[0]["data_id"]
     assert report.summary.products, "the demo registered nothing"
-    served = Settings(state_dir=settings.state_dir, database_url=url,
-                      data_roots=settings.data_roots, api={"token": TOKEN})
+    served = Settings(
+        state_dir=settings.state_dir,
+        database_url=url,
+        data_roots=settings.data_roots,
+        api={"token": TOKEN},
+    )
     return Site(served, url, list(field.paths), evil_id, failed, dipper)
 
 
@@ -119,8 +136,9 @@ def _free_port() -> int:
 def live_server(settings: Settings) -> Iterator[str]:
     """The application under uvicorn on 127.0.0.1 (a thread); yields its base URL."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -41,8 +41,11 @@ class Preset:
 
 
 #: The variability detection presets, strictest first.
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("conservative", min_epochs=5, false_alarm=1e-4),
-    Preset("moderate", min_epochs=5, false_alarm=1e-3),
-    Preset("sensitive", min_epochs=3, false_alarm=1e-2),
-)}
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("conservative", min_epochs=5, false_alarm=1e-4),
+        Preset("moderate", min_epochs=5, false_alarm=1e-3),
+        Preset("sensitive", min_epochs=3, false_alarm=1e-2),
+    )
+}

@@ -36,10 +36,22 @@ from dsa110_contimg.photometry.options import FittingOptions
 if TYPE_CHECKING:
     from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 
-__all__ = ["AdaptiveSettings", "ApiSettings", "FittingOptions", "JobSettings",
-           "MosaicSettings", "PhotometrySettings", "PrimaryBeamSettings", "PublishSettings",
-           "Settings", "StreamSettings", "VariabilitySettings", "WSCleanSettings",
-           "get_settings", "move_earlier_keys"]
+__all__ = [
+    "AdaptiveSettings",
+    "ApiSettings",
+    "FittingOptions",
+    "JobSettings",
+    "MosaicSettings",
+    "PhotometrySettings",
+    "PrimaryBeamSettings",
+    "PublishSettings",
+    "Settings",
+    "StreamSettings",
+    "VariabilitySettings",
+    "WSCleanSettings",
+    "get_settings",
+    "move_earlier_keys",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +62,25 @@ class AdaptiveSettings(BaseModel):
     """Sub-band spectra measured after the MFS photometry of a product that has sub-band
     images (see `dsa110_contimg.photometry.adaptive`)."""
 
-    enabled: bool = Field(True, description="Measure spectra when a product has sub-band "
-                                            "images (WSClean -channels-out).")
+    enabled: bool = Field(
+        True,
+        description="Measure spectra when a product has sub-band images (WSClean -channels-out).",
+    )
     target_snr: float = Field(5.0, gt=0.0, description="S/N each spectral bin should reach.")
-    max_width: int | None = Field(None, ge=1, description="Most sub-bands in one bin "
-                                                          "(None: the whole band).")
-    bridge_gaps: bool = Field(False, description="Let a bin run across flagged or missing "
-                                                 "sub-bands (otherwise a gap ends a bin).")
+    max_width: int | None = Field(
+        None, ge=1, description="Most sub-bands in one bin (None: the whole band)."
+    )
+    bridge_gaps: bool = Field(
+        False,
+        description="Let a bin run across flagged or missing "
+        "sub-bands (otherwise a gap ends a bin).",
+    )
     max_curvature_err: float = Field(
-        0.5, gt=0.0, description="Report the spectral curvature β (and the curved fit) only "
-                                 "where its 1σ error is at most this.")
+        0.5,
+        gt=0.0,
+        description="Report the spectral curvature β (and the curved fit) only "
+        "where its 1σ error is at most this.",
+    )
 
 
 class PhotometrySettings(BaseModel):
@@ -68,7 +89,8 @@ class PhotometrySettings(BaseModel):
     enabled: bool = True
     catalog: str = "nvss"
     radius_deg: float | None = Field(
-        None, gt=0.0, description="Cone radius; None means the image's valid-pixel footprint.")
+        None, gt=0.0, description="Cone radius; None means the image's valid-pixel footprint."
+    )
     normalize: bool = True
     fitting: FittingOptions = Field(default_factory=FittingOptions)
     adaptive: AdaptiveSettings = Field(default_factory=AdaptiveSettings)
@@ -80,13 +102,18 @@ class JobSettings(BaseModel):
     executor: Literal["local", "dask"] = "local"
     workers: int = Field(2, ge=1, description="Local worker processes.")
     dask_scheduler: str | None = Field(None, description="e.g. tcp://scheduler:8786")
-    dask_retry_s: float = Field(60.0, gt=0, description="After losing the Dask scheduler, the "
-                                "local pool works this long before the scheduler is tried "
-                                "again.")
+    dask_retry_s: float = Field(
+        60.0,
+        gt=0,
+        description="After losing the Dask scheduler, the "
+        "local pool works this long before the scheduler is tried "
+        "again.",
+    )
     lease_s: float = Field(120.0, gt=0, description="An item's lease; re-claimable after it.")
     max_attempts: int = Field(3, ge=1, description="Attempts before an item fails for good.")
-    retry_backoff_s: float = Field(10.0, ge=0, description="Delay before a retry, doubled "
-                                                           "per attempt.")
+    retry_backoff_s: float = Field(
+        10.0, ge=0, description="Delay before a retry, doubled per attempt."
+    )
     poll_s: float = Field(1.0, gt=0, description="Idle worker polling interval.")
 
 
@@ -94,11 +121,15 @@ class PublishSettings(BaseModel):
     """Finalizing products and publishing them (moving files from stage to published)."""
 
     published_dir: Path | None = Field(
-        None, description="Where published products are moved (inside the data roots); "
-                          "default <state_dir>/data/published.")
+        None,
+        description="Where published products are moved (inside the data roots); "
+        "default <state_dir>/data/published.",
+    )
     wait_for_photometry: bool = Field(
-        True, description="Finalize and publish a product (image or mosaic) only once its "
-                          "photometry is completed or failed.")
+        True,
+        description="Finalize and publish a product (image or mosaic) only once its "
+        "photometry is completed or failed.",
+    )
 
 
 class PrimaryBeamSettings(BaseModel):
@@ -106,7 +137,8 @@ class PrimaryBeamSettings(BaseModel):
     imager writes into every image it makes, mosaics weight by, and photometry corrects with."""
 
     model: Literal["gaussian", "airy"] = Field(
-        "gaussian", description="gaussian: FWHM 1.2 λ/D; airy: uniformly illuminated aperture.")
+        "gaussian", description="gaussian: FWHM 1.2 λ/D; airy: uniformly illuminated aperture."
+    )
     dish_diameter_m: float = Field(4.65, gt=0.0, description="Dish diameter D.")
 
     def beam(self) -> PrimaryBeam:
@@ -166,8 +198,11 @@ def move_earlier_keys(data: object, *, level: int = logging.WARNING) -> object:
     if beam:
         data["primary_beam"] = beam
     if moved:
-        log.log(level, "settings of an earlier version moved (each is set in one place now): %s",
-                "; ".join(moved))
+        log.log(
+            level,
+            "settings of an earlier version moved (each is set in one place now): %s",
+            "; ".join(moved),
+        )
     return data
     data = dict(data)
     photometry = data.get("photometry")
@@ -198,9 +233,11 @@ def move_earlier_keys(data: object, *, level: int = logging.WARNING) -> object:
         data["mosaic"] = mosaic
         moved.append("mosaic.pb_model")
     if moved:
-        log.warning("settings %s moved: the primary beam is set once, in primary_beam.model and "
-                    "primary_beam.dish_diameter_m (and photometry.fitting.model_pb)",
-                    ", ".join(moved))
+        log.warning(
+            "settings %s moved: the primary beam is set once, in primary_beam.model and "
+            "primary_beam.dish_diameter_m (and photometry.fitting.model_pb)",
+            ", ".join(moved),
+        )
         data["primary_beam"] = beam
     return data
 
@@ -210,30 +247,46 @@ class WSCleanSettings(BaseModel):
 
     binary: str = Field("wsclean", description="The WSClean program (name or path).")
     size: int | None = Field(
-        None, ge=16, description="Image size in pixels (square); default: the field of view "
-                                 "(fov_pb_fwhm) at the pixel scale.")
+        None,
+        ge=16,
+        description="Image size in pixels (square); default: the field of view "
+        "(fov_pb_fwhm) at the pixel scale.",
+    )
     scale_arcsec: float | None = Field(
-        None, gt=0, description="Pixel size; default: λ_min / longest baseline / "
-                                "pixels_per_resolution.")
+        None,
+        gt=0,
+        description="Pixel size; default: λ_min / longest baseline / pixels_per_resolution.",
+    )
     pixels_per_resolution: float = Field(5.0, gt=1.0)
     fov_pb_fwhm: float = Field(
-        1.5, gt=0, description="Field of view in primary-beam FWHM at the lowest frequency, "
-                               "plus the drift of the beam during the observation.")
+        1.5,
+        gt=0,
+        description="Field of view in primary-beam FWHM at the lowest frequency, "
+        "plus the drift of the beam during the observation.",
+    )
     channels_out: int = Field(
-        16, ge=1, description="Output sub-band images (joined deconvolution); 16 = one per "
-                              "DSA-110 sub-band, plus the MFS image.")
+        16,
+        ge=1,
+        description="Output sub-band images (joined deconvolution); 16 = one per "
+        "DSA-110 sub-band, plus the MFS image.",
+    )
     fit_spectral_pol: int = Field(
-        2, ge=0, description="Joined-channel cleaning fits a polynomial of this many terms "
-                             "over frequency (0: no fit); sources have spectral indices.")
+        2,
+        ge=0,
+        description="Joined-channel cleaning fits a polynomial of this many terms "
+        "over frequency (0: no fit); sources have spectral indices.",
+    )
     weight: list[str] = Field(default_factory=lambda: ["briggs", "0"])
     niter: int = Field(100000, ge=0)
     mgain: float = Field(0.8, gt=0, le=1)
-    auto_threshold: float = Field(1.0, gt=0, description="Clean down to this many σ (in the "
-                                                         "auto-mask).")
+    auto_threshold: float = Field(
+        1.0, gt=0, description="Clean down to this many σ (in the auto-mask)."
+    )
     auto_mask: float = Field(4.0, gt=0, description="Auto-mask at this many σ.")
     threads: int | None = Field(None, ge=1, description="-j; default: all cores.")
-    extra_args: list[str] = Field(default_factory=list,
-                                  description="More WSClean arguments, appended as given.")
+    extra_args: list[str] = Field(
+        default_factory=list, description="More WSClean arguments, appended as given."
+    )
     keep_ms: bool = Field(False, description="Keep the intermediate Measurement Set.")
 
 
@@ -241,46 +294,65 @@ class StreamSettings(BaseModel):
     """The streaming converter: where observations arrive, how they are imaged."""
 
     input_dir: Path | None = Field(
-        None, description="Watched directory; default <state_dir>/data/incoming.")
+        None, description="Watched directory; default <state_dir>/data/incoming."
+    )
     output_dir: Path | None = Field(
-        None, description="Where images are written; default <state_dir>/data/images.")
+        None, description="Where images are written; default <state_dir>/data/images."
+    )
     imager: Literal["external", "command", "wsclean", "simulated"] = Field(
         "external",
         description="external: images written by WSClean/CASA arrive in input_dir; command: run "
-                    "imaging_command per observation; wsclean: UVH5 sub-band files → "
-                    "Measurement Set → WSClean; simulated: image *.obs.json sky models.")
+        "imaging_command per observation; wsclean: UVH5 sub-band files → "
+        "Measurement Set → WSClean; simulated: image *.obs.json sky models.",
+    )
     imaging_command: list[str] = Field(
         default_factory=list,
-        description="Program and arguments; {input}, {output_dir} and {name} are substituted.")
+        description="Program and arguments; {input}, {output_dir} and {name} are substituted.",
+    )
     observation_pattern: str = Field("*.ms", description="Glob of observations (command imager).")
     observation_group: str | None = Field(
-        None, description="Regular expression with a group named 'key' that collects several "
-                          "files into one observation (command imager; an optional group 'sb' "
-                          "names missing sub-bands), e.g. '(?P<key>.+)_sb(?P<sb>\\d{2})\\.hdf5' "
-                          "for DSA-110 sub-band files (the wsclean imager's default).")
+        None,
+        description="Regular expression with a group named 'key' that collects several "
+        "files into one observation (command imager; an optional group 'sb' "
+        "names missing sub-bands), e.g. '(?P<key>.+)_sb(?P<sb>\\d{2})\\.hdf5' "
+        "for DSA-110 sub-band files (the wsclean imager's default).",
+    )
     files_per_observation: int | None = Field(
-        None, ge=1, description="With observation_group: files that make an observation "
-                                "complete (16 sub-bands for DSA-110; the wsclean imager's "
-                                "default).")
+        None,
+        ge=1,
+        description="With observation_group: files that make an observation "
+        "complete (16 sub-bands for DSA-110; the wsclean imager's "
+        "default).",
+    )
     incomplete_after_s: float = Field(
-        900.0, gt=0, description="An observation still missing files after this long is "
-                                 "failed, naming what is missing (or imaged with what arrived, "
-                                 "with incomplete = 'image').")
+        900.0,
+        gt=0,
+        description="An observation still missing files after this long is "
+        "failed, naming what is missing (or imaged with what arrived, "
+        "with incomplete = 'image').",
+    )
     incomplete: Literal["fail", "image"] = Field(
-        "fail", description="What happens to an observation still incomplete after "
-                            "incomplete_after_s.")
+        "fail",
+        description="What happens to an observation still incomplete after incomplete_after_s.",
+    )
     imaging_timeout_s: float = Field(3600.0, gt=0)
     wsclean: WSCleanSettings = Field(default_factory=WSCleanSettings)
     settle_s: float = Field(
-        2.0, ge=0, description="A file counts as complete once unchanged for this long.")
+        2.0, ge=0, description="A file counts as complete once unchanged for this long."
+    )
     poll_s: float = Field(
-        5.0, gt=0, description="Rescan interval (events from the file watcher wake it sooner).")
+        5.0, gt=0, description="Rescan interval (events from the file watcher wake it sooner)."
+    )
     use_polling: bool = Field(
-        False, description="Poll the directory instead of using OS file events (network "
-                           "filesystems).")
+        False,
+        description="Poll the directory instead of using OS file events (network filesystems).",
+    )
     reconcile_interval_s: float = Field(
-        600.0, gt=0, description="How often the running service sweeps for products whose "
-                                 "photometry is missing, stale or stuck.")
+        600.0,
+        gt=0,
+        description="How often the running service sweeps for products whose "
+        "photometry is missing, stale or stuck.",
+    )
 
 
 class ApiSettings(BaseModel):
@@ -289,30 +361,49 @@ class ApiSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address to bind.")
     port: int = Field(8000, ge=1, le=65535)
     token: SecretStr | None = Field(
-        None, description="Bearer token required by the write endpoints; without one the "
-                          "server binds only a loopback address.")
+        None,
+        description="Bearer token required by the write endpoints; without one the "
+        "server binds only a loopback address.",
+    )
     max_sync_positions: int = Field(
-        1000, ge=1, description="Most positions one synchronous measure-batch request may ask "
-                                "for; larger requests go through a batch job.")
+        1000,
+        ge=1,
+        description="Most positions one synchronous measure-batch request may ask "
+        "for; larger requests go through a batch job.",
+    )
     max_body_bytes: int = Field(
-        1 << 20, ge=1024, description="Largest request body accepted; a larger one gets 413.")
+        1 << 20, ge=1024, description="Largest request body accepted; a larger one gets 413."
+    )
     max_concurrent_measurements: int = Field(
-        2, ge=1, description="Synchronous measurements (POST /api/photometry/...) running at "
-                             "once; more wait for a slot.")
+        2,
+        ge=1,
+        description="Synchronous measurements (POST /api/photometry/...) running at "
+        "once; more wait for a slot.",
+    )
     queue_timeout_s: float = Field(
-        10.0, gt=0, description="Longest wait for a measurement slot; then 503 (busy).")
+        10.0, gt=0, description="Longest wait for a measurement slot; then 503 (busy)."
+    )
     request_timeout_s: float = Field(
-        30.0, gt=0, description="Time budget of one synchronous measurement; past it the "
-                                "client gets 503 (the work ends in the background, holding "
-                                "its slot).")
+        30.0,
+        gt=0,
+        description="Time budget of one synchronous measurement; past it the "
+        "client gets 503 (the work ends in the background, holding "
+        "its slot).",
+    )
     max_sync_image_pixels: int = Field(
-        8192 * 8192, ge=1, description="Largest image (pixels of its plane) a synchronous "
-                                       "measurement reads; a larger one gets 422 (a batch job "
-                                       "measures it).")
+        8192 * 8192,
+        ge=1,
+        description="Largest image (pixels of its plane) a synchronous "
+        "measurement reads; a larger one gets 422 (a batch job "
+        "measures it).",
+    )
     memory_budget_bytes: int = Field(
-        3 << 29, ge=1 << 26, description="Synchronous measurements are admitted only while the "
-                                         "server's resident memory is below this (1.5 GiB); "
-                                         "503 otherwise.")
+        3 << 29,
+        ge=1 << 26,
+        description="Synchronous measurements are admitted only while the "
+        "server's resident memory is below this (1.5 GiB); "
+        "503 otherwise.",
+    )
     default_page_size: int = Field(50, ge=1, description="Items per page of a list by default.")
     max_page_size: int = Field(1000, ge=1, description="Largest page a list request gets.")
 
@@ -327,71 +418,102 @@ class MosaicSettings(BaseModel):
     """The mosaic orchestrator: grouping registered images, building, publishing."""
 
     images_per_mosaic: int = Field(
-        12, ge=1, description="A group is built as soon as it holds this many images.")
+        12, ge=1, description="A group is built as soon as it holds this many images."
+    )
     window_minutes: float = Field(
-        60.0, gt=0, description="Images are grouped by observation mid-time into windows of "
-                                "this length (aligned on MJD 0).")
+        60.0,
+        gt=0,
+        description="Images are grouped by observation mid-time into windows of "
+        "this length (aligned on MJD 0).",
+    )
     dec_strip_deg: float = Field(
-        1.0, gt=0, description="...and by declination into strips of this width.")
+        1.0, gt=0, description="...and by declination into strips of this width."
+    )
     min_images: int = Field(
-        4, ge=1, description="Fewest images a closed window needs to become a mosaic.")
+        4, ge=1, description="Fewest images a closed window needs to become a mosaic."
+    )
     output_dir: Path | None = Field(
-        None, description="Where mosaics and noise maps are written; default "
-                          "<state_dir>/data/mosaics.")
+        None,
+        description="Where mosaics and noise maps are written; default <state_dir>/data/mosaics.",
+    )
     photometry_timeout_s: float = Field(
-        600.0, ge=0, description="How long one pass waits for a mosaic's photometry before "
-                                 "leaving it unpublished until the next pass.")
+        600.0,
+        ge=0,
+        description="How long one pass waits for a mosaic's photometry before "
+        "leaving it unpublished until the next pass.",
+    )
     poll_s: float = Field(1.0, gt=0, description="Registry polling interval while waiting.")
     interval_s: float = Field(60.0, gt=0, description="Time between passes of `contimg mosaic`.")
     pb_min: float = Field(0.1, gt=0, lt=1, description="Pixels below this PB are left out.")
     beam_tolerance: float = Field(
-        0.01, ge=0, description="Inputs whose beam area is this fraction below the common "
-                                "beam's are convolved to it.")
+        0.01,
+        ge=0,
+        description="Inputs whose beam area is this fraction below the common "
+        "beam's are convolved to it.",
+    )
 
 
 class VariabilitySettings(BaseModel):
     """Master catalogue, per-image flux normalization and variability detection."""
 
     confusion_radius_arcsec: float = Field(
-        120.0, gt=0.0, description="Neighbours within this radius can confuse a source.")
+        120.0, gt=0.0, description="Neighbours within this radius can confuse a source."
+    )
     confusion_flux_ratio: float = Field(
-        0.1, ge=0.0, description="A neighbour at least this fraction of a source's flux makes "
-                                 "it confused.")
+        0.1,
+        ge=0.0,
+        description="A neighbour at least this fraction of a source's flux makes it confused.",
+    )
     match_radius_arcsec: float = Field(
-        10.0, gt=0.0, description="Cross-match radius to FIRST / VLASS.")
+        10.0, gt=0.0, description="Cross-match radius to FIRST / VLASS."
+    )
     max_size_arcsec: float = Field(
-        20.0, ge=0.0, description="Sources with a larger deconvolved major axis are resolved.")
+        20.0, ge=0.0, description="Sources with a larger deconvolved major axis are resolved."
+    )
     min_compactness: float = Field(
-        0.8, ge=0.0, description="Peak / integrated flux below which a source is resolved.")
+        0.8, ge=0.0, description="Peak / integrated flux below which a source is resolved."
+    )
     catalog_rms_mjy: float = Field(
-        0.45, gt=0.0, description="Catalogue noise for S/N where a source has no flux error.")
+        0.45, gt=0.0, description="Catalogue noise for S/N where a source has no flux error."
+    )
     reference_min_catalog_snr: float = Field(
-        20.0, ge=0.0, description="Catalogue S/N a reference-eligible source needs.")
+        20.0, ge=0.0, description="Catalogue S/N a reference-eligible source needs."
+    )
     reference_min_snr: float = Field(
-        30.0, ge=0.0, description="S/N a reference needs in the image being normalized.")
+        30.0, ge=0.0, description="S/N a reference needs in the image being normalized."
+    )
     max_references: int = Field(20, ge=1, description="References used per image.")
     min_references: int = Field(5, ge=1, description="Fewer usable references: no correction.")
     reference_min_history: int = Field(
-        3, ge=1, description="Normalized epochs before a reference's own mean is its baseline "
-                             "(until then: its catalogue flux, rescaled).")
+        3,
+        ge=1,
+        description="Normalized epochs before a reference's own mean is its baseline "
+        "(until then: its catalogue flux, rescaled).",
+    )
     reference_max_eta: float = Field(
-        5.0, gt=0.0, description="References whose light curve has a larger η are excluded.")
+        5.0, gt=0.0, description="References whose light curve has a larger η are excluded."
+    )
     reference_max_deviation: float = Field(
-        5.0, gt=0.0, description="References with an epoch deviating more (σ) are excluded.")
+        5.0, gt=0.0, description="References with an epoch deviating more (σ) are excluded."
+    )
     statistics_product_types: list[Literal["image", "mosaic"]] = Field(
         default_factory=lambda: ["image"],
         description="Products whose normalized measurements feed the variability statistics. "
-                    "A mosaic holds its images' data, so counting both would count it twice; "
-                    "light curves show every product either way.")
+        "A mosaic holds its images' data, so counting both would count it twice; "
+        "light curves show every product either way.",
+    )
     preset: Literal["conservative", "moderate", "sensitive"] = Field(
-        "moderate", description="Default detection preset.")
+        "moderate", description="Default detection preset."
+    )
 
 
 class Settings(BaseSettings):
     """All settings of dsa110_contimg."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CONTIMG_", env_nested_delimiter="__", extra="forbid",
+        env_prefix="CONTIMG_",
+        env_nested_delimiter="__",
+        extra="forbid",
     )
 
     state_dir: Path = DEFAULT_STATE_DIR
@@ -421,22 +543,30 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _derive_defaults(self) -> "Settings":
+    def _derive_defaults(self) -> Settings:
         self.state_dir = Path(self.state_dir).expanduser().resolve()
         if not self.database_url:
             self.database_url = f"sqlite:///{self.state_dir / 'contimg.sqlite3'}"
         if not self.data_roots:
             self.data_roots = [self.state_dir / "data"]
         self.data_roots = [Path(p).expanduser().resolve() for p in self.data_roots]
-        self.stream.input_dir = Path(
-            self.stream.input_dir or self.state_dir / "data" / "incoming").expanduser().resolve()
-        self.stream.output_dir = Path(
-            self.stream.output_dir or self.state_dir / "data" / "images").expanduser().resolve()
+        self.stream.input_dir = (
+            Path(self.stream.input_dir or self.state_dir / "data" / "incoming")
+            .expanduser()
+            .resolve()
+        )
+        self.stream.output_dir = (
+            Path(self.stream.output_dir or self.state_dir / "data" / "images")
+            .expanduser()
+            .resolve()
+        )
         data = self.state_dir / "data"
-        self.publish.published_dir = Path(
-            self.publish.published_dir or data / "published").expanduser().resolve()
-        self.mosaic.output_dir = Path(
-            self.mosaic.output_dir or data / "mosaics").expanduser().resolve()
+        self.publish.published_dir = (
+            Path(self.publish.published_dir or data / "published").expanduser().resolve()
+        )
+        self.mosaic.output_dir = (
+            Path(self.mosaic.output_dir or data / "mosaics").expanduser().resolve()
+        )
         return self
 
     @classmethod

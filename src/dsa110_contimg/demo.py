@@ -37,8 +37,14 @@ from dsa110_contimg.photometry.plots import plot_light_curve
 from dsa110_contimg.runner import RunSummary, run_pipeline
 from dsa110_contimg.variability.candidates import PRESETS, count_tested, detect
 
-__all__ = ["DEMO_CATALOG", "DEMO_PRESET", "DemoReport", "demo_environment", "run_demo",
-           "settings_environment"]
+__all__ = [
+    "DEMO_CATALOG",
+    "DEMO_PRESET",
+    "DemoReport",
+    "demo_environment",
+    "run_demo",
+    "settings_environment",
+]
 
 DEMO_CATALOG = "demo-sky"
 #: Detection preset of the demo.
@@ -68,13 +74,20 @@ def demo_environment(settings: Settings, *, images_per_day: int) -> dict[str, st
     """Settings of the demo's own state, as ``CONTIMG_*`` variables (worker processes started
     by the pipeline read them too): simulated imager, demo catalogue, daily mosaics."""
     values = {
-        "STATE_DIR": settings.state_dir / "demo", "LOG_LEVEL": settings.log_level,
+        "STATE_DIR": settings.state_dir / "demo",
+        "LOG_LEVEL": settings.log_level,
         "DATA_ROOTS": settings.state_dir / "demo" / "data",
-        "STREAM__IMAGER": "simulated", "STREAM__SETTLE_S": 0, "STREAM__POLL_S": 1,
-        "PHOTOMETRY__CATALOG": DEMO_CATALOG, "PHOTOMETRY__FITTING__SOURCE_SHAPES": "catalog",
-        "MOSAIC__IMAGES_PER_MOSAIC": images_per_day, "MOSAIC__MIN_IMAGES": 2,
-        "MOSAIC__WINDOW_MINUTES": 120, "JOBS__WORKERS": settings.jobs.workers,
-        "JOBS__POLL_S": 0.2, "JOBS__RETRY_BACKOFF_S": 1,
+        "STREAM__IMAGER": "simulated",
+        "STREAM__SETTLE_S": 0,
+        "STREAM__POLL_S": 1,
+        "PHOTOMETRY__CATALOG": DEMO_CATALOG,
+        "PHOTOMETRY__FITTING__SOURCE_SHAPES": "catalog",
+        "MOSAIC__IMAGES_PER_MOSAIC": images_per_day,
+        "MOSAIC__MIN_IMAGES": 2,
+        "MOSAIC__WINDOW_MINUTES": 120,
+        "JOBS__WORKERS": settings.jobs.workers,
+        "JOBS__POLL_S": 0.2,
+        "JOBS__RETRY_BACKOFF_S": 1,
     }
     return {f"CONTIMG_{key}": str(value) for key, value in values.items()}
 
@@ -96,17 +109,30 @@ def settings_environment(environment: dict[str, str]) -> Iterator[Settings]:
         get_settings.cache_clear()
 
 
-def run_demo(settings: Settings, *, days: int = 6, images_per_day: int = 3,
-             npix: tuple[int, int] = (1024, 2560), seed: int = 2026, n_variables: int = 3,
-             progress=None) -> DemoReport:
+def run_demo(
+    settings: Settings,
+    *,
+    days: int = 6,
+    images_per_day: int = 3,
+    npix: tuple[int, int] = (1024, 2560),
+    seed: int = 2026,
+    n_variables: int = 3,
+    progress=None,
+) -> DemoReport:
     """Simulate ``days`` × ``images_per_day`` drift-scan images and run the pipeline on them."""
-    with settings_environment(demo_environment(settings,
-                                               images_per_day=images_per_day)) as demo:
+    with settings_environment(demo_environment(settings, images_per_day=images_per_day)) as demo:
         return _run(demo, days, images_per_day, npix, seed, n_variables, progress)
 
 
-def _run(demo: Settings, days: int, images_per_day: int, npix: tuple[int, int], seed: int,
-         n_variables: int, progress) -> DemoReport:
+def _run(
+    demo: Settings,
+    days: int,
+    images_per_day: int,
+    npix: tuple[int, int],
+    seed: int,
+    n_variables: int,
+    progress,
+) -> DemoReport:
     if demo.state_dir.exists():
         shutil.rmtree(demo.state_dir)
     demo.stream.input_dir.mkdir(parents=True)
@@ -118,20 +144,38 @@ def _run(demo: Settings, days: int, images_per_day: int, npix: tuple[int, int], 
     sky.write(sky_path, format="ascii.ecsv")
     catalogue = demo.state_dir / "demo-sky.csv"
     flux_mjy = np.asarray(sky["flux_jy"]) * 1e3
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": flux_mjy, "flux_err_mjy": np.hypot(0.45, 0.03 * flux_mjy),  # NVSS-like
-           "major_arcsec": sky["major_arcsec"], "minor_arcsec": sky["minor_arcsec"],
-           "pa_deg": sky["pa_deg"]}).write(catalogue, format="ascii.csv")
-    ingest_catalog(catalogue, DEMO_CATALOG, url=demo.database_url,
-                   description="simulated NVSS-like sky of the demo")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": flux_mjy,
+            "flux_err_mjy": np.hypot(0.45, 0.03 * flux_mjy),  # NVSS-like
+            "major_arcsec": sky["major_arcsec"],
+            "minor_arcsec": sky["minor_arcsec"],
+            "pa_deg": sky["pa_deg"],
+        }
+    ).write(catalogue, format="ascii.csv")
+    ingest_catalog(
+        catalogue,
+        DEMO_CATALOG,
+        url=demo.database_url,
+        description="simulated NVSS-like sky of the demo",
+    )
     build_master(DEMO_CATALOG, url=demo.database_url)  # reference sources for normalization
     for day in range(days):
         for k in range(images_per_day):
             start = first_mjd + day * SIDEREAL_DAY + k * IMAGE_MINUTES / 1440
-            spec = {"sky": str(sky_path), "ra_deg": RA_START + k * RA_STEP_DEG,
-                    "dec_deg": DEC0, "npix": list(npix), "noise_jy": 0.5e-3,
-                    "date_obs": Time(start, format="mjd", scale="utc").isot,
-                    "gain": float(rng.normal(1.0, 0.03)), "seed": seed + 100 * day + k}
+            spec = {
+                "sky": str(sky_path),
+                "ra_deg": RA_START + k * RA_STEP_DEG,
+                "dec_deg": DEC0,
+                "npix": list(npix),
+                "noise_jy": 0.5e-3,
+                "date_obs": Time(start, format="mjd", scale="utc").isot,
+                "gain": float(rng.normal(1.0, 0.03)),
+                "seed": seed + 100 * day + k,
+            }
             (demo.stream.input_dir / f"day{day}-{k:02d}.obs.json").write_text(json.dumps(spec))
     summary = run_pipeline(demo, until_idle=True, progress=progress)
     variables = [str(n) for n in sky["name"][sky["dip_depth"] > 0]]
@@ -141,16 +185,33 @@ def _run(demo: Settings, days: int, images_per_day: int, npix: tuple[int, int], 
         source_id, _ = resolve_source(name, catalog=DEMO_CATALOG, url=demo.database_url)
         curve = light_curve(source_id, url=demo.database_url)
         if len(curve):
-            plots.append(plot_light_curve(curve, demo.state_dir / f"lightcurve-{_slug(name)}.png",
-                                          title=name))
+            plots.append(
+                plot_light_curve(
+                    curve, demo.state_dir / f"lightcurve-{_slug(name)}.png", title=name
+                )
+            )
     candidates = detect(preset=DEMO_PRESET, url=demo.database_url)
     tested = count_tested(PRESETS[DEMO_PRESET], url=demo.database_url)
-    return DemoReport(summary, demo.state_dir, variables, plots, candidates, tested,
-                      tested * PRESETS[DEMO_PRESET].false_alarm)
+    return DemoReport(
+        summary,
+        demo.state_dir,
+        variables,
+        plots,
+        candidates,
+        tested,
+        tested * PRESETS[DEMO_PRESET].false_alarm,
+    )
 
 
-def _sky(rng: np.random.Generator, images_per_day: int, npix: tuple[int, int],
-         first_mjd: float, days: int, n_variables: int, seed: int) -> Table:
+def _sky(
+    rng: np.random.Generator,
+    images_per_day: int,
+    npix: tuple[int, int],
+    first_mjd: float,
+    days: int,
+    n_variables: int,
+    seed: int,
+) -> Table:
     """The sky over the strip, with ``n_variables`` bright sources given a dip mid-run."""
     ny, nx = npix
     half_width = nx * 2.0 / 3600 / 2
@@ -162,19 +223,23 @@ def _sky(rng: np.random.Generator, images_per_day: int, npix: tuple[int, int],
     sky["dip_days"] = 0.7
     half_height = ny * 2.0 / 3600 / 2
     east_west = (sky["ra_deg"] - ra_mid) * np.cos(np.radians(DEC0))
-    imaged = ((np.abs(sky["dec_deg"] - DEC0) < 0.7 * half_height)
-              & (np.abs(east_west) < radius - half_width / 2)
-              & (sky["major_arcsec"] == 0) & (sky["flux_jy"] > 0.02) & (sky["flux_jy"] < 0.3))
-    chosen = rng.choice(np.flatnonzero(imaged), size=min(n_variables, imaged.sum()),
-                        replace=False)
+    imaged = (
+        (np.abs(sky["dec_deg"] - DEC0) < 0.7 * half_height)
+        & (np.abs(east_west) < radius - half_width / 2)
+        & (sky["major_arcsec"] == 0)
+        & (sky["flux_jy"] > 0.02)
+        & (sky["flux_jy"] < 0.3)
+    )
+    chosen = rng.choice(np.flatnonzero(imaged), size=min(n_variables, imaged.sum()), replace=False)
     sky["dip_depth"][chosen] = rng.uniform(0.3, 0.5, chosen.size)
     return sky
 
 
 def _steady_source(sky: Table) -> str:
     """The brightest compact non-variable source near the strip's centre line."""
-    steady = ((sky["dip_depth"] == 0) & (sky["major_arcsec"] == 0)
-              & (np.abs(sky["dec_deg"] - DEC0) < 0.1))
+    steady = (
+        (sky["dip_depth"] == 0) & (sky["major_arcsec"] == 0) & (np.abs(sky["dec_deg"] - DEC0) < 0.1)
+    )
     index = np.flatnonzero(steady)[np.argmax(sky["flux_jy"][steady])]
     return str(sky["name"][index])
 

@@ -43,8 +43,15 @@ __all__ = ["EpochReport", "VisibilityDemoReport", "run_visibility_demo"]
 
 CATALOG = "demo-vis-sky"
 SIDEREAL_DAY_S = 86164.0905
-ARRAY = dict(dec_deg=45.0, n_antennas=48, ew_length_m=500.0, ns_length_m=300.0,
-             n_integrations=20, channels_per_subband=4, noise_jy=0.6)
+ARRAY = dict(
+    dec_deg=45.0,
+    n_antennas=48,
+    ew_length_m=500.0,
+    ns_length_m=300.0,
+    n_integrations=20,
+    channels_per_subband=4,
+    noise_jy=0.6,
+)
 
 
 @dataclass
@@ -72,47 +79,78 @@ class VisibilityDemoReport:
     skipped: str | None = None
 
 
-def run_visibility_demo(settings: Settings, *, epochs: int = 2, seed: int = 2026,
-                        progress: Callable[[str], None] | None = None) -> VisibilityDemoReport:
+def run_visibility_demo(
+    settings: Settings,
+    *,
+    epochs: int = 2,
+    seed: int = 2026,
+    progress: Callable[[str], None] | None = None,
+) -> VisibilityDemoReport:
     """Simulate ``epochs`` observations and take them from visibilities to photometry."""
     state = settings.state_dir / "demo-visibilities"
     if wsclean_available(settings.stream.wsclean.binary) is None:
-        return VisibilityDemoReport(state, [], "WSClean is not installed (Debian/Ubuntu "
-                                               "package 'wsclean'); the demo uses simulated "
-                                               "images only")
-    environment = {"CONTIMG_STATE_DIR": str(state), "CONTIMG_DATA_ROOTS": str(state / "data"),
-                   "CONTIMG_STREAM__IMAGER": "wsclean",
-                   "CONTIMG_STREAM__SETTLE_S": "0", "CONTIMG_PHOTOMETRY__CATALOG": CATALOG,
-                   "CONTIMG_PHOTOMETRY__NORMALIZE": "false",
-                   "CONTIMG_LOG_LEVEL": settings.log_level}
+        return VisibilityDemoReport(
+            state,
+            [],
+            "WSClean is not installed (Debian/Ubuntu "
+            "package 'wsclean'); the demo uses simulated "
+            "images only",
+        )
+    environment = {
+        "CONTIMG_STATE_DIR": str(state),
+        "CONTIMG_DATA_ROOTS": str(state / "data"),
+        "CONTIMG_STREAM__IMAGER": "wsclean",
+        "CONTIMG_STREAM__SETTLE_S": "0",
+        "CONTIMG_PHOTOMETRY__CATALOG": CATALOG,
+        "CONTIMG_PHOTOMETRY__NORMALIZE": "false",
+        "CONTIMG_LOG_LEVEL": settings.log_level,
+    }
     with settings_environment(environment) as demo:
         return _run(demo, epochs, seed, progress or (lambda _line: None))
 
 
-def _run(demo: Settings, epochs: int, seed: int, progress: Callable[[str], None],
-         ) -> VisibilityDemoReport:
+def _run(
+    demo: Settings,
+    epochs: int,
+    seed: int,
+    progress: Callable[[str], None],
+) -> VisibilityDemoReport:
     if demo.state_dir.exists():
         shutil.rmtree(demo.state_dir)
     upgrade(demo.database_url)
     first = Time("2026-11-24T06:00:00", scale="utc")
     starts = [(first + k * SIDEREAL_DAY_S * u.s).isot[:19] for k in range(epochs)]
     centre = pointing_track(ObservationSpec(start=starts[0], **ARRAY)).centre
-    sky = make_sky(*centre, 2.0, seed=seed, n_sources=40, min_flux_jy=0.03, max_flux_jy=1.0,
-                   extended_fraction=0.0)
+    sky = make_sky(
+        *centre,
+        2.0,
+        seed=seed,
+        n_sources=40,
+        min_flux_jy=0.03,
+        max_flux_jy=1.0,
+        extended_fraction=0.0,
+    )
     sky["spectral_index"] = np.random.default_rng(seed).normal(-0.7, 0.2, len(sky))
     dipper = int(np.argsort(sky["flux_jy"])[-3])
     sky["dip_depth"] = np.where(np.arange(len(sky)) == dipper, 0.4, 0.0)
     sky["dip_mjd"] = Time(starts[-1]).mjd + 150 / 86400.0
     sky["dip_days"] = 0.05
     csv = demo.state_dir / f"{CATALOG}.csv"
-    Table({"name": sky["name"], "ra_deg": sky["ra_deg"], "dec_deg": sky["dec_deg"],
-           "flux_mjy": sky["flux_jy"] * 1e3}).write(csv, format="ascii.csv")
+    Table(
+        {
+            "name": sky["name"],
+            "ra_deg": sky["ra_deg"],
+            "dec_deg": sky["dec_deg"],
+            "flux_mjy": sky["flux_jy"] * 1e3,
+        }
+    ).write(csv, format="ascii.csv")
     ingest_catalog(csv, CATALOG, url=demo.database_url)
     truths = {}
     for k, start in enumerate(starts):
         progress(f"simulating observation {start}: 16 UVH5 sub-band files…")
-        observation = simulate_observation(demo.stream.input_dir, sky,
-                                           ObservationSpec(start=start, seed=seed + k, **ARRAY))
+        observation = simulate_observation(
+            demo.stream.input_dir, sky, ObservationSpec(start=start, seed=seed + k, **ARRAY)
+        )
         truths[start] = observation.truth
     converter = StreamingConverter.from_settings(demo)
     records = converter.drain(lambda record: progress(f"{record.key}: {record.status}"))
@@ -123,8 +161,9 @@ def _run(demo: Settings, epochs: int, seed: int, progress: Callable[[str], None]
 
 
 def _epoch(record, truth: Table, dipper: str, demo: Settings) -> EpochReport:
-    report = EpochReport(record.key, record.status, record.data_id, record.error,
-                         dict(record.timings_s))
+    report = EpochReport(
+        record.key, record.status, record.data_id, record.error, dict(record.timings_s)
+    )
     if record.data_id is None:
         return report
     table = photometry_for_product(record.data_id, url=demo.database_url)

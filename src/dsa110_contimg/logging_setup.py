@@ -15,7 +15,8 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger("dsa110_contimg")
     root.setLevel(level.upper())
     if not any(isinstance(h, RichHandler) for h in root.handlers):
-        handler = RichHandler(console=Console(stderr=True), show_path=False,
-                              rich_tracebacks=False, markup=False)
+        handler = RichHandler(
+            console=Console(stderr=True), show_path=False, rich_tracebacks=False, markup=False
+        )
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         root.addHandler(handler)

@@ -51,8 +51,11 @@ def exit_with_parent(parent_pid: int, signum: int = signal.SIGTERM) -> None:
         ``prctl`` refused the request.
     """
     if not sys.platform.startswith("linux"):
-        log.warning("process %d: no parent-death signal on %s; it would outlive a killed "
-                    "parent", os.getpid(), sys.platform)
+        log.warning(
+            "process %d: no parent-death signal on %s; it would outlive a killed parent",
+            os.getpid(),
+            sys.platform,
+        )
         return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) != 0:
@@ -71,7 +74,9 @@ def command_dying_with_parent(args: list[str]) -> list[str]:
     """
     setpriv = shutil.which("setpriv")
     if setpriv is None:
-        log.warning("setpriv (util-linux) not found: %s would outlive a killed parent",
-                    os.path.basename(args[0]) if args else "the command")
+        log.warning(
+            "setpriv (util-linux) not found: %s would outlive a killed parent",
+            os.path.basename(args[0]) if args else "the command",
+        )
         return args
     return [setpriv, "--pdeathsig", "KILL", "--", *args]

@@ -66,9 +66,15 @@ class RunSummary:
         return statistics.median(self.latency_s) if self.latency_s else None
 
 
-def run_pipeline(settings: Settings, *, until_idle: bool = False, serve_api: bool = False,
-                 workers: int | None = None, stop: threading.Event | None = None,
-                 progress: Callable[[str], None] | None = None) -> RunSummary:
+def run_pipeline(
+    settings: Settings,
+    *,
+    until_idle: bool = False,
+    serve_api: bool = False,
+    workers: int | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RunSummary:
     """Run the pipeline service (see the module docstring).
 
     Parameters
@@ -95,8 +101,9 @@ def run_pipeline(settings: Settings, *, until_idle: bool = False, serve_api: boo
     upgrade(settings.database_url)
     stop = stop or threading.Event()
     say = progress or (lambda message: log.info("%s", message))
-    converter = StreamingConverter.from_settings(settings,
-                                                 enable_photometry=settings.photometry.enabled)
+    converter = StreamingConverter.from_settings(
+        settings, enable_photometry=settings.photometry.enabled
+    )
     summary = RunSummary()
     if serve_api:
         check_bind(settings.api, settings.api.host)
@@ -120,8 +127,12 @@ def run_pipeline(settings: Settings, *, until_idle: bool = False, serve_api: boo
     return summary
 
 
-def _until_idle(converter: StreamingConverter, settings: Settings, summary: RunSummary,
-                say: Callable[[str], None]) -> None:
+def _until_idle(
+    converter: StreamingConverter,
+    settings: Settings,
+    summary: RunSummary,
+    say: Callable[[str], None],
+) -> None:
     while True:
         records = converter.drain(lambda r: say(_describe(r)))
         summary.observations += records
@@ -129,16 +140,23 @@ def _until_idle(converter: StreamingConverter, settings: Settings, summary: RunS
         mosaics = run_once(settings=settings, url=settings.database_url, flush=True)
         summary.mosaic_passes.append(mosaics)
         for outcome in mosaics.published:
-            say(f"mosaic {outcome.data_id}: photometry {outcome.photometry_status}, "
-                f"published {outcome.published_path}")
+            say(
+                f"mosaic {outcome.data_id}: photometry {outcome.photometry_status}, "
+                f"published {outcome.published_path}"
+            )
         for name, reason in mosaics.skipped:
             say(f"mosaic {name} skipped: {reason}")
         if not records and not mosaics.built:
             return
 
 
-def _serve(converter: StreamingConverter, settings: Settings, summary: RunSummary,
-           stop: threading.Event, say: Callable[[str], None]) -> None:
+def _serve(
+    converter: StreamingConverter,
+    settings: Settings,
+    summary: RunSummary,
+    stop: threading.Event,
+    say: Callable[[str], None],
+) -> None:
     sweep = PeriodicSweep(settings.stream.reconcile_interval_s, url=settings.database_url)
 
     def mosaics() -> None:
@@ -150,8 +168,12 @@ def _serve(converter: StreamingConverter, settings: Settings, summary: RunSummar
     orchestrator.start()
     say(f"serving: watching {converter.input_dir}, mosaics every {settings.mosaic.interval_s:g} s")
     try:
-        converter.run(stop, poll_s=settings.stream.poll_s, use_polling=settings.stream.use_polling,
-                      every_pass=sweep)
+        converter.run(
+            stop,
+            poll_s=settings.stream.poll_s,
+            use_polling=settings.stream.use_polling,
+            every_pass=sweep,
+        )
     finally:
         stop.set()
         orchestrator.join(timeout=settings.mosaic.photometry_timeout_s + 10)
@@ -161,8 +183,11 @@ def _wait_for_queue(settings: Settings) -> None:
     """Block until no photometry item is pending or running."""
     while True:
         with session_scope(settings.database_url) as session:
-            active = session.scalar(select(func.count()).select_from(BatchJobItem).where(
-                BatchJobItem.status.in_(ACTIVE_ITEM_STATES)))
+            active = session.scalar(
+                select(func.count())
+                .select_from(BatchJobItem)
+                .where(BatchJobItem.status.in_(ACTIVE_ITEM_STATES))
+            )
         if not active:
             return
         time.sleep(min(settings.jobs.poll_s, 0.5))
@@ -176,9 +201,15 @@ def _worker_main(url: str, jobs: JobSettings, parent_pid: int) -> None:
 def _start_workers(n: int, settings: Settings) -> list[multiprocessing.Process]:
     """Start ``n`` worker processes that end with this process (also when it is killed)."""
     context = multiprocessing.get_context("spawn")
-    pool = [context.Process(target=_worker_main,
-                            args=(settings.database_url, settings.jobs, os.getpid()),
-                            name=f"contimg-worker-{i}", daemon=True) for i in range(n)]
+    pool = [
+        context.Process(
+            target=_worker_main,
+            args=(settings.database_url, settings.jobs, os.getpid()),
+            name=f"contimg-worker-{i}",
+            daemon=True,
+        )
+        for i in range(n)
+    ]
     for process in pool:
         process.start()
     return pool
@@ -196,8 +227,12 @@ def _stop_workers(pool: list[multiprocessing.Process]) -> None:
 
 
 def _start_api(settings: Settings) -> uvicorn.Server:
-    config = uvicorn.Config(create_app(settings), host=settings.api.host, port=settings.api.port,
-                            log_level=settings.log_level.lower())
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api.host,
+        port=settings.api.port,
+        log_level=settings.log_level.lower(),
+    )
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, name="api", daemon=True).start()
     return server
@@ -205,15 +240,22 @@ def _start_api(settings: Settings) -> uvicorn.Server:
 
 def _read_back(summary: RunSummary, url: str) -> None:
     with session_scope(url) as session:
-        rows = session.execute(select(DataRegistry.data_type, DataRegistry.photometry_status,
-                                      func.count()).group_by(DataRegistry.data_type,
-                                                             DataRegistry.photometry_status))
+        rows = session.execute(
+            select(DataRegistry.data_type, DataRegistry.photometry_status, func.count()).group_by(
+                DataRegistry.data_type, DataRegistry.photometry_status
+            )
+        )
         summary.products = {(t, s): n for t, s, n in rows}
         summary.photometry_rows = session.scalar(select(func.count()).select_from(Photometry))
-        done = session.execute(select(DataRegistry.stage_path, DataRegistry.published_path,
-                                      DataRegistry.photometry_updated_at).where(
-            DataRegistry.data_type == "image",
-            DataRegistry.photometry_status == "completed")).all()
+        done = session.execute(
+            select(
+                DataRegistry.stage_path,
+                DataRegistry.published_path,
+                DataRegistry.photometry_updated_at,
+            ).where(
+                DataRegistry.data_type == "image", DataRegistry.photometry_status == "completed"
+            )
+        ).all()
     for stage_path, published_path, finished in done:
         written = _mtime(Path(published_path or stage_path))
         if written is not None and finished is not None:
@@ -234,5 +276,6 @@ def _mtime(path: Path) -> float | None:
 def _describe(record: ObservationRecord) -> str:
     if record.status == "failed":
         return f"observation {record.key} failed: {record.error}"
-    return (f"observation {record.key} → {record.data_id}"
-            + (f" (photometry job {record.job_id})" if record.job_id else ""))
+    return f"observation {record.key} → {record.data_id}" + (
+        f" (photometry job {record.job_id})" if record.job_id else ""
+    )

@@ -34,8 +34,15 @@ __all__ = ["ROUTERS", "create_app"]
 log = logging.getLogger(__name__)
 
 #: The routers of the API, in documentation order (adding an area is one entry here).
-ROUTERS = (health.router, photometry.router, batch.router, data.router, sources.router,
-           variability.router, legacy.router)
+ROUTERS = (
+    health.router,
+    photometry.router,
+    batch.router,
+    data.router,
+    sources.router,
+    variability.router,
+    legacy.router,
+)
 
 _DESCRIPTION = """\
 Forced photometry, batch photometry jobs, the data registry and light curves of the DSA-110
@@ -76,22 +83,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(upgrade, settings.database_url)
         if settings.api.token is None:
-            log.warning("API running without a token: write endpoints (jobs, finalize, "
-                        "publish) are open to anyone who can reach this server; set api.token "
-                        "(CONTIMG_API__TOKEN) to require one")
+            log.warning(
+                "API running without a token: write endpoints (jobs, finalize, "
+                "publish) are open to anyone who can reach this server; set api.token "
+                "(CONTIMG_API__TOKEN) to require one"
+            )
         log.info("API data roots: %s", ", ".join(str(r) for r in settings.data_roots))
         yield
 
-    app = FastAPI(title="dsa110-contimg API", version=health.package_version(),
-                  description=_DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="dsa110-contimg API",
+        version=health.package_version(),
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.metrics = install_metrics(app, settings.database_url)
     app.add_middleware(MeasurementBudget, settings=settings.api)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)  # outermost
     install_handlers(app)
     for router in ROUTERS:
-        app.include_router(router, responses=BUDGET_RESPONSES
-                           if router.prefix + "/" == MEASURE_PREFIX else None)
+        app.include_router(
+            router, responses=BUDGET_RESPONSES if router.prefix + "/" == MEASURE_PREFIX else None
+        )
     # Imported here: the pages use the API's dependencies (dsa110_contimg.api.deps), so a
     # module-level import would be circular when dsa110_contimg.web is imported first.
     from dsa110_contimg.web import install_web

@@ -42,10 +42,16 @@ log = logging.getLogger(__name__)
 #: Requests under this path prefix (POST) are synchronous measurements.
 MEASURE_PREFIX = "/api/photometry/"
 #: The 503 of the budgets in the OpenAPI document of those operations.
-BUDGET_RESPONSES: dict[int | str, dict] = {503: {"model": ErrorResponse, "description": (
-    "Over a budget of synchronous measurements: no slot free within api.queue_timeout_s, "
-    "server memory over api.memory_budget_bytes, not enough memory, or not answered within "
-    "api.request_timeout_s (the reason in detail; Retry-After when retrying may help).")}}
+BUDGET_RESPONSES: dict[int | str, dict] = {
+    503: {
+        "model": ErrorResponse,
+        "description": (
+            "Over a budget of synchronous measurements: no slot free within api.queue_timeout_s, "
+            "server memory over api.memory_budget_bytes, not enough memory, or not answered within "
+            "api.request_timeout_s (the reason in detail; Retry-After when retrying may help)."
+        ),
+    }
+}
 
 
 class MeasurementBudget:
@@ -64,32 +70,50 @@ class MeasurementBudget:
         self.app = app
         self.settings = settings
         self._process = psutil.Process()
-        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" \
-                or not scope["path"].startswith(MEASURE_PREFIX):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not scope["path"].startswith(MEASURE_PREFIX)
+        ):
             await self.app(scope, receive, send)
             return
         settings = self.settings
         slots = self._semaphore()
         try:
             await asyncio.wait_for(slots.acquire(), settings.queue_timeout_s)
-        except asyncio.TimeoutError:
-            await _refuse(scope, receive, send, (
-                f"server busy: {settings.max_concurrent_measurements} synchronous "
-                f"measurements running and none ended within {settings.queue_timeout_s:g} s "
-                "(api.max_concurrent_measurements, api.queue_timeout_s); retry later or "
-                "submit a batch job"), retry_after=settings.queue_timeout_s)
+        except TimeoutError:
+            await _refuse(
+                scope,
+                receive,
+                send,
+                (
+                    f"server busy: {settings.max_concurrent_measurements} synchronous "
+                    f"measurements running and none ended within {settings.queue_timeout_s:g} s "
+                    "(api.max_concurrent_measurements, api.queue_timeout_s); retry later or "
+                    "submit a batch job"
+                ),
+                retry_after=settings.queue_timeout_s,
+            )
             return
         rss = self._process.memory_info().rss
         if rss >= settings.memory_budget_bytes:
             slots.release()
-            await _refuse(scope, receive, send, (
-                f"server memory {rss / 2**20:.0f} MiB is over the budget of "
-                f"{settings.memory_budget_bytes / 2**20:.0f} MiB (api.memory_budget_bytes); "
-                "retry later or submit a batch job"), retry_after=settings.queue_timeout_s)
+            await _refuse(
+                scope,
+                receive,
+                send,
+                (
+                    f"server memory {rss / 2**20:.0f} MiB is over the budget of "
+                    f"{settings.memory_budget_bytes / 2**20:.0f} MiB (api.memory_budget_bytes); "
+                    "retry later or submit a batch job"
+                ),
+                retry_after=settings.queue_timeout_s,
+            )
             return
         await self._run(scope, receive, send, slots)
 
@@ -100,8 +124,9 @@ class MeasurementBudget:
             self._slots[loop] = asyncio.Semaphore(self.settings.max_concurrent_measurements)
         return self._slots[loop]
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send,
-                   slots: asyncio.Semaphore) -> None:
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, slots: asyncio.Semaphore
+    ) -> None:
         """Run the request holding a slot until its work ends; answer 503 at the deadline."""
         started = abandoned = False
 
@@ -118,43 +143,60 @@ class MeasurementBudget:
             except MemoryError as exc:
                 if started or abandoned:
                     raise
-                await _refuse(scope, receive, send, (
-                    f"not enough memory for this measurement ({exc or 'MemoryError'}); ask "
-                    "for fewer positions or a smaller beam, or submit a batch job"),
-                    retry_after=None)
+                await _refuse(
+                    scope,
+                    receive,
+                    send,
+                    (
+                        f"not enough memory for this measurement ({exc or 'MemoryError'}); ask "
+                        "for fewer positions or a smaller beam, or submit a batch job"
+                    ),
+                    retry_after=None,
+                )
 
         def finished(task: asyncio.Future) -> None:
             """Give the slot back once the work has ended; report work that failed after its
             client was answered (before, the exception reaches the client's handlers)."""
             slots.release()
             if abandoned and not task.cancelled() and task.exception() is not None:
-                log.warning("%s %s: failed after its deadline: %r", scope["method"],
-                            scope["path"], task.exception())
+                log.warning(
+                    "%s %s: failed after its deadline: %r",
+                    scope["method"],
+                    scope["path"],
+                    task.exception(),
+                )
 
         task = asyncio.ensure_future(work())
         task.add_done_callback(finished)
         timeout = self.settings.request_timeout_s
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if started:  # the answer is already on its way: let it finish
                 await task
                 return
             abandoned = True
-            await _refuse(scope, receive, send, (
-                f"the measurement took longer than its budget of {timeout:g} s "
-                "(api.request_timeout_s); ask for fewer positions or submit a batch job"),
-                retry_after=timeout)
+            await _refuse(
+                scope,
+                receive,
+                send,
+                (
+                    f"the measurement took longer than its budget of {timeout:g} s "
+                    "(api.request_timeout_s); ask for fewer positions or submit a batch job"
+                ),
+                retry_after=timeout,
+            )
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str,
-                  retry_after: float | None) -> None:
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, detail: str, retry_after: float | None
+) -> None:
     log.warning("%s %s: 503: %s", scope["method"], scope["path"], detail)
     headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after else None
-    response = JSONResponse(ErrorResponse(detail=detail).model_dump(), status_code=503,
-                            headers=headers)
+    response = JSONResponse(
+        ErrorResponse(detail=detail).model_dump(), status_code=503, headers=headers
+    )
     await response(scope, receive, send)
-
 
 
 def refuse_large_image(path: Path, max_pixels: int) -> None:
@@ -169,6 +211,8 @@ def refuse_large_image(path: Path, max_pixels: int) -> None:
     """
     pixels = image_pixels(path)
     if pixels > max_pixels:
-        raise InputError(f"{path.name}: {pixels} pixels, more than the {max_pixels} a "
-                         "synchronous measurement reads (api.max_sync_image_pixels); submit a "
-                         "batch job (POST /api/batch/photometry)")
+        raise InputError(
+            f"{path.name}: {pixels} pixels, more than the {max_pixels} a "
+            "synchronous measurement reads (api.max_sync_image_pixels); submit a "
+            "batch job (POST /api/batch/photometry)"
+        )

@@ -11,8 +11,7 @@ from fastapi import Depends, Path, Query, Request
 from dsa110_contimg.api.paths import confine_file
 from dsa110_contimg.config import Settings
 
-__all__ = ["DataIdPath", "PageDep", "Paging", "SettingsDep", "confined_file",
-           "get_settings_dep"]
+__all__ = ["DataIdPath", "PageDep", "Paging", "SettingsDep", "confined_file", "get_settings_dep"]
 
 #: Upper bound of ``limit`` in the OpenAPI document; the configured ``api.max_page_size``
 #: lowers it further (the response says which limit was applied).
@@ -37,13 +36,19 @@ class Paging:
     offset: int
 
 
-def paging(settings: SettingsDep,
-           limit: Annotated[int | None, Query(
-               ge=1, le=_LIMIT_CAP,
-               description="Items per page (default api.default_page_size; at most "
-                           "api.max_page_size).")] = None,
-           offset: Annotated[int, Query(ge=0, le=_OFFSET_CAP,
-                                        description="Items to skip.")] = 0) -> Paging:
+def paging(
+    settings: SettingsDep,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=_LIMIT_CAP,
+            description="Items per page (default api.default_page_size; at most "
+            "api.max_page_size).",
+        ),
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=_OFFSET_CAP, description="Items to skip.")] = 0,
+) -> Paging:
     """``limit`` and ``offset`` query parameters of every list."""
     api = settings.api
     return Paging(min(limit or api.default_page_size, api.max_page_size), offset)
@@ -52,9 +57,15 @@ def paging(settings: SettingsDep,
 PageDep = Annotated[Paging, Depends(paging)]
 
 #: A ``data_id`` path parameter.
-DataIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^\x00]+$",
-                                 description="Registered product id, e.g. "
-                                             "image-20261124T060000-3f9a1c.")]
+DataIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^\x00]+$",
+        description="Registered product id, e.g. image-20261124T060000-3f9a1c.",
+    ),
+]
 
 
 def confined_file(settings: Settings, path: str) -> FilePath:

@@ -55,7 +55,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the current state.",
     413: "Request body larger than api.max_body_bytes (1 MiB by default).",
     422: "Invalid request, an unreadable image or not an image, or a beam that makes no sense "
-         "for the image (minor axis under 0.5 pixel, major axis over a quarter of the image).",
+    "for the image (minor axis under 0.5 pixel, major axis over a quarter of the image).",
     502: "An external program failed.",
     503: "Database unreachable, or a resource busy for now.",
 }
@@ -73,8 +73,10 @@ STATUS_BY_KIND: dict[type[ContimgError], int] = {
 
 def status_for(exc: ContimgError) -> int:
     """The HTTP status of ``exc``'s kind (500 for a `ContimgError` of no known kind)."""
-    return next((code for kind, code in STATUS_BY_KIND.items() if isinstance(exc, kind)),
-                status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return next(
+        (code for kind, code in STATUS_BY_KIND.items() if isinstance(exc, kind)),
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
 
 
 def responses(*codes: int) -> dict[int | str, dict]:
@@ -84,20 +86,19 @@ def responses(*codes: int) -> dict[int | str, dict]:
     """
     if 400 in codes:
         codes = (*codes, 413)
-    return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]}
-            for code in codes}
+    return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
 
 
 def _error(code: int, detail: str, errors: list[dict] | None = None) -> JSONResponse:
-    return JSONResponse(ErrorResponse(detail=detail, errors=errors).model_dump(),
-                        status_code=code)
+    return JSONResponse(ErrorResponse(detail=detail, errors=errors).model_dump(), status_code=code)
 
 
 def _relative(request: Request, message: str) -> str:
     """``message`` with every data root prefix removed: error responses name files relative
     to the data root that holds them, never the server's directory layout."""
-    roots = sorted((str(root) for root in request.app.state.settings.data_roots),
-                   key=len, reverse=True)
+    roots = sorted(
+        (str(root) for root in request.app.state.settings.data_roots), key=len, reverse=True
+    )
     for root in roots:
         message = message.replace(root.rstrip(os.sep) + os.sep, "")
     return message
@@ -109,19 +110,30 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")),
-                     "type": str(e.get("type"))} for e in exc.errors()]
+        problems = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg")),
+                "type": str(e.get("type")),
+            }
+            for e in exc.errors()
+        ]
         detail = "; ".join(f"{'.'.join(p['loc'])}: {p['msg']}" for p in problems)
         if any(p["type"] == "json_invalid" for p in problems):
-            return _error(status.HTTP_400_BAD_REQUEST, f"request body is not JSON: {detail}",
-                          errors=problems)
-        return _error(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid request: {detail}",
-                      errors=problems)
+            return _error(
+                status.HTTP_400_BAD_REQUEST, f"request body is not JSON: {detail}", errors=problems
+            )
+        return _error(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid request: {detail}", errors=problems
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(ErrorResponse(detail=_relative(request, str(exc.detail)))
-                            .model_dump(), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            ErrorResponse(detail=_relative(request, str(exc.detail))).model_dump(),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(ContimgError)
     async def _project(request: Request, exc: ContimgError) -> JSONResponse:

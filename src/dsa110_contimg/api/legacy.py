@@ -22,8 +22,9 @@ __all__ = ["LEGACY_MATCH_RADIUS_ARCSEC", "match_coordinates"]
 LEGACY_MATCH_RADIUS_ARCSEC = 15.0
 
 
-def match_coordinates(catalog: str, coordinates: Sequence[Position], *,
-                      url: str | None = None) -> list[int]:
+def match_coordinates(
+    catalog: str, coordinates: Sequence[Position], *, url: str | None = None
+) -> list[int]:
     """The catalogue source id nearest each position (within `LEGACY_MATCH_RADIUS_ARCSEC`).
 
     Parameters
@@ -51,8 +52,9 @@ def match_coordinates(catalog: str, coordinates: Sequence[Position], *,
     ids: list[int] = []
     unmatched: list[str] = []
     for k, position in enumerate(coordinates):
-        found = cone_search(catalog, position.ra_deg, position.dec_deg, radius_deg, limit=1,
-                            url=url)
+        found = cone_search(
+            catalog, position.ra_deg, position.dec_deg, radius_deg, limit=1, url=url
+        )
         if len(found):
             ids.append(int(found["source_id"][0]))
         else:
@@ -64,5 +66,6 @@ def match_coordinates(catalog: str, coordinates: Sequence[Position], *,
             f"{len(unmatched)} coordinate(s) have no source of catalogue {catalog!r} within "
             f"{LEGACY_MATCH_RADIUS_ARCSEC:g} arcsec: {shown}; batch jobs measure catalogue "
             "sources (send 'source_ids', or use POST /api/photometry/measure-batch for "
-            "arbitrary positions)")
+            "arbitrary positions)",
+        )
     return list(dict.fromkeys(ids))

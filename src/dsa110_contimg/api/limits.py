@@ -68,9 +68,14 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: str) -> None:
-        detail = (f"request body too large: {size}; at most {self.max_bytes} bytes "
-                  "(api.max_body_bytes) — submit larger work as a batch job")
+        detail = (
+            f"request body too large: {size}; at most {self.max_bytes} bytes "
+            "(api.max_body_bytes) — submit larger work as a batch job"
+        )
         log.warning("%s %s: %s", scope["method"], scope["path"], detail)
-        response = JSONResponse(ErrorResponse(detail=detail).model_dump(), status_code=413,
-                                headers={"Connection": "close"})
+        response = JSONResponse(
+            ErrorResponse(detail=detail).model_dump(),
+            status_code=413,
+            headers={"Connection": "close"},
+        )
         await response(scope, receive, send)

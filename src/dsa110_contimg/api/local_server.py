@@ -35,8 +35,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def local_server(env: Mapping[str, str], *, start_timeout_s: float = 60.0,
-                 log_path: os.PathLike | None = None) -> Iterator[LocalServer]:
+def local_server(
+    env: Mapping[str, str], *, start_timeout_s: float = 60.0, log_path: os.PathLike | None = None
+) -> Iterator[LocalServer]:
     """Run ``contimg serve`` with ``env`` added to this process's environment until the block
     ends (then SIGTERM, SIGKILL after 30 s).
 
@@ -58,7 +59,10 @@ def local_server(env: Mapping[str, str], *, start_timeout_s: float = 60.0,
     log = open(log_path, "w") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "dsa110_contimg.cli", "serve", "--port", str(port)],
-        env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_for_health(process, base_url, start_timeout_s)

@@ -62,8 +62,7 @@ class PipelineCollector:
         depth = GaugeMetricFamily("contimg_queue_depth", "Job items pending or running.")
         depth.add_metric([], sum(items.get(s, 0) for s in ACTIVE_ITEM_STATES))
         yield depth
-        by_item = GaugeMetricFamily("contimg_job_items", "Job items by status.",
-                                    labels=["status"])
+        by_item = GaugeMetricFamily("contimg_job_items", "Job items by status.", labels=["status"])
         for status, n in sorted(items.items()):
             by_item.add_metric([status], n)
         yield by_item
@@ -73,13 +72,15 @@ class PipelineCollector:
         yield by_job
         summary = SummaryMetricFamily(
             "contimg_photometry_latency_seconds",
-            "Seconds from a product's registration to its completed photometry.")
+            "Seconds from a product's registration to its completed photometry.",
+        )
         summary.add_metric([], count_value=latency["count"], sum_value=latency["sum_s"])
         yield summary
         recent = GaugeMetricFamily(
             "contimg_photometry_latency_recent_seconds",
             "Registration-to-photometry latency over the last 1000 completions, by quantile.",
-            labels=["quantile"])
+            labels=["quantile"],
+        )
         for quantile, key in (("0.5", "p50_s"), ("0.9", "p90_s"), ("1", "max_s")):
             if math.isfinite(latency[key]):
                 recent.add_metric([quantile], latency[key])
@@ -90,11 +91,18 @@ def install_metrics(app: FastAPI, url: str) -> CollectorRegistry:
     """Give ``app`` a metrics registry with the pipeline collector and request metrics."""
     registry = CollectorRegistry()
     registry.register(PipelineCollector(url))
-    requests = Counter("contimg_http_requests", "HTTP requests by method, route and status.",
-                       ["method", "route", "status"], registry=registry)
-    duration = Histogram("contimg_http_request_duration_seconds",
-                         "HTTP request latency by method and route.", ["method", "route"],
-                         registry=registry)
+    requests = Counter(
+        "contimg_http_requests",
+        "HTTP requests by method, route and status.",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    duration = Histogram(
+        "contimg_http_request_duration_seconds",
+        "HTTP request latency by method and route.",
+        ["method", "route"],
+        registry=registry,
+    )
 
     @app.middleware("http")
     async def _count(request: Request, call_next):

@@ -9,7 +9,7 @@ be measured are ``null`` in JSON (NaN in the engine), with flags saying why. Lis
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -75,7 +75,7 @@ def _nan_to_none(value: Any) -> Any:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 #: A stored UTC time (SQLite returns it without its zone).
@@ -85,13 +85,15 @@ OptFloat = Annotated[float | None, BeforeValidator(_nan_to_none)]
 #: Free text from a request: bounded, no NUL characters (which no database stores).
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00]+$")]
 #: A file path from a request (confined to the data roots by the route).
-PathText = Annotated[str, StringConstraints(min_length=1, max_length=4096,
-                                            pattern=r"^[^\x00]+$")]
+PathText = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]+$")]
 SourceId = Annotated[int, Field(ge=1, le=MAX_ID)]
-RaDeg = Annotated[float, Field(ge=0.0, le=360.0, allow_inf_nan=False,
-                               description="Right ascension (ICRS), degrees.")]
-DecDeg = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False,
-                                description="Declination (ICRS), degrees.")]
+RaDeg = Annotated[
+    float,
+    Field(ge=0.0, le=360.0, allow_inf_nan=False, description="Right ascension (ICRS), degrees."),
+]
+DecDeg = Annotated[
+    float, Field(ge=-90.0, le=90.0, allow_inf_nan=False, description="Declination (ICRS), degrees.")
+]
 #: Marks a request field kept for the original DSA-110 clients in the OpenAPI document.
 LEGACY = {"deprecated": True}
 
@@ -101,7 +103,8 @@ class ErrorResponse(BaseModel):
 
     detail: str = Field(description="What was wrong.")
     errors: list[dict[str, Any]] | None = Field(
-        None, description="For 422 validation errors: one entry (loc, msg, type) per problem.")
+        None, description="For 422 validation errors: one entry (loc, msg, type) per problem."
+    )
 
 
 class Page(BaseModel, Generic[T]):
@@ -136,8 +139,11 @@ class BeamIn(BaseModel):
 
     def to_beam(self) -> Beam:
         """The engine's `Beam` (axes sorted so that major ≥ minor)."""
-        return Beam(max(self.major_arcsec, self.minor_arcsec),
-                    min(self.major_arcsec, self.minor_arcsec), self.pa_deg)
+        return Beam(
+            max(self.major_arcsec, self.minor_arcsec),
+            min(self.major_arcsec, self.minor_arcsec),
+            self.pa_deg,
+        )
 
 
 class _ImageRef(BaseModel):
@@ -146,17 +152,21 @@ class _ImageRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     image: PathText | None = Field(
-        None, description="FITS file inside a data root (relative paths are relative to the "
-                          "first root).")
+        None,
+        description="FITS file inside a data root (relative paths are relative to the first root).",
+    )
     data_id: Text | None = Field(None, description="A registered product instead of a path.")
     beam: BeamIn | None = Field(
-        None, description="Beam to use when the header has none. It must make sense for the "
-                          "image (422 otherwise): minor axis at least 0.5 pixel, major axis at "
-                          "most a quarter of the image's smaller side.")
+        None,
+        description="Beam to use when the header has none. It must make sense for the "
+        "image (422 otherwise): minor axis at least 0.5 pixel, major axis at "
+        "most a quarter of the image's smaller side.",
+    )
     fits_path: PathText | None = Field(
-        None, json_schema_extra=LEGACY,
-        description="Deprecated: the original DSA-110 name of 'image' (new clients send "
-                    "'image').")
+        None,
+        json_schema_extra=LEGACY,
+        description="Deprecated: the original DSA-110 name of 'image' (new clients send 'image').",
+    )
 
     @model_validator(mode="after")
     def _one_image(self):
@@ -196,15 +206,24 @@ class MeasureBatchRequest(_ImageRef):
     """
 
     positions: list[Position] | None = Field(None, min_length=1, max_length=100_000)
-    catalog: Text | None = Field(None, description="Measure this ingested catalogue's sources "
-                                                   "in the image field.")
-    radius_deg: float | None = Field(None, gt=0, le=10, allow_inf_nan=False,
-                                     description="Cone radius for 'catalog' (default: the "
-                                                 "image footprint).")
+    catalog: Text | None = Field(
+        None, description="Measure this ingested catalogue's sources in the image field."
+    )
+    radius_deg: float | None = Field(
+        None,
+        gt=0,
+        le=10,
+        allow_inf_nan=False,
+        description="Cone radius for 'catalog' (default: the image footprint).",
+    )
     coordinates: list[Position] | None = Field(
-        None, min_length=1, max_length=100_000, json_schema_extra=LEGACY,
+        None,
+        min_length=1,
+        max_length=100_000,
+        json_schema_extra=LEGACY,
         description="Deprecated: the original DSA-110 name of 'positions' (a list of "
-                    "{ra_deg, dec_deg}).")
+        "{ra_deg, dec_deg}).",
+    )
 
     @model_validator(mode="after")
     def _one_target_kind(self):
@@ -262,11 +281,18 @@ class LegacyMeasureResult(BaseModel):
     def from_measurement(cls, m: Measurement) -> LegacyMeasureResult:
         """The legacy view of a measurement."""
         success = m.peak_jyb is not None
-        return cls(ra_deg=m.ra_deg, dec_deg=m.dec_deg, peak_jyb=m.peak_jyb,
-                   peak_err_jyb=m.peak_err_jyb, local_rms_jy=m.local_rms_jyb, success=success,
-                   error_message=None if success else
-                   "not measured: " + (", ".join(m.flag_names) or "no finite peak"),
-                   method=m.method)
+        return cls(
+            ra_deg=m.ra_deg,
+            dec_deg=m.dec_deg,
+            peak_jyb=m.peak_jyb,
+            peak_err_jyb=m.peak_err_jyb,
+            local_rms_jy=m.local_rms_jyb,
+            success=success,
+            error_message=None
+            if success
+            else "not measured: " + (", ".join(m.flag_names) or "no finite peak"),
+            method=m.method,
+        )
 
 
 class MeasureResponse(Measurement):
@@ -275,7 +301,8 @@ class MeasureResponse(Measurement):
     result: LegacyMeasureResult = Field(
         json_schema_extra=LEGACY,
         description="Deprecated: the measurement with the original DSA-110 field names, for "
-                    "old clients; new clients read the fields above.")
+        "old clients; new clients read the fields above.",
+    )
 
 
 class MeasureBatchResponse(BaseModel):
@@ -300,16 +327,18 @@ class NormalizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data_id: Text
-    source_id: SourceId | None = Field(None, description="One measurement; default: all of "
-                                                         "the product's (paged).")
+    source_id: SourceId | None = Field(
+        None, description="One measurement; default: all of the product's (paged)."
+    )
     factor: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False)
     factor_err: float | None = Field(None, ge=0, le=1e6, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _factor_pair(self):
         if (self.factor is None) != (self.factor_err is None):
-            raise ValueError("give 'factor' and 'factor_err' together (or neither, to use the "
-                             "stored factor)")
+            raise ValueError(
+                "give 'factor' and 'factor_err' together (or neither, to use the stored factor)"
+            )
         return self
 
 
@@ -349,24 +378,32 @@ class BatchPhotometryRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    images: list[PathText] = Field(default_factory=list, max_length=10_000,
-                                   description="FITS files inside the data roots (registered "
-                                               "when new).")
+    images: list[PathText] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="FITS files inside the data roots (registered when new).",
+    )
     data_ids: list[Text] = Field(default_factory=list, max_length=10_000)
     catalog: Text | None = None
     radius_deg: float | None = Field(None, gt=0, le=10, allow_inf_nan=False)
     source_ids: list[SourceId] | None = Field(None, min_length=1, max_length=100_000)
     normalize: bool | None = None
-    fitting: FittingOptions | None = Field(None, description="Fit options (default: "
-                                                             "configured).")
+    fitting: FittingOptions | None = Field(None, description="Fit options (default: configured).")
     fits_paths: list[PathText] | None = Field(
-        None, max_length=10_000, json_schema_extra=LEGACY,
-        description="Deprecated: the original DSA-110 name of 'images'.")
+        None,
+        max_length=10_000,
+        json_schema_extra=LEGACY,
+        description="Deprecated: the original DSA-110 name of 'images'.",
+    )
     coordinates: list[Position] | None = Field(
-        None, min_length=1, max_length=2000, json_schema_extra=LEGACY,
+        None,
+        min_length=1,
+        max_length=2000,
+        json_schema_extra=LEGACY,
         description="Deprecated (original DSA-110 shape): positions, each measured as the "
-                    "nearest source of the catalogue within legacy_match_radius_arcsec (15″); "
-                    "a position without one is refused (422). New clients send 'source_ids'.")
+        "nearest source of the catalogue within legacy_match_radius_arcsec (15″); "
+        "a position without one is refused (422). New clients send 'source_ids'.",
+    )
 
     @model_validator(mode="after")
     def _some_products(self):
@@ -399,8 +436,9 @@ class JobSummaryOut(BaseModel):
     """A job's status and counters."""
 
     id: int
-    status: str = Field(description="pending, running, completed, completed_with_errors, "
-                                    "failed or cancelled.")
+    status: str = Field(
+        description="pending, running, completed, completed_with_errors, failed or cancelled."
+    )
     n_items: int
     n_completed: int
     n_failed: int
@@ -435,8 +473,9 @@ class DataRecord(BaseModel):
     validation_status: str | None
     finalization_status: str | None
     auto_publish_enabled: int | None
-    photometry_status: str | None = Field(description="null (not requested), pending, running, "
-                                                      "completed or failed.")
+    photometry_status: str | None = Field(
+        description="null (not requested), pending, running, completed or failed."
+    )
     photometry_job_id: int | None
     photometry_error: str | None
     photometry_n_measured: int | None
@@ -564,8 +603,9 @@ class LightCurveBin(BaseModel):
     mjd_first: OptFloat = Field(description="First epoch merged into this point.")
     mjd_last: OptFloat = Field(description="Last epoch merged into this point.")
     n_epochs: int = Field(description="Measured epochs merged.")
-    flux_jy: OptFloat = Field(description="Inverse-variance weighted mean flux density "
-                                          "(null for an upper limit).")
+    flux_jy: OptFloat = Field(
+        description="Inverse-variance weighted mean flux density (null for an upper limit)."
+    )
     flux_err_jy: OptFloat
     snr: OptFloat
     upper_limit: bool = Field(description="Even all epochs together stay below the target.")
@@ -580,7 +620,8 @@ class BinnedLightCurve(Page[LightCurveBin]):
     target_snr: float
     flux: Literal["normalized_flux", "peak"] = Field(
         description="Which flux was merged: normalized where every epoch has one, else the "
-                    "raw peak.")
+        "raw peak."
+    )
 
 
 class SpectrumBinOut(BaseModel):
@@ -606,8 +647,11 @@ class SpectralFitOut(BaseModel):
 
     alpha: OptFloat
     alpha_err: OptFloat
-    curvature: OptFloat = Field(None, description="Spectral curvature β, where its error is "
-                                                  "within photometry.adaptive.max_curvature_err.")
+    curvature: OptFloat = Field(
+        None,
+        description="Spectral curvature β, where its error is "
+        "within photometry.adaptive.max_curvature_err.",
+    )
     curvature_err: OptFloat = None
     ref_freq_hz: OptFloat
     ref_flux_jy: OptFloat
@@ -644,6 +688,8 @@ class SpectralIndexHistory(Page[SpectralIndexEpoch]):
     name: str
     alpha: OptFloat = Field(description="All epochs' α combined.")
     alpha_err: OptFloat
-    chi2_nu: OptFloat = Field(description="Reduced χ² of the epochs about the combined α "
-                                          "(≈ 1 for a steady spectrum and calibrated errors).")
+    chi2_nu: OptFloat = Field(
+        description="Reduced χ² of the epochs about the combined α "
+        "(≈ 1 for a steady spectrum and calibrated errors)."
+    )
     n_epochs: int = Field(description="Epochs with a measured α.")

@@ -21,9 +21,11 @@ from dsa110_contimg.errors import ForbiddenError
 __all__ = ["InsecureBindError", "TokenDep", "check_bind", "is_loopback", "require_token"]
 
 _bearer = HTTPBearer(
-    auto_error=False, scheme_name="token",
+    auto_error=False,
+    scheme_name="token",
     description="The configured api.token (CONTIMG_API__TOKEN); required by write endpoints "
-                "when one is configured.")
+    "when one is configured.",
+)
 
 
 class InsecureBindError(ForbiddenError):
@@ -58,25 +60,31 @@ def check_bind(api: ApiSettings, host: str) -> None:
         raise InsecureBindError(
             f"refusing to bind {host}: no API token is configured, so the write endpoints "
             "would be open to the network. Set api.token (CONTIMG_API__TOKEN) or bind "
-            "127.0.0.1.")
+            "127.0.0.1."
+        )
 
 
-def require_token(request: Request,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                         Depends(_bearer)]) -> None:
+def require_token(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
     """Dependency of write endpoints: 401 unless the configured token is presented."""
     token = request.app.state.settings.api.token
     if token is None:
         return
     if credentials is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "this endpoint needs the API token: "
-                            "send 'Authorization: Bearer <token>'",
-                            headers={"WWW-Authenticate": "Bearer"})
-    if not secrets.compare_digest(credentials.credentials.encode(),
-                                  token.get_secret_value().encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "this endpoint needs the API token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not secrets.compare_digest(
+        credentials.credentials.encode(), token.get_secret_value().encode()
+    ):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid API token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 #: Add to a route's ``dependencies`` to require the token.

@@ -19,9 +19,18 @@ from dsa110_contimg.catalog.columns import CatalogFormatError
 __all__ = ["column_floats", "column_in", "column_strings", "declared_unit"]
 
 _ALIASES = {
-    "DEGREE": "deg", "DEGREES": "deg", "DEGREEE": "deg", "DEG": "deg",
-    "JY": "Jy", "JY/BEAM": "Jy/beam", "MJY": "mJy", "MJY/BEAM": "mJy/beam",
-    "ARCSEC": "arcsec", "ARCMIN": "arcmin", "PIXEL": "pix", "DAY": "day",
+    "DEGREE": "deg",
+    "DEGREES": "deg",
+    "DEGREEE": "deg",
+    "DEG": "deg",
+    "JY": "Jy",
+    "JY/BEAM": "Jy/beam",
+    "MJY": "mJy",
+    "MJY/BEAM": "mJy/beam",
+    "ARCSEC": "arcsec",
+    "ARCMIN": "arcmin",
+    "PIXEL": "pix",
+    "DAY": "day",
 }
 
 
@@ -71,8 +80,9 @@ def column_strings(table: Table, name: str) -> np.ndarray:
     return np.char.strip(values.astype(str))
 
 
-def column_in(table: Table, name: str, unit: u.UnitBase | str, *,
-              default: u.UnitBase | str | None = None) -> np.ndarray:
+def column_in(
+    table: Table, name: str, unit: u.UnitBase | str, *, default: u.UnitBase | str | None = None
+) -> np.ndarray:
     """Column ``name`` converted to ``unit`` (float64).
 
     Parameters
@@ -95,12 +105,14 @@ def column_in(table: Table, name: str, unit: u.UnitBase | str, *,
     source = declared_unit(table[name]) or (u.Unit(default) if default is not None else None)
     if source is None:
         raise CatalogFormatError(
-            f"column {name!r} declares no unit ({table[name].unit!r}); cannot convert to {unit}")
+            f"column {name!r} declares no unit ({table[name].unit!r}); cannot convert to {unit}"
+        )
     try:
         return (values * source).to_value(unit)
     except u.UnitConversionError as exc:
         raise CatalogFormatError(
-            f"column {name!r} is in {source}, which does not convert to {unit}") from exc
+            f"column {name!r} is in {source}, which does not convert to {unit}"
+        ) from exc
 
 
 def _filled(column: Column, fill: object) -> np.ndarray:

@@ -61,20 +61,28 @@ def read_vizier(path: Path, header: Path | None = None) -> Table:
         if lines and any(d in lines[0] for d in _DELIMITERS):
             raise CatalogFormatError(
                 f"{path}: VizieR rows without a header (names, units, dashes); pass the "
-                "header file as well (header=..., --header FILE)")
+                "header file as well (header=..., --header FILE)"
+            )
         return Table.read(path, format="ascii.csv", comment="#")
     if dashes < 2:
         raise CatalogFormatError(f"{header or path}: expected names and units before '---'")
     delimiter = next((d for d in _DELIMITERS if d in lines[0]), ",")
-    names = [n.strip() for n in "".join(lines[:dashes - 1]).split(delimiter)]
+    names = [n.strip() for n in "".join(lines[: dashes - 1]).split(delimiter)]
     units = [s.strip().strip('"') for s in lines[dashes - 1].split(delimiter)]
-    rows = lines[dashes + 1:]
+    rows = lines[dashes + 1 :]
     try:
-        table = astropy_ascii.read(rows, format="no_header", delimiter=delimiter, names=names,
-                                   guess=False, fast_reader=True)
+        table = astropy_ascii.read(
+            rows,
+            format="no_header",
+            delimiter=delimiter,
+            names=names,
+            guess=False,
+            fast_reader=True,
+        )
     except InconsistentTableError as exc:
         raise CatalogFormatError(
-            f"{path}: rows do not match the {len(names)} header columns ({exc})") from exc
+            f"{path}: rows do not match the {len(names)} header columns ({exc})"
+        ) from exc
     for name, unit in zip(names, units):
         if unit and ":" not in unit:
             table[name].unit = u.Unit(unit, parse_strict="silent")
@@ -84,8 +92,7 @@ def read_vizier(path: Path, header: Path | None = None) -> Table:
 
 def _content_lines(path: Path) -> list[str]:
     with path.open(errors="replace") as handle:
-        return [line.rstrip("\r\n") for line in handle
-                if line.strip() and not line.startswith("#")]
+        return [line.rstrip("\r\n") for line in handle if line.strip() and not line.startswith("#")]
 
 
 def _is_dashes(line: str) -> bool:

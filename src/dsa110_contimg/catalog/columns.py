@@ -39,8 +39,17 @@ __all__ = [
 ]
 
 CATALOG_COLUMNS: tuple[str, ...] = (
-    "name", "ra_deg", "dec_deg", "flux_mjy", "flux_err_mjy", "peak_flux_mjy",
-    "peak_flux_err_mjy", "major_arcsec", "minor_arcsec", "pa_deg", "ra_err_arcsec",
+    "name",
+    "ra_deg",
+    "dec_deg",
+    "flux_mjy",
+    "flux_err_mjy",
+    "peak_flux_mjy",
+    "peak_flux_err_mjy",
+    "major_arcsec",
+    "minor_arcsec",
+    "pa_deg",
+    "ra_err_arcsec",
     "dec_err_arcsec",
 )
 #: The float64 columns of `CATALOG_COLUMNS` (all but ``name``).
@@ -97,14 +106,19 @@ def validate_positions(table: Table, source: str) -> Table:
         rows = np.flatnonzero(bad)[:_MAX_REPORTED_ROWS]
         details = []
         for i in rows:
-            problem = (f"ra_deg={float(ra[i])!r} is not finite" if bad_ra[i] else
-                       f"dec_deg={float(dec[i])!r} is not finite" if not np.isfinite(dec[i])
-                       else f"dec_deg={float(dec[i])!r} is outside [-90, 90]")
+            problem = (
+                f"ra_deg={float(ra[i])!r} is not finite"
+                if bad_ra[i]
+                else f"dec_deg={float(dec[i])!r} is not finite"
+                if not np.isfinite(dec[i])
+                else f"dec_deg={float(dec[i])!r} is outside [-90, 90]"
+            )
             details.append(f"row {i + 1}: {problem}")
         raise CoordinateError(
             f"{source}: {int(bad.sum())} row(s) with invalid coordinates at data row(s) "
             f"{', '.join(str(i + 1) for i in rows)}{' ...' if bad.sum() > len(rows) else ''}"
-            f" ({'; '.join(details)})")
+            f" ({'; '.join(details)})"
+        )
     wrapped = np.mod(ra, 360.0)
     wrapped[wrapped >= 360.0] = 0.0  # np.mod(-1e-17, 360) rounds to 360.0
     table["ra_deg"] = wrapped

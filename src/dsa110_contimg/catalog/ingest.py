@@ -71,11 +71,18 @@ def catalog_key(name: str) -> str:
     return key
 
 
-def ingest_catalog(path: str | Path, catalog: str, *, fmt: str | None = None,
-                   column_map: Mapping[str, str] | None = None, url: str | None = None,
-                   header: str | Path | None = None, description: str | None = None,
-                   frequency_hz: float | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> IngestReport:
+def ingest_catalog(
+    path: str | Path,
+    catalog: str,
+    *,
+    fmt: str | None = None,
+    column_map: Mapping[str, str] | None = None,
+    url: str | None = None,
+    header: str | Path | None = None,
+    description: str | None = None,
+    frequency_hz: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestReport:
     """Read a catalogue file and store its sources under ``catalog`` in one transaction.
 
     Parameters
@@ -119,19 +126,31 @@ def ingest_catalog(path: str | Path, catalog: str, *, fmt: str | None = None,
     with engine.connect() as conn:
         previous = store.catalog_record(conn, key)
     if previous is not None and previous.file_sha256 == digest:
-        log.info("catalogue %s: %s already ingested (sha256 %s); nothing to do",
-                 key, path, digest[:12])
+        log.info(
+            "catalogue %s: %s already ingested (sha256 %s); nothing to do", key, path, digest[:12]
+        )
         return IngestReport(key, path, fmt, digest, 0, previous.n_sources, unchanged=True)
     table = read_catalog(path, fmt, column_map=column_map, header=header)
     with engine.begin() as conn:
-        catalog_id = store.save_catalog(conn, key, source_file=str(path.resolve()),
-                                        file_sha256=digest, description=description,
-                                        frequency_hz=frequency_hz)
+        catalog_id = store.save_catalog(
+            conn,
+            key,
+            source_file=str(path.resolve()),
+            file_sha256=digest,
+            description=description,
+            frequency_hz=frequency_hz,
+        )
         written = store.upsert_sources(conn, catalog_id, table, progress=progress)
         n_sources = store.count_sources(conn, catalog_id)
         store.set_source_count(conn, catalog_id, n_sources)
-    log.info("catalogue %s: wrote %d rows from %s (%s); %d sources stored",
-             key, written, path, fmt, n_sources)
+    log.info(
+        "catalogue %s: wrote %d rows from %s (%s); %d sources stored",
+        key,
+        written,
+        path,
+        fmt,
+        n_sources,
+    )
     return IngestReport(key, path, fmt, digest, written, n_sources, unchanged=False)
 
 

@@ -25,7 +25,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -40,8 +40,14 @@ from dsa110_contimg.database.models import CatalogSource, MasterSource
 from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.errors import ConflictError
 
-__all__ = ["MATCH_CATALOGS", "MasterReport", "MissingMasterCatalogError", "build_master",
-           "check_normalization", "master_source_count"]
+__all__ = [
+    "MATCH_CATALOGS",
+    "MasterReport",
+    "MissingMasterCatalogError",
+    "build_master",
+    "check_normalization",
+    "master_source_count",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +88,13 @@ class _Sources:
     major: np.ndarray
 
 
-def build_master(catalog: str = "nvss", *, matches: Sequence[str] | None = None,
-                 settings: VariabilitySettings | None = None,
-                 url: str | None = None) -> MasterReport:
+def build_master(
+    catalog: str = "nvss",
+    *,
+    matches: Sequence[str] | None = None,
+    settings: VariabilitySettings | None = None,
+    url: str | None = None,
+) -> MasterReport:
     """Build (or rebuild) the master catalogue of ``catalog``.
 
     Parameters
@@ -131,23 +141,36 @@ def build_master(catalog: str = "nvss", *, matches: Sequence[str] | None = None,
             else:
                 columns["resolved"] |= (n_within > 1) | (
                     (nearest >= 0)
-                    & (other.major[np.maximum(nearest, 0)] > settings.max_size_arcsec))
+                    & (other.major[np.maximum(nearest, 0)] > settings.max_size_arcsec)
+                )
         columns["reference_eligible"] = (
-            np.isfinite(columns["flux_mjy"]) & (columns["flux_mjy"] > 0)
+            np.isfinite(columns["flux_mjy"])
+            & (columns["flux_mjy"] > 0)
             & (columns["snr"] >= settings.reference_min_catalog_snr)
-            & ~columns["resolved"] & ~columns["confused"])
-        built = datetime.now(timezone.utc)
+            & ~columns["resolved"]
+            & ~columns["confused"]
+        )
+        built = datetime.now(UTC)
         conn.execute(delete(MasterSource).where(MasterSource.catalog_id == record.id))
         rows = _rows(primary, record.id, columns, alpha, alpha_err, matched_ids, built)
         for start in range(0, len(rows), _INSERT_CHUNK):
-            conn.execute(insert(MasterSource), rows[start:start + _INSERT_CHUNK])
+            conn.execute(insert(MasterSource), rows[start : start + _INSERT_CHUNK])
     report = MasterReport(
-        catalog=key, n_sources=int(primary.ids.size),
+        catalog=key,
+        n_sources=int(primary.ids.size),
         n_eligible=int(columns["reference_eligible"].sum()),
-        n_resolved=int(columns["resolved"].sum()), n_confused=int(columns["confused"].sum()),
-        n_spectral_index=int(np.isfinite(alpha).sum()), matched=tuple(names))
-    log.info("master catalogue %s: %d sources, %d reference-eligible (matched: %s)", key,
-             report.n_sources, report.n_eligible, ", ".join(names) or "none")
+        n_resolved=int(columns["resolved"].sum()),
+        n_confused=int(columns["confused"].sum()),
+        n_spectral_index=int(np.isfinite(alpha).sum()),
+        matched=tuple(names),
+    )
+    log.info(
+        "master catalogue %s: %d sources, %d reference-eligible (matched: %s)",
+        key,
+        report.n_sources,
+        report.n_eligible,
+        ", ".join(names) or "none",
+    )
     return report
 
 
@@ -158,8 +181,11 @@ def master_source_count(catalog: str, *, url: str | None = None) -> int:
         record = store.catalog_record(conn, catalog_key(catalog))
         if record is None:
             return 0
-        return conn.execute(select(func.count()).select_from(MasterSource)
-                            .where(MasterSource.catalog_id == record.id)).scalar_one()
+        return conn.execute(
+            select(func.count())
+            .select_from(MasterSource)
+            .where(MasterSource.catalog_id == record.id)
+        ).scalar_one()
 
 
 def check_normalization(catalog: str, *, asked: bool, url: str | None = None) -> None:
@@ -186,9 +212,11 @@ def check_normalization(catalog: str, *, asked: bool, url: str | None = None) ->
     if master_source_count(catalog, url=url):
         return
     key = catalog_key(catalog)
-    message = (f"normalization needs the master catalogue of {key!r}, which is not built: run "
-               f"`contimg catalog build-master --catalog {key}` first (or turn normalization "
-               "off: --no-photometry-normalize, photometry.normalize = false)")
+    message = (
+        f"normalization needs the master catalogue of {key!r}, which is not built: run "
+        f"`contimg catalog build-master --catalog {key}` first (or turn normalization "
+        "off: --no-photometry-normalize, photometry.normalize = false)"
+    )
     if asked:
         raise MissingMasterCatalogError(message)
     log.warning("%s; until then products get no flux correction", message)
@@ -198,8 +226,9 @@ def _record(conn: Connection, key: str):
     record = store.catalog_record(conn, key)
     if record is None:
         known = store.catalog_names(conn)
-        raise UnknownCatalogError(f"unknown catalogue {key!r}; ingested: "
-                                  f"{', '.join(known) or 'none'}")
+        raise UnknownCatalogError(
+            f"unknown catalogue {key!r}; ingested: {', '.join(known) or 'none'}"
+        )
     return record
 
 
@@ -209,17 +238,35 @@ def _frequency(record, key: str) -> float:
 
 def _read(conn: Connection, catalog_id: int) -> _Sources:
     c = CatalogSource
-    rows = conn.execute(select(c.id, c.name, c.ra_deg, c.dec_deg, c.flux_mjy, c.flux_err_mjy,
-                               c.peak_flux_mjy, c.major_arcsec)
-                        .where(c.catalog_id == catalog_id).order_by(c.id)).all()
+    rows = conn.execute(
+        select(
+            c.id,
+            c.name,
+            c.ra_deg,
+            c.dec_deg,
+            c.flux_mjy,
+            c.flux_err_mjy,
+            c.peak_flux_mjy,
+            c.major_arcsec,
+        )
+        .where(c.catalog_id == catalog_id)
+        .order_by(c.id)
+    ).all()
     columns = list(zip(*rows)) if rows else [()] * 8
 
     def floats(values) -> np.ndarray:
         return np.array([np.nan if v is None else v for v in values], dtype=float)
 
-    return _Sources(np.asarray(columns[0], dtype=np.int64), np.asarray(columns[1], dtype=object),
-                    floats(columns[2]), floats(columns[3]), floats(columns[4]),
-                    floats(columns[5]), floats(columns[6]), floats(columns[7]))
+    return _Sources(
+        np.asarray(columns[0], dtype=np.int64),
+        np.asarray(columns[1], dtype=object),
+        floats(columns[2]),
+        floats(columns[3]),
+        floats(columns[4]),
+        floats(columns[5]),
+        floats(columns[6]),
+        floats(columns[7]),
+    )
 
 
 def _unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
@@ -235,12 +282,14 @@ def _properties(src: _Sources, settings: VariabilitySettings) -> dict[str, np.nd
     """S/N, compactness, resolved, neighbours and confusion of the primary sources."""
     flux = np.where(np.isfinite(src.flux), src.flux, src.peak)
     with np.errstate(invalid="ignore", divide="ignore"):
-        error = np.where(np.isfinite(src.flux_err) & (src.flux_err > 0), src.flux_err,
-                         settings.catalog_rms_mjy)
+        error = np.where(
+            np.isfinite(src.flux_err) & (src.flux_err > 0), src.flux_err, settings.catalog_rms_mjy
+        )
         snr = flux / error
         compactness = src.peak / src.flux
     resolved = (np.nan_to_num(src.major) > settings.max_size_arcsec) | (
-        np.nan_to_num(compactness, nan=1.0) < settings.min_compactness)
+        np.nan_to_num(compactness, nan=1.0) < settings.min_compactness
+    )
     tree = cKDTree(_unit_vectors(src.ra, src.dec))
     pairs = tree.query_pairs(_chord(settings.confusion_radius_arcsec), output_type="ndarray")
     n_neighbours = np.bincount(pairs.ravel(), minlength=src.ids.size)
@@ -248,15 +297,23 @@ def _properties(src: _Sources, settings: VariabilitySettings) -> dict[str, np.nd
     for this, other in ((pairs[:, 0], pairs[:, 1]), (pairs[:, 1], pairs[:, 0])):
         neighbour_flux = flux[other]
         confusing = ~np.isfinite(neighbour_flux) | (
-            neighbour_flux >= settings.confusion_flux_ratio * flux[this])
+            neighbour_flux >= settings.confusion_flux_ratio * flux[this]
+        )
         confused[this[confusing]] = True
-    return {"flux_mjy": flux, "flux_err_mjy": src.flux_err, "snr": snr,
-            "compactness": compactness, "resolved": resolved, "n_neighbours": n_neighbours,
-            "confused": confused}
+    return {
+        "flux_mjy": flux,
+        "flux_err_mjy": src.flux_err,
+        "snr": snr,
+        "compactness": compactness,
+        "resolved": resolved,
+        "n_neighbours": n_neighbours,
+        "confused": confused,
+    }
 
 
-def _cross_match(primary: _Sources, other: _Sources,
-                 radius_arcsec: float) -> tuple[np.ndarray, np.ndarray]:
+def _cross_match(
+    primary: _Sources, other: _Sources, radius_arcsec: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Index of each primary source's nearest ``other`` source within the radius (-1 if none)
     and how many lie within it."""
     if other.ids.size == 0 or primary.ids.size == 0:
@@ -270,8 +327,9 @@ def _cross_match(primary: _Sources, other: _Sources,
     return nearest, n_within
 
 
-def _spectral_index(primary: _Sources, other: _Sources, nearest: np.ndarray, freq1: float,
-                    freq2: float) -> tuple[np.ndarray, np.ndarray]:
+def _spectral_index(
+    primary: _Sources, other: _Sources, nearest: np.ndarray, freq1: float, freq2: float
+) -> tuple[np.ndarray, np.ndarray]:
     """α and its error from the primary flux and the matched flux at ``freq2``."""
     safe = np.maximum(nearest, 0)
     s1, e1 = primary.flux, primary.flux_err
@@ -285,26 +343,40 @@ def _spectral_index(primary: _Sources, other: _Sources, nearest: np.ndarray, fre
     return np.where(good, alpha, np.nan), np.where(good, error, np.nan)
 
 
-def _rows(src: _Sources, catalog_id: int, columns: dict[str, np.ndarray], alpha: np.ndarray,
-          alpha_err: np.ndarray, matched: dict[str, np.ndarray], built: datetime) -> list[dict]:
+def _rows(
+    src: _Sources,
+    catalog_id: int,
+    columns: dict[str, np.ndarray],
+    alpha: np.ndarray,
+    alpha_err: np.ndarray,
+    matched: dict[str, np.ndarray],
+    built: datetime,
+) -> list[dict]:
     def value(v: float) -> float | None:
         return float(v) if math.isfinite(v) else None
 
     rows = []
     for k in range(src.ids.size):
         match = {name: int(ids[k]) for name, ids in matched.items() if ids[k] >= 0}
-        rows.append({
-            "source_id": int(src.ids[k]), "catalog_id": catalog_id, "name": str(src.names[k]),
-            "ra_deg": float(src.ra[k]), "dec_deg": float(src.dec[k]),
-            "flux_mjy": value(columns["flux_mjy"][k]),
-            "flux_err_mjy": value(columns["flux_err_mjy"][k]), "snr": value(columns["snr"][k]),
-            "compactness": value(columns["compactness"][k]),
-            "resolved": bool(columns["resolved"][k]),
-            "n_neighbours": int(columns["n_neighbours"][k]),
-            "confused": bool(columns["confused"][k]),
-            "spectral_index": value(alpha[k]), "spectral_index_err": value(alpha_err[k]),
-            "matches": match or None,
-            "reference_eligible": bool(columns["reference_eligible"][k]),
-            "built_at": built})
+        rows.append(
+            {
+                "source_id": int(src.ids[k]),
+                "catalog_id": catalog_id,
+                "name": str(src.names[k]),
+                "ra_deg": float(src.ra[k]),
+                "dec_deg": float(src.dec[k]),
+                "flux_mjy": value(columns["flux_mjy"][k]),
+                "flux_err_mjy": value(columns["flux_err_mjy"][k]),
+                "snr": value(columns["snr"][k]),
+                "compactness": value(columns["compactness"][k]),
+                "resolved": bool(columns["resolved"][k]),
+                "n_neighbours": int(columns["n_neighbours"][k]),
+                "confused": bool(columns["confused"][k]),
+                "spectral_index": value(alpha[k]),
+                "spectral_index_err": value(alpha_err[k]),
+                "matches": match or None,
+                "reference_eligible": bool(columns["reference_eligible"][k]),
+                "built_at": built,
+            }
+        )
     return rows
-

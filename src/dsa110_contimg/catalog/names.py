@@ -16,8 +16,14 @@ __all__ = ["iau_names"]
 _TRUNCATION_SLACK = 1e-6
 
 
-def iau_names(prefix: str, ra_deg: ArrayLike, dec_deg: ArrayLike, *,
-              ra_decimals: int = 0, dec_decimals: int = 0) -> list[str]:
+def iau_names(
+    prefix: str,
+    ra_deg: ArrayLike,
+    dec_deg: ArrayLike,
+    *,
+    ra_decimals: int = 0,
+    dec_decimals: int = 0,
+) -> list[str]:
     """Designations ``"<prefix> Jhhmmss[.s…]±ddmmss[.s…]"`` from truncated positions.
 
     Parameters
@@ -41,8 +47,9 @@ def iau_names(prefix: str, ra_deg: ArrayLike, dec_deg: ArrayLike, *,
     ra = np.mod(np.asarray(ra_deg, dtype=np.float64), 360.0)
     dec = np.asarray(dec_deg, dtype=np.float64)
     ra_units = np.floor(ra / 15.0 * 3600.0 * 10**ra_decimals + _TRUNCATION_SLACK).astype(np.int64)
-    dec_units = np.floor(np.abs(dec) * 3600.0 * 10**dec_decimals
-                         + _TRUNCATION_SLACK).astype(np.int64)
+    dec_units = np.floor(np.abs(dec) * 3600.0 * 10**dec_decimals + _TRUNCATION_SLACK).astype(
+        np.int64
+    )
     ra_units %= 24 * 3600 * 10**ra_decimals  # 23:59:59.99… truncates, never reaches 24h
     sign = np.where(dec < 0, "-", "+")
     text = np.char.add(np.char.add(f"{prefix} J", _sexagesimal(ra_units, ra_decimals)), sign)
@@ -56,8 +63,7 @@ def _sexagesimal(units: np.ndarray, decimals: int) -> np.ndarray:
     for part in (seconds // 60 % 60, seconds % 60):
         text = np.char.add(text, _two_digits(part))
     if decimals:
-        text = np.char.add(np.char.add(text, "."),
-                           np.char.zfill(fraction.astype(str), decimals))
+        text = np.char.add(np.char.add(text, "."), np.char.zfill(fraction.astype(str), decimals))
     return text
 
 

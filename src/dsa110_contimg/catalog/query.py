@@ -17,24 +17,37 @@ from dsa110_contimg.catalog.zones import angular_separation_deg, check_cone, con
 from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.errors import InputError, NotFoundError
 
-__all__ = ["CONE_COLUMNS", "UnknownCatalogError", "cone_search", "list_catalogs",
-           "sources_by_id"]
+__all__ = ["CONE_COLUMNS", "UnknownCatalogError", "cone_search", "list_catalogs", "sources_by_id"]
 
 #: Columns of a cone-search result, in order.
 CONE_COLUMNS: tuple[str, ...] = ("source_id", "name") + NUMERIC_COLUMNS + ("sep_deg",)
 #: Largest id list sent in one ``IN (...)`` (SQLite limits bound parameters per statement).
 _ID_CHUNK = 5000
-_CATALOG_LIST_COLUMNS = ("name", "n_sources", "frequency_hz", "description", "source_file",
-                         "file_sha256", "ingested_at")
+_CATALOG_LIST_COLUMNS = (
+    "name",
+    "n_sources",
+    "frequency_hz",
+    "description",
+    "source_file",
+    "file_sha256",
+    "ingested_at",
+)
 
 
 class UnknownCatalogError(NotFoundError):
     """A catalogue name that has not been ingested (the message lists those that have)."""
 
 
-def cone_search(catalog: str, ra_deg: float, dec_deg: float, radius_deg: float, *,
-                limit: int | None = None, with_extra: bool = False,
-                url: str | None = None) -> Table:
+def cone_search(
+    catalog: str,
+    ra_deg: float,
+    dec_deg: float,
+    radius_deg: float,
+    *,
+    limit: int | None = None,
+    with_extra: bool = False,
+    url: str | None = None,
+) -> Table:
     """Sources of ``catalog`` within ``radius_deg`` of (``ra_deg``, ``dec_deg``).
 
     Parameters
@@ -76,11 +89,13 @@ def cone_search(catalog: str, ra_deg: float, dec_deg: float, radius_deg: float, 
             known = store.catalog_names(conn)
             raise UnknownCatalogError(
                 f"unknown catalogue {catalog!r}; ingested: {', '.join(known) or 'none'} "
-                "(add one with `contimg catalog ingest FILE --catalog NAME`)")
+                "(add one with `contimg catalog ingest FILE --catalog NAME`)"
+            )
         rows = store.select_in_boxes(conn, record.id, boxes)
     table = _sources_table(rows, with_extra)
-    table["sep_deg"] = angular_separation_deg(ra_deg % 360.0, dec_deg, table["ra_deg"],
-                                              table["dec_deg"])
+    table["sep_deg"] = angular_separation_deg(
+        ra_deg % 360.0, dec_deg, table["ra_deg"], table["dec_deg"]
+    )
     table = table[np.asarray(table["sep_deg"]) <= radius_deg]
     table = table[np.lexsort((np.asarray(table["source_id"]), np.asarray(table["sep_deg"])))]
     table.meta["catalog"] = key
@@ -92,12 +107,19 @@ def list_catalogs(url: str | None = None) -> Table:
     file_sha256, ingested_at (one row each, sorted by name)."""
     with get_engine(url).connect() as conn:
         records = store.list_catalog_records(conn)
-    table = Table(names=_CATALOG_LIST_COLUMNS,
-                  dtype=(object, np.int64, np.float64, object, object, object, object))
+    table = Table(
+        names=_CATALOG_LIST_COLUMNS,
+        dtype=(object, np.int64, np.float64, object, object, object, object),
+    )
     for record in records:
-        table.add_row([getattr(record, c) if getattr(record, c) is not None
-                       else (np.nan if c == "frequency_hz" else None)
-                       for c in _CATALOG_LIST_COLUMNS])
+        table.add_row(
+            [
+                getattr(record, c)
+                if getattr(record, c) is not None
+                else (np.nan if c == "frequency_hz" else None)
+                for c in _CATALOG_LIST_COLUMNS
+            ]
+        )
     return table
 
 
@@ -113,7 +135,7 @@ def sources_by_id(source_ids, *, url: str | None = None) -> Table:
     rows = []
     with get_engine(url).connect() as conn:
         for start in range(0, len(ids), _ID_CHUNK):
-            rows.extend(store.select_by_ids(conn, ids[start:start + _ID_CHUNK]))
+            rows.extend(store.select_by_ids(conn, ids[start : start + _ID_CHUNK]))
     if len(rows) != len(ids):
         raise NotFoundError(f"{len(ids) - len(rows)} requested source id(s) do not exist")
     return _sources_table(rows, with_extra=False)
@@ -127,8 +149,9 @@ def _sources_table(rows: list, with_extra: bool) -> Table:
     table["source_id"] = np.asarray(by_name["id"], dtype=np.int64)
     table["name"] = np.asarray(by_name["name"], dtype=str)
     for column in NUMERIC_COLUMNS:
-        table[column] = np.asarray([np.nan if v is None else v for v in by_name[column]],
-                                   dtype=np.float64)
+        table[column] = np.asarray(
+            [np.nan if v is None else v for v in by_name[column]], dtype=np.float64
+        )
     if with_extra:
         extra = np.empty(len(rows), dtype=object)
         extra[:] = list(by_name["extra"])

@@ -85,9 +85,13 @@ _FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fts")
 _MJY_PER_BEAM = u.mJy / u.beam
 
 
-def read_catalog(path: str | Path, fmt: str | None = None, *,
-                 column_map: Mapping[str, str] | None = None,
-                 header: str | Path | None = None) -> Table:
+def read_catalog(
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    column_map: Mapping[str, str] | None = None,
+    header: str | Path | None = None,
+) -> Table:
     """Read a catalogue file into the normalised table.
 
     Parameters
@@ -123,7 +127,8 @@ def read_catalog(path: str | Path, fmt: str | None = None, *,
     fmt = fmt if fmt is not None else detect_format(path, header=header)
     if fmt not in FORMATS:
         raise CatalogFormatError(
-            f"unknown catalogue format {fmt!r}; supported: {', '.join(FORMATS)}")
+            f"unknown catalogue format {fmt!r}; supported: {', '.join(FORMATS)}"
+        )
     if column_map and fmt not in _GENERIC:
         raise CatalogFormatError(f"a column map applies to {', '.join(_GENERIC)}, not {fmt!r}")
     if header is not None and fmt != "nvss-vizier":
@@ -173,14 +178,18 @@ def detect_format(path: str | Path, *, header: str | Path | None = None) -> str:
     raise CatalogFormatError(
         f"{path}: cannot tell the catalogue format; pass --format with one of "
         f"{', '.join(FORMATS)} (a generic CSV needs name,ra_deg,dec_deg[,flux_mjy] columns "
-        "or a column map)")
+        "or a column map)"
+    )
 
 
 def _looks_like_nvss_vizier(head: str) -> bool:
     return "VIII/65" in head or any(
-        {"S1.4", "RAJ2000"} <= {c.strip() for c in line.replace("\t", ";").split(";")}
+        {"S1.4", "RAJ2000"}
+        <= {c.strip() for c in line.replace("\t", ";").split(";")}
         | {c.strip() for c in line.split(",")}
-        for line in head.splitlines() if not line.startswith("#"))
+        for line in head.splitlines()
+        if not line.startswith("#")
+    )
 
 
 def _detect_fits(path: Path) -> str:
@@ -199,6 +208,7 @@ def _detect_fits(path: Path) -> str:
 
 # --- NVSS ------------------------------------------------------------------------------------
 
+
 def _read_nvss_raw(path: Path) -> Table:
     raw = _fits_table(path, "AIPS VL")
     out = _nvss_positions(raw)
@@ -215,8 +225,10 @@ def _read_nvss_raw(path: Path) -> Table:
     out["peak_flux_mjy"], out["peak_flux_err_mjy"] = peak, errors.peak
     out["flux_mjy"] = peak * area
     out["flux_err_mjy"] = out["flux_mjy"] * np.sqrt(
-        (errors.peak / peak)**2 + np.where(area > 1.0, 1.0 / area, 0.0)
-        * ((errors.major / fit_major)**2 + (errors.minor / fit_minor)**2))
+        (errors.peak / peak) ** 2
+        + np.where(area > 1.0, 1.0 / area, 0.0)
+        * ((errors.major / fit_major) ** 2 + (errors.minor / fit_minor) ** 2)
+    )
     out["major_arcsec"] = np.sqrt(major**2 - beam**2)
     out["minor_arcsec"] = np.sqrt(minor**2 - beam**2)
     pa = _pa_half_turn(column_in(raw, "POSANGLE", u.deg, default=u.deg))
@@ -255,24 +267,33 @@ class _GaussianErrors(NamedTuple):
     minor: np.ndarray
 
 
-def _condon_errors(peak: np.ndarray, rms: np.ndarray, major: np.ndarray, minor: np.ndarray,
-                   beam: float) -> _GaussianErrors:
+def _condon_errors(
+    peak: np.ndarray, rms: np.ndarray, major: np.ndarray, minor: np.ndarray, beam: float
+) -> _GaussianErrors:
     """1σ errors of the peak and axes of elliptical Gaussian fits on correlated noise.
 
     Condon (1997, PASP 109, 166, eq. 41): the effective signal-to-noise ratio ρ² of each
     parameter, σ_P = P √(2/ρ²) (with the calibration error in quadrature) and
     σ_θ = θ √(2/ρ²).
     """
+
     def rho2(a: float, b: float) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (major * minor / (4.0 * beam**2) * (1.0 + (beam / major)**2)**a
-                    * (1.0 + (beam / minor)**2)**b * (peak / rms)**2)
+            return (
+                major
+                * minor
+                / (4.0 * beam**2)
+                * (1.0 + (beam / major) ** 2) ** a
+                * (1.0 + (beam / minor) ** 2) ** b
+                * (peak / rms) ** 2
+            )
 
     with np.errstate(divide="ignore", invalid="ignore"):
         return _GaussianErrors(
-            peak=np.sqrt(2.0 * peak**2 / rho2(1.5, 1.5) + (NVSS_CALIBRATION_ERROR * peak)**2),
+            peak=np.sqrt(2.0 * peak**2 / rho2(1.5, 1.5) + (NVSS_CALIBRATION_ERROR * peak) ** 2),
             major=major * np.sqrt(2.0 / rho2(2.5, 0.5)),
-            minor=minor * np.sqrt(2.0 / rho2(0.5, 2.5)))
+            minor=minor * np.sqrt(2.0 / rho2(0.5, 2.5)),
+        )
 
 
 def _read_nvss_vizier(path: Path, header: Path | None) -> Table:
@@ -290,8 +311,11 @@ def _read_nvss_vizier(path: Path, header: Path | None) -> Table:
         if column not in raw.colnames:
             continue
         size = column_in(raw, column, u.arcsec, default=u.arcsec)
-        limit = (column_strings(raw, f"l_{column}") == "<" if f"l_{column}" in raw.colnames
-                 else np.zeros(len(raw), dtype=bool))
+        limit = (
+            column_strings(raw, f"l_{column}") == "<"
+            if f"l_{column}" in raw.colnames
+            else np.zeros(len(raw), dtype=bool)
+        )
         out[target] = np.where(limit, 0.0, size)
         out[f"{target.split('_')[0]}_upper_limit_arcsec"] = np.where(limit, size, np.nan)
     if "PA" in raw.colnames:
@@ -315,8 +339,10 @@ def _vizier_positions(raw: Table) -> tuple[np.ndarray, np.ndarray]:
                 ra = Angle(column_strings(raw, ra_col), unit=u.hourangle).deg
                 dec = Angle(column_strings(raw, dec_col), unit=u.deg).deg
                 return np.asarray(ra, dtype=float), np.asarray(dec, dtype=float)
-            return (column_in(raw, ra_col, u.deg, default=u.deg),
-                    column_in(raw, dec_col, u.deg, default=u.deg))
+            return (
+                column_in(raw, ra_col, u.deg, default=u.deg),
+                column_in(raw, dec_col, u.deg, default=u.deg),
+            )
     raise CatalogFormatError(f"VizieR table has no RAJ2000/DEJ2000 columns: {raw.colnames}")
 
 
@@ -331,6 +357,7 @@ def _ra_error_arcsec(raw: Table, column: str, dec_deg: np.ndarray) -> np.ndarray
 
 # --- FIRST, VLASS ----------------------------------------------------------------------------
 
+
 def _read_first(path: Path) -> Table:
     raw = _fits_table(path, None)
     out = empty_catalog(len(raw))
@@ -338,8 +365,7 @@ def _read_first(path: Path) -> Table:
     out["dec_deg"] = column_in(raw, "DEC", u.deg, default=u.deg)
     finite = np.isfinite(out["ra_deg"]) & np.isfinite(out["dec_deg"])
     names = np.full(len(raw), "", dtype=object)
-    names[finite] = iau_names("FIRST", out["ra_deg"][finite], out["dec_deg"][finite],
-                              ra_decimals=1)
+    names[finite] = iau_names("FIRST", out["ra_deg"][finite], out["dec_deg"][finite], ra_decimals=1)
     out["name"] = names
     out["peak_flux_mjy"] = _peak_mjy(raw, "FPEAK", default="mJy/beam")
     out["peak_flux_err_mjy"] = _peak_mjy(raw, "RMS", default="mJy/beam")
@@ -357,8 +383,12 @@ def _read_vlass(path: Path) -> Table:
     raw = Table.read(path, format="ascii.csv")
     duplicate = column_floats(raw, "Duplicate_flag")
     if (duplicate == 2).any():
-        log.info("%s: dropping %d component(s) with Duplicate_flag = 2 (repeats of a component "
-                 "from an overlapping subtile)", path, int((duplicate == 2).sum()))
+        log.info(
+            "%s: dropping %d component(s) with Duplicate_flag = 2 (repeats of a component "
+            "from an overlapping subtile)",
+            path,
+            int((duplicate == 2).sum()),
+        )
         raw = raw[duplicate != 2]
     out = empty_catalog(len(raw))
     out["name"] = column_strings(raw, "Component_name").astype(object)
@@ -366,12 +396,16 @@ def _read_vlass(path: Path) -> Table:
     out["dec_deg"] = column_in(raw, "DEC", u.deg, default=u.deg)
     fitted = column_strings(raw, "S_Code") != "E"
     for target, column, unit in (
-            ("flux_mjy", "Total_flux", u.mJy), ("flux_err_mjy", "E_Total_flux", u.mJy),
-            ("peak_flux_mjy", "Peak_flux", _MJY_PER_BEAM),
-            ("peak_flux_err_mjy", "E_Peak_flux", _MJY_PER_BEAM),
-            ("major_arcsec", "DC_Maj", u.arcsec), ("minor_arcsec", "DC_Min", u.arcsec),
-            ("pa_deg", "DC_PA", u.deg), ("ra_err_arcsec", "E_RA", u.deg),
-            ("dec_err_arcsec", "E_DEC", u.deg)):
+        ("flux_mjy", "Total_flux", u.mJy),
+        ("flux_err_mjy", "E_Total_flux", u.mJy),
+        ("peak_flux_mjy", "Peak_flux", _MJY_PER_BEAM),
+        ("peak_flux_err_mjy", "E_Peak_flux", _MJY_PER_BEAM),
+        ("major_arcsec", "DC_Maj", u.arcsec),
+        ("minor_arcsec", "DC_Min", u.arcsec),
+        ("pa_deg", "DC_PA", u.deg),
+        ("ra_err_arcsec", "E_RA", u.deg),
+        ("dec_err_arcsec", "E_DEC", u.deg),
+    ):
         values = _in_target_unit(raw, column, target, default=unit)
         if target != "peak_flux_mjy":
             values = np.where(fitted, values, np.nan)
@@ -386,20 +420,26 @@ def _read_vlass(path: Path) -> Table:
 
 # --- generic tables --------------------------------------------------------------------------
 
+
 def _read_generic(path: Path, fmt: str, column_map: dict[str, str]) -> Table:
     unknown = sorted(set(column_map) - set(CATALOG_COLUMNS))
     if unknown:
         raise CatalogFormatError(
             f"column map names unknown target column(s) {unknown}; targets are "
-            f"{', '.join(CATALOG_COLUMNS)}")
+            f"{', '.join(CATALOG_COLUMNS)}"
+        )
     raw = _GENERIC[fmt](path)
     source = {target: column_map.get(target, target) for target in CATALOG_COLUMNS}
-    missing = [f"{target} (from {source[target]!r})" if target in column_map else target
-               for target in ("name", "ra_deg", "dec_deg") if source[target] not in raw.colnames]
+    missing = [
+        f"{target} (from {source[target]!r})" if target in column_map else target
+        for target in ("name", "ra_deg", "dec_deg")
+        if source[target] not in raw.colnames
+    ]
     if missing:
         raise CatalogFormatError(
             f"{path}: missing required column(s) {', '.join(missing)}; the file has "
-            f"{', '.join(raw.colnames)} (map them with --map target=column)")
+            f"{', '.join(raw.colnames)} (map them with --map target=column)"
+        )
     absent = [f"{t}={s}" for t, s in column_map.items() if s not in raw.colnames]
     if absent:
         raise CatalogFormatError(f"{path}: mapped column(s) not in the file: {', '.join(absent)}")
@@ -407,8 +447,9 @@ def _read_generic(path: Path, fmt: str, column_map: dict[str, str]) -> Table:
     out["name"] = column_strings(raw, source["name"]).astype(object)
     for target in CATALOG_COLUMNS[1:]:
         if source[target] in raw.colnames:
-            out[target] = _in_target_unit(raw, source[target], target,
-                                          default=_TARGET_UNITS[target])
+            out[target] = _in_target_unit(
+                raw, source[target], target, default=_TARGET_UNITS[target]
+            )
     return out
 
 
@@ -429,15 +470,21 @@ def _read_generic_votable(path: Path) -> Table:
 # --- helpers ---------------------------------------------------------------------------------
 
 _TARGET_UNITS: dict[str, u.UnitBase] = {
-    "ra_deg": u.deg, "dec_deg": u.deg, "flux_mjy": u.mJy, "flux_err_mjy": u.mJy,
-    "peak_flux_mjy": _MJY_PER_BEAM, "peak_flux_err_mjy": _MJY_PER_BEAM,
-    "major_arcsec": u.arcsec, "minor_arcsec": u.arcsec, "pa_deg": u.deg,
-    "ra_err_arcsec": u.arcsec, "dec_err_arcsec": u.arcsec,
+    "ra_deg": u.deg,
+    "dec_deg": u.deg,
+    "flux_mjy": u.mJy,
+    "flux_err_mjy": u.mJy,
+    "peak_flux_mjy": _MJY_PER_BEAM,
+    "peak_flux_err_mjy": _MJY_PER_BEAM,
+    "major_arcsec": u.arcsec,
+    "minor_arcsec": u.arcsec,
+    "pa_deg": u.deg,
+    "ra_err_arcsec": u.arcsec,
+    "dec_err_arcsec": u.arcsec,
 }
 
 
-def _in_target_unit(table: Table, column: str, target: str, *,
-                    default: u.UnitBase) -> np.ndarray:
+def _in_target_unit(table: Table, column: str, target: str, *, default: u.UnitBase) -> np.ndarray:
     """Column ``column`` in the unit of normalised column ``target``."""
     if target.startswith("peak_flux"):
         return _peak_mjy(table, column, default=default)
@@ -455,7 +502,8 @@ def _peak_mjy(table: Table, column: str, *, default: u.UnitBase | str) -> np.nda
         return (values * unit).to_value(_MJY_PER_BEAM)
     except u.UnitConversionError as exc:
         raise CatalogFormatError(
-            f"column {column!r} is in {unit}, which is not a brightness (Jy/beam)") from exc
+            f"column {column!r} is in {unit}, which is not a brightness (Jy/beam)"
+        ) from exc
 
 
 def _pa_half_turn(pa_deg: np.ndarray) -> np.ndarray:
@@ -491,7 +539,8 @@ def _make_names_unique(table: Table, source: str) -> None:
     if empty.any():
         raise CatalogFormatError(
             f"{source}: {int(empty.sum())} row(s) without a name, first at data row "
-            f"{int(np.flatnonzero(empty)[0]) + 1}")
+            f"{int(np.flatnonzero(empty)[0]) + 1}"
+        )
     repeated = np.flatnonzero(pd.Index(names).duplicated(keep=False))
     if repeated.size:
         ra, dec = np.asarray(table["ra_deg"]), np.asarray(table["dec_deg"])
@@ -501,18 +550,29 @@ def _make_names_unique(table: Table, source: str) -> None:
             count = seen[names[i]] = seen.get(names[i], 0) + 1
             if count > 1:
                 names[i] = f"{names[i]}_{count}"
-        log.warning("%s: %d row(s) share a name with another (e.g. %r); later ones in position "
-                    "order get suffixes _2, _3, ...", source, repeated.size, example)
+        log.warning(
+            "%s: %d row(s) share a name with another (e.g. %r); later ones in position "
+            "order get suffixes _2, _3, ...",
+            source,
+            repeated.size,
+            example,
+        )
         if pd.Index(names).has_duplicates:
-            raise CatalogFormatError(f"{source}: suffixed repeated names collide with other "
-                                     "names in the file; make the names unique")
+            raise CatalogFormatError(
+                f"{source}: suffixed repeated names collide with other "
+                "names in the file; make the names unique"
+            )
     table["name"] = names
 
 
 _SURVEY_READERS: dict[str, Callable[[Path], Table]] = {
-    "nvss-raw": _read_nvss_raw, "nvss-vz": _read_nvss_vz, "first": _read_first,
+    "nvss-raw": _read_nvss_raw,
+    "nvss-vz": _read_nvss_vz,
+    "first": _read_first,
     "vlass": _read_vlass,
 }
 _GENERIC: dict[str, Callable[[Path], Table]] = {
-    "csv": _read_generic_csv, "fits": _read_generic_fits, "votable": _read_generic_votable,
+    "csv": _read_generic_csv,
+    "fits": _read_generic_fits,
+    "votable": _read_generic_votable,
 }

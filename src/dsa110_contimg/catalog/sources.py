@@ -21,8 +21,9 @@ __all__ = ["resolve_source", "source_details", "sources_in_cone"]
 _MAX_ID = 2**63 - 1
 
 
-def resolve_source(source: str | int, *, catalog: str | None = None,
-                   url: str | None = None) -> tuple[int, str]:
+def resolve_source(
+    source: str | int, *, catalog: str | None = None, url: str | None = None
+) -> tuple[int, str]:
     """``(source_id, name)`` of a catalogue source given by id or by name.
 
     Raises
@@ -31,7 +32,8 @@ def resolve_source(source: str | int, *, catalog: str | None = None,
         No such source, or a name found in several catalogues (pass ``catalog``).
     """
     query = select(CatalogSource.id, CatalogSource.name, Catalog.name.label("catalog")).join(
-        Catalog, Catalog.id == CatalogSource.catalog_id)
+        Catalog, Catalog.id == CatalogSource.catalog_id
+    )
     text_value = str(source).strip()
     if text_value.isascii() and text_value.isdigit():
         if int(text_value) > _MAX_ID:
@@ -44,11 +46,15 @@ def resolve_source(source: str | int, *, catalog: str | None = None,
     with get_engine(url).connect() as conn:
         rows = conn.execute(query).all()
     if not rows:
-        raise NotFoundError(f"no catalogue source {text_value!r}"
-                            + (f" in catalogue {catalog!r}" if catalog else ""))
+        raise NotFoundError(
+            f"no catalogue source {text_value!r}"
+            + (f" in catalogue {catalog!r}" if catalog else "")
+        )
     if len(rows) > 1:
-        raise NotFoundError(f"source name {text_value!r} is in several catalogues "
-                            f"({', '.join(r.catalog for r in rows)}); choose one with --catalog")
+        raise NotFoundError(
+            f"source name {text_value!r} is in several catalogues "
+            f"({', '.join(r.catalog for r in rows)}); choose one with --catalog"
+        )
     return int(rows[0].id), str(rows[0].name)
 
 
@@ -66,10 +72,18 @@ def source_details(source_id: int, *, url: str | None = None) -> dict:
         No such source.
     """
     with get_engine(url).connect() as conn:
-        row = conn.execute(select(*(getattr(CatalogSource, c) for c in CATALOG_COLUMNS),
-                                  Catalog.name.label("catalog")).join(
-            Catalog, Catalog.id == CatalogSource.catalog_id).where(
-            CatalogSource.id == source_id)).mappings().first()
+        row = (
+            conn.execute(
+                select(
+                    *(getattr(CatalogSource, c) for c in CATALOG_COLUMNS),
+                    Catalog.name.label("catalog"),
+                )
+                .join(Catalog, Catalog.id == CatalogSource.catalog_id)
+                .where(CatalogSource.id == source_id)
+            )
+            .mappings()
+            .first()
+        )
     if row is None:
         raise NotFoundError(f"no catalogue source {source_id}")
     out: dict = {"source_id": int(source_id), "catalog": str(row["catalog"])}
@@ -78,8 +92,9 @@ def source_details(source_id: int, *, url: str | None = None) -> dict:
     return out
 
 
-def sources_in_cone(catalog: str, ra_deg: float, dec_deg: float, radius_deg: float, *,
-                    url: str | None = None) -> Table:
+def sources_in_cone(
+    catalog: str, ra_deg: float, dec_deg: float, radius_deg: float, *, url: str | None = None
+) -> Table:
     """Catalogue sources in a cone with their latest measurement (NaN where never measured).
 
     Returns the `dsa110_contimg.catalog.query.cone_search` columns, in its order, plus

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import ModuleType
 
 import numpy as np
@@ -67,28 +67,44 @@ def list_catalog_records(conn: Connection) -> list[Row]:
     return list(conn.execute(select(_catalog).order_by(_catalog.c.name)))
 
 
-def save_catalog(conn: Connection, key: str, *, source_file: str, file_sha256: str,
-                 description: str | None, frequency_hz: float | None) -> int:
+def save_catalog(
+    conn: Connection,
+    key: str,
+    *,
+    source_file: str,
+    file_sha256: str,
+    description: str | None,
+    frequency_hz: float | None,
+) -> int:
     """Insert or update the ``catalog`` row ``key``; return its id.
 
     ``description`` and ``frequency_hz`` replace stored values only when given.
     """
-    values: dict[str, object] = {"source_file": source_file, "file_sha256": file_sha256,
-                                 "ingested_at": datetime.now(timezone.utc)}
+    values: dict[str, object] = {
+        "source_file": source_file,
+        "file_sha256": file_sha256,
+        "ingested_at": datetime.now(UTC),
+    }
     if description is not None:
         values["description"] = description
     if frequency_hz is not None:
         values["frequency_hz"] = frequency_hz
     existing = conn.execute(select(_catalog.c.id).where(_catalog.c.name == key)).scalar()
     if existing is None:
-        return conn.execute(_catalog.insert().values(name=key, n_sources=0, **values)
-                            .returning(_catalog.c.id)).scalar_one()
+        return conn.execute(
+            _catalog.insert().values(name=key, n_sources=0, **values).returning(_catalog.c.id)
+        ).scalar_one()
     conn.execute(_catalog.update().where(_catalog.c.id == existing).values(**values))
     return existing
 
 
-def upsert_sources(conn: Connection, catalog_id: int, table: Table, *,
-                   progress: Callable[[int, int], None] | None = None) -> int:
+def upsert_sources(
+    conn: Connection,
+    catalog_id: int,
+    table: Table,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Insert new sources and update existing ones (matched by name); return rows written.
 
     Parameters
@@ -103,8 +119,10 @@ def upsert_sources(conn: Connection, catalog_id: int, table: Table, *,
     """
     extra_columns = [c for c in table.colnames if c not in CATALOG_COLUMNS]
     order = np.lexsort((np.asarray(table["ra_deg"]), zone_of(table["dec_deg"])))
-    chunks = (_columns(table[order[start:start + CHUNK_ROWS]], catalog_id, extra_columns)
-              for start in range(0, len(table), CHUNK_ROWS))
+    chunks = (
+        _columns(table[order[start : start + CHUNK_ROWS]], catalog_id, extra_columns)
+        for start in range(0, len(table), CHUNK_ROWS)
+    )
     if conn.dialect.name == "postgresql":
         _copy_upsert(conn, chunks, len(table), progress)
     else:
@@ -123,15 +141,24 @@ def _upsert_into_source(dialect: ModuleType) -> Insert:
     insert = dialect.insert(_source)
     return insert.on_conflict_do_update(
         index_elements=[_source.c.catalog_id, _source.c.name],
-        set_={c: insert.excluded[c] for c in _UPDATED_ON_CONFLICT})
+        set_={c: insert.excluded[c] for c in _UPDATED_ON_CONFLICT},
+    )
 
 
-def _copy_upsert(conn: Connection, chunks: Iterable[dict[str, list]], total: int,
-                 progress: Callable[[int, int], None] | None) -> None:
+def _copy_upsert(
+    conn: Connection,
+    chunks: Iterable[dict[str, list]],
+    total: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
     """PostgreSQL: COPY the rows into a temporary table, then one upsert from it."""
-    load = Table_("catalog_source_load", MetaData(),
-                  *(Column(c, _source.c[c].type) for c in _INSERTED),
-                  prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+    load = Table_(
+        "catalog_source_load",
+        MetaData(),
+        *(Column(c, _source.c[c].type) for c in _INSERTED),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
     load.create(conn)
     cursor = conn.connection.driver_connection.cursor()
     done = 0
@@ -150,25 +177,28 @@ def _driver_upsert(conn: Connection) -> tuple[str, tuple[str, ...]]:
     """The upsert compiled for ``conn``'s (positional-parameter) dialect, and its parameter
     order; rows then go straight to the driver's ``executemany``."""
     dialect = _DIALECTS.get(conn.dialect.name)
-    compiled = (_upsert_into_source(dialect).compile(dialect=conn.dialect,
-                                                     column_keys=list(_INSERTED))
-                if dialect is not None else None)
+    compiled = (
+        _upsert_into_source(dialect).compile(dialect=conn.dialect, column_keys=list(_INSERTED))
+        if dialect is not None
+        else None
+    )
     if compiled is None or not compiled.positional:
         raise NotImplementedError(
-            f"catalogue upserts support {', '.join(_DIALECTS)}, not {conn.dialect.name}")
+            f"catalogue upserts support {', '.join(_DIALECTS)}, not {conn.dialect.name}"
+        )
     return str(compiled), tuple(compiled.positiontup or ())
 
 
 def count_sources(conn: Connection, catalog_id: int) -> int:
     """Number of sources stored for a catalogue."""
-    return conn.execute(select(func.count()).select_from(_source)
-                        .where(_source.c.catalog_id == catalog_id)).scalar_one()
+    return conn.execute(
+        select(func.count()).select_from(_source).where(_source.c.catalog_id == catalog_id)
+    ).scalar_one()
 
 
 def set_source_count(conn: Connection, catalog_id: int, n_sources: int) -> None:
     """Record the number of sources on the ``catalog`` row."""
-    conn.execute(_catalog.update().where(_catalog.c.id == catalog_id)
-                 .values(n_sources=n_sources))
+    conn.execute(_catalog.update().where(_catalog.c.id == catalog_id).values(n_sources=n_sources))
 
 
 def select_in_boxes(conn: Connection, catalog_id: int, boxes: Sequence[ZoneBox]) -> list[Row]:
@@ -176,13 +206,13 @@ def select_in_boxes(conn: Connection, catalog_id: int, boxes: Sequence[ZoneBox])
     columns = [_source.c[c] for c in SOURCE_COLUMNS]
     terms: list[ColumnElement[bool]] = []
     for first, last in _full_circle_runs(boxes):
-        terms.append(and_(_source.c.catalog_id == catalog_id,
-                          _source.c.zone.between(first, last)))
+        terms.append(and_(_source.c.catalog_id == catalog_id, _source.c.zone.between(first, last)))
     for box in boxes:
         if not box.full_circle:
             in_zone = and_(_source.c.catalog_id == catalog_id, _source.c.zone == box.zone)
-            terms.extend(and_(in_zone, _source.c.ra_deg.between(lo, hi))
-                         for lo, hi in box.ra_intervals)
+            terms.extend(
+                and_(in_zone, _source.c.ra_deg.between(lo, hi)) for lo, hi in box.ra_intervals
+            )
     if not terms:
         return []
     return list(conn.execute(select(*columns).where(or_(*terms))))
@@ -191,8 +221,9 @@ def select_in_boxes(conn: Connection, catalog_id: int, boxes: Sequence[ZoneBox])
 def select_by_ids(conn: Connection, ids: Sequence[int]) -> list[Row]:
     """Sources with these ids, in id order (columns `SOURCE_COLUMNS`)."""
     columns = [_source.c[c] for c in SOURCE_COLUMNS]
-    return list(conn.execute(select(*columns).where(_source.c.id.in_(list(ids)))
-                             .order_by(_source.c.id)))
+    return list(
+        conn.execute(select(*columns).where(_source.c.id.in_(list(ids))).order_by(_source.c.id))
+    )
 
 
 def _full_circle_runs(boxes: Sequence[ZoneBox]) -> list[tuple[int, int]]:
@@ -245,9 +276,10 @@ def _json_members(name: str, values: np.ndarray) -> list[str | None]:
     key = json.dumps(name) + ": "
     if values.dtype.kind == "f":
         finite = np.isfinite(values)
-        return [key + repr(v) if ok else None
-                for v, ok in zip(values.tolist(), finite.tolist())]
+        return [key + repr(v) if ok else None for v, ok in zip(values.tolist(), finite.tolist())]
     if values.dtype.kind in "iub":
         return [key + json.dumps(v) for v in values.tolist()]
-    return [key + json.dumps(str(v)) if v is not None and str(v) != "" else None
-            for v in values.tolist()]
+    return [
+        key + json.dumps(str(v)) if v is not None and str(v) != "" else None
+        for v in values.tolist()
+    ]

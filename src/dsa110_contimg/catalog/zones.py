@@ -56,16 +56,23 @@ def check_cone(ra_deg: float, dec_deg: float, radius_deg: float) -> None:
         Non-finite values, ``|dec| > 90`` or a radius outside (0, 180].
     """
     if not all(math.isfinite(v) for v in (ra_deg, dec_deg, radius_deg)):
-        raise InputError(f"cone centre and radius must be finite, got ra={ra_deg}, "
-                         f"dec={dec_deg}, radius={radius_deg}")
+        raise InputError(
+            f"cone centre and radius must be finite, got ra={ra_deg}, "
+            f"dec={dec_deg}, radius={radius_deg}"
+        )
     if abs(dec_deg) > 90.0:
         raise InputError(f"cone declination must be within [-90, 90], got {dec_deg}")
     if not 0.0 < radius_deg <= 180.0:
         raise InputError(f"cone radius must be in (0, 180] degrees, got {radius_deg}")
 
 
-def cone_boxes(ra_deg: float, dec_deg: float, radius_deg: float, *,
-               zone_height_deg: float = CATALOG_ZONE_HEIGHT_DEG) -> list[ZoneBox]:
+def cone_boxes(
+    ra_deg: float,
+    dec_deg: float,
+    radius_deg: float,
+    *,
+    zone_height_deg: float = CATALOG_ZONE_HEIGHT_DEG,
+) -> list[ZoneBox]:
     """The zones and RA intervals that contain every point of a cone.
 
     Parameters
@@ -120,9 +127,11 @@ def _ra_intervals(ra0: float, half_width: float) -> tuple[tuple[float, float], .
     return ((lo, hi),)
 
 
-def angular_separation_deg(ra1_deg: ArrayLike, dec1_deg: ArrayLike, ra2_deg: ArrayLike,
-                           dec2_deg: ArrayLike) -> np.ndarray:
+def angular_separation_deg(
+    ra1_deg: ArrayLike, dec1_deg: ArrayLike, ra2_deg: ArrayLike, dec2_deg: ArrayLike
+) -> np.ndarray:
     """Great-circle separation in degrees (float64, Vincenty: accurate at every distance)."""
-    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(v, dtype=np.float64))
-                            for v in (ra1_deg, dec1_deg, ra2_deg, dec2_deg))
+    ra1, dec1, ra2, dec2 = (
+        np.radians(np.asarray(v, dtype=np.float64)) for v in (ra1_deg, dec1_deg, ra2_deg, dec2_deg)
+    )
     return np.degrees(np.asarray(angular_separation(ra1, dec1, ra2, dec2), dtype=np.float64))

@@ -20,9 +20,9 @@ from dsa110_contimg.cli.demo import demo
 from dsa110_contimg.cli.errors import ReportingGroup
 from dsa110_contimg.cli.lightcurve import lightcurve
 from dsa110_contimg.cli.mosaic import mosaic
-from dsa110_contimg.cli.serve import serve
 from dsa110_contimg.cli.reconcile import reconcile
 from dsa110_contimg.cli.run import run
+from dsa110_contimg.cli.serve import serve
 from dsa110_contimg.cli.spectrum import spectrum
 from dsa110_contimg.cli.stream import observations, stream
 
@@ -38,7 +38,9 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level.")) -> None:
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
+) -> None:
     from dsa110_contimg.config import get_settings
     from dsa110_contimg.logging_setup import configure_logging
 

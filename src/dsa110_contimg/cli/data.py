@@ -16,11 +16,14 @@ __all__ = ["app"]
 
 app = typer.Typer(help="Registered images and mosaics.", no_args_is_help=True)
 console = Console(stderr=True)
+
+
 @app.command("list")
 def list_command(
     data_type: str | None = typer.Option(None, "--type", help="image or mosaic."),
-    photometry_status: str | None = typer.Option(None, help="pending, running, completed, "
-                                                            "failed or none."),
+    photometry_status: str | None = typer.Option(
+        None, help="pending, running, completed, failed or none."
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """List registered products (newest first)."""
@@ -31,8 +34,9 @@ def list_command(
         raise typer.BadParameter(f"must be one of {', '.join(DATA_TYPES)}", param_hint="--type")
     statuses = sorted(s for s in PHOTOMETRY_TRANSITIONS if s) + ["none"]
     if photometry_status is not None and photometry_status not in statuses:
-        raise typer.BadParameter(f"must be one of {', '.join(statuses)}",
-                                 param_hint="--photometry-status")
+        raise typer.BadParameter(
+            f"must be one of {', '.join(statuses)}", param_hint="--photometry-status"
+        )
     upgrade()
     rows, _ = list_data(data_type=data_type, photometry_status=photometry_status)
     if as_json:
@@ -41,13 +45,28 @@ def list_command(
         return
     view = RichTable(title=f"{len(rows)} products")
     view.add_column("data_id", no_wrap=True)  # ids stay whole, to be copied
-    for col in ("data_type", "status", "photometry_status", "photometry_n_measured",
-                "photometry_error"):
+    for col in (
+        "data_type",
+        "status",
+        "photometry_status",
+        "photometry_n_measured",
+        "photometry_error",
+    ):
         view.add_column(col)
     for row in rows:
-        view.add_row(*(str(row[c] if row[c] is not None else "-") for c in
-                       ("data_id", "data_type", "status", "photometry_status",
-                        "photometry_n_measured", "photometry_error")))
+        view.add_row(
+            *(
+                str(row[c] if row[c] is not None else "-")
+                for c in (
+                    "data_id",
+                    "data_type",
+                    "status",
+                    "photometry_status",
+                    "photometry_n_measured",
+                    "photometry_error",
+                )
+            )
+        )
     Console().print(view)
 
 
@@ -64,9 +83,15 @@ def show(data_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     record = get_data(data_id)
     record["lineage"] = get_data_lineage(data_id)
     correction = get_image_correction(data_id)
-    record["correction"] = None if correction is None else {
-        "value": correction.value, "error": correction.error,
-        "n_references": correction.n_references}
+    record["correction"] = (
+        None
+        if correction is None
+        else {
+            "value": correction.value,
+            "error": correction.error,
+            "n_references": correction.n_references,
+        }
+    )
     record["spectra"] = product_spectra_summary(data_id)
     if as_json:
         typer.echo(json.dumps(record, indent=2))
@@ -111,8 +136,9 @@ def spectra(
 
 def _check_format(fmt: str, output: Path | None) -> None:
     if fmt not in OUTPUT_FORMATS:
-        raise typer.BadParameter(f"must be one of {', '.join(OUTPUT_FORMATS)}",
-                                 param_hint="--format")
+        raise typer.BadParameter(
+            f"must be one of {', '.join(OUTPUT_FORMATS)}", param_hint="--format"
+        )
     if output is None and fmt != "csv":
         raise typer.BadParameter(f"--format {fmt} needs --output FILE", param_hint="--output")
 

@@ -9,19 +9,24 @@ __all__ = ["app"]
 
 app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 console = Console(stderr=True)
-_URL_OPTION = typer.Option(None, "--database-url",
-                           help="Database to act on (default: the configured database_url).")
+_URL_OPTION = typer.Option(
+    None, "--database-url", help="Database to act on (default: the configured database_url)."
+)
 
 
 @app.command("upgrade")
-def upgrade_command(revision: str = typer.Argument("head", help="Target revision."),
-                    database_url: str | None = _URL_OPTION,
-                    dry_run: bool = typer.Option(False, "--dry-run",
-                                                 help="Report what would happen; change "
-                                                      "nothing (an SQLite file's copy is "
-                                                      "upgraded, a PostgreSQL transaction "
-                                                      "rolled back).")
-                    ) -> None:
+def upgrade_command(
+    revision: str = typer.Argument("head", help="Target revision."),
+    database_url: str | None = _URL_OPTION,
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Report what would happen; change "
+        "nothing (an SQLite file's copy is "
+        "upgraded, a PostgreSQL transaction "
+        "rolled back).",
+    ),
+) -> None:
     """Create the schema in an empty database or upgrade an existing one in place.
 
     A registry database made by the original DSA-110 code is adopted: the missing columns and
@@ -46,14 +51,17 @@ def upgrade_command(revision: str = typer.Argument("head", help="Target revision
     for old, new in report.renamed.items():
         console.print(f"{prefix}renamed {old} → {new}", markup=False)
     for note, rows in report.legacy_photometry.items():
-        console.print(f"{prefix}legacy photometry {note}: {rows} rows", markup=False,
-                      soft_wrap=True)
+        console.print(
+            f"{prefix}legacy photometry {note}: {rows} rows", markup=False, soft_wrap=True
+        )
     if report.backup is not None:
-        console.print(f"copy of the database before the upgrade: {report.backup}",
-                      markup=False)
+        console.print(f"copy of the database before the upgrade: {report.backup}", markup=False)
     state = "would be" if report.dry_run else "is"
-    console.print(f"{prefix}database {shown} {state} at revision {report.revision_after} "
-                  f"(was {report.revision_before or 'none'})", markup=False)
+    console.print(
+        f"{prefix}database {shown} {state} at revision {report.revision_after} "
+        f"(was {report.revision_before or 'none'})",
+        markup=False,
+    )
 
 
 @app.command("current")

@@ -25,10 +25,14 @@ console = Console(stderr=True)
 
 def worker(
     once: bool = typer.Option(False, "--once", help="Exit when no item is due."),
-    dask: str | None = typer.Option(None, "--dask", help="Run items on this Dask scheduler "
-                                                         "(tcp://host:8786); default: setting "
-                                                         "jobs.dask_scheduler when jobs.executor "
-                                                         "is dask."),
+    dask: str | None = typer.Option(
+        None,
+        "--dask",
+        help="Run items on this Dask scheduler "
+        "(tcp://host:8786); default: setting "
+        "jobs.dask_scheduler when jobs.executor "
+        "is dask.",
+    ),
 ) -> None:
     """Claim and process photometry job items until stopped (SIGTERM finishes the current one).
 
@@ -43,8 +47,7 @@ def worker(
 
     upgrade()
     settings = get_settings()
-    scheduler = dask or (settings.jobs.dask_scheduler if settings.jobs.executor == "dask"
-                         else None)
+    scheduler = dask or (settings.jobs.dask_scheduler if settings.jobs.executor == "dask" else None)
     if scheduler is None:
         processed = run_worker(stop_when_idle=once, settings=settings.jobs)
         console.print(f"worker stopped after {processed} item(s)", markup=False)
@@ -52,15 +55,22 @@ def worker(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    processed = serve(lambda: stop.is_set() or (once and queue_empty()), executor="dask",
-                      scheduler=scheduler)
+    processed = serve(
+        lambda: stop.is_set() or (once and queue_empty()), executor="dask", scheduler=scheduler
+    )
     console.print(f"worker stopped after {processed} item(s)", markup=False)
 
 
 def _row(job: JobSummary) -> dict:
-    return {"id": job.id, "status": job.status, "n_items": job.n_items,
-            "n_completed": job.n_completed, "n_failed": job.n_failed,
-            "created_at": str(job.created_at), "finished_at": str(job.finished_at)}
+    return {
+        "id": job.id,
+        "status": job.status,
+        "n_items": job.n_items,
+        "n_completed": job.n_completed,
+        "n_failed": job.n_failed,
+        "created_at": str(job.created_at),
+        "finished_at": str(job.finished_at),
+    }
 
 
 @app.command("submit")
@@ -85,13 +95,15 @@ def submit(
     from dsa110_contimg.jobs.service import create_batch_photometry_job
 
     upgrade()
-    params = PhotometryParams.from_settings(get_settings(), catalog=catalog,
-                                            radius_deg=radius_deg)
+    params = PhotometryParams.from_settings(get_settings(), catalog=catalog, radius_deg=radius_deg)
     data_ids, refused = [], 0
     for product in products:
         try:
-            data_ids.append(register_data(product, data_type) if Path(product).exists()
-                            else _registered(product))
+            data_ids.append(
+                register_data(product, data_type)
+                if Path(product).exists()
+                else _registered(product)
+            )
         except (ImageReadError, UnknownDataError, PathOutsideRootsError) as exc:
             console.print(f"refused {product}: {exc}", markup=False, soft_wrap=True)
             refused += 1
@@ -101,8 +113,9 @@ def submit(
     job_id = create_batch_photometry_job(data_ids, params=params)
     typer.echo(job_id)
     if refused:
-        console.print(f"{len(data_ids)} product(s) queued in job {job_id}, {refused} refused",
-                      markup=False)
+        console.print(
+            f"{len(data_ids)} product(s) queued in job {job_id}, {refused} refused", markup=False
+        )
         raise typer.Exit(code=1)
 
 
@@ -119,14 +132,16 @@ def _registered(data_id: str) -> str:
     try:
         get_data(data_id)
     except UnknownDataError as exc:
-        raise UnknownDataError(f"{data_id!r} is neither a FITS file nor a registered "
-                               "data_id") from exc
+        raise UnknownDataError(
+            f"{data_id!r} is neither a FITS file nor a registered data_id"
+        ) from exc
     return data_id
 
 
 @app.command("list")
-def list_command(status: str | None = typer.Option(None),
-                 as_json: bool = typer.Option(False, "--json")) -> None:
+def list_command(
+    status: str | None = typer.Option(None), as_json: bool = typer.Option(False, "--json")
+) -> None:
     """Recent jobs, newest first."""
     from dsa110_contimg.database.migrate import upgrade
     from dsa110_contimg.jobs.service import list_jobs
@@ -142,15 +157,21 @@ def list_command(status: str | None = typer.Option(None),
         view.add_column(col)
     for job in jobs:
         row = _row(job)
-        view.add_row(*(str(row[c]) for c in ("id", "status", "n_items", "n_completed",
-                                             "n_failed", "created_at")))
+        view.add_row(
+            *(
+                str(row[c])
+                for c in ("id", "status", "n_items", "n_completed", "n_failed", "created_at")
+            )
+        )
     Console().print(view)
 
 
 @app.command("show")
-def show(job_id: int, as_json: bool = typer.Option(False, "--json"),
-         follow: bool = typer.Option(False, "--follow", help="Show progress until the job "
-                                                             "ends.")) -> None:
+def show(
+    job_id: int,
+    as_json: bool = typer.Option(False, "--json"),
+    follow: bool = typer.Option(False, "--follow", help="Show progress until the job ends."),
+) -> None:
     """One job: status, counters and every item with its error."""
     from dsa110_contimg.database.migrate import upgrade
     from dsa110_contimg.jobs.service import get_job
@@ -160,19 +181,32 @@ def show(job_id: int, as_json: bool = typer.Option(False, "--json"),
     if follow:
         job = _follow(job_id)
     if as_json:
-        typer.echo(json.dumps({**_row(job), "items": [
-            {k: (str(v) if k.endswith("_at") else v) for k, v in item.items()}
-            for item in job.items]}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    **_row(job),
+                    "items": [
+                        {k: (str(v) if k.endswith("_at") else v) for k, v in item.items()}
+                        for item in job.items
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
-    console.print(f"job {job.id}: {job.status}, {job.n_completed} completed, "
-                  f"{job.n_failed} failed, {job.n_cancelled} cancelled, {job.n_pending} "
-                  f"pending of {job.n_items}", markup=False)
+    console.print(
+        f"job {job.id}: {job.status}, {job.n_completed} completed, "
+        f"{job.n_failed} failed, {job.n_cancelled} cancelled, {job.n_pending} "
+        f"pending of {job.n_items}",
+        markup=False,
+    )
     view = RichTable()
     for col in ("data_id", "status", "attempts", "n_measured", "error"):
         view.add_column(col)
     for item in job.items:
-        view.add_row(*(str(item[c]) for c in ("data_id", "status", "attempts", "n_measured",
-                                              "error")))
+        view.add_row(
+            *(str(item[c]) for c in ("data_id", "status", "attempts", "n_measured", "error"))
+        )
     Console().print(view)
 
 
@@ -192,8 +226,13 @@ def _follow(job_id: int) -> JobSummary:
     from dsa110_contimg.jobs.service import get_job
 
     poll = get_settings().jobs.poll_s
-    with Progress(TextColumn("job {task.fields[job]}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[status]}"), console=console) as progress:
+    with Progress(
+        TextColumn("job {task.fields[job]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+    ) as progress:
         job = get_job(job_id)
         task = progress.add_task("", total=job.n_items, job=job_id, status=job.status)
         while job.status in ("pending", "running"):

@@ -20,12 +20,16 @@ def lightcurve(
     catalog: str | None = typer.Option(None, help="Catalogue of the name."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG plot here."),
     fmt: str = typer.Option("csv", "--format", help=f"One of {', '.join(OUTPUT_FORMATS)}."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Table file (default: "
-                                                                    "CSV on stdout)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Table file (default: CSV on stdout)."
+    ),
     bin_snr: float | None = typer.Option(
-        None, "--bin-snr", help="Merge consecutive epochs until each point reaches this S/N "
-                                "(normalized flux where every epoch has one, else raw); "
-                                "each point gives its MJD range."),
+        None,
+        "--bin-snr",
+        help="Merge consecutive epochs until each point reaches this S/N "
+        "(normalized flux where every epoch has one, else raw); "
+        "each point gives its MJD range.",
+    ),
 ) -> None:
     """Light curve of SOURCE, ordered by observation MJD (raw and normalized fluxes)."""
     from dsa110_contimg.catalog.sources import resolve_source
@@ -49,4 +53,3 @@ def lightcurve(
         console.print(f"{len(table)} points written to {output}", markup=False)
     elif plot is None:
         table.write(sys.stdout, format="ascii.csv")
-

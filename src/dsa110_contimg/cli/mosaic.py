@@ -21,13 +21,20 @@ console = Console()
 def mosaic(
     once: bool = typer.Option(False, "--once", help="One pass, then exit."),
     interval: float | None = typer.Option(
-        None, "--interval", min=0.1, help="Seconds between passes (default mosaic.interval_s)."),
+        None, "--interval", min=0.1, help="Seconds between passes (default mosaic.interval_s)."
+    ),
     flush: bool = typer.Option(
-        False, "--flush", help="Also build groups whose time window is still open (end of a "
-                               "run), if they have mosaic.min_images images."),
+        False,
+        "--flush",
+        help="Also build groups whose time window is still open (end of a "
+        "run), if they have mosaic.min_images images.",
+    ),
     worker: bool = typer.Option(
-        False, "--worker", help="Also measure queued photometry in this process (otherwise "
-                                "`contimg worker` or `contimg run` does)."),
+        False,
+        "--worker",
+        help="Also measure queued photometry in this process (otherwise "
+        "`contimg worker` or `contimg run` does).",
+    ),
 ) -> None:
     """Build mosaics of registered images, measure them, then publish them.
 
@@ -43,8 +50,9 @@ def mosaic(
     settings = get_settings()
     stop = threading.Event()
     if worker:
-        threading.Thread(target=_work_until, args=(stop,), daemon=True,
-                         name="mosaic-photometry-worker").start()
+        threading.Thread(
+            target=_work_until, args=(stop,), daemon=True, name="mosaic-photometry-worker"
+        ).start()
     try:
         while True:
             _show(run_once(settings=settings, flush=flush))
@@ -70,18 +78,33 @@ def _show(summary: PassSummary) -> None:
         console.print("no mosaic to build or publish", markup=False)
         return
     table = RichTable(title="mosaics")
-    for column in ("data_id", "images", "job", "photometry", "measured", "failed",
-                   "median S/N", "timings s", "published", "note"):
+    for column in (
+        "data_id",
+        "images",
+        "job",
+        "photometry",
+        "measured",
+        "failed",
+        "median S/N",
+        "timings s",
+        "published",
+        "note",
+    ):
         table.add_column(column)
     built = {o.data_id for o in summary.built}
     for outcome in summary.published + summary.waiting:
         table.add_row(
             outcome.data_id + (" (new)" if outcome.data_id in built else ""),
-            _text(outcome.n_images), _text(outcome.job_id), _text(outcome.photometry_status),
-            _text(outcome.n_measured), _text(outcome.n_failed),
+            _text(outcome.n_images),
+            _text(outcome.job_id),
+            _text(outcome.photometry_status),
+            _text(outcome.n_measured),
+            _text(outcome.n_failed),
             "" if outcome.median_snr is None else f"{outcome.median_snr:.1f}",
             ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in outcome.timings_s.items()),
-            _text(outcome.published_path), outcome.reason or outcome.photometry_error or "")
+            _text(outcome.published_path),
+            outcome.reason or outcome.photometry_error or "",
+        )
     console.print(table)
     for name, reason in summary.skipped:
         console.print(f"skipped {name}: {reason}", markup=False)

@@ -48,26 +48,33 @@ def _parse_beam(text: str | None) -> Beam | None:
         return Beam(max(major, minor), min(major, minor), pa)
     except ValueError as exc:
         raise typer.BadParameter(
-            f"--beam must be 'major_arcsec,minor_arcsec,pa_deg', got {text!r} ({exc})") from exc
+            f"--beam must be 'major_arcsec,minor_arcsec,pa_deg', got {text!r} ({exc})"
+        ) from exc
 
 
 @app.command("measure")
 def measure(
     image: Path = typer.Argument(..., help="FITS image (2-, 3- or 4-axis)."),
-    catalog: str | None = typer.Option(None, help="Measure this ingested catalogue's sources "
-                                                  "over the image footprint."),
+    catalog: str | None = typer.Option(
+        None, help="Measure this ingested catalogue's sources over the image footprint."
+    ),
     positions: Path | None = typer.Option(None, help="CSV with ra_deg,dec_deg[,name]."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output file."),
     fmt: str = typer.Option("csv", "--format", help=f"One of {', '.join(OUTPUT_FORMATS)}."),
     rms_map: Path | None = typer.Option(None, help="rms map on the image grid."),
     background_map: Path | None = typer.Option(None, help="Background map on the image grid."),
-    beam: str | None = typer.Option(None, help="Beam 'major,minor,pa' (arcsec, arcsec, deg) "
-                                               "when the header has none."),
-    radius_deg: float | None = typer.Option(None, help="Cone radius for --catalog (default: "
-                                                       "the image footprint)."),
-    chunk_size: int = typer.Option(5000, "--chunk-size", min=1,
-                                   help="Most --positions measured at once (bands of the image; "
-                                        "bounds the memory)."),
+    beam: str | None = typer.Option(
+        None, help="Beam 'major,minor,pa' (arcsec, arcsec, deg) when the header has none."
+    ),
+    radius_deg: float | None = typer.Option(
+        None, help="Cone radius for --catalog (default: the image footprint)."
+    ),
+    chunk_size: int = typer.Option(
+        5000,
+        "--chunk-size",
+        min=1,
+        help="Most --positions measured at once (bands of the image; bounds the memory).",
+    ),
 ) -> None:
     """Forced photometry of catalogue sources or listed positions on IMAGE.
 
@@ -87,12 +94,22 @@ def measure(
         from dsa110_contimg.database.migrate import upgrade
 
         upgrade()
-    targets = select_targets(img, positions=read_positions(positions) if positions else None,
-                             catalog=catalog if positions is None else None,
-                             radius_deg=radius_deg, options=options)
-    table = measure_targets(img, targets, chunk_size=chunk_size, rms_map=rms_map,
-                            background_map=background_map, options=options,
-                            primary_beam=get_settings().primary_beam.beam())
+    targets = select_targets(
+        img,
+        positions=read_positions(positions) if positions else None,
+        catalog=catalog if positions is None else None,
+        radius_deg=radius_deg,
+        options=options,
+    )
+    table = measure_targets(
+        img,
+        targets,
+        chunk_size=chunk_size,
+        rms_map=rms_map,
+        background_map=background_map,
+        options=options,
+        primary_beam=get_settings().primary_beam.beam(),
+    )
     if output is not None:
         write_measurements(table, output, fmt)
         console.print(f"wrote {len(table)} measurements to {output}")
@@ -105,18 +122,26 @@ def _print_table(table) -> None:
     for col in ("name", "ra_deg", "dec_deg", "peak_jyb", "peak_err_jyb", "snr", "flags"):
         view.add_column(col, justify="right")
     for row in table:
-        view.add_row(str(row["name"]), f"{row['ra_deg']:.5f}", f"{row['dec_deg']:.5f}",
-                     f"{row['peak_jyb']:.5g}", f"{row['peak_err_jyb']:.2g}",
-                     f"{row['snr']:.1f}", str(row["flags"]))
+        view.add_row(
+            str(row["name"]),
+            f"{row['ra_deg']:.5f}",
+            f"{row['dec_deg']:.5f}",
+            f"{row['peak_jyb']:.5g}",
+            f"{row['peak_err_jyb']:.2g}",
+            f"{row['snr']:.1f}",
+            str(row["flags"]),
+        )
     Console().print(view)
 
 
 @app.command("adaptive")
 def adaptive(
-    images: list[Path] = typer.Argument(..., help="Sub-band images of one observation (e.g. "
-                                                  "WSClean's <name>-00NN-image.fits)."),
-    catalog: str | None = typer.Option(None, help="Measure this ingested catalogue's sources "
-                                                  "in the field of the first image."),
+    images: list[Path] = typer.Argument(
+        ..., help="Sub-band images of one observation (e.g. WSClean's <name>-00NN-image.fits)."
+    ),
+    catalog: str | None = typer.Option(
+        None, help="Measure this ingested catalogue's sources in the field of the first image."
+    ),
     positions: Path | None = typer.Option(None, help="CSV with ra_deg,dec_deg[,name]."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output file."),
     fmt: str = typer.Option("csv", "--format", help=f"One of {', '.join(OUTPUT_FORMATS)}."),
@@ -124,8 +149,11 @@ def adaptive(
     max_width: int | None = typer.Option(None, help="Most sub-bands in one bin."),
     bridge_gaps: bool = typer.Option(False, help="Let bins run across flagged sub-bands."),
     max_curvature_err: float = typer.Option(
-        0.5, min=0.0, help="Fit and report the spectral curvature β where its error is at most "
-                           "this (bright sources only)."),
+        0.5,
+        min=0.0,
+        help="Fit and report the spectral curvature β where its error is at most "
+        "this (bright sources only).",
+    ),
 ) -> None:
     """Spectra of catalogue sources or listed positions from sub-band IMAGES: each image
     measured once, adjacent sub-bands merged until each bin reaches the target S/N (upper limits
@@ -148,32 +176,55 @@ def adaptive(
         targets = found[found["in_field"]]
         others = found[~found["in_field"]]
         neighbours = (others["ra_deg"], others["dec_deg"]) if len(others) else None
-    with Progress(TextColumn("sub-band images"), BarColumn(), MofNCompleteColumn(),
-                  console=console) as bar:
+    with Progress(
+        TextColumn("sub-band images"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as bar:
         task = bar.add_task("", total=len(images))
-        measured = measure_subbands(images, targets["ra_deg"], targets["dec_deg"],
-                                    names=list(targets["name"]),
-                                    source_ids=list(targets["source_id"]),
-                                    neighbours=neighbours, options=options,
-                                    primary_beam=primary_beam, progress=lambda _path: bar.advance(task))
-    table = spectra(measured, target_snr=target_snr, max_width=max_width,
-                    bridge_gaps=bridge_gaps, max_curvature_err=max_curvature_err)
+        measured = measure_subbands(
+            images,
+            targets["ra_deg"],
+            targets["dec_deg"],
+            names=list(targets["name"]),
+            source_ids=list(targets["source_id"]),
+            neighbours=neighbours,
+            options=options,
+            primary_beam=primary_beam,
+            progress=lambda _path: bar.advance(task),
+        )
+    table = spectra(
+        measured,
+        target_snr=target_snr,
+        max_width=max_width,
+        bridge_gaps=bridge_gaps,
+        max_curvature_err=max_curvature_err,
+    )
     if output is not None:
         table.write(output, format=OUTPUT_FORMATS[fmt], overwrite=True)
-        console.print(f"wrote {len(table)} bins of {len(set(table['name']))} sources to {output}",
-                      markup=False)
+        console.print(
+            f"wrote {len(table)} bins of {len(set(table['name']))} sources to {output}",
+            markup=False,
+        )
         return
     view = RichTable(title=f"{len(table)} spectral bins")
     for col in ("name", "freq MHz", "flux mJy", "error mJy", "S/N", "α ± σ", "β ± σ"):
         view.add_column(col, justify="right")
     for row in table:
-        flux = (f"< {row['limit_jy'] * 1e3:.3g}" if row["upper_limit"]
-                else f"{row['flux_jy'] * 1e3:.4g}")
-        view.add_row(str(row["name"]), f"{row['freq_hz'] / 1e6:.1f}", flux,
-                     f"{row['flux_err_jy'] * 1e3:.2g}", f"{row['snr']:.1f}",
-                     f"{row['alpha']:+.2f} ± {row['alpha_err']:.2f}",
-                     "" if math.isnan(row["curvature"])
-                     else f"{row['curvature']:+.2f} ± {row['curvature_err']:.2f}")
+        flux = (
+            f"< {row['limit_jy'] * 1e3:.3g}"
+            if row["upper_limit"]
+            else f"{row['flux_jy'] * 1e3:.4g}"
+        )
+        view.add_row(
+            str(row["name"]),
+            f"{row['freq_hz'] / 1e6:.1f}",
+            flux,
+            f"{row['flux_err_jy'] * 1e3:.2g}",
+            f"{row['snr']:.1f}",
+            f"{row['alpha']:+.2f} ± {row['alpha_err']:.2f}",
+            ""
+            if math.isnan(row["curvature"])
+            else f"{row['curvature']:+.2f} ± {row['curvature_err']:.2f}",
+        )
     Console().print(view)
 
 
@@ -183,12 +234,16 @@ def reprocess_command(
     until: float = typer.Option(..., help="Last observation MJD."),
     catalog: str | None = typer.Option(None, help="Catalogue (default: configured)."),
     data_type: str | None = typer.Option(None, "--type", help="image or mosaic."),
-    params: list[str] = typer.Option([], "--params", help="Parameter override KEY=VALUE "
-                                     "(dotted keys, JSON values), e.g. fitting.box_pix=9."),
+    params: list[str] = typer.Option(
+        [],
+        "--params",
+        help="Parameter override KEY=VALUE (dotted keys, JSON values), e.g. fitting.box_pix=9.",
+    ),
     chunk: int = typer.Option(500, min=1, help="Products queued per job."),
     dask: str | None = typer.Option(None, "--dask", help="Dask scheduler (tcp://host:8786)."),
-    queue_only: bool = typer.Option(False, "--queue-only", help="Only queue the jobs (workers "
-                                    "elsewhere serve them)."),
+    queue_only: bool = typer.Option(
+        False, "--queue-only", help="Only queue the jobs (workers elsewhere serve them)."
+    ),
 ) -> None:
     """Measure every product observed between SINCE and UNTIL, in chunks, with progress; a
     rerun after Ctrl-C or a crash picks up where the last one stopped."""
@@ -210,23 +265,43 @@ def reprocess_command(
     if count_products(since, until, data_type) == 0:
         console.print("no products in that time range", markup=False)
         raise typer.Exit(code=1)
-    with Progress(TextColumn("reprocess"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
-                  console=console) as bar:
+    with Progress(
+        TextColumn("reprocess"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=console,
+    ) as bar:
         task = bar.add_task("", total=None, note="")
 
         def show(state: ReprocessProgress) -> None:
-            bar.update(task, total=state.total, completed=state.done,
-                       note=f"{state.failed} failed, {state.skipped} already measured")
+            bar.update(
+                task,
+                total=state.total,
+                completed=state.done,
+                note=f"{state.failed} failed, {state.skipped} already measured",
+            )
 
-        summary = reprocess_range(since, until, params=chosen, data_type=data_type, chunk=chunk,
-                                  executor="dask" if dask else None, scheduler=dask,
-                                  queue_only=queue_only, progress=show)
+        summary = reprocess_range(
+            since,
+            until,
+            params=chosen,
+            data_type=data_type,
+            chunk=chunk,
+            executor="dask" if dask else None,
+            scheduler=dask,
+            queue_only=queue_only,
+            progress=show,
+        )
     state = summary.progress
-    console.print(f"{state.total} products: {state.skipped} already measured, "
-                  f"{state.completed} completed, {state.failed} failed; {summary.rows} rows "
-                  f"in {summary.elapsed_s:.1f} s ({summary.images_per_s:.2f} images/s); "
-                  f"jobs {', '.join(map(str, summary.job_ids)) or '-'}", markup=False)
+    console.print(
+        f"{state.total} products: {state.skipped} already measured, "
+        f"{state.completed} completed, {state.failed} failed; {summary.rows} rows "
+        f"in {summary.elapsed_s:.1f} s ({summary.images_per_s:.2f} images/s); "
+        f"jobs {', '.join(map(str, summary.job_ids)) or '-'}",
+        markup=False,
+    )
 
 
 def _overrides(pairs: list[str], base: dict) -> dict:

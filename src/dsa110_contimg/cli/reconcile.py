@@ -15,9 +15,11 @@ console = Console()
 
 def reconcile(
     retry_failed: str = typer.Option(
-        "all", "--retry-failed",
+        "all",
+        "--retry-failed",
         help="all: queue every failed product again; changed: only those whose file or "
-             "catalogue changed since; none: leave failed products alone."),
+        "catalogue changed since; none: leave failed products alone.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report only; queue nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -32,17 +34,30 @@ def reconcile(
     upgrade()
     report = reconcile_products(retry_failed=mode, dry_run=dry_run)
     if as_json:
-        print(json.dumps({"missing": report.missing, "failed": report.failed,
-                          "stale": report.stale, "stuck": report.stuck,
-                          "expired_leases": report.expired_leases, "job_id": report.job_id},
-                         indent=1))
+        print(
+            json.dumps(
+                {
+                    "missing": report.missing,
+                    "failed": report.failed,
+                    "stale": report.stale,
+                    "stuck": report.stuck,
+                    "expired_leases": report.expired_leases,
+                    "job_id": report.job_id,
+                },
+                indent=1,
+            )
+        )
         return
     for reason in ("missing", "failed", "stale", "stuck"):
         ids = getattr(report, reason)
-        console.print(f"{reason:8s} {len(ids):6d}  {' '.join(ids[:5])}{' …' if len(ids) > 5 else ''}",
-                      markup=False)
-    console.print(f"expired leases (workers re-claim them): {report.expired_leases}",
-                  markup=False)
-    console.print(f"queued in job {report.job_id}" if report.job_id is not None
-                  else ("nothing queued (dry run)" if dry_run and report.queued
-                        else "nothing to do"), markup=False)
+        console.print(
+            f"{reason:8s} {len(ids):6d}  {' '.join(ids[:5])}{' …' if len(ids) > 5 else ''}",
+            markup=False,
+        )
+    console.print(f"expired leases (workers re-claim them): {report.expired_leases}", markup=False)
+    console.print(
+        f"queued in job {report.job_id}"
+        if report.job_id is not None
+        else ("nothing queued (dry run)" if dry_run and report.queued else "nothing to do"),
+        markup=False,
+    )

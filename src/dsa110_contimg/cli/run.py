@@ -21,11 +21,15 @@ __all__ = ["print_summary", "run"]
 
 
 def run(
-    until_idle: bool = typer.Option(False, "--until-idle", help="Process what is there (images, "
-                                    "photometry, mosaics), print a summary and exit."),
+    until_idle: bool = typer.Option(
+        False,
+        "--until-idle",
+        help="Process what is there (images, photometry, mosaics), print a summary and exit.",
+    ),
     api: bool = typer.Option(True, "--api/--no-api", help="Also serve the HTTP API."),
-    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: "
-                                       "setting jobs.workers)."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Worker processes (default: setting jobs.workers)."
+    ),
     imager: str | None = typer.Option(None, "--imager", help="external | command | simulated."),
 ) -> None:
     """Start the streaming converter, the mosaic orchestrator, a worker pool, the periodic
@@ -39,9 +43,14 @@ def run(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    summary = run_pipeline(settings, until_idle=until_idle,
-                           serve_api=api and not until_idle, workers=workers, stop=stop,
-                           progress=lambda line: console.print(escape(line), highlight=False))
+    summary = run_pipeline(
+        settings,
+        until_idle=until_idle,
+        serve_api=api and not until_idle,
+        workers=workers,
+        stop=stop,
+        progress=lambda line: console.print(escape(line), highlight=False),
+    )
     print_summary(summary, Console())
 
 
@@ -50,8 +59,9 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     table = RichTable(title="products")
     for column in ("type", "photometry", "count"):
         table.add_column(column)
-    for (data_type, status), count in sorted(summary.products.items(),
-                                             key=lambda kv: (kv[0][0], str(kv[0][1]))):
+    for (data_type, status), count in sorted(
+        summary.products.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))
+    ):
         table.add_row(data_type, status or "not requested", str(count))
     console.print(table)
     failed = [r for r in summary.observations if r.status == "failed"]
@@ -60,16 +70,22 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     mosaics = [o for p in summary.mosaic_passes for o in p.published]
     for outcome in mosaics:
         snr = f", median S/N {outcome.median_snr:.0f}" if outcome.median_snr else ""
-        console.print(f"mosaic {outcome.data_id}: {outcome.n_measured} sources measured{snr}",
-                      highlight=False)
+        console.print(
+            f"mosaic {outcome.data_id}: {outcome.n_measured} sources measured{snr}", highlight=False
+        )
     n = len(summary.observations)
     stages = ", ".join(f"{k} {v / max(n, 1):.2f} s" for k, v in summary.stage_s.items())
-    console.print(f"{n} observation(s), {len(failed)} failed; {summary.photometry_rows} "
-                  f"photometry rows; per observation: {stages or '-'}", highlight=False)
+    console.print(
+        f"{n} observation(s), {len(failed)} failed; {summary.photometry_rows} "
+        f"photometry rows; per observation: {stages or '-'}",
+        highlight=False,
+    )
     if summary.latency_s:
-        console.print(f"latency image written → photometry committed: median "
-                      f"{summary.median_latency_s:.2f} s, max {max(summary.latency_s):.2f} s "
-                      f"over {len(summary.latency_s)} images "
-                      f"(spread {statistics.pstdev(summary.latency_s):.2f} s)",
-                      highlight=False)
+        console.print(
+            f"latency image written → photometry committed: median "
+            f"{summary.median_latency_s:.2f} s, max {max(summary.latency_s):.2f} s "
+            f"over {len(summary.latency_s)} images "
+            f"(spread {statistics.pstdev(summary.latency_s):.2f} s)",
+            highlight=False,
+        )
     console.print(f"wall time {summary.wall_s:.1f} s", highlight=False)

@@ -8,10 +8,8 @@ __all__ = ["serve"]
 
 
 def serve(
-    host: str | None = typer.Option(None, help="Address to bind (default: api.host, "
-                                               "127.0.0.1)."),
-    port: int | None = typer.Option(None, min=1, max=65535, help="Port (default: api.port, "
-                                                                 "8000)."),
+    host: str | None = typer.Option(None, help="Address to bind (default: api.host, 127.0.0.1)."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port (default: api.port, 8000)."),
 ) -> None:
     """Serve the HTTP API (OpenAPI document at /docs and /openapi.json).
 

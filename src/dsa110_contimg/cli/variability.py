@@ -12,37 +12,57 @@ from dsa110_contimg.choices import CANDIDATE_STATUSES, PRESETS
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Variability statistics and variable / ESE candidates.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Variability statistics and variable / ESE candidates.", no_args_is_help=True
+)
 console = Console(stderr=True)
-_SHOWN = ("source_id", "name", "kind", "score", "status", "n_epochs", "eta", "v", "m_max",
-          "deviation_sigma")
+_SHOWN = (
+    "source_id",
+    "name",
+    "kind",
+    "score",
+    "status",
+    "n_epochs",
+    "eta",
+    "v",
+    "m_max",
+    "deviation_sigma",
+)
 
 
 #: Also shown for freshly detected candidates.
 _DETECTED = ("false_alarm", "driver", "dip_start_mjd", "dip_end_mjd", "dip_depth")
 
 
-def _show(candidates: list[dict], title: str, as_json: bool,
-          columns: tuple[str, ...] = _SHOWN) -> None:
+def _show(
+    candidates: list[dict], title: str, as_json: bool, columns: tuple[str, ...] = _SHOWN
+) -> None:
     if as_json:
         for candidate in candidates:
             typer.echo(json.dumps(candidate))
         return
     view = RichTable(title=title)
     for column in columns:
-        view.add_column(column, justify="left" if column in ("name", "kind", "status")
-                        else "right", no_wrap=column == "name")
+        view.add_column(
+            column,
+            justify="left" if column in ("name", "kind", "status") else "right",
+            no_wrap=column == "name",
+        )
     for candidate in candidates:
-        view.add_row(*(f"{v:.3g}" if isinstance(v, float) else "-" if v is None else str(v)
-                       for v in (candidate[c] for c in columns)))
+        view.add_row(
+            *(
+                f"{v:.3g}" if isinstance(v, float) else "-" if v is None else str(v)
+                for v in (candidate[c] for c in columns)
+            )
+        )
     Console().print(view)
 
 
 @app.command("detect")
 def detect_command(
     preset: str | None = typer.Option(
-        None, "--preset", help=f"One of {', '.join(PRESETS)} (default: configured)."),
+        None, "--preset", help=f"One of {', '.join(PRESETS)} (default: configured)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per candidate."),
 ) -> None:
     """Flag variable and ESE candidates from every source's statistics (highest score first),
@@ -69,8 +89,9 @@ def list_command(
     from dsa110_contimg.variability.candidates import list_candidates
 
     if status is not None and status not in CANDIDATE_STATUSES:
-        raise typer.BadParameter(f"must be one of {', '.join(CANDIDATE_STATUSES)}",
-                                 param_hint="--status")
+        raise typer.BadParameter(
+            f"must be one of {', '.join(CANDIDATE_STATUSES)}", param_hint="--status"
+        )
     upgrade()
     candidates, total = list_candidates(status=status, limit=limit, offset=offset)
     _show(candidates, f"{len(candidates)} of {total} candidate(s)", as_json)
@@ -88,8 +109,9 @@ def status_command(
     from dsa110_contimg.variability.candidates import set_candidate_status
 
     if status not in CANDIDATE_STATUSES:
-        raise typer.BadParameter(f"must be one of {', '.join(CANDIDATE_STATUSES)}",
-                                 param_hint="STATUS")
+        raise typer.BadParameter(
+            f"must be one of {', '.join(CANDIDATE_STATUSES)}", param_hint="STATUS"
+        )
     upgrade()
     source_id, name = resolve_source(source, catalog=catalog)
     set_candidate_status(source_id, status)
@@ -107,4 +129,3 @@ def recompute_command() -> None:
     with get_engine().begin() as conn:
         n = recompute(conn)
     console.print(f"statistics rebuilt for {n} source(s)", markup=False)
-

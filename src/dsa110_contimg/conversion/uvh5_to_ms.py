@@ -62,8 +62,9 @@ class ConvertedObservation:
         return (self.mjd_end - self.mjd_start) * 86400.0
 
 
-def convert_observation(files: list[Path] | tuple[Path, ...], ms_path: str | Path, *,
-                        beam: PrimaryBeam) -> ConvertedObservation:
+def convert_observation(
+    files: list[Path] | tuple[Path, ...], ms_path: str | Path, *, beam: PrimaryBeam
+) -> ConvertedObservation:
     """Read the sub-band files of one observation and write one Measurement Set.
 
     Parameters
@@ -95,16 +96,20 @@ def convert_observation(files: list[Path] | tuple[Path, ...], ms_path: str | Pat
                 warnings.simplefilter("ignore")  # pyuvdata's notes on known telescopes etc.
                 parts.append(UVData.from_file(str(path), file_type="uvh5"))
         except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
-            raise ConversionError(f"{Path(path).name}: not a readable UVH5 file: "
-                                  f"{type(exc).__name__}: {exc}") from exc
+            raise ConversionError(
+                f"{Path(path).name}: not a readable UVH5 file: {type(exc).__name__}: {exc}"
+            ) from exc
     if not parts:
         raise ConversionError("no visibility files")
     parts.sort(key=lambda uvd: float(np.min(uvd.freq_array)))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            uvd = (parts[0].fast_concat(parts[1:], axis="freq", inplace=False)
-                   if len(parts) > 1 else parts[0])
+            uvd = (
+                parts[0].fast_concat(parts[1:], axis="freq", inplace=False)
+                if len(parts) > 1
+                else parts[0]
+            )
             uvd.reorder_freqs(channel_order="freq")
     except (ValueError, KeyError, IndexError) as exc:
         raise ConversionError(f"the sub-band files do not fit together: {exc}") from exc
@@ -115,14 +120,27 @@ def convert_observation(files: list[Path] | tuple[Path, ...], ms_path: str | Pat
     mjd = times_jd - _MJD_OF_JD0
     start, end = float(mjd.min() - half), float(mjd.max() + half)
     freqs = np.asarray(uvd.freq_array, dtype=float).ravel()
-    track = BeamTrack.from_altaz(beam, az_deg=az_deg, alt_deg=alt_deg, lon_deg=float(lon),
-                                 lat_deg=float(lat), height_m=float(height), mjd=mjd,
-                                 freq_min_hz=float(freqs.min()), freq_max_hz=float(freqs.max()))
+    track = BeamTrack.from_altaz(
+        beam,
+        az_deg=az_deg,
+        alt_deg=alt_deg,
+        lon_deg=float(lon),
+        lat_deg=float(lat),
+        height_m=float(height),
+        mjd=mjd,
+        freq_min_hz=float(freqs.min()),
+        freq_max_hz=float(freqs.max()),
+    )
     ra0, dec0 = track.centre
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        uvd.phase(lon=math.radians(ra0), lat=math.radians(dec0), epoch="J2000",
-                  phase_frame="icrs", cat_name=ms_path.stem)
+        uvd.phase(
+            lon=math.radians(ra0),
+            lat=math.radians(dec0),
+            epoch="J2000",
+            phase_frame="icrs",
+            cat_name=ms_path.stem,
+        )
     if ms_path.exists():
         shutil.rmtree(ms_path)
     ms_path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,13 +149,21 @@ def convert_observation(files: list[Path] | tuple[Path, ...], ms_path: str | Pat
     except (OSError, RuntimeError, ValueError) as exc:
         raise ConversionError(f"writing the Measurement Set {ms_path} failed: {exc}") from exc
     return ConvertedObservation(
-        ms_path=ms_path, mjd_start=start, mjd_mid=0.5 * (start + end), mjd_end=end,
-        n_integrations=int(times_jd.size), n_antennas=int(uvd.telescope.Nants),
-        n_baselines=int(uvd.Nbls), n_channels=int(freqs.size),
+        ms_path=ms_path,
+        mjd_start=start,
+        mjd_mid=0.5 * (start + end),
+        mjd_end=end,
+        n_integrations=int(times_jd.size),
+        n_antennas=int(uvd.telescope.Nants),
+        n_baselines=int(uvd.Nbls),
+        n_channels=int(freqs.size),
         max_baseline_m=float(np.max(np.hypot(uvd.uvw_array[:, 0], uvd.uvw_array[:, 1]))),
         freq_min_hz=float(freqs.min()),
-        freq_max_hz=float(freqs.max()), phase_centre_deg=(ra0, dec0), track=track,
-        input_bytes=sum(Path(p).stat().st_size for p in files))
+        freq_max_hz=float(freqs.max()),
+        phase_centre_deg=(ra0, dec0),
+        track=track,
+        input_bytes=sum(Path(p).stat().st_size for p in files),
+    )
 
 
 def _fixed_pointing(uvd) -> tuple[float, float]:
@@ -148,15 +174,19 @@ def _fixed_pointing(uvd) -> tuple[float, float]:
     """
     for entry in uvd.phase_center_catalog.values():
         if entry.get("cat_type") == "driftscan":
-            return (math.degrees(float(entry["cat_lon"])) % 360.0,
-                    math.degrees(float(entry["cat_lat"])))
+            return (
+                math.degrees(float(entry["cat_lon"])) % 360.0,
+                math.degrees(float(entry["cat_lat"])),
+            )
     extra = {k.lower(): v for k, v in (uvd.extra_keywords or {}).items()}
     if "phase_center_dec" in extra:
         lat = float(uvd.telescope.location_lat_lon_alt_degrees[0])
         dec = math.degrees(float(extra["phase_center_dec"]))
         return (0.0 if dec > lat else 180.0), 90.0 - abs(lat - dec)
-    raise ConversionError("the visibilities record no fixed pointing (no driftscan phase "
-                          "centre, no phase_center_dec keyword)")
+    raise ConversionError(
+        "the visibilities record no fixed pointing (no driftscan phase "
+        "centre, no phase_center_dec keyword)"
+    )
 
 
 def disk_usage(path: Path) -> int:

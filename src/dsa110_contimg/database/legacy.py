@@ -21,7 +21,7 @@ import logging
 import math
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -33,16 +33,26 @@ from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.imaging.fits_io import ImageReadError
 
-__all__ = ["LEGACY_PARAMS_HASH", "LEGACY_TABLES", "legacy_tables", "migrate_legacy_photometry",
-           "name_position", "set_aside_legacy_tables"]
+__all__ = [
+    "LEGACY_PARAMS_HASH",
+    "LEGACY_TABLES",
+    "legacy_tables",
+    "migrate_legacy_photometry",
+    "name_position",
+    "set_aside_legacy_tables",
+]
 
 log = logging.getLogger(__name__)
 
 #: Parameter set of the migrated rows (their measurement parameters are unknown).
 LEGACY_PARAMS_HASH = "legacy-dsa110"
 #: Tables of the original products database, kept under these names.
-LEGACY_TABLES = {"photometry": "legacy_photometry", "images": "images",
-                 "batch_jobs": "batch_jobs", "batch_job_items": "batch_job_items"}
+LEGACY_TABLES = {
+    "photometry": "legacy_photometry",
+    "images": "images",
+    "batch_jobs": "batch_jobs",
+    "batch_job_items": "batch_job_items",
+}
 
 
 def legacy_tables(conn: Connection) -> dict[str, int]:
@@ -55,8 +65,10 @@ def legacy_tables(conn: Connection) -> dict[str, int]:
     found = {}
     for old, kept in LEGACY_TABLES.items():
         for name in dict.fromkeys((old, kept)):
-            if name in names and (not name.endswith("photometry") or "image_path" in {
-                    c["name"] for c in inspector.get_columns(name)}):
+            if name in names and (
+                not name.endswith("photometry")
+                or "image_path" in {c["name"] for c in inspector.get_columns(name)}
+            ):
                 found[name] = conn.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar_one()
     return found
 
@@ -95,16 +107,24 @@ def migrate_legacy_photometry(url: str, *, match_radius_arcsec: float = 5.0) -> 
         if "migration_note" not in columns:
             conn.execute(text("ALTER TABLE legacy_photometry ADD COLUMN migration_note TEXT"))
             conn.commit()
-        paths = conn.execute(text(
-            "SELECT DISTINCT image_path FROM legacy_photometry WHERE migration_note IS NULL "
-            "OR migration_note != 'migrated'")).scalars().all()
+        paths = (
+            conn.execute(
+                text(
+                    "SELECT DISTINCT image_path FROM legacy_photometry "
+                    "WHERE migration_note IS NULL OR migration_note != 'migrated'"
+                )
+            )
+            .scalars()
+            .all()
+        )
     products, path_reasons = _products(url, paths)
     with engine.begin() as conn:
         return _map_rows(conn, columns, products, path_reasons, match_radius_arcsec)
 
 
-def _products(url: str, paths: list[str]) -> tuple[dict[str, tuple[int, float | None]],
-                                                   dict[str, str]]:
+def _products(
+    url: str, paths: list[str]
+) -> tuple[dict[str, tuple[int, float | None]], dict[str, str]]:
     """Product id and mid MJD of each image path (registering files not yet registered), and
     the reason for each path that has none."""
     found, reasons = {}, {}
@@ -118,9 +138,11 @@ def _products(url: str, paths: list[str]) -> tuple[dict[str, tuple[int, float | 
                 continue
             product = _product_of(url, str(Path(path).resolve()))
         if product is None:
-            reasons[path] = ("image not registered and its file is missing"
-                             if not Path(path).is_file() else
-                             "image registered without a product record")
+            reasons[path] = (
+                "image not registered and its file is missing"
+                if not Path(path).is_file()
+                else "image registered without a product record"
+            )
         else:
             found[path] = product
     return found, reasons
@@ -128,20 +150,32 @@ def _products(url: str, paths: list[str]) -> tuple[dict[str, tuple[int, float | 
 
 def _product_of(url: str, path: str) -> tuple[int, float | None] | None:
     with get_engine(url).connect() as conn:
-        row = conn.execute(text(
-            "SELECT p.id, p.mjd_mid FROM data_registry r JOIN product p ON p.data_id = r.data_id "
-            "WHERE r.stage_path = :path OR r.published_path = :path"), {"path": path}).first()
+        row = conn.execute(
+            text(
+                "SELECT p.id, p.mjd_mid FROM data_registry r "
+                "JOIN product p ON p.data_id = r.data_id "
+                "WHERE r.stage_path = :path OR r.published_path = :path"
+            ),
+            {"path": path},
+        ).first()
     return None if row is None else (row[0], row[1])
 
 
-def _map_rows(conn: Connection, columns: set[str], products: dict, path_reasons: dict,
-              radius_arcsec: float) -> Counter:
+def _map_rows(
+    conn: Connection, columns: set[str], products: dict, path_reasons: dict, radius_arcsec: float
+) -> Counter:
     optional = [c for c in ("snr", "mjd", "flux_jy", "local_rms", "rms_jy") if c in columns]
-    rows = conn.execute(text(
-        "SELECT id, source_id, image_path, ra_deg, dec_deg, peak_jyb, peak_err_jyb, measured_at"
-        + "".join(f", {c}" for c in optional)
-        + " FROM legacy_photometry WHERE migration_note IS NULL OR migration_note != 'migrated'"
-        " ORDER BY id")).mappings().all()
+    rows = (
+        conn.execute(
+            text(
+                "SELECT id, source_id, image_path, ra_deg, dec_deg, peak_jyb, peak_err_jyb, "
+                "measured_at" + "".join(f", {c}" for c in optional) + " FROM legacy_photometry"
+                " WHERE migration_note IS NULL OR migration_note != 'migrated' ORDER BY id"
+            )
+        )
+        .mappings()
+        .all()
+    )
     positions = [_row_position(row, radius_arcsec) for row in rows]
     sources = _nearest_sources(conn, positions)
     params_id = _legacy_params_id(conn)
@@ -152,37 +186,58 @@ def _map_rows(conn: Connection, columns: set[str], products: dict, path_reasons:
         if product is None:
             note = f"unmapped: {path_reasons[row['image_path']]}"
         elif source is None:
-            note = (f"unmapped: no catalogue source within {radius_arcsec:g}″ of its position "
-                    "(ingest the catalogue, then run the upgrade again)")
-        elif (source, product[0]) in taken or conn.execute(text(
+            note = (
+                f"unmapped: no catalogue source within {radius_arcsec:g}″ of its position "
+                "(ingest the catalogue, then run the upgrade again)"
+            )
+        elif (source, product[0]) in taken or conn.execute(
+            text(
                 "SELECT 1 FROM photometry WHERE source_id = :s AND product_id = :p AND "
-                "params_id = :k"), {"s": source, "p": product[0], "k": params_id}).first():
+                "params_id = :k"
+            ),
+            {"s": source, "p": product[0], "k": params_id},
+        ).first():
             note = "unmapped: another row of the same source and image was migrated"
         else:
-            conn.execute(text(
-                "INSERT INTO photometry (source_id, product_id, params_id, mjd_obs, ra_deg, "
-                "dec_deg, peak_jyb, peak_err_jyb, int_flux_jy, local_rms_jyb, snr, flags, "
-                "measured_at) VALUES (:s, :p, :k, :mjd, :ra, :dec, :peak, :err, :flux, :rms, "
-                ":snr, 0, :at)"),
-                {"s": source, "p": product[0], "k": params_id,
-                 "mjd": _finite(row.get("mjd")) or product[1], "ra": ra, "dec": dec,
-                 "peak": _finite(row["peak_jyb"]),
-                 "err": _finite(row["peak_err_jyb"]), "flux": _finite(row.get("flux_jy")),
-                 "rms": _finite(row.get("local_rms", row.get("rms_jy"))),
-                 "snr": _finite(row.get("snr")), "at": _timestamp(row["measured_at"])})
+            conn.execute(
+                text(
+                    "INSERT INTO photometry (source_id, product_id, params_id, mjd_obs, ra_deg, "
+                    "dec_deg, peak_jyb, peak_err_jyb, int_flux_jy, local_rms_jyb, snr, flags, "
+                    "measured_at) VALUES (:s, :p, :k, :mjd, :ra, :dec, :peak, :err, :flux, :rms, "
+                    ":snr, 0, :at)"
+                ),
+                {
+                    "s": source,
+                    "p": product[0],
+                    "k": params_id,
+                    "mjd": _finite(row.get("mjd")) or product[1],
+                    "ra": ra,
+                    "dec": dec,
+                    "peak": _finite(row["peak_jyb"]),
+                    "err": _finite(row["peak_err_jyb"]),
+                    "flux": _finite(row.get("flux_jy")),
+                    "rms": _finite(row.get("local_rms", row.get("rms_jy"))),
+                    "snr": _finite(row.get("snr")),
+                    "at": _timestamp(row["measured_at"]),
+                },
+            )
             taken.add((source, product[0]))
             note = "migrated"
-        conn.execute(text("UPDATE legacy_photometry SET migration_note = :note WHERE id = :id"),
-                     {"note": note, "id": row["id"]})
+        conn.execute(
+            text("UPDATE legacy_photometry SET migration_note = :note WHERE id = :id"),
+            {"note": note, "id": row["id"]},
+        )
         outcome[note] += 1
     for note, n in outcome.items():
-        (log.info if note == "migrated" else log.warning)("legacy photometry: %d row(s) %s",
-                                                          n, note)
+        (log.info if note == "migrated" else log.warning)(
+            "legacy photometry: %d row(s) %s", n, note
+        )
     return outcome
 
 
-def _nearest_sources(conn: Connection,
-                     positions: list[tuple[float, float, float]]) -> list[int | None]:
+def _nearest_sources(
+    conn: Connection, positions: list[tuple[float, float, float]]
+) -> list[int | None]:
     """The nearest catalogue source within each ``(ra_deg, dec_deg, radius_arcsec)``, or None
     (also for a NaN position)."""
     catalogue = conn.execute(text("SELECT id, ra_deg, dec_deg FROM catalog_source")).all()
@@ -196,10 +251,10 @@ def _nearest_sources(conn: Connection,
     distance = np.full(ra.size, np.inf)
     index = np.zeros(ra.size, dtype=int)
     if known.any():
-        distance[known], index[known] = tree.query(_unit(ra[known], dec[known]),
-                                                   distance_upper_bound=chord.max())
-    return [int(ids[i]) if d <= c else None
-            for d, i, c in zip(distance, index, chord, strict=True)]
+        distance[known], index[known] = tree.query(
+            _unit(ra[known], dec[known]), distance_upper_bound=chord.max()
+        )
+    return [int(ids[i]) if d <= c else None for d, i, c in zip(distance, index, chord, strict=True)]
 
 
 #: A name made from truncated coordinates, e.g. ``J150955+462930`` (seconds may have decimals).
@@ -251,14 +306,17 @@ def _unit(ra_deg, dec_deg) -> np.ndarray:
 
 
 def _legacy_params_id(conn: Connection) -> int:
-    found = conn.execute(text("SELECT id FROM photometry_params WHERE params_hash = :h"),
-                         {"h": LEGACY_PARAMS_HASH}).scalar()
+    found = conn.execute(
+        text("SELECT id FROM photometry_params WHERE params_hash = :h"), {"h": LEGACY_PARAMS_HASH}
+    ).scalar()
     if found is not None:
         return found
-    conn.execute(text("INSERT INTO photometry_params (params_hash) VALUES (:h)"),
-                 {"h": LEGACY_PARAMS_HASH})
-    return conn.execute(text("SELECT id FROM photometry_params WHERE params_hash = :h"),
-                        {"h": LEGACY_PARAMS_HASH}).scalar_one()
+    conn.execute(
+        text("INSERT INTO photometry_params (params_hash) VALUES (:h)"), {"h": LEGACY_PARAMS_HASH}
+    )
+    return conn.execute(
+        text("SELECT id FROM photometry_params WHERE params_hash = :h"), {"h": LEGACY_PARAMS_HASH}
+    ).scalar_one()
 
 
 def _finite(value) -> float | None:
@@ -274,8 +332,8 @@ def _timestamp(value) -> datetime | None:
     """The original ``measured_at`` (Unix seconds or ISO text) as a UTC time."""
     seconds = _finite(value)
     if seconds is not None:
-        return datetime.fromtimestamp(seconds, timezone.utc)
+        return datetime.fromtimestamp(seconds, UTC)
     try:
-        return datetime.fromisoformat(str(value)).astimezone(timezone.utc)
+        return datetime.fromisoformat(str(value)).astimezone(UTC)
     except ValueError:
         return None

@@ -72,8 +72,13 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade(url: str | None = None, revision: str = "head", *, dry_run: bool = False,
-            map_legacy: bool = False) -> UpgradeReport:
+def upgrade(
+    url: str | None = None,
+    revision: str = "head",
+    *,
+    dry_run: bool = False,
+    map_legacy: bool = False,
+) -> UpgradeReport:
     """Upgrade the database at ``url`` (default: configured) to ``revision``.
 
     Parameters
@@ -104,8 +109,10 @@ def upgrade(url: str | None = None, revision: str = "head", *, dry_run: bool = F
         return replace(report, legacy_photometry=dict(migrate_legacy_photometry(url)))
     if dry_run:
         if path is None or not path.is_file():
-            raise InputError("--dry-run needs an existing SQLite database file (it upgrades a "
-                             "copy) or a PostgreSQL database")
+            raise InputError(
+                "--dry-run needs an existing SQLite database file (it upgrades a "
+                "copy) or a PostgreSQL database"
+            )
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / path.name
             _copy_sqlite(path, copy)
@@ -117,30 +124,38 @@ def upgrade(url: str | None = None, revision: str = "head", *, dry_run: bool = F
             return replace(report, backup=None, dry_run=True)
     config = alembic_config(url)
     before = current_revision(url)
-    target = ScriptDirectory.from_config(config).get_current_head() if revision == "head" \
-        else revision
+    target = (
+        ScriptDirectory.from_config(config).get_current_head() if revision == "head" else revision
+    )
     with get_engine(url).connect() as conn:
         found = legacy_tables(conn)
     changing = before != target
     backup = None
     if changing and path is not None and path.is_file() and path.stat().st_size > 0:
-        backup = path.with_name(f"{path.name}.pre-upgrade-{before or 'none'}-"
-                                f"{time.strftime('%Y%m%dT%H%M%S')}.bak")
+        backup = path.with_name(
+            f"{path.name}.pre-upgrade-{before or 'none'}-{time.strftime('%Y%m%dT%H%M%S')}.bak"
+        )
         _copy_sqlite(path, backup)
-        log.warning("%s: copied to %s before upgrading from %s to %s", path.name, backup.name,
-                    before or "no revision", target)
+        log.warning(
+            "%s: copied to %s before upgrading from %s to %s",
+            path.name,
+            backup.name,
+            before or "no revision",
+            target,
+        )
     try:
         with get_engine(url).begin() as conn:
             renamed = set_aside_legacy_tables(conn)
         log.debug("upgrading %s to %s", config.attributes["database_url"], revision)
         command.upgrade(config, revision)
-        mapped = (migrate_legacy_photometry(url) if changing or map_legacy else {})
+        mapped = migrate_legacy_photometry(url) if changing or map_legacy else {}
     except BaseException:
         if backup is not None:
             get_engine(url).dispose()
             _copy_sqlite(backup, path)
-            log.error("%s: upgrade failed; restored from %s (nothing changed)", path.name,
-                      backup.name)
+            log.error(
+                "%s: upgrade failed; restored from %s (nothing changed)", path.name, backup.name
+            )
         raise
     return UpgradeReport(before, current_revision(url), found, renamed, dict(mapped), backup)
 
@@ -161,8 +176,10 @@ def _upgrade_in_one_transaction(url: str, revision: str, *, commit: bool) -> Upg
             after = MigrationContext.configure(conn).get_current_revision()
         except BaseException:
             transaction.rollback()
-            log.error("upgrade of %s failed; rolled back (nothing changed)",
-                      make_url(url).render_as_string(hide_password=True))
+            log.error(
+                "upgrade of %s failed; rolled back (nothing changed)",
+                make_url(url).render_as_string(hide_password=True),
+            )
             raise
         if commit:
             transaction.commit()

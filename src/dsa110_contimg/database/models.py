@@ -137,8 +137,12 @@ class DataRegistry(Base):
         Index("ix_data_registry_type_status", "data_type", "status"),
         Index("ix_data_registry_photometry_status", "photometry_status", "created_at", "id"),
         Index("ix_data_registry_type_photometry", "data_type", "photometry_status"),
-        Index("ix_data_registry_photometry_updated", "photometry_status",
-              "photometry_updated_at", "created_at"),
+        Index(
+            "ix_data_registry_photometry_updated",
+            "photometry_status",
+            "photometry_updated_at",
+            "created_at",
+        ),
         Index("ix_data_registry_stage_path", "stage_path"),
         Index("ix_data_registry_published_path", "published_path"),
         Index("ix_data_registry_created", "created_at", "id"),
@@ -185,12 +189,15 @@ class Product(Base):
     """Science metadata of an image or mosaic, read from its FITS header at registration."""
 
     __tablename__ = "product"
-    __table_args__ = (Index("ix_product_mjd_mid", "mjd_mid"),
-                      Index("ix_product_type_mjd_mid", "data_type", "mjd_mid"))
+    __table_args__ = (
+        Index("ix_product_mjd_mid", "mjd_mid"),
+        Index("ix_product_type_mjd_mid", "data_type", "mjd_mid"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     data_id: Mapped[str] = mapped_column(
-        ForeignKey("data_registry.data_id", ondelete="CASCADE"), unique=True)
+        ForeignKey("data_registry.data_id", ondelete="CASCADE"), unique=True
+    )
     data_type: Mapped[str] = mapped_column(String(16))
     mjd_start: Mapped[float | None] = mapped_column(Float(53))
     mjd_mid: Mapped[float | None] = mapped_column(Float(53))
@@ -234,11 +241,14 @@ class Photometry(Base):
     __table_args__ = (Index("ix_photometry_product_id", "product_id"),)
 
     source_id: Mapped[int] = mapped_column(
-        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     product_id: Mapped[int] = mapped_column(
-        ForeignKey("product.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+        ForeignKey("product.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     params_id: Mapped[int] = mapped_column(
-        ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False)
+        ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False
+    )
     job_id: Mapped[int | None] = mapped_column(Integer)
     mjd_obs: Mapped[float | None] = mapped_column(Float(53))
     ra_deg: Mapped[float] = mapped_column(Float(53))
@@ -275,11 +285,14 @@ class SpectralIndex(Base):
     __table_args__ = (Index("ix_spectral_index_product_id", "product_id"),)
 
     source_id: Mapped[int] = mapped_column(
-        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     product_id: Mapped[int] = mapped_column(
-        ForeignKey("product.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+        ForeignKey("product.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     params_id: Mapped[int] = mapped_column(
-        ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False)
+        ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False
+    )
     mjd_obs: Mapped[float | None] = mapped_column(Float(53))
     alpha: Mapped[float | None] = mapped_column(Float)
     alpha_err: Mapped[float | None] = mapped_column(Float)
@@ -309,11 +322,14 @@ class SpectrumBin(Base):
     __table_args__ = (Index("ix_spectrum_bin_product_id", "product_id"),)
 
     source_id: Mapped[int] = mapped_column(
-        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     product_id: Mapped[int] = mapped_column(
-        ForeignKey("product.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+        ForeignKey("product.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     params_id: Mapped[int] = mapped_column(
-        ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False)
+        ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False
+    )
     bin: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     first_subband: Mapped[int] = mapped_column(Integer)
     last_subband: Mapped[int] = mapped_column(Integer)
@@ -347,12 +363,13 @@ class BatchJobItem(Base):
     """One product of a batch job, claimed by workers under a lease."""
 
     __tablename__ = "batch_job_item"
-    __table_args__ = (Index("ix_batch_job_item_claim", "status", "lease_expires_at"),
-                      Index("ix_batch_job_item_priority", "status", "priority", "id"))
+    __table_args__ = (
+        Index("ix_batch_job_item_claim", "status", "lease_expires_at"),
+        Index("ix_batch_job_item_priority", "status", "priority", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("batch_job.id", ondelete="CASCADE"),
-                                        index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("batch_job.id", ondelete="CASCADE"), index=True)
     data_id: Mapped[str] = mapped_column(ForeignKey("data_registry.data_id"))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     sources: Mapped[dict | None] = mapped_column(JSON)
@@ -382,10 +399,11 @@ class MasterSource(Base):
     __tablename__ = "master_source"
 
     source_id: Mapped[int] = mapped_column(
-        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True,
-        autoincrement=False)
-    catalog_id: Mapped[int] = mapped_column(ForeignKey("catalog.id", ondelete="CASCADE"),
-                                            index=True)
+        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    catalog_id: Mapped[int] = mapped_column(
+        ForeignKey("catalog.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(64))
     ra_deg: Mapped[float] = mapped_column(Float(53))
     dec_deg: Mapped[float] = mapped_column(Float(53))
@@ -438,8 +456,8 @@ class VariabilityStats(Base):
     __tablename__ = "variability_stats"
 
     source_id: Mapped[int] = mapped_column(
-        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True,
-        autoincrement=False)
+        ForeignKey("catalog_source.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     n: Mapped[int] = mapped_column(Integer)
     shift_jy: Mapped[float] = mapped_column(Float(53))
     sum_w: Mapped[float] = mapped_column(Float(53))
@@ -467,7 +485,8 @@ class VariabilityCandidate(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source_id: Mapped[int] = mapped_column(
-        ForeignKey("catalog_source.id", ondelete="CASCADE"), unique=True)
+        ForeignKey("catalog_source.id", ondelete="CASCADE"), unique=True
+    )
     preset: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))
     score: Mapped[float] = mapped_column(Float)

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from astropy.table import Table
@@ -54,9 +54,21 @@ log = logging.getLogger(__name__)
 #: Measurement-table columns `photometry_insert` needs (those of
 #: `dsa110_contimg.photometry.forced.measure_many`; ``name``, ``x_pix``, ``y_pix``,
 #: ``background_jyb`` and ``edge_dist_pix`` are accepted and not stored).
-REQUIRED_COLUMNS = ("source_id", "ra_deg", "dec_deg", "peak_jyb", "peak_err_jyb",
-                    "local_rms_jyb", "snr", "chisq", "dof", "flags", "group_id", "group_size",
-                    "pb_response")
+REQUIRED_COLUMNS = (
+    "source_id",
+    "ra_deg",
+    "dec_deg",
+    "peak_jyb",
+    "peak_err_jyb",
+    "local_rms_jyb",
+    "snr",
+    "chisq",
+    "dof",
+    "flags",
+    "group_id",
+    "group_size",
+    "pb_response",
+)
 #: Stored when present, NULL otherwise.
 OPTIONAL_COLUMNS = ("int_flux_jy", "int_flux_err_jy", "flux_norm_jyb", "flux_norm_err_jyb")
 _MEASURED = tuple(c for c in REQUIRED_COLUMNS if c != "source_id") + OPTIONAL_COLUMNS
@@ -68,10 +80,21 @@ _TEXT = ("name", "data_id", "params_hash")
 #: Largest id list sent in one ``IN (...)`` (SQLite limits bound parameters per statement).
 _IN_CHUNK = 5000
 
-LIGHTCURVE_COLUMNS = ("data_id", "mjd", "peak_jyb", "peak_err_jyb", "normalized_flux_jy",
-                      "normalized_flux_err_jy", "flags", "local_rms_jyb", "snr", "pb_response")
-PRODUCT_PHOTOMETRY_COLUMNS = ("source_id", "name", "mjd_obs") + _MEASURED + ("params_hash",
-                                                                             "job_id")
+LIGHTCURVE_COLUMNS = (
+    "data_id",
+    "mjd",
+    "peak_jyb",
+    "peak_err_jyb",
+    "normalized_flux_jy",
+    "normalized_flux_err_jy",
+    "flags",
+    "local_rms_jyb",
+    "snr",
+    "pb_response",
+)
+PRODUCT_PHOTOMETRY_COLUMNS = (
+    ("source_id", "name", "mjd_obs") + _MEASURED + ("params_hash", "job_id")
+)
 
 
 def params_hash(params: dict) -> str:
@@ -86,8 +109,14 @@ def params_hash(params: dict) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def photometry_insert(data_id: str, table: Table, *, params_hash: str,
-                      job_id: int | None = None, url: str | None = None) -> int:
+def photometry_insert(
+    data_id: str,
+    table: Table,
+    *,
+    params_hash: str,
+    job_id: int | None = None,
+    url: str | None = None,
+) -> int:
     """Upsert a product's measurements in one transaction; returns the number of rows stored.
 
     Parameters
@@ -142,7 +171,7 @@ def photometry_insert(data_id: str, table: Table, *, params_hash: str,
         if n == 0:
             return 0
         if not postgres:
-            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+            stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
             conn.connection.driver_connection.executemany(_SQLITE_UPSERT, _rows(columns, stamp))
         elif _has_rows(conn, product.id, params_id):
             _copy_upsert(conn, columns)
@@ -151,9 +180,14 @@ def photometry_insert(data_id: str, table: Table, *, params_hash: str,
     return n
 
 
-def photometry_for_product(data_id: str, *, params_hash: str | None = None,
-                           limit: int | None = None, offset: int = 0,
-                           url: str | None = None) -> Table:
+def photometry_for_product(
+    data_id: str,
+    *,
+    params_hash: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    url: str | None = None,
+) -> Table:
     """A product's stored measurements, by source id (columns `PRODUCT_PHOTOMETRY_COLUMNS`).
 
     Without ``params_hash`` each source's current (most recently stored) measurement is
@@ -170,16 +204,23 @@ def photometry_for_product(data_id: str, *, params_hash: str | None = None,
             select(Photometry, PhotometryParamSet.params_hash)
             .join(PhotometryParamSet, PhotometryParamSet.id == Photometry.params_id)
             .where(Photometry.product_id == product_id),
-            partition_by=Photometry.source_id, params=params_hash)
-        query = (select(rows, CatalogSource.name)
-                 .join(CatalogSource, CatalogSource.id == rows.c.source_id)
-                 .order_by(rows.c.source_id).offset(offset).limit(limit))
+            partition_by=Photometry.source_id,
+            params=params_hash,
+        )
+        query = (
+            select(rows, CatalogSource.name)
+            .join(CatalogSource, CatalogSource.id == rows.c.source_id)
+            .order_by(rows.c.source_id)
+            .offset(offset)
+            .limit(limit)
+        )
         result = conn.execute(query).mappings().all()
     return _table(result, PRODUCT_PHOTOMETRY_COLUMNS)
 
 
-def photometry_count(data_id: str, *, params_hash: str | None = None,
-                     url: str | None = None) -> int:
+def photometry_count(
+    data_id: str, *, params_hash: str | None = None, url: str | None = None
+) -> int:
     """How many rows `photometry_for_product` returns for the product (all pages).
 
     Raises
@@ -190,30 +231,40 @@ def photometry_count(data_id: str, *, params_hash: str | None = None,
     with get_engine(url).connect() as conn:
         product_id = product_id_of(conn, data_id)
         query = select(func.count(func.distinct(Photometry.source_id))).where(
-            Photometry.product_id == product_id)
+            Photometry.product_id == product_id
+        )
         if params_hash is not None:
-            query = query.join(PhotometryParamSet,
-                               PhotometryParamSet.id == Photometry.params_id).where(
-                PhotometryParamSet.params_hash == params_hash)
+            query = query.join(
+                PhotometryParamSet, PhotometryParamSet.id == Photometry.params_id
+            ).where(PhotometryParamSet.params_hash == params_hash)
         return int(conn.execute(query).scalar_one())
 
 
-def light_curve(source_id: int, *, params_hash: str | None = None,
-                url: str | None = None) -> Table:
+def light_curve(source_id: int, *, params_hash: str | None = None, url: str | None = None) -> Table:
     """All measurements of one source, ordered by observation MJD (columns
     `LIGHTCURVE_COLUMNS`).
 
     One point per product: its current measurement, or that of ``params_hash`` when given.
     """
     rows = _current(
-        select(Product.data_id, Photometry.mjd_obs.label("mjd"), Photometry.peak_jyb,
-               Photometry.peak_err_jyb, Photometry.flux_norm_jyb.label("normalized_flux_jy"),
-               Photometry.flux_norm_err_jyb.label("normalized_flux_err_jy"), Photometry.flags,
-               Photometry.local_rms_jyb, Photometry.snr, Photometry.pb_response)
+        select(
+            Product.data_id,
+            Photometry.mjd_obs.label("mjd"),
+            Photometry.peak_jyb,
+            Photometry.peak_err_jyb,
+            Photometry.flux_norm_jyb.label("normalized_flux_jy"),
+            Photometry.flux_norm_err_jyb.label("normalized_flux_err_jy"),
+            Photometry.flags,
+            Photometry.local_rms_jyb,
+            Photometry.snr,
+            Photometry.pb_response,
+        )
         .join(Product, Product.id == Photometry.product_id)
         .join(PhotometryParamSet, PhotometryParamSet.id == Photometry.params_id)
         .where(Photometry.source_id == source_id),
-        partition_by=Photometry.product_id, params=params_hash)
+        partition_by=Photometry.product_id,
+        params=params_hash,
+    )
     with get_engine(url).connect() as conn:
         result = conn.execute(select(rows).order_by(rows.c.mjd, rows.c.data_id)).mappings().all()
     return _table(result, LIGHTCURVE_COLUMNS)
@@ -224,8 +275,12 @@ def measurement_summary(source_id: int, *, url: str | None = None) -> dict[str, 
     ``first_mjd`` and ``last_mjd`` (NaN when never measured)."""
     with get_engine(url).connect() as conn:
         n, first, last = conn.execute(
-            select(func.count(func.distinct(Photometry.product_id)), func.min(Photometry.mjd_obs),
-                   func.max(Photometry.mjd_obs)).where(Photometry.source_id == source_id)).one()
+            select(
+                func.count(func.distinct(Photometry.product_id)),
+                func.min(Photometry.mjd_obs),
+                func.max(Photometry.mjd_obs),
+            ).where(Photometry.source_id == source_id)
+        ).one()
     return {"n_measurements": int(n), "first_mjd": _nan(first), "last_mjd": _nan(last)}
 
 
@@ -240,19 +295,27 @@ def latest_measurements(source_ids: Sequence[int], *, url: str | None = None) ->
     with get_engine(url).connect() as conn:
         for chunk in _chunks(ids):
             rows = _current(
-                select(Photometry.source_id, Photometry.mjd_obs, Photometry.peak_jyb,
-                       Photometry.peak_err_jyb).where(Photometry.source_id.in_(chunk)),
-                partition_by=Photometry.source_id, newest_first=(Photometry.mjd_obs.desc(),))
+                select(
+                    Photometry.source_id,
+                    Photometry.mjd_obs,
+                    Photometry.peak_jyb,
+                    Photometry.peak_err_jyb,
+                ).where(Photometry.source_id.in_(chunk)),
+                partition_by=Photometry.source_id,
+                newest_first=(Photometry.mjd_obs.desc(),),
+            )
             latest.update((r["source_id"], r) for r in conn.execute(select(rows)).mappings())
     table = Table({"source_id": np.asarray(ids, dtype=np.int64)})
-    for column, field in (("latest_mjd", "mjd_obs"), ("latest_peak_jyb", "peak_jyb"),
-                          ("latest_peak_err_jyb", "peak_err_jyb")):
+    for column, field in (
+        ("latest_mjd", "mjd_obs"),
+        ("latest_peak_jyb", "peak_jyb"),
+        ("latest_peak_err_jyb", "peak_err_jyb"),
+    ):
         table[column] = np.array([_nan(latest.get(i, {}).get(field)) for i in ids], dtype=float)
     return table
 
 
-def _current(query: Select, *, partition_by, params: str | None = None,
-             newest_first: tuple = ()):
+def _current(query: Select, *, partition_by, params: str | None = None, newest_first: tuple = ()):
     """Subquery of ``query`` keeping one row per ``partition_by`` value: the newest.
 
     "Newest" orders by ``newest_first``, then the time the row was stored, then the parameter
@@ -262,7 +325,8 @@ def _current(query: Select, *, partition_by, params: str | None = None,
         return query.where(PhotometryParamSet.params_hash == params).subquery()
     rank = func.row_number().over(
         partition_by=partition_by,
-        order_by=(*newest_first, Photometry.measured_at.desc(), Photometry.params_id.desc()))
+        order_by=(*newest_first, Photometry.measured_at.desc(), Photometry.params_id.desc()),
+    )
     ranked = query.add_columns(rank.label("_rank")).subquery()
     keep = [c for c in ranked.c if c.name != "_rank"]
     return select(*keep).where(ranked.c._rank == 1).subquery()
@@ -278,18 +342,28 @@ def product_id_of(conn: Connection, data_id: str) -> int:
 
 def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
     for start in range(0, len(values), _IN_CHUNK):
-        yield values[start:start + _IN_CHUNK]
+        yield values[start : start + _IN_CHUNK]
 
 
-def _columns(data_id: str, table: Table, product_id: int, mjd_obs: float | None,
-             job_id: int | None, params_id: int) -> dict[str, np.ndarray]:
+def _columns(
+    data_id: str,
+    table: Table,
+    product_id: int,
+    mjd_obs: float | None,
+    job_id: int | None,
+    params_id: int,
+) -> dict[str, np.ndarray]:
     """Column arrays in source order (the order of the source-led key: fewer page visits)."""
     source_id = np.ma.filled(np.ma.asarray(table["source_id"], dtype=np.int64), -1)
     order = np.argsort(source_id, kind="stable")
     keep = order[source_id[order] > 0]
     if keep.size < source_id.size:
-        log.warning("%s: %d of %d measurements have no catalogue source id and are not stored",
-                    data_id, source_id.size - keep.size, source_id.size)
+        log.warning(
+            "%s: %d of %d measurements have no catalogue source id and are not stored",
+            data_id,
+            source_id.size - keep.size,
+            source_id.size,
+        )
     n = int(keep.size)
     columns: dict[str, np.ndarray] = {
         "source_id": source_id[keep],
@@ -309,22 +383,34 @@ def _columns(data_id: str, table: Table, product_id: int, mjd_obs: float | None,
 
 
 def _has_rows(conn: Connection, product_id: int, params_id: int) -> bool:
-    return conn.execute(select(Photometry.source_id).where(
-        Photometry.product_id == product_id, Photometry.params_id == params_id)
-        .limit(1)).first() is not None
+    return (
+        conn.execute(
+            select(Photometry.source_id)
+            .where(Photometry.product_id == product_id, Photometry.params_id == params_id)
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def params_set_id(conn: Connection, phash: str) -> int:
     """Id of a parameter set, created on first use (concurrent writers may race: re-read)."""
-    found = conn.execute(select(PhotometryParamSet.id).where(
-        PhotometryParamSet.params_hash == phash)).scalar()
+    found = conn.execute(
+        select(PhotometryParamSet.id).where(PhotometryParamSet.params_hash == phash)
+    ).scalar()
     if found is not None:
         return int(found)
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(PhotometryParamSet.__table__).values(params_hash=phash)
-                 .on_conflict_do_nothing(index_elements=["params_hash"]))
-    return int(conn.execute(select(PhotometryParamSet.id).where(
-        PhotometryParamSet.params_hash == phash)).scalar_one())
+    conn.execute(
+        dialect.insert(PhotometryParamSet.__table__)
+        .values(params_hash=phash)
+        .on_conflict_do_nothing(index_elements=["params_hash"])
+    )
+    return int(
+        conn.execute(
+            select(PhotometryParamSet.id).where(PhotometryParamSet.params_hash == phash)
+        ).scalar_one()
+    )
 
 
 def _rows(columns: dict[str, np.ndarray], measured_at: object) -> list[tuple]:
@@ -343,36 +429,52 @@ def _rows(columns: dict[str, np.ndarray], measured_at: object) -> list[tuple]:
 
 
 #: PostgreSQL types of the non-float row columns (binary COPY needs every column's type).
-_PG_TYPES = {"source_id": "int8", "product_id": "int8", "params_id": "int4", "job_id": "int4",
-             "flags": "int4", "group_id": "int8", "group_size": "int4",
-             "measured_at": "timestamptz"}
+_PG_TYPES = {
+    "source_id": "int8",
+    "product_id": "int8",
+    "params_id": "int4",
+    "job_id": "int4",
+    "flags": "int4",
+    "group_id": "int8",
+    "group_size": "int4",
+    "measured_at": "timestamptz",
+}
 _SQLITE_UPSERT = (
     f"INSERT INTO photometry ({', '.join(_ROW_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _ROW_COLUMNS)}) "
     f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _UPDATED))
+    + ", ".join(f"{c} = excluded.{c}" for c in _UPDATED)
+)
 
 
 def _copy(conn: Connection, table_name: str, columns: dict[str, np.ndarray]) -> None:
     """PostgreSQL: stream the rows into ``table_name`` with a binary COPY."""
     raw = conn.connection.driver_connection
-    with raw.cursor().copy(f"COPY {table_name} ({', '.join(_ROW_COLUMNS)}) "
-                           f"FROM STDIN (FORMAT BINARY)") as copy:
+    with raw.cursor().copy(
+        f"COPY {table_name} ({', '.join(_ROW_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
         copy.set_types([_PG_TYPES.get(c, "float8") for c in _ROW_COLUMNS])
-        for row in _rows(columns, datetime.now(timezone.utc)):
+        for row in _rows(columns, datetime.now(UTC)):
             copy.write_row(row)
 
 
 def _copy_upsert(conn: Connection, columns: dict[str, np.ndarray]) -> None:
     """PostgreSQL: COPY into a temporary table, then one INSERT … ON CONFLICT from it."""
     names = ", ".join(_ROW_COLUMNS)
-    conn.execute(text(f"CREATE TEMP TABLE photometry_load ON COMMIT DROP AS "
-                      f"SELECT {names} FROM photometry WITH NO DATA"))
+    conn.execute(
+        text(
+            f"CREATE TEMP TABLE photometry_load ON COMMIT DROP AS "
+            f"SELECT {names} FROM photometry WITH NO DATA"
+        )
+    )
     _copy(conn, "photometry_load", columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATED)
-    conn.execute(text(
-        f"INSERT INTO photometry ({names}) SELECT {names} FROM photometry_load "
-        f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {updates}"))
+    conn.execute(
+        text(
+            f"INSERT INTO photometry ({names}) SELECT {names} FROM photometry_load "
+            f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {updates}"
+        )
+    )
 
 
 def _nan(value) -> float:

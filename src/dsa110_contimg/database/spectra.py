@@ -10,7 +10,7 @@ number of bins may change.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from astropy.table import Table
@@ -36,19 +36,49 @@ __all__ = [
 ]
 
 #: Columns of a source's spectrum (`source_spectrum`), one row per bin.
-SPECTRUM_BIN_COLUMNS = ("bin", "first_subband", "last_subband", "freq_hz", "flux_jy",
-                        "flux_err_jy", "snr", "upper_limit", "limit_jy")
+SPECTRUM_BIN_COLUMNS = (
+    "bin",
+    "first_subband",
+    "last_subband",
+    "freq_hz",
+    "flux_jy",
+    "flux_err_jy",
+    "snr",
+    "upper_limit",
+    "limit_jy",
+)
 #: Columns of spectral indices per product (`source_spectral_indices`,
 #: `product_spectral_indices`).
-SPECTRAL_INDEX_COLUMNS = ("source_id", "data_id", "mjd", "alpha", "alpha_err", "curvature",
-                          "curvature_err", "ref_freq_hz", "ref_flux_jy", "ref_flux_err_jy",
-                          "chisq", "n_bins", "n_subbands", "target_snr", "upper_limit")
-_INDEX_FIT = ("alpha", "alpha_err", "curvature", "curvature_err", "ref_freq_hz", "ref_flux_jy",
-              "ref_flux_err_jy", "chisq")
+SPECTRAL_INDEX_COLUMNS = (
+    "source_id",
+    "data_id",
+    "mjd",
+    "alpha",
+    "alpha_err",
+    "curvature",
+    "curvature_err",
+    "ref_freq_hz",
+    "ref_flux_jy",
+    "ref_flux_err_jy",
+    "chisq",
+    "n_bins",
+    "n_subbands",
+    "target_snr",
+    "upper_limit",
+)
+_INDEX_FIT = (
+    "alpha",
+    "alpha_err",
+    "curvature",
+    "curvature_err",
+    "ref_freq_hz",
+    "ref_flux_jy",
+    "ref_flux_err_jy",
+    "chisq",
+)
 
 
-def spectra_insert(data_id: str, table: Table, *, params_hash: str,
-                   url: str | None = None) -> int:
+def spectra_insert(data_id: str, table: Table, *, params_hash: str, url: str | None = None) -> int:
     """Replace a product's spectra (for one parameter set) with ``table``; returns its bins.
 
     Parameters
@@ -75,25 +105,47 @@ def spectra_insert(data_id: str, table: Table, *, params_hash: str,
         mjd = conn.execute(select(Product.mjd_mid).where(Product.id == product_id)).scalar()
         params_id = params_set_id(conn, params_hash)
         for model in (SpectrumBin, SpectralIndex):
-            conn.execute(delete(model).where(model.product_id == product_id,
-                                             model.params_id == params_id))
+            conn.execute(
+                delete(model).where(model.product_id == product_id, model.params_id == params_id)
+            )
         if not len(rows):
             return 0
         key = {"product_id": product_id, "params_id": params_id}
-        conn.execute(insert(SpectrumBin), [
-            {**key, "source_id": int(r["source_id"]), "bin": int(r["bin"]),
-             "first_subband": int(r["first_subband"]), "last_subband": int(r["last_subband"]),
-             "freq_hz": float(r["freq_hz"]), "flux_jy": _null(r["flux_jy"]),
-             "flux_err_jy": _null(r["flux_err_jy"]), "upper_limit": bool(r["upper_limit"]),
-             "limit_jy": _null(r["limit_jy"])} for r in rows])
-        stamp = datetime.now(timezone.utc)
+        conn.execute(
+            insert(SpectrumBin),
+            [
+                {
+                    **key,
+                    "source_id": int(r["source_id"]),
+                    "bin": int(r["bin"]),
+                    "first_subband": int(r["first_subband"]),
+                    "last_subband": int(r["last_subband"]),
+                    "freq_hz": float(r["freq_hz"]),
+                    "flux_jy": _null(r["flux_jy"]),
+                    "flux_err_jy": _null(r["flux_err_jy"]),
+                    "upper_limit": bool(r["upper_limit"]),
+                    "limit_jy": _null(r["limit_jy"]),
+                }
+                for r in rows
+            ],
+        )
+        stamp = datetime.now(UTC)
         per_source: dict[int, dict] = {}
         for r in rows:
-            source = per_source.setdefault(int(r["source_id"]), {
-                **key, "source_id": int(r["source_id"]), "mjd_obs": mjd,
-                **{c: _null(r[c]) for c in _INDEX_FIT}, "n_bins": 0,
-                "n_subbands": int(r["n_subbands"]), "target_snr": target_snr,
-                "upper_limit": False, "measured_at": stamp})
+            source = per_source.setdefault(
+                int(r["source_id"]),
+                {
+                    **key,
+                    "source_id": int(r["source_id"]),
+                    "mjd_obs": mjd,
+                    **{c: _null(r[c]) for c in _INDEX_FIT},
+                    "n_bins": 0,
+                    "n_subbands": int(r["n_subbands"]),
+                    "target_snr": target_snr,
+                    "upper_limit": False,
+                    "measured_at": stamp,
+                },
+            )
             if bool(r["upper_limit"]):
                 source["upper_limit"] = True
             else:
@@ -102,8 +154,13 @@ def spectra_insert(data_id: str, table: Table, *, params_hash: str,
     return len(rows)
 
 
-def source_spectrum(source_id: int, *, data_id: str | None = None,
-                    params_hash: str | None = None, url: str | None = None) -> Table:
+def source_spectrum(
+    source_id: int,
+    *,
+    data_id: str | None = None,
+    params_hash: str | None = None,
+    url: str | None = None,
+) -> Table:
     """A source's adaptive spectrum on one product (columns `SPECTRUM_BIN_COLUMNS`).
 
     The product is ``data_id``, or the source's latest observation with a spectrum; the
@@ -116,28 +173,47 @@ def source_spectrum(source_id: int, *, data_id: str | None = None,
         query = query.where(Product.data_id == data_id)
     if params_hash is not None:
         query = query.where(PhotometryParamSet.params_hash == params_hash)
-    query = query.add_columns(SpectralIndex.product_id, SpectralIndex.params_id).order_by(
-        SpectralIndex.mjd_obs.desc(), SpectralIndex.measured_at.desc()).limit(1)
+    query = (
+        query.add_columns(SpectralIndex.product_id, SpectralIndex.params_id)
+        .order_by(SpectralIndex.mjd_obs.desc(), SpectralIndex.measured_at.desc())
+        .limit(1)
+    )
     with get_engine(url).connect() as conn:
         chosen = conn.execute(query).mappings().first()
         if chosen is None:
             return _table([], SPECTRUM_BIN_COLUMNS)
-        bins = conn.execute(
-            select(*(getattr(SpectrumBin, c) for c in SPECTRUM_BIN_COLUMNS if c != "snr"))
-            .where(SpectrumBin.source_id == source_id,
-                   SpectrumBin.product_id == chosen["product_id"],
-                   SpectrumBin.params_id == chosen["params_id"])
-            .order_by(SpectrumBin.bin)).mappings().all()
-    records = [{**b, "snr": (b["flux_jy"] / b["flux_err_jy"]
-                             if b["flux_jy"] is not None and b["flux_err_jy"] else None)}
-               for b in bins]
+        bins = (
+            conn.execute(
+                select(*(getattr(SpectrumBin, c) for c in SPECTRUM_BIN_COLUMNS if c != "snr"))
+                .where(
+                    SpectrumBin.source_id == source_id,
+                    SpectrumBin.product_id == chosen["product_id"],
+                    SpectrumBin.params_id == chosen["params_id"],
+                )
+                .order_by(SpectrumBin.bin)
+            )
+            .mappings()
+            .all()
+        )
+    records = [
+        {
+            **b,
+            "snr": (
+                b["flux_jy"] / b["flux_err_jy"]
+                if b["flux_jy"] is not None and b["flux_err_jy"]
+                else None
+            ),
+        }
+        for b in bins
+    ]
     table = _table(records, SPECTRUM_BIN_COLUMNS)
     table.meta.update({c: _value(chosen[c]) for c in SPECTRAL_INDEX_COLUMNS})
     return table
 
 
-def source_spectral_indices(source_id: int, *, params_hash: str | None = None,
-                            url: str | None = None) -> Table:
+def source_spectral_indices(
+    source_id: int, *, params_hash: str | None = None, url: str | None = None
+) -> Table:
     """A source's spectral index per product, in time order (columns
     `SPECTRAL_INDEX_COLUMNS`; one row per product: the most recently measured parameter set,
     or ``params_hash``)."""
@@ -145,8 +221,9 @@ def source_spectral_indices(source_id: int, *, params_hash: str | None = None,
     return _current_per_product(query, params_hash, url)
 
 
-def product_spectral_indices(data_id: str, *, params_hash: str | None = None,
-                             url: str | None = None) -> Table:
+def product_spectral_indices(
+    data_id: str, *, params_hash: str | None = None, url: str | None = None
+) -> Table:
     """Every source's spectral index on one product (columns `SPECTRAL_INDEX_COLUMNS`)."""
     query = _index_query().where(Product.data_id == data_id)
     return _current_per_product(query, params_hash, url, per="source")
@@ -160,28 +237,39 @@ def product_spectra_summary(data_id: str, *, url: str | None = None) -> dict | N
         return None
     alpha_err = np.asarray(table["alpha_err"], dtype=float)
     fitted = np.isfinite(alpha_err)
-    return {"n_sources": len(table), "n_alpha": int(fitted.sum()),
-            "n_upper_limits": int(np.sum(table["upper_limit"])),
-            "median_alpha_err": float(np.median(alpha_err[fitted])) if fitted.any() else None,
-            "target_snr": float(table["target_snr"][0])}
+    return {
+        "n_sources": len(table),
+        "n_alpha": int(fitted.sum()),
+        "n_upper_limits": int(np.sum(table["upper_limit"])),
+        "median_alpha_err": float(np.median(alpha_err[fitted])) if fitted.any() else None,
+        "target_snr": float(table["target_snr"][0]),
+    }
 
 
 def _index_query():
-    return (select(SpectralIndex.source_id, Product.data_id, SpectralIndex.mjd_obs.label("mjd"),
-                   *(getattr(SpectralIndex, c) for c in SPECTRAL_INDEX_COLUMNS[3:]))
-            .join(Product, Product.id == SpectralIndex.product_id)
-            .join(PhotometryParamSet, PhotometryParamSet.id == SpectralIndex.params_id))
+    return (
+        select(
+            SpectralIndex.source_id,
+            Product.data_id,
+            SpectralIndex.mjd_obs.label("mjd"),
+            *(getattr(SpectralIndex, c) for c in SPECTRAL_INDEX_COLUMNS[3:]),
+        )
+        .join(Product, Product.id == SpectralIndex.product_id)
+        .join(PhotometryParamSet, PhotometryParamSet.id == SpectralIndex.params_id)
+    )
 
 
-def _current_per_product(query, params_hash: str | None, url: str | None, *,
-                         per: str = "product") -> Table:
+def _current_per_product(
+    query, params_hash: str | None, url: str | None, *, per: str = "product"
+) -> Table:
     """Rows of ``query``, one per product (or per source): ``params_hash``'s, else the newest."""
     if params_hash is not None:
         query = query.where(PhotometryParamSet.params_hash == params_hash)
     else:
         rank = func.row_number().over(
             partition_by=SpectralIndex.product_id if per == "product" else SpectralIndex.source_id,
-            order_by=(SpectralIndex.measured_at.desc(), SpectralIndex.params_id.desc()))
+            order_by=(SpectralIndex.measured_at.desc(), SpectralIndex.params_id.desc()),
+        )
         ranked = query.add_columns(rank.label("_rank")).subquery()
         query = select(*(c for c in ranked.c if c.name != "_rank")).where(ranked.c._rank == 1)
     sub = query.subquery()
@@ -199,12 +287,10 @@ def _table(rows, names: tuple[str, ...]) -> Table:
             table[name] = np.asarray(values, dtype=str) if values else np.zeros(0, dtype=str)
         elif name == "upper_limit":
             table[name] = np.asarray(values, dtype=bool)
-        elif name in ("source_id", "bin", "first_subband", "last_subband", "n_bins",
-                      "n_subbands"):
+        elif name in ("source_id", "bin", "first_subband", "last_subband", "n_bins", "n_subbands"):
             table[name] = np.asarray(values, dtype=np.int64)
         else:
-            table[name] = np.asarray([math.nan if v is None else v for v in values],
-                                     dtype=float)
+            table[name] = np.asarray([math.nan if v is None else v for v in values], dtype=float)
     return table
 
 

@@ -104,7 +104,8 @@ class Beam:
         if not 0 < self.minor_arcsec <= self.major_arcsec:
             raise InputError(
                 f"beam axes must satisfy 0 < minor <= major, got major={self.major_arcsec} "
-                f"arcsec, minor={self.minor_arcsec} arcsec")
+                f"arcsec, minor={self.minor_arcsec} arcsec"
+            )
 
     @classmethod
     def from_degrees(cls, bmaj: float, bmin: float, bpa: float) -> Beam:
@@ -179,7 +180,9 @@ class Image:
         sx, sy = proj_plane_pixel_scales(self.wcs) * 3600.0
         return float(sx), float(sy)
 
-    def sky_to_pixel(self, ra_deg: np.ndarray, dec_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def sky_to_pixel(
+        self, ra_deg: np.ndarray, dec_deg: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """0-based pixel (x, y) of ICRS positions, whatever celestial frame the image uses."""
         if self._equatorial:
             return self.wcs.world_to_pixel_values(ra_deg, dec_deg)
@@ -254,7 +257,8 @@ def load_image(
         raise MissingBeamError(
             f"{path}: no restoring beam (no BMAJ/BMIN/BPA keywords, no AIPS/CASA HISTORY beam "
             "line, no BEAMS table); supply one explicitly, e.g. --beam 58,18,110 "
-            "(major arcsec, minor arcsec, PA deg)")
+            "(major arcsec, minor arcsec, PA deg)"
+        )
     mjd_start, mjd_mid, mjd_end = _observation_times(header, path)
     return Image(
         path=path,
@@ -299,20 +303,27 @@ def check_image(image: Image) -> None:
     if low == high == 0.0:
         raise NotAnImageError(f"{name}: not an image: every pixel is zero")
     if low == high:
-        raise NotAnImageError(f"{name}: not an image: every valid pixel has the same value "
-                              f"({low:g})")
+        raise NotAnImageError(
+            f"{name}: not an image: every valid pixel has the same value ({low:g})"
+        )
     beam, scale = image.beam, image.pixel_scale_arcsec
-    described = (f"{name}: the restoring beam {beam.major_arcsec:.4g}″ × "
-                 f"{beam.minor_arcsec:.4g}″ makes no sense for this image")
+    described = (
+        f"{name}: the restoring beam {beam.major_arcsec:.4g}″ × "
+        f"{beam.minor_arcsec:.4g}″ makes no sense for this image"
+    )
     minor_pix = beam.minor_arcsec / max(scale)
     if minor_pix < MIN_BEAM_PIXELS:
-        raise BeamSizeError(f"{described}: its minor axis is {minor_pix:.3g} pixels of "
-                            f"{max(scale):.3g}″, below the minimum of {MIN_BEAM_PIXELS:g} pixel")
+        raise BeamSizeError(
+            f"{described}: its minor axis is {minor_pix:.3g} pixels of "
+            f"{max(scale):.3g}″, below the minimum of {MIN_BEAM_PIXELS:g} pixel"
+        )
     major_pix = beam.major_arcsec / min(scale)
     side = min(image.shape)
     if major_pix > MAX_BEAM_FRACTION * side:
-        raise BeamSizeError(f"{described}: its major axis is {major_pix:.4g} pixels, more than "
-                            f"{MAX_BEAM_FRACTION:g} of the image's {side}-pixel side")
+        raise BeamSizeError(
+            f"{described}: its major axis is {major_pix:.4g} pixels, more than "
+            f"{MAX_BEAM_FRACTION:g} of the image's {side}-pixel side"
+        )
 
 
 def require_observation_time(image: Image) -> None:
@@ -324,9 +335,11 @@ def require_observation_time(image: Image) -> None:
         No ``MJD-OBS``/``DATE-OBS`` keyword, or one that cannot be parsed.
     """
     if image.mjd_mid is None or not math.isfinite(image.mjd_mid):
-        raise MissingTimeError(f"{image.path.name}: no usable observation time (no MJD-OBS or "
-                               "parsable DATE-OBS keyword); measurements without a time cannot "
-                               "enter light curves — add DATE-OBS to the header")
+        raise MissingTimeError(
+            f"{image.path.name}: no usable observation time (no MJD-OBS or "
+            "parsable DATE-OBS keyword); measurements without a time cannot "
+            "enter light curves — add DATE-OBS to the header"
+        )
 
 
 def load_plane(path: str | Path, like: Image) -> np.ndarray:
@@ -340,7 +353,8 @@ def load_plane(path: str | Path, like: Image) -> np.ndarray:
     _, plane, _, _ = _read_plane(Path(path))
     if plane.shape != like.shape:
         raise ImageReadError(
-            f"{path}: map shape {plane.shape} does not match image {like.path} shape {like.shape}")
+            f"{path}: map shape {plane.shape} does not match image {like.path} shape {like.shape}"
+        )
     return plane
 
 
@@ -425,7 +439,8 @@ def _native_float32(plane: np.ndarray) -> np.ndarray:
 def _is_equatorial_j2000(wcs: WCS) -> bool:
     frame = wcs_to_celestial_frame(wcs)
     return isinstance(frame, ICRS) or (
-        isinstance(frame, FK5) and abs(frame.equinox.jyear - 2000.0) < 1e-6)
+        isinstance(frame, FK5) and abs(frame.equinox.jyear - 2000.0) < 1e-6
+    )
 
 
 def _celestial_wcs(header: fits.Header, path: Path) -> tuple[WCS, int, int]:
@@ -458,14 +473,16 @@ def _plane_index(header: fits.Header, lng: int, lat: int, path: Path) -> tuple:
         else:
             raise ImageReadError(
                 f"{path}: axis {fits_axis + 1} ({ctype or 'unnamed'}) has {n} planes; "
-                "photometry needs a single-channel (MFS) image")
+                "photometry needs a single-channel (MFS) image"
+            )
     return tuple(index)
 
 
 def _stokes_i_index(header: fits.Header, fits_axis: int, n: int, path: Path) -> int:
     k = fits_axis + 1
     values = header.get(f"CRVAL{k}", 1.0) + (
-        np.arange(1, n + 1) - header.get(f"CRPIX{k}", 1.0)) * header.get(f"CDELT{k}", 1.0)
+        np.arange(1, n + 1) - header.get(f"CRPIX{k}", 1.0)
+    ) * header.get(f"CDELT{k}", 1.0)
     matches = np.flatnonzero(np.isclose(values, 1.0))
     if matches.size == 0:
         raise ImageReadError(f"{path}: STOKES axis has no Stokes I plane (values {values})")
@@ -483,8 +500,10 @@ def _beam_from_header(header: fits.Header, beams: fits.FITS_rec | None) -> Beam 
         names = {n.upper(): n for n in beams.names}
         if {"BMAJ", "BMIN", "BPA"} <= names.keys():
             row = beams[0]
-            return Beam(*sorted((float(row[names["BMAJ"]]), float(row[names["BMIN"]])),
-                                reverse=True), float(row[names["BPA"]]))
+            return Beam(
+                *sorted((float(row[names["BMAJ"]]), float(row[names["BMIN"]])), reverse=True),
+                float(row[names["BPA"]]),
+            )
     for line in reversed(list(header.get("HISTORY", []))):
         text = str(line).replace("D", "E") if "BMAJ" in str(line).upper() else str(line)
         aips = _AIPS_BEAM.search(text)
@@ -494,8 +513,10 @@ def _beam_from_header(header: fits.Header, beams: fits.FITS_rec | None) -> Beam 
         if casa:
             major, u1, minor, u2, pa, pa_unit = casa.groups()
             pa_deg = math.degrees(float(pa)) if (pa_unit or "").lower() == "rad" else float(pa)
-            axes = sorted((float(major) * _TO_ARCSEC[u1.lower()],
-                           float(minor) * _TO_ARCSEC[u2.lower()]), reverse=True)
+            axes = sorted(
+                (float(major) * _TO_ARCSEC[u1.lower()], float(minor) * _TO_ARCSEC[u2.lower()]),
+                reverse=True,
+            )
             return Beam(axes[0], axes[1], pa_deg)
     return None
 
@@ -507,8 +528,9 @@ def _observation_times(header: fits.Header, path: Path) -> tuple[float | None, .
         log.warning("%s: no DATE-OBS or MJD-OBS; observation time unknown", path)
         return None, None, None
     end = _mjd(header, "MJD-END", "DATE-END", path)
-    exposure = next((float(header[k]) for k in _EXPOSURE_KEYS
-                     if k in header and float(header[k]) > 0), None)
+    exposure = next(
+        (float(header[k]) for k in _EXPOSURE_KEYS if k in header and float(header[k]) > 0), None
+    )
     if end is None and exposure is not None:
         end = start + exposure / 86400.0
     mid = _mjd(header, "MJD-AVG", "DATE-AVG", path)
@@ -528,8 +550,12 @@ def _mjd(header: fits.Header, mjd_key: str, date_key: str, path: Path) -> float 
         try:
             return float(Time(text, scale=scale if scale in Time.SCALES else "utc").mjd)
         except ValueError:
-            log.warning("%s: cannot parse %s=%r; treating the time as unknown",
-                        path, date_key, header[date_key])
+            log.warning(
+                "%s: cannot parse %s=%r; treating the time as unknown",
+                path,
+                date_key,
+                header[date_key],
+            )
     return None
 
 
@@ -570,10 +596,12 @@ def _valid_footprint(image: Image) -> Footprint:
     # Always include the last row/column so the far edges count.
     edge_y, edge_x = np.full(nx, ny - 1), np.arange(nx)
     edge_x2, edge_y2 = np.full(ny, nx - 1), np.arange(ny)
-    px = np.concatenate([xs[valid], edge_x[np.isfinite(image.data[-1])],
-                         edge_x2[np.isfinite(image.data[:, -1])]])
-    py = np.concatenate([ys[valid], edge_y[np.isfinite(image.data[-1])],
-                         edge_y2[np.isfinite(image.data[:, -1])]])
+    px = np.concatenate(
+        [xs[valid], edge_x[np.isfinite(image.data[-1])], edge_x2[np.isfinite(image.data[:, -1])]]
+    )
+    py = np.concatenate(
+        [ys[valid], edge_y[np.isfinite(image.data[-1])], edge_y2[np.isfinite(image.data[:, -1])]]
+    )
     if px.size == 0:
         raise ImageReadError(f"{image.path}: image has no finite pixels")
     ra, dec = image.pixel_to_sky(px, py)

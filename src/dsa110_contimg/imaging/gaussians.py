@@ -35,8 +35,10 @@ def covariance(major, minor, pa_deg) -> np.ndarray:
     v = np.stack([np.cos(theta), -np.sin(theta)], axis=-1)
     smaj2 = (major * FWHM_TO_SIGMA) ** 2
     smin2 = (minor * FWHM_TO_SIGMA) ** 2
-    return (smaj2[:, None, None] * u[:, :, None] * u[:, None, :]
-            + smin2[:, None, None] * v[:, :, None] * v[:, None, :])
+    return (
+        smaj2[:, None, None] * u[:, :, None] * u[:, None, :]
+        + smin2[:, None, None] * v[:, :, None] * v[:, None, :]
+    )
 
 
 def shape_of(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -71,11 +71,13 @@ _TEMPORARY = re.compile(r"(^\.|~$|\.(tmp|part|partial|filepart|swp)$)", re.IGNOR
 # WSClean: <base>[-MFS][-NNNN|-tNNNN]-<role>[-pb].fits (channel/interval images are auxiliary).
 _WSCLEAN = re.compile(
     r"^(?P<base>.+?)(?P<mfs>-MFS)?(?P<index>-t?\d{4})?"
-    r"-(?P<role>image-pb|image|pb|residual|model|psf|dirty|beam-\d+)\.fits$")
+    r"-(?P<role>image-pb|image|pb|residual|model|psf|dirty|beam-\d+)\.fits$"
+)
 # CASA exports: <base>.<role>[.tt0][.pbcor].fits, or <base>.pbcor.fits.
 _CASA = re.compile(
     r"^(?P<base>.+?)\.(?P<role>image|pbcor|pb|residual|model|psf|mask|sumwt|weight)"
-    r"(?P<tt>\.tt\d)?(?P<pbcor>\.pbcor)?\.fits$")
+    r"(?P<tt>\.tt\d)?(?P<pbcor>\.pbcor)?\.fits$"
+)
 
 
 class ImagingError(ExternalToolError):
@@ -246,8 +248,15 @@ class CommandImager(Imager):
 
     name = "command"
 
-    def __init__(self, command: list[str], pattern: str = "*.ms", timeout_s: float = 3600.0,
-                 *, group: str | None = None, files_per_observation: int | None = None):
+    def __init__(
+        self,
+        command: list[str],
+        pattern: str = "*.ms",
+        timeout_s: float = 3600.0,
+        *,
+        group: str | None = None,
+        files_per_observation: int | None = None,
+    ):
         if not command:
             raise ValueError("the command imager needs a command")
         self.command = list(command)
@@ -262,29 +271,44 @@ class CommandImager(Imager):
     def image(self, observation: Observation, output_dir: Path) -> ImagingResult:
         out = output_dir / observation.key
         out.mkdir(parents=True, exist_ok=True)
-        values = {"input": str(observation.paths[0]), "output_dir": str(out),
-                  "name": observation.key}
+        values = {
+            "input": str(observation.paths[0]),
+            "output_dir": str(out),
+            "name": observation.key,
+        }
         args = []
         for part in self.command:
-            args += ([str(p) for p in observation.paths] if part == "{inputs}"
-                     else [part.format(**values)])
+            args += (
+                [str(p) for p in observation.paths]
+                if part == "{inputs}"
+                else [part.format(**values)]
+            )
         try:
-            done = subprocess.run(command_dying_with_parent(args), capture_output=True,
-                                  text=True, timeout=self.timeout_s, check=False)
+            done = subprocess.run(
+                command_dying_with_parent(args),
+                capture_output=True,
+                text=True,
+                timeout=self.timeout_s,
+                check=False,
+            )
         except subprocess.TimeoutExpired as exc:
-            raise ImagingError(f"imaging command timed out after {self.timeout_s:g} s: "
-                               f"{text_tail(exc.stderr)}") from exc
+            raise ImagingError(
+                f"imaging command timed out after {self.timeout_s:g} s: {text_tail(exc.stderr)}"
+            ) from exc
         except OSError as exc:
             raise ImagingError(f"imaging command could not start: {exc}") from exc
         if done.returncode != 0:
-            raise ImagingError(f"imaging command exited with status {done.returncode}: "
-                               f"{text_tail(done.stderr)}")
+            raise ImagingError(
+                f"imaging command exited with status {done.returncode}: {text_tail(done.stderr)}"
+            )
         written = [p for p in out.iterdir() if p.is_file() and not is_temporary(p)]
         try:
             return choose_image(written)
         except ImagingError as exc:
-            raise ImagingError(f"imaging command wrote no FITS image into {out} "
-                               f"({exc}); stderr: {text_tail(done.stderr)}") from exc
+            raise ImagingError(
+                f"imaging command wrote no FITS image into {out} "
+                f"({exc}); stderr: {text_tail(done.stderr)}"
+            ) from exc
 
 
 class SimulatedImager(Imager):
@@ -302,8 +326,11 @@ class SimulatedImager(Imager):
     name = "simulated"
 
     def find_observations(self, directory: Path) -> list[Observation]:
-        return [Observation(p.name[: -len(".obs.json")], (p,))
-                for p in sorted(directory.glob("*.obs.json")) if not is_temporary(p)]
+        return [
+            Observation(p.name[: -len(".obs.json")], (p,))
+            for p in sorted(directory.glob("*.obs.json"))
+            if not is_temporary(p)
+        ]
 
     def image(self, observation: Observation, output_dir: Path) -> ImagingResult:
         spec_path = observation.paths[0]
@@ -312,20 +339,30 @@ class SimulatedImager(Imager):
             sky = Table.read(spec_path.parent / spec["sky"], format="ascii.ecsv")
             ra, dec, date_obs = float(spec["ra_deg"]), float(spec["dec_deg"]), spec["date_obs"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ImagingError(f"{spec_path.name}: not a valid observation description: "
-                               f"{type(exc).__name__}: {exc}") from exc
+            raise ImagingError(
+                f"{spec_path.name}: not a valid observation description: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         exposure_s = float(spec.get("exposure_s", 300.0))
         mid_mjd = Time(date_obs, scale="utc").mjd + exposure_s / 2 / 86400.0
         sky["flux_jy"] = sky_flux_at(sky, mid_mjd) * float(spec.get("gain", 1.0))
         output_dir.mkdir(parents=True, exist_ok=True)
         final = output_dir / f"{observation.key}-image-pb.fits"
         partial = output_dir / f".{final.name}.part"
-        simulate_image(partial, sky, center_ra_deg=ra, center_dec_deg=dec,
-                       npix=_npix(spec.get("npix", 2048)),
-                       pixel_arcsec=float(spec.get("pixel_arcsec", 2.0)),
-                       noise_jy=float(spec.get("noise_jy", 1e-3)), date_obs=date_obs,
-                       exposure_s=exposure_s, pb="gaussian", pb_corrected=True,
-                       seed=int(spec.get("seed", 0)))
+        simulate_image(
+            partial,
+            sky,
+            center_ra_deg=ra,
+            center_dec_deg=dec,
+            npix=_npix(spec.get("npix", 2048)),
+            pixel_arcsec=float(spec.get("pixel_arcsec", 2.0)),
+            noise_jy=float(spec.get("noise_jy", 1e-3)),
+            date_obs=date_obs,
+            exposure_s=exposure_s,
+            pb="gaussian",
+            pb_corrected=True,
+            seed=int(spec.get("seed", 0)),
+        )
         os.replace(partial, final)
         return ImagingResult(final, "wsclean", "image-pb", True, {"image-pb": final})
 
@@ -339,8 +376,9 @@ def compile_grouping(group: str) -> re.Pattern:
     return pattern
 
 
-def find_grouped(directory: Path, pattern: str, group: re.Pattern | None,
-                 files_per_observation: int | None) -> list[Observation]:
+def find_grouped(
+    directory: Path, pattern: str, group: re.Pattern | None, files_per_observation: int | None
+) -> list[Observation]:
     """Observations in ``directory``: each entry matching the glob ``pattern``, or, with
     ``group``, the entries whose names share its ``key`` (complete at
     ``files_per_observation``; the missing ``sb`` numbers are named)."""
@@ -350,8 +388,7 @@ def find_grouped(directory: Path, pattern: str, group: re.Pattern | None,
     groups: dict[str, list[tuple[Path, str | None]]] = defaultdict(list)
     for path in found:
         if match := group.fullmatch(path.name):
-            groups[match["key"]].append(
-                (path, match["sb"] if "sb" in group.groupindex else None))
+            groups[match["key"]].append((path, match["sb"] if "sb" in group.groupindex else None))
     observations = []
     for key, members in sorted(groups.items()):
         missing: tuple[str, ...] = ()
@@ -359,10 +396,12 @@ def find_grouped(directory: Path, pattern: str, group: re.Pattern | None,
         if files_per_observation and numbers:
             width = len(numbers[0])
             present = {int(sb) for sb in numbers}
-            missing = tuple(f"sb{n:0{width}d}" for n in range(files_per_observation)
-                            if n not in present)
-        observations.append(Observation(key, tuple(p for p, _ in members),
-                                        files_per_observation, missing))
+            missing = tuple(
+                f"sb{n:0{width}d}" for n in range(files_per_observation) if n not in present
+            )
+        observations.append(
+            Observation(key, tuple(p for p, _ in members), files_per_observation, missing)
+        )
     return observations
 
 

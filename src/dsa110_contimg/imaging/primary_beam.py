@@ -66,26 +66,28 @@ class PrimaryBeam:
 
     def __post_init__(self) -> None:
         if self.model not in ("gaussian", "airy"):
-            raise ValueError(f"unknown primary-beam model {self.model!r}; use 'gaussian' or "
-                             "'airy'")
+            raise ValueError(f"unknown primary-beam model {self.model!r}; use 'gaussian' or 'airy'")
         if not self.dish_diameter_m > 0:
             raise ValueError(f"dish diameter must be positive, got {self.dish_diameter_m}")
 
     @classmethod
     def with_fwhm(cls, model: BeamModel, fwhm_deg: float, freq_hz: float) -> PrimaryBeam:
         """The beam of the dish whose half-power width at ``freq_hz`` is ``fwhm_deg``."""
-        factor = (GAUSSIAN_FWHM_LAMBDA_OVER_D if model == "gaussian"
-                  else AIRY_FWHM_LAMBDA_OVER_D)
+        factor = GAUSSIAN_FWHM_LAMBDA_OVER_D if model == "gaussian" else AIRY_FWHM_LAMBDA_OVER_D
         return cls(model, factor * SPEED_OF_LIGHT_M_S / freq_hz / math.radians(fwhm_deg))
 
     def fwhm_deg(self, freq_hz: float) -> float:
         """Half-power beam width at ``freq_hz`` in degrees."""
-        factor = (GAUSSIAN_FWHM_LAMBDA_OVER_D if self.model == "gaussian"
-                  else AIRY_FWHM_LAMBDA_OVER_D)
+        factor = (
+            GAUSSIAN_FWHM_LAMBDA_OVER_D if self.model == "gaussian" else AIRY_FWHM_LAMBDA_OVER_D
+        )
         return math.degrees(factor * SPEED_OF_LIGHT_M_S / freq_hz / self.dish_diameter_m)
 
-    def response(self, separation_deg: np.ndarray | float, freq_hz: np.ndarray | float,
-                 ) -> np.ndarray:
+    def response(
+        self,
+        separation_deg: np.ndarray | float,
+        freq_hz: np.ndarray | float,
+    ) -> np.ndarray:
         """Power response at angular distances ``separation_deg`` from the beam centre.
 
         ``separation_deg`` and ``freq_hz`` broadcast against each other.
@@ -126,15 +128,31 @@ class BeamTrack:
     alt_deg: float | None = None
 
     @classmethod
-    def fixed(cls, beam: PrimaryBeam, ra_deg: float, dec_deg: float, freq_hz: float,
-              ) -> BeamTrack:
+    def fixed(
+        cls,
+        beam: PrimaryBeam,
+        ra_deg: float,
+        dec_deg: float,
+        freq_hz: float,
+    ) -> BeamTrack:
         """A beam that pointed at one position, at one frequency."""
         return cls(beam, ra_deg, dec_deg, ra_deg, dec_deg, 1, freq_hz, freq_hz, 1)
 
     @classmethod
-    def from_altaz(cls, beam: PrimaryBeam, *, az_deg: float, alt_deg: float,
-                   lon_deg: float, lat_deg: float, height_m: float, mjd: np.ndarray,
-                   freq_min_hz: float, freq_max_hz: float, n_freqs: int = 8) -> BeamTrack:
+    def from_altaz(
+        cls,
+        beam: PrimaryBeam,
+        *,
+        az_deg: float,
+        alt_deg: float,
+        lon_deg: float,
+        lat_deg: float,
+        height_m: float,
+        mjd: np.ndarray,
+        freq_min_hz: float,
+        freq_max_hz: float,
+        n_freqs: int = 8,
+    ) -> BeamTrack:
         """The track of a pointing fixed in azimuth/elevation at a site over integrations.
 
         Parameters
@@ -158,14 +176,23 @@ class BeamTrack:
         site = EarthLocation.from_geodetic(lon_deg * u.deg, lat_deg * u.deg, height_m * u.m)
         frame = AltAz(obstime=ends, location=site)  # pressure 0: no refraction
         icrs = SkyCoord(az=[az_deg] * 2 * u.deg, alt=[alt_deg] * 2 * u.deg, frame=frame).icrs
-        return cls(beam, float(icrs.ra.deg[0]), float(icrs.dec.deg[0]), float(icrs.ra.deg[1]),
-                   float(icrs.dec.deg[1]), int(times.size), float(freq_min_hz),
-                   float(freq_max_hz), int(n_freqs), float(az_deg), float(alt_deg))
+        return cls(
+            beam,
+            float(icrs.ra.deg[0]),
+            float(icrs.dec.deg[0]),
+            float(icrs.ra.deg[1]),
+            float(icrs.dec.deg[1]),
+            int(times.size),
+            float(freq_min_hz),
+            float(freq_max_hz),
+            int(n_freqs),
+            float(az_deg),
+            float(alt_deg),
+        )
 
     def centres(self) -> tuple[np.ndarray, np.ndarray]:
         """ICRS (RA, Dec) in degrees of the beam centre at each integration."""
-        fractions = (np.array([0.5]) if self.n_times == 1
-                     else np.linspace(0.0, 1.0, self.n_times))
+        fractions = np.array([0.5]) if self.n_times == 1 else np.linspace(0.0, 1.0, self.n_times)
         return self._at(fractions)
 
     @property
@@ -193,8 +220,8 @@ class BeamTrack:
         attenuates a source (equal weights per integration and channel).
         """
         shape = np.shape(ra_deg)
-        targets = _unit_vector(np.ravel(ra_deg), np.ravel(dec_deg))      # (n, 3)
-        centres = _unit_vector(*self.centres())                           # (t, 3)
+        targets = _unit_vector(np.ravel(ra_deg), np.ravel(dec_deg))  # (n, 3)
+        centres = _unit_vector(*self.centres())  # (t, 3)
         freqs = self.frequencies()
         total = np.zeros(len(targets), dtype=float)
         for centre in centres:
@@ -236,15 +263,33 @@ class BeamTrack:
     @classmethod
     def from_header(cls, header) -> BeamTrack | None:
         """The track written by `to_header`, or None when ``header`` has none."""
-        required = ("PBRA0", "PBDEC0", "PBRA1", "PBDEC1", "PBNTIME", "PBFREQ0", "PBFREQ1",
-                    "PBMODEL", "PBDIAM")
+        required = (
+            "PBRA0",
+            "PBDEC0",
+            "PBRA1",
+            "PBDEC1",
+            "PBNTIME",
+            "PBFREQ0",
+            "PBFREQ1",
+            "PBMODEL",
+            "PBDIAM",
+        )
         if not all(key in header for key in required):
             return None
         beam = PrimaryBeam(str(header["PBMODEL"]).strip().lower(), float(header["PBDIAM"]))
-        return cls(beam, float(header["PBRA0"]), float(header["PBDEC0"]), float(header["PBRA1"]),
-                   float(header["PBDEC1"]), int(header["PBNTIME"]), float(header["PBFREQ0"]),
-                   float(header["PBFREQ1"]), int(header.get("PBNFREQ", 8)),
-                   _optional_float(header, "PBAZ"), _optional_float(header, "PBALT"))
+        return cls(
+            beam,
+            float(header["PBRA0"]),
+            float(header["PBDEC0"]),
+            float(header["PBRA1"]),
+            float(header["PBDEC1"]),
+            int(header["PBNTIME"]),
+            float(header["PBFREQ0"]),
+            float(header["PBFREQ1"]),
+            int(header.get("PBNFREQ", 8)),
+            _optional_float(header, "PBAZ"),
+            _optional_float(header, "PBALT"),
+        )
 
 
 def _optional_float(header, key: str) -> float | None:

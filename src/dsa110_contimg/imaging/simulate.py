@@ -16,9 +16,10 @@ geometry, so tests compare against an independent truth.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 from astropy import units as u
@@ -56,9 +57,17 @@ class SimulatedImage:
     pb_path: Path | None = None
 
 
-def make_sky(center_ra_deg: float, center_dec_deg: float, radius_deg: float, *, seed: int,
-             min_flux_jy: float = 2.5e-3, max_flux_jy: float = 1.0,
-             n_sources: int | None = None, extended_fraction: float = 0.1) -> Table:
+def make_sky(
+    center_ra_deg: float,
+    center_dec_deg: float,
+    radius_deg: float,
+    *,
+    seed: int,
+    min_flux_jy: float = 2.5e-3,
+    max_flux_jy: float = 1.0,
+    n_sources: int | None = None,
+    extended_fraction: float = 0.1,
+) -> Table:
     """A random NVSS-like sky in a cone.
 
     Parameters
@@ -107,10 +116,16 @@ def make_sky(center_ra_deg: float, center_dec_deg: float, radius_deg: float, *, 
     return sky
 
 
-def add_blend_companions(sky: Table, separation_fwhm: Sequence[float],
-                         direction_deg: Sequence[float], flux_ratio: Sequence[float], *,
-                         beam_major_arcsec: float = 58.0, beam_minor_arcsec: float = 18.0,
-                         beam_pa_deg: float = 110.0) -> Table:
+def add_blend_companions(
+    sky: Table,
+    separation_fwhm: Sequence[float],
+    direction_deg: Sequence[float],
+    flux_ratio: Sequence[float],
+    *,
+    beam_major_arcsec: float = 58.0,
+    beam_minor_arcsec: float = 18.0,
+    beam_pa_deg: float = 110.0,
+) -> Table:
     """Return ``sky`` plus one point-source companion per source.
 
     Each companion lies at ``separation_fwhm`` beam FWHM measured *along* ``direction_deg``
@@ -120,8 +135,9 @@ def add_blend_companions(sky: Table, separation_fwhm: Sequence[float],
     sep = np.asarray(separation_fwhm, dtype=float)
     direction = np.asarray(direction_deg, dtype=float)
     delta = np.radians(direction - beam_pa_deg)
-    fwhm_along = 1.0 / np.sqrt(np.cos(delta) ** 2 / beam_major_arcsec ** 2
-                               + np.sin(delta) ** 2 / beam_minor_arcsec ** 2)
+    fwhm_along = 1.0 / np.sqrt(
+        np.cos(delta) ** 2 / beam_major_arcsec**2 + np.sin(delta) ** 2 / beam_minor_arcsec**2
+    )
     origin = SkyCoord(np.asarray(sky["ra_deg"]) * u.deg, np.asarray(sky["dec_deg"]) * u.deg)
     coords = origin.directional_offset_by(direction * u.deg, sep * fwhm_along * u.arcsec)
     companions = Table()
@@ -185,14 +201,16 @@ def simulate_image(
     truth["x_pix"], truth["y_pix"] = x, y
     truth["on_image"] = (x >= -0.5) & (x < nx - 0.5) & (y >= -0.5) & (y < ny - 0.5)
     centre = SkyCoord(center_ra_deg * u.deg, center_dec_deg * u.deg)
-    sep = centre.separation(SkyCoord(np.asarray(sky["ra_deg"]) * u.deg,
-                                     np.asarray(sky["dec_deg"]) * u.deg)).deg
+    sep = centre.separation(
+        SkyCoord(np.asarray(sky["ra_deg"]) * u.deg, np.asarray(sky["dec_deg"]) * u.deg)
+    ).deg
     dish = PrimaryBeam.with_fwhm(pb, pb_fwhm_deg, freq_hz) if pb else None
     truth["pb_response"] = dish.response(sep, freq_hz) if dish else np.ones(len(sky))
     beam_cov = covariance(*beam)[0]
     source_cov = covariance(sky["major_arcsec"], sky["minor_arcsec"], sky["pa_deg"]) + beam_cov
     peak_true = np.asarray(sky["flux_jy"]) * np.sqrt(
-        np.linalg.det(beam_cov) / np.linalg.det(source_cov))
+        np.linalg.det(beam_cov) / np.linalg.det(source_cov)
+    )
     apparent = peak_true * np.asarray(truth["pb_response"])
     truth["peak_jyb"] = peak_true if pb_corrected else apparent
 
@@ -211,8 +229,20 @@ def simulate_image(
         for arr in (image, rms_map):
             arr[:b], arr[-b:], arr[:, :b], arr[:, -b:] = np.nan, np.nan, np.nan, np.nan
 
-    header = _header(wcs, nx, ny, naxis, axis_order, freq_hz, date_obs, exposure_s, beam,
-                     beam_in, center_ra_deg, center_dec_deg)
+    header = _header(
+        wcs,
+        nx,
+        ny,
+        naxis,
+        axis_order,
+        freq_hz,
+        date_obs,
+        exposure_s,
+        beam,
+        beam_in,
+        center_ra_deg,
+        center_dec_deg,
+    )
     _write(path, image, header, naxis, axis_order)
     result = SimulatedImage(path=path, truth=truth)
     if write_rms_map:
@@ -220,16 +250,22 @@ def simulate_image(
         _write(result.rms_path, rms_map, header, naxis, axis_order)
     if write_pb_map:
         result.pb_path = path.with_name(path.stem + "-pb-model.fits")
-        _write(result.pb_path, pb_map if pb_map is not None else np.ones((ny, nx)), header,
-               naxis, axis_order)
+        _write(
+            result.pb_path,
+            pb_map if pb_map is not None else np.ones((ny, nx)),
+            header,
+            naxis,
+            axis_order,
+        )
     return result
 
 
-def _power_law(rng: np.random.Generator, n: int, smin: float, smax: float,
-               slope: float) -> np.ndarray:
+def _power_law(
+    rng: np.random.Generator, n: int, smin: float, smax: float, slope: float
+) -> np.ndarray:
     a = 1.0 - slope
     u_ = rng.uniform(size=n)
-    return (smin ** a + u_ * (smax ** a - smin ** a)) ** (1.0 / a)
+    return (smin**a + u_ * (smax**a - smin**a)) ** (1.0 / a)
 
 
 def _names(coords: SkyCoord) -> list[str]:
@@ -249,8 +285,9 @@ def _celestial_wcs(ra: float, dec: float, nx: int, ny: int, pixel_arcsec: float)
     return wcs
 
 
-def _render_sources(wcs: WCS, nx: int, ny: int, truth: Table, cov_arcsec2: np.ndarray,
-                    apparent_peak: np.ndarray) -> np.ndarray:
+def _render_sources(
+    wcs: WCS, nx: int, ny: int, truth: Table, cov_arcsec2: np.ndarray, apparent_peak: np.ndarray
+) -> np.ndarray:
     """Sum of elliptical Gaussians evaluated on the sky at every pixel of each source's box."""
     image = np.zeros((ny, nx), dtype=np.float64)
     forms = 0.5 * np.linalg.inv(cov_arcsec2)  # exp(-dᵀ M d), d in arcsec (east, north)
@@ -274,7 +311,7 @@ def _render_sources(wcs: WCS, nx: int, ny: int, truth: Table, cov_arcsec2: np.nd
         ra, dec = wcs.pixel_to_world_values(ii, jj)
         east, north = _tangent_offsets_arcsec(np.radians(ra), np.radians(dec), ra0[k], dec0[k])
         m = forms[k]
-        q = m[0, 0] * east ** 2 + 2 * m[0, 1] * east * north + m[1, 1] * north ** 2
+        q = m[0, 0] * east**2 + 2 * m[0, 1] * east * north + m[1, 1] * north**2
         image[j0:j1, i0:i1] += apparent_peak[k] * np.exp(-q)
     return image
 
@@ -287,17 +324,18 @@ def _tangent_offsets_arcsec(ra, dec, ra0, dec0):
     return np.degrees(east) * 3600.0, np.degrees(north) * 3600.0
 
 
-def _correlated_noise(rng: np.random.Generator, wcs: WCS, nx: int, ny: int,
-                      beam_cov_arcsec2: np.ndarray) -> np.ndarray:
+def _correlated_noise(
+    rng: np.random.Generator, wcs: WCS, nx: int, ny: int, beam_cov_arcsec2: np.ndarray
+) -> np.ndarray:
     """Unit-rms noise whose autocorrelation is the beam (white noise ⊛ Gaussian of Σ_beam/2)."""
     to_pix = np.linalg.inv(wcs.pixel_scale_matrix * 3600.0)  # (east, north) arcsec → pixel
     cov_pix = to_pix @ (beam_cov_arcsec2 / 2.0) @ to_pix.T
     half = int(math.ceil(4.0 * math.sqrt(np.max(np.linalg.eigvalsh(cov_pix)))))
-    dy, dx = np.mgrid[-half:half + 1, -half:half + 1]
+    dy, dx = np.mgrid[-half : half + 1, -half : half + 1]
     d = np.stack([dx, dy], axis=-1).astype(float)
     inv = np.linalg.inv(cov_pix)
     kernel = np.exp(-0.5 * np.einsum("...i,ij,...j->...", d, inv, d))
-    kernel /= np.sqrt(np.sum(kernel ** 2))
+    kernel /= np.sqrt(np.sum(kernel**2))
     white = rng.standard_normal((ny + 2 * half, nx + 2 * half)).astype(np.float32)
     return signal.fftconvolve(white, kernel.astype(np.float32), mode="valid")
 
@@ -311,9 +349,20 @@ def _separation_map(wcs: WCS, nx: int, ny: int, centre: SkyCoord) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0)))
 
 
-def _header(wcs: WCS, nx: int, ny: int, naxis: int, axis_order: tuple[str, ...],
-            freq_hz: float, date_obs: str, exposure_s: float, beam: tuple[float, float, float],
-            beam_in: str, ra0: float, dec0: float) -> fits.Header:
+def _header(
+    wcs: WCS,
+    nx: int,
+    ny: int,
+    naxis: int,
+    axis_order: tuple[str, ...],
+    freq_hz: float,
+    date_obs: str,
+    exposure_s: float,
+    beam: tuple[float, float, float],
+    beam_in: str,
+    ra0: float,
+    dec0: float,
+) -> fits.Header:
     axes = _axes(naxis, axis_order)
     spec = {
         "RA": ("RA---SIN", nx, wcs.wcs.crpix[0], wcs.wcs.cdelt[0], wcs.wcs.crval[0], "deg"),
@@ -338,8 +387,9 @@ def _header(wcs: WCS, nx: int, ny: int, naxis: int, axis_order: tuple[str, ...],
     if beam_in == "keywords":
         h["BMAJ"], h["BMIN"], h["BPA"] = bmaj / 3600.0, bmin / 3600.0, bpa
     elif beam_in == "history-aips":
-        h.add_history(f"AIPS   CLEAN BMAJ={bmaj / 3600:12.4E} BMIN={bmin / 3600:12.4E} "
-                      f"BPA={bpa:7.2f}")
+        h.add_history(
+            f"AIPS   CLEAN BMAJ={bmaj / 3600:12.4E} BMIN={bmin / 3600:12.4E} BPA={bpa:7.2f}"
+        )
     elif beam_in == "history-casa":
         h.add_history(f"Restoring beam: {bmaj:.4f} arcsec, {bmin:.4f} arcsec, {bpa:.4f} deg")
     elif beam_in != "none":
@@ -350,15 +400,21 @@ def _header(wcs: WCS, nx: int, ny: int, naxis: int, axis_order: tuple[str, ...],
 def _axes(naxis: int, axis_order: tuple[str, ...]) -> list[str]:
     """The first ``naxis`` FITS axes; RA and DEC must be the first two (in either order)."""
     axes = [a.upper() for a in axis_order][:naxis]
-    if len(axes) != naxis or set(axes[:2]) != {"RA", "DEC"} or not set(axes) <= {
-            "RA", "DEC", "FREQ", "STOKES"}:
-        raise ValueError(f"axis_order {axis_order} must start with RA and DEC and name "
-                         f"{naxis} axes from RA, DEC, FREQ, STOKES")
+    if (
+        len(axes) != naxis
+        or set(axes[:2]) != {"RA", "DEC"}
+        or not set(axes) <= {"RA", "DEC", "FREQ", "STOKES"}
+    ):
+        raise ValueError(
+            f"axis_order {axis_order} must start with RA and DEC and name "
+            f"{naxis} axes from RA, DEC, FREQ, STOKES"
+        )
     return axes
 
 
-def _write(path: Path, plane: np.ndarray, header: fits.Header, naxis: int,
-           axis_order: tuple[str, ...]) -> None:
+def _write(
+    path: Path, plane: np.ndarray, header: fits.Header, naxis: int, axis_order: tuple[str, ...]
+) -> None:
     axes = _axes(naxis, axis_order)
     numpy_axes = list(reversed(axes))
     data = np.asarray(plane, dtype=np.float32)

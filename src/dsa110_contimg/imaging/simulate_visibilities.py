@@ -142,8 +142,11 @@ class SimulatedObservation:
 def injected_flux(truth: Table, freq_hz: float, column: str = "flux_ref_jy") -> np.ndarray:
     """The truth's flux densities (Jy) at ``freq_hz``: ``column`` (at 1.4 GHz; by default this
     epoch's, dips applied) scaled by each source's spectral index (−0.7 when absent)."""
-    alpha = (np.asarray(truth["spectral_index"], dtype=float) if "spectral_index" in truth.colnames
-             else np.full(len(truth), -0.7))
+    alpha = (
+        np.asarray(truth["spectral_index"], dtype=float)
+        if "spectral_index" in truth.colnames
+        else np.full(len(truth), -0.7)
+    )
     return np.asarray(truth[column], dtype=float) * (freq_hz / REFERENCE_FREQ_HZ) ** alpha
 
 
@@ -152,8 +155,9 @@ def subband_file_name(start: str, subband: int) -> str:
     return f"{Time(start, scale='utc').isot[:19]}_sb{subband:02d}.hdf5"
 
 
-def dsa110_layout(n_antennas: int, *, ew_length_m: float = 600.0, ns_length_m: float = 350.0,
-                  seed: int = 110) -> np.ndarray:
+def dsa110_layout(
+    n_antennas: int, *, ew_length_m: float = 600.0, ns_length_m: float = 350.0, seed: int = 110
+) -> np.ndarray:
     """East-north-up antenna positions (m) in a T: two thirds on an east-west arm, the rest on
     a north arm from its middle, with irregular spacings (as DSA-110's, against grating lobes).
     """
@@ -179,19 +183,31 @@ def meridian_pointing(dec_deg: float, lat_deg: float = OVRO[1]) -> tuple[float, 
     return az, alt
 
 
-def pointing_track(spec: ObservationSpec, site: tuple[float, float, float] = OVRO
-                   ) -> BeamTrack:
+def pointing_track(spec: ObservationSpec, site: tuple[float, float, float] = OVRO) -> BeamTrack:
     """The primary beam's track over ``spec``'s integrations and band (meridian pointing)."""
     lon, lat, height = site
     az, alt = meridian_pointing(spec.dec_deg, lat)
     freqs = spec.frequencies_hz
-    return BeamTrack.from_altaz(spec.beam, az_deg=az, alt_deg=alt, lon_deg=lon, lat_deg=lat,
-                                height_m=height, mjd=spec.times_mjd, freq_min_hz=freqs[0],
-                                freq_max_hz=freqs[-1])
+    return BeamTrack.from_altaz(
+        spec.beam,
+        az_deg=az,
+        alt_deg=alt,
+        lon_deg=lon,
+        lat_deg=lat,
+        height_m=height,
+        mjd=spec.times_mjd,
+        freq_min_hz=freqs[0],
+        freq_max_hz=freqs[-1],
+    )
 
 
-def simulate_observation(directory: str | Path, sky: Table, spec: ObservationSpec, *,
-                         site: tuple[float, float, float] = OVRO) -> SimulatedObservation:
+def simulate_observation(
+    directory: str | Path,
+    sky: Table,
+    spec: ObservationSpec,
+    *,
+    site: tuple[float, float, float] = OVRO,
+) -> SimulatedObservation:
     """Write one observation as ``spec.n_subbands`` UVH5 files and return its truth.
 
     Parameters
@@ -225,74 +241,110 @@ def simulate_observation(directory: str | Path, sky: Table, spec: ObservationSpe
     location = EarthLocation.from_geodetic(lon * u.deg, lat * u.deg, height * u.m)
     az0, alt0 = meridian_pointing(spec.dec_deg, lat)
 
-    enu = dsa110_layout(spec.n_antennas, ew_length_m=spec.ew_length_m,
-                        ns_length_m=spec.ns_length_m, seed=spec.layout_seed)
+    enu = dsa110_layout(
+        spec.n_antennas,
+        ew_length_m=spec.ew_length_m,
+        ns_length_m=spec.ns_length_m,
+        seed=spec.layout_seed,
+    )
     ecef = ECEF_from_ENU(enu, center_loc=location)
-    center_ecef = np.array([location.x.to_value(u.m), location.y.to_value(u.m),
-                            location.z.to_value(u.m)])
+    center_ecef = np.array(
+        [location.x.to_value(u.m), location.y.to_value(u.m), location.z.to_value(u.m)]
+    )
     numbers = np.arange(spec.n_antennas)
     telescope = Telescope.new(
-        name="DSA-110", location=location, antenna_positions=ecef - center_ecef,
-        antenna_names=[f"DSA-{n + 1:03d}" for n in numbers], antenna_numbers=numbers,
-        instrument="DSA-110", antenna_diameters=np.full(spec.n_antennas, spec.beam.dish_diameter_m),
-        x_orientation="east", feeds=["x", "y"], mount_type="fixed", update_from_known=False)
+        name="DSA-110",
+        location=location,
+        antenna_positions=ecef - center_ecef,
+        antenna_names=[f"DSA-{n + 1:03d}" for n in numbers],
+        antenna_numbers=numbers,
+        instrument="DSA-110",
+        antenna_diameters=np.full(spec.n_antennas, spec.beam.dish_diameter_m),
+        x_orientation="east",
+        feeds=["x", "y"],
+        mount_type="fixed",
+        update_from_known=False,
+    )
     antpairs = [(i, j) for i in range(spec.n_antennas) for j in range(i + 1, spec.n_antennas)]
     times_mjd = spec.times_mjd
     freqs = spec.frequencies_hz
-    catalog = {0: {"cat_name": f"drift_az{az0:g}_el{alt0:.3f}", "cat_type": "driftscan",
-                   "cat_lon": math.radians(az0), "cat_lat": math.radians(alt0),
-                   "cat_frame": "altaz", "cat_epoch": None, "cat_times": None,
-                   "cat_pm_ra": None, "cat_pm_dec": None, "cat_dist": None, "cat_vrad": None,
-                   "info_source": "user"}}
+    catalog = {
+        0: {
+            "cat_name": f"drift_az{az0:g}_el{alt0:.3f}",
+            "cat_type": "driftscan",
+            "cat_lon": math.radians(az0),
+            "cat_lat": math.radians(alt0),
+            "cat_frame": "altaz",
+            "cat_epoch": None,
+            "cat_times": None,
+            "cat_pm_ra": None,
+            "cat_pm_dec": None,
+            "cat_dist": None,
+            "cat_vrad": None,
+            "info_source": "user",
+        }
+    }
     with warnings.catch_warnings():  # uvws are computed for the drift-scan centre: no data yet
         warnings.filterwarnings("ignore", message="Recalculating uvw_array")
-        uvd = UVData.new(freq_array=freqs, polarization_array=["xx", "yy"],
-                         times=Time(times_mjd, format="mjd", scale="utc").jd,
-                         telescope=telescope, antpairs=antpairs, do_blt_outer=True,
-                         time_axis_faster_than_bls=False,
-                         integration_time=spec.duration_s / spec.n_integrations,
-                         channel_width=float(np.median(np.diff(freqs))),
-                         phase_center_catalog=catalog, vis_units="Jy", empty=True,
-                         history="simulated by dsa110_contimg.imaging.simulate_visibilities")
+        uvd = UVData.new(
+            freq_array=freqs,
+            polarization_array=["xx", "yy"],
+            times=Time(times_mjd, format="mjd", scale="utc").jd,
+            telescope=telescope,
+            antpairs=antpairs,
+            do_blt_outer=True,
+            time_axis_faster_than_bls=False,
+            integration_time=spec.duration_s / spec.n_integrations,
+            channel_width=float(np.median(np.diff(freqs))),
+            phase_center_catalog=catalog,
+            vis_units="Jy",
+            empty=True,
+            history="simulated by dsa110_contimg.imaging.simulate_visibilities",
+        )
 
     # Sky at this epoch: dips at mid-time, spectra, beam at each integration and channel.
     mjd_mid = float(Time(spec.start, scale="utc").mjd + spec.duration_s / 2 / 86400.0)
     flux_ref = sky_flux_at(sky, mjd_mid)
-    alpha = (np.asarray(sky["spectral_index"], dtype=float) if "spectral_index" in sky.colnames
-             else np.full(len(sky), -0.7))
+    alpha = (
+        np.asarray(sky["spectral_index"], dtype=float)
+        if "spectral_index" in sky.colnames
+        else np.full(len(sky), -0.7)
+    )
     spectra = flux_ref[:, None] * (freqs[None, :] / REFERENCE_FREQ_HZ) ** alpha[:, None]
     frame = AltAz(obstime=Time(times_mjd, format="mjd", scale="utc")[:, None], location=location)
-    altaz = SkyCoord(np.asarray(sky["ra_deg"]) * u.deg, np.asarray(sky["dec_deg"]) * u.deg,
-                     frame="icrs")[None, :].transform_to(frame)
-    directions = _enu_direction(altaz.az.rad, altaz.alt.rad)            # (t, s, 3)
-    pointing = _enu_direction(np.radians(az0), np.radians(alt0))        # (3,)
+    altaz = SkyCoord(
+        np.asarray(sky["ra_deg"]) * u.deg, np.asarray(sky["dec_deg"]) * u.deg, frame="icrs"
+    )[None, :].transform_to(frame)
+    directions = _enu_direction(altaz.az.rad, altaz.alt.rad)  # (t, s, 3)
+    pointing = _enu_direction(np.radians(az0), np.radians(alt0))  # (3,)
     cos_sep = np.clip(directions @ pointing, -1.0, 1.0)
-    sep_deg = np.degrees(np.arccos(cos_sep))                             # (t, s)
+    sep_deg = np.degrees(np.arccos(cos_sep))  # (t, s)
 
     a1 = np.array([p[0] for p in antpairs])
     a2 = np.array([p[1] for p in antpairs])
-    baselines = enu[a2] - enu[a1]                                        # (bl, 3)
+    baselines = enu[a2] - enu[a1]  # (bl, 3)
     amplitude = spec.gain * (1.0 + rng.normal(0.0, spec.gain_amplitude_rms, spec.n_antennas))
     phase = np.radians(rng.normal(0.0, spec.gain_phase_rms_deg, spec.n_antennas))
     gains = amplitude * np.exp(1j * phase)
-    gain_products = gains[a1] * np.conj(gains[a2])                       # (bl,)
+    gain_products = gains[a1] * np.conj(gains[a2])  # (bl,)
 
     n_bl = len(antpairs)
     data = np.zeros((len(times_mjd), n_bl, freqs.size), dtype=np.complex128)
     for it in range(len(times_mjd)):
-        delays = baselines @ (directions[it] - pointing).T               # (bl, s) metres
+        delays = baselines @ (directions[it] - pointing).T  # (bl, s) metres
         apparent = spectra * spec.beam.response(sep_deg[it][:, None], freqs[None, :])  # (s, f)
         for k, freq in enumerate(freqs):
             phases = np.exp((2j * math.pi * freq / SPEED_OF_LIGHT_M_S) * delays)
             data[it, :, k] = phases @ apparent[:, k]
     data *= gain_products[None, :, None]
     noise = rng.normal(0.0, spec.noise_jy, data.shape + (2, 2))
-    vis = data[..., None] + noise[..., 0] + 1j * noise[..., 1]           # (t, bl, f, pol)
+    vis = data[..., None] + noise[..., 0] + 1j * noise[..., 1]  # (t, bl, f, pol)
     # Put each (time, baseline) where pyuvdata's baseline-time axis has it.
     order_t = np.searchsorted(np.unique(uvd.time_array), uvd.time_array)
     bl_index = {pair: i for i, pair in enumerate(antpairs)}
-    order_b = np.array([bl_index[(int(a), int(b))] for a, b in zip(uvd.ant_1_array,
-                                                                    uvd.ant_2_array)])
+    order_b = np.array(
+        [bl_index[(int(a), int(b))] for a, b in zip(uvd.ant_1_array, uvd.ant_2_array)]
+    )
     uvd.data_array = vis[order_t, order_b].astype(np.complex64)
     uvd.nsample_array[:] = 1.0
     uvd.flag_array[:] = False
@@ -302,13 +354,21 @@ def simulate_observation(directory: str | Path, sky: Table, spec: ObservationSpe
     truth = sky.copy()
     truth["flux_ref_jy"] = flux_ref
     truth["pb_response"] = track.response(np.asarray(sky["ra_deg"]), np.asarray(sky["dec_deg"]))
-    truth["pb_response_direct"] = spec.beam.response(sep_deg[:, :, None],
-                                                      freqs[None, None, :]).mean(axis=(0, 2))
+    truth["pb_response_direct"] = spec.beam.response(
+        sep_deg[:, :, None], freqs[None, None, :]
+    ).mean(axis=(0, 2))
     start = float(Time(spec.start, scale="utc").mjd)
-    truth.meta.update({"mjd_start": start, "mjd_mid": mjd_mid,
-                       "mjd_end": start + spec.duration_s / 86400.0, "gain": spec.gain})
-    return SimulatedObservation(files, truth, start, mjd_mid, start + spec.duration_s / 86400.0,
-                                track)
+    truth.meta.update(
+        {
+            "mjd_start": start,
+            "mjd_mid": mjd_mid,
+            "mjd_end": start + spec.duration_s / 86400.0,
+            "gain": spec.gain,
+        }
+    )
+    return SimulatedObservation(
+        files, truth, start, mjd_mid, start + spec.duration_s / 86400.0, track
+    )
 
 
 def _enu_direction(az_rad, alt_rad) -> np.ndarray:

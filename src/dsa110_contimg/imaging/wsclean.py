@@ -90,9 +90,15 @@ class WSCleanImager(Imager):
 
     name = "wsclean"
 
-    def __init__(self, settings: WSCleanSettings | None = None,
-                 primary_beam: PrimaryBeamSettings | None = None, timeout_s: float = 3600.0, *,
-                 group: str = DSA110_GROUPING, files_per_observation: int = DSA110_SUBBANDS):
+    def __init__(
+        self,
+        settings: WSCleanSettings | None = None,
+        primary_beam: PrimaryBeamSettings | None = None,
+        timeout_s: float = 3600.0,
+        *,
+        group: str = DSA110_GROUPING,
+        files_per_observation: int = DSA110_SUBBANDS,
+    ):
         self.settings = settings or WSCleanSettings()
         self.beam = (primary_beam or PrimaryBeamSettings()).beam()
         self.timeout_s = timeout_s
@@ -111,8 +117,9 @@ class WSCleanImager(Imager):
         timings: dict[str, float] = {}
         try:
             start = time.perf_counter()
-            converted = convert_observation(observation.paths, work / f"{observation.key}.ms",
-                                            beam=self.beam)
+            converted = convert_observation(
+                observation.paths, work / f"{observation.key}.ms", beam=self.beam
+            )
             timings["convert"] = time.perf_counter() - start
             ms_bytes = disk_usage(converted.ms_path)
             start = time.perf_counter()
@@ -130,28 +137,50 @@ class WSCleanImager(Imager):
             shutil.rmtree(work, ignore_errors=True)
             raise
         images_bytes = disk_usage(final)
-        log.info("%s: %d antennas, %d integrations, %d channels; Measurement Set %.1f MB (%s), "
-                 "images %.1f MB; convert %.1f s, WSClean %.1f s", observation.key,
-                 converted.n_antennas, converted.n_integrations, converted.n_channels,
-                 ms_bytes / 1e6, "kept" if self.settings.keep_ms else "removed",
-                 images_bytes / 1e6, timings["convert"], timings["wsclean"])
+        log.info(
+            "%s: %d antennas, %d integrations, %d channels; Measurement Set %.1f MB (%s), "
+            "images %.1f MB; convert %.1f s, WSClean %.1f s",
+            observation.key,
+            converted.n_antennas,
+            converted.n_integrations,
+            converted.n_channels,
+            ms_bytes / 1e6,
+            "kept" if self.settings.keep_ms else "removed",
+            images_bytes / 1e6,
+            timings["convert"],
+            timings["wsclean"],
+        )
         mfs = final / kept["mfs"].name
         subbands = [str(final / p.name) for p in kept["subbands"]]
         metadata = {
-            "subband_images": subbands, "mjd_start": converted.mjd_start,
-            "mjd_mid": converted.mjd_mid, "mjd_end": converted.mjd_end,
-            "n_antennas": converted.n_antennas, "n_integrations": converted.n_integrations,
-            "n_channels": converted.n_channels, "pb_corrected": False,
+            "subband_images": subbands,
+            "mjd_start": converted.mjd_start,
+            "mjd_mid": converted.mjd_mid,
+            "mjd_end": converted.mjd_end,
+            "n_antennas": converted.n_antennas,
+            "n_integrations": converted.n_integrations,
+            "n_channels": converted.n_channels,
+            "pb_corrected": False,
             "pb_centre_deg": list(converted.track.centre),
             "pointing_azel_deg": [converted.track.az_deg, converted.track.alt_deg],
-            "input_bytes": converted.input_bytes, "ms_bytes": ms_bytes,
+            "input_bytes": converted.input_bytes,
+            "ms_bytes": ms_bytes,
             "images_bytes": images_bytes,
             "ms_path": str(final / converted.ms_path.name) if self.settings.keep_ms else None,
         }
-        products = {"MFS-image": mfs, **{f"sb-image-{i:02d}": Path(p)
-                                         for i, p in enumerate(subbands)}}
-        return ImagingResult(mfs, "wsclean", "MFS-image" if kept["mfs_is_mfs"] else "image",
-                             False, products, metadata, timings)
+        products = {
+            "MFS-image": mfs,
+            **{f"sb-image-{i:02d}": Path(p) for i, p in enumerate(subbands)},
+        }
+        return ImagingResult(
+            mfs,
+            "wsclean",
+            "MFS-image" if kept["mfs_is_mfs"] else "image",
+            False,
+            products,
+            metadata,
+            timings,
+        )
 
     def command(self, observation: ConvertedObservation, prefix: Path) -> list[str]:
         """The WSClean command line for one converted observation."""
@@ -159,11 +188,28 @@ class WSCleanImager(Imager):
         scale = s.scale_arcsec or self._default_scale_arcsec(observation)
         size = s.size or self._default_size(observation, scale)
         channels = min(s.channels_out, observation.n_channels)
-        args = [s.binary, "-name", str(prefix), "-size", str(size), str(size),
-                "-scale", f"{scale:.4g}asec", "-weight", *s.weight, "-use-wgridder",
-                "-niter", str(s.niter), "-mgain", f"{s.mgain:g}",
-                "-auto-threshold", f"{s.auto_threshold:g}", "-auto-mask", f"{s.auto_mask:g}",
-                "-no-update-model-required"]
+        args = [
+            s.binary,
+            "-name",
+            str(prefix),
+            "-size",
+            str(size),
+            str(size),
+            "-scale",
+            f"{scale:.4g}asec",
+            "-weight",
+            *s.weight,
+            "-use-wgridder",
+            "-niter",
+            str(s.niter),
+            "-mgain",
+            f"{s.mgain:g}",
+            "-auto-threshold",
+            f"{s.auto_threshold:g}",
+            "-auto-mask",
+            f"{s.auto_mask:g}",
+            "-no-update-model-required",
+        ]
         if channels > 1:
             args += ["-channels-out", str(channels), "-join-channels"]
             if s.fit_spectral_pol:
@@ -180,28 +226,39 @@ class WSCleanImager(Imager):
     def _default_size(self, observation: ConvertedObservation, scale_arcsec: float) -> int:
         track = observation.track
         ra, dec = track.centres()
-        drift = math.degrees(math.acos(min(1.0, _cos_separation(ra[0], dec[0], ra[-1],
-                                                                 dec[-1]))))
+        drift = math.degrees(math.acos(min(1.0, _cos_separation(ra[0], dec[0], ra[-1], dec[-1]))))
         fov_deg = self.settings.fov_pb_fwhm * self.beam.fwhm_deg(observation.freq_min_hz) + drift
         pixels = int(math.ceil(fov_deg * 3600.0 / scale_arcsec))
         return pixels + (-pixels) % 16
 
     def _run(self, args: list[str]) -> None:
         if wsclean_available(args[0]) is None:
-            raise ImagingError(f"WSClean not found ({args[0]!r}): install the Debian/Ubuntu "
-                               "package 'wsclean' or set stream.wsclean.binary")
+            raise ImagingError(
+                f"WSClean not found ({args[0]!r}): install the Debian/Ubuntu "
+                "package 'wsclean' or set stream.wsclean.binary"
+            )
         try:
-            done = subprocess.run(command_dying_with_parent(args), capture_output=True, text=True,
-                                  timeout=self.timeout_s, check=False)
+            done = subprocess.run(
+                command_dying_with_parent(args),
+                capture_output=True,
+                text=True,
+                timeout=self.timeout_s,
+                check=False,
+            )
         except subprocess.TimeoutExpired as exc:
-            raise ImagingError(f"WSClean timed out after {self.timeout_s:g} s: "
-                               f"{text_tail(exc.stdout)}") from exc
+            raise ImagingError(
+                f"WSClean timed out after {self.timeout_s:g} s: {text_tail(exc.stdout)}"
+            ) from exc
         except OSError as exc:
-            raise ImagingError(f"WSClean could not start ({args[0]}): {exc}; install the "
-                               "Debian/Ubuntu package 'wsclean'") from exc
+            raise ImagingError(
+                f"WSClean could not start ({args[0]}): {exc}; install the "
+                "Debian/Ubuntu package 'wsclean'"
+            ) from exc
         if done.returncode != 0:
-            raise ImagingError(f"WSClean exited with status {done.returncode}: "
-                               f"{_wsclean_error(done.stdout, done.stderr)}")
+            raise ImagingError(
+                f"WSClean exited with status {done.returncode}: "
+                f"{_wsclean_error(done.stdout, done.stderr)}"
+            )
 
     def _keep_and_fix(self, work: Path, key: str, observation: ConvertedObservation) -> dict:
         """Delete the products not kept, fix the headers of the rest; the kept images."""
@@ -229,10 +286,18 @@ def _fix_header(path: Path, observation: ConvertedObservation, beam: PrimaryBeam
     with fits.open(path, mode="update") as hdul:
         header = hdul[0].header
         low, high = _band(header, observation)
-        track = BeamTrack(beam, observation.track.start_ra_deg, observation.track.start_dec_deg,
-                          observation.track.end_ra_deg, observation.track.end_dec_deg,
-                          observation.track.n_times, low, high,
-                          az_deg=observation.track.az_deg, alt_deg=observation.track.alt_deg)
+        track = BeamTrack(
+            beam,
+            observation.track.start_ra_deg,
+            observation.track.start_dec_deg,
+            observation.track.end_ra_deg,
+            observation.track.end_dec_deg,
+            observation.track.n_times,
+            low,
+            high,
+            az_deg=observation.track.az_deg,
+            alt_deg=observation.track.alt_deg,
+        )
         header["RADESYS"] = ("ICRS", "reference frame of the celestial axes")
         header["TIMESYS"] = ("UTC", "time scale of DATE-OBS, DATE-END")
         start = Time(observation.mjd_start, format="mjd", scale="utc")
@@ -261,8 +326,11 @@ def _band(header: fits.Header, observation: ConvertedObservation) -> tuple[float
 def _wsclean_error(stdout: str | None, stderr: str | None) -> str:
     """WSClean's own error message (it prints exceptions as ``+ >>> message`` on stdout), else
     the end of its output."""
-    messages = [line.split(">>>", 1)[1].strip() for line in (stdout or "").splitlines()
-                if line.lstrip("+ ").startswith(">>>")]
+    messages = [
+        line.split(">>>", 1)[1].strip()
+        for line in (stdout or "").splitlines()
+        if line.lstrip("+ ").startswith(">>>")
+    ]
     if messages:
         return "; ".join(messages)
     return text_tail("\n".join(part for part in (stderr, stdout) if part))

@@ -37,8 +37,7 @@ from dsa110_contimg.jobs.service import ACTIVE_ITEM_STATES
 from dsa110_contimg.jobs.worker import ItemOutcome, claim_item, process_item, worker_name
 from dsa110_contimg.process_lifetime import exit_with_parent
 
-__all__ = ["SchedulerLostError", "execute_next", "jobs_finished", "queue_empty", "run_job",
-           "serve"]
+__all__ = ["SchedulerLostError", "execute_next", "jobs_finished", "queue_empty", "run_job", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +59,32 @@ def jobs_finished(job_ids: Iterable[int], url: str | None = None) -> bool:
     """True when none of ``job_ids`` is pending or running any more."""
     ids = list(job_ids)
     with session_scope(url) as session:
-        return not session.scalar(select(func.count()).select_from(BatchJob).where(
-            BatchJob.id.in_(ids), BatchJob.status.in_(("pending", "running"))))
+        return not session.scalar(
+            select(func.count())
+            .select_from(BatchJob)
+            .where(BatchJob.id.in_(ids), BatchJob.status.in_(("pending", "running")))
+        )
 
 
 def queue_empty(url: str | None = None) -> bool:
     """True when no job item is pending or running."""
     with session_scope(url) as session:
-        return not session.scalar(select(func.count()).select_from(BatchJobItem).where(
-            BatchJobItem.status.in_(ACTIVE_ITEM_STATES)))
+        return not session.scalar(
+            select(func.count())
+            .select_from(BatchJobItem)
+            .where(BatchJobItem.status.in_(ACTIVE_ITEM_STATES))
+        )
 
 
-def run_job(job_id: int, *, executor: str | None = None, workers: int | None = None,
-            scheduler: str | None = None, url: str | None = None,
-            progress: Callable[[ItemOutcome], None] | None = None) -> list[ItemOutcome]:
+def run_job(
+    job_id: int,
+    *,
+    executor: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    url: str | None = None,
+    progress: Callable[[ItemOutcome], None] | None = None,
+) -> list[ItemOutcome]:
     """Serve the queue until every item of ``job_id`` has ended; return their outcomes.
 
     Items of other jobs with a higher priority (live products) are served on the way; their
@@ -81,8 +92,9 @@ def run_job(job_id: int, *, executor: str | None = None, workers: int | None = N
     """
     url = url or get_settings().database_url
     with session_scope(url) as session:
-        item_ids = set(session.scalars(select(BatchJobItem.id).where(
-            BatchJobItem.job_id == job_id)).all())
+        item_ids = set(
+            session.scalars(select(BatchJobItem.id).where(BatchJobItem.job_id == job_id)).all()
+        )
 
     outcomes: list[ItemOutcome] = []
 
@@ -92,14 +104,26 @@ def run_job(job_id: int, *, executor: str | None = None, workers: int | None = N
             if progress is not None:
                 progress(outcome)
 
-    serve(lambda: jobs_finished([job_id], url), executor=executor, workers=workers,
-          scheduler=scheduler, url=url, progress=keep)
+    serve(
+        lambda: jobs_finished([job_id], url),
+        executor=executor,
+        workers=workers,
+        scheduler=scheduler,
+        url=url,
+        progress=keep,
+    )
     return outcomes
 
 
-def serve(finished: Callable[[], bool], *, executor: str | None = None,
-          workers: int | None = None, scheduler: str | None = None, url: str | None = None,
-          progress: Callable[[ItemOutcome], None] | None = None) -> int:
+def serve(
+    finished: Callable[[], bool],
+    *,
+    executor: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    url: str | None = None,
+    progress: Callable[[ItemOutcome], None] | None = None,
+) -> int:
     """Process queue items on a pool until ``finished()`` is true; return how many ended.
 
     Parameters
@@ -134,9 +158,14 @@ def serve(finished: Callable[[], bool], *, executor: str | None = None,
                 dispatch.run(pool)
             return dispatch.n_items
         except SchedulerLostError as exc:
-            log.warning("Dask scheduler %s: %s; the local pool of %d process(es) takes over "
-                        "for %.0f s, then the scheduler is tried again", scheduler or "(local)",
-                        exc, workers, settings.jobs.dask_retry_s)
+            log.warning(
+                "Dask scheduler %s: %s; the local pool of %d process(es) takes over "
+                "for %.0f s, then the scheduler is tried again",
+                scheduler or "(local)",
+                exc,
+                workers,
+                settings.jobs.dask_retry_s,
+            )
         with _LocalPool(workers) as pool:
             if dispatch.run(pool, for_s=settings.jobs.dask_retry_s):
                 return dispatch.n_items
@@ -161,8 +190,13 @@ class _Pool(Protocol):
 class _Dispatch:
     """Keeps a pool's workers busy with `execute_next` tasks until ``finished()``."""
 
-    def __init__(self, finished: Callable[[], bool], url: str, settings: JobSettings,
-                 progress: Callable[[ItemOutcome], None] | None) -> None:
+    def __init__(
+        self,
+        finished: Callable[[], bool],
+        url: str,
+        settings: JobSettings,
+        progress: Callable[[ItemOutcome], None] | None,
+    ) -> None:
         self.finished, self.url, self.settings = finished, url, settings
         self.progress = progress
         self.n_items = 0
@@ -204,8 +238,11 @@ class _LocalPool:
     def __init__(self, workers: int) -> None:
         self.capacity = workers
         self._executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=exit_with_parent, initargs=(os.getpid(),))
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        )
 
     def __enter__(self) -> _LocalPool:
         return self
@@ -232,15 +269,24 @@ class _DaskPool:
         # Imported here: distributed takes about a second to import, and only this path needs it.
         from distributed import Client, LocalCluster
 
-        self._cluster = None if scheduler else LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        self._cluster = (
+            None
+            if scheduler
+            else LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+        )
         try:
             self._client = Client(scheduler or self._cluster, timeout=10)
         except (OSError, TimeoutError) as exc:
             self.close()
             raise SchedulerLostError(f"cannot connect ({type(exc).__name__}: {exc})") from exc
-        log.info("Dask scheduler %s: %d worker thread(s); dashboard %s",
-                 self._client.scheduler.address, self.capacity, self._client.dashboard_link)
+        log.info(
+            "Dask scheduler %s: %d worker thread(s); dashboard %s",
+            self._client.scheduler.address,
+            self.capacity,
+            self._client.dashboard_link,
+        )
 
     def __enter__(self) -> _DaskPool:
         return self

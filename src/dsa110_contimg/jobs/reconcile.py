@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -56,9 +56,13 @@ class ReconcileReport:
         return self.missing + self.failed + self.stale + self.stuck
 
 
-def reconcile(*, params: PhotometryParams | None = None,
-              retry_failed: Literal["all", "changed", "none"] = "all",
-              dry_run: bool = False, url: str | None = None) -> ReconcileReport:
+def reconcile(
+    *,
+    params: PhotometryParams | None = None,
+    retry_failed: Literal["all", "changed", "none"] = "all",
+    dry_run: bool = False,
+    url: str | None = None,
+) -> ReconcileReport:
     """Find products whose photometry is missing, failed, stale or stuck and queue them.
 
     Parameters
@@ -76,20 +80,35 @@ def reconcile(*, params: PhotometryParams | None = None,
     params = params or PhotometryParams.from_settings(get_settings())
     digest = params.digest()
     report = ReconcileReport()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with session_scope(url) as session:
-        catalogue_time = session.scalar(select(Catalog.ingested_at).where(
-            Catalog.name == params.catalog.lower()))
-        live = set(session.scalars(select(BatchJobItem.data_id).where(
-            BatchJobItem.status.in_(ACTIVE_ITEM_STATES))))
-        report.expired_leases = len(session.scalars(select(BatchJobItem.id).where(
-            BatchJobItem.status == "running", BatchJobItem.lease_expires_at < now)).all())
+        catalogue_time = session.scalar(
+            select(Catalog.ingested_at).where(Catalog.name == params.catalog.lower())
+        )
+        live = set(
+            session.scalars(
+                select(BatchJobItem.data_id).where(BatchJobItem.status.in_(ACTIVE_ITEM_STATES))
+            )
+        )
+        report.expired_leases = len(
+            session.scalars(
+                select(BatchJobItem.id).where(
+                    BatchJobItem.status == "running", BatchJobItem.lease_expires_at < now
+                )
+            ).all()
+        )
         rows = session.execute(
-            select(DataRegistry.data_id, DataRegistry.photometry_status,
-                   DataRegistry.photometry_updated_at, DataRegistry.stage_path,
-                   DataRegistry.published_path, BatchJob.params_hash)
+            select(
+                DataRegistry.data_id,
+                DataRegistry.photometry_status,
+                DataRegistry.photometry_updated_at,
+                DataRegistry.stage_path,
+                DataRegistry.published_path,
+                BatchJob.params_hash,
+            )
             .outerjoin(BatchJob, BatchJob.id == DataRegistry.photometry_job_id)
-            .order_by(DataRegistry.id)).all()
+            .order_by(DataRegistry.id)
+        ).all()
     for row in rows:
         reason = _reason(row, digest, catalogue_time, live, retry_failed)
         if reason is not None:
@@ -98,10 +117,13 @@ def reconcile(*, params: PhotometryParams | None = None,
         report.job_id = create_batch_photometry_job(report.queued, params=params, url=url)
     for reason in ("missing", "failed", "stale", "stuck"):
         if getattr(report, reason):
-            log.warning("reconcile: %d product(s) with %s photometry %s (e.g. %s)",
-                        len(getattr(report, reason)), reason,
-                        "found" if dry_run else f"queued in job {report.job_id}",
-                        getattr(report, reason)[0])
+            log.warning(
+                "reconcile: %d product(s) with %s photometry %s (e.g. %s)",
+                len(getattr(report, reason)),
+                reason,
+                "found" if dry_run else f"queued in job {report.job_id}",
+                getattr(report, reason)[0],
+            )
     return report
 
 
@@ -124,16 +146,16 @@ class PeriodicSweep:
         return reconcile(retry_failed="changed", url=self.url)
 
 
-def _reason(row, digest: str, catalogue_time: datetime | None, live: set[str],
-            retry_failed: str) -> str | None:
+def _reason(
+    row, digest: str, catalogue_time: datetime | None, live: set[str], retry_failed: str
+) -> str | None:
     status = row.photometry_status
     if status is None:
         return "missing"
     if status in ACTIVE_ITEM_STATES:
         return None if row.data_id in live else "stuck"
     measured_at = row.photometry_updated_at or 0.0
-    catalogue_changed = (catalogue_time is not None
-                         and _unix(catalogue_time) > measured_at)
+    catalogue_changed = catalogue_time is not None and _unix(catalogue_time) > measured_at
     if status == "failed":
         if retry_failed == "all":
             return "failed"
@@ -147,7 +169,7 @@ def _reason(row, digest: str, catalogue_time: datetime | None, live: set[str],
 
 def _unix(moment: datetime) -> float:
     if moment.tzinfo is None:  # SQLite returns naive UTC
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 

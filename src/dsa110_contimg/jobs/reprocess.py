@@ -78,22 +78,31 @@ class ReprocessSummary:
         return measured / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def count_products(since_mjd: float, until_mjd: float, data_type: str | None = None,
-                   url: str | None = None) -> int:
+def count_products(
+    since_mjd: float, until_mjd: float, data_type: str | None = None, url: str | None = None
+) -> int:
     """Products observed in [``since_mjd``, ``until_mjd``] (of ``data_type`` when given)."""
-    query = select(func.count()).select_from(Product).where(*_in_range(since_mjd, until_mjd,
-                                                                        data_type))
+    query = (
+        select(func.count()).select_from(Product).where(*_in_range(since_mjd, until_mjd, data_type))
+    )
     with session_scope(url) as session:
         return int(session.scalar(query))
 
 
-def reprocess_range(since_mjd: float, until_mjd: float, *,
-                    params: PhotometryParams | None = None, data_type: str | None = None,
-                    chunk: int = 500, executor: str | None = None, workers: int | None = None,
-                    scheduler: str | None = None, queue_only: bool = False,
-                    url: str | None = None,
-                    progress: Callable[[ReprocessProgress], None] | None = None,
-                    ) -> ReprocessSummary:
+def reprocess_range(
+    since_mjd: float,
+    until_mjd: float,
+    *,
+    params: PhotometryParams | None = None,
+    data_type: str | None = None,
+    chunk: int = 500,
+    executor: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    queue_only: bool = False,
+    url: str | None = None,
+    progress: Callable[[ReprocessProgress], None] | None = None,
+) -> ReprocessSummary:
     """Measure every product observed in [``since_mjd``, ``until_mjd``] with ``params``.
 
     Parameters
@@ -123,28 +132,51 @@ def reprocess_range(since_mjd: float, until_mjd: float, *,
         while feeder.queue_next():
             pass
     else:
-        serve(feeder.finished, executor=executor, workers=workers, scheduler=scheduler,
-              url=url)
+        serve(feeder.finished, executor=executor, workers=workers, scheduler=scheduler, url=url)
     feeder.update()
     with session_scope(url) as session:
-        rows = session.scalar(select(func.coalesce(func.sum(
-            func.coalesce(BatchJobItem.n_measured, 0) + func.coalesce(BatchJobItem.n_failed, 0)),
-            0)).where(BatchJobItem.job_id.in_(feeder.job_ids)))
-    summary = ReprocessSummary(feeder.state, int(rows), time.perf_counter() - start,
-                               sorted(feeder.job_ids))
-    log.info("reprocess MJD %s–%s: %d products, %d already measured, %d completed, %d failed, "
-             "%d rows in %.1f s", since_mjd, until_mjd, summary.progress.total,
-             summary.progress.skipped, summary.progress.completed, summary.progress.failed,
-             summary.rows, summary.elapsed_s)
+        rows = session.scalar(
+            select(
+                func.coalesce(
+                    func.sum(
+                        func.coalesce(BatchJobItem.n_measured, 0)
+                        + func.coalesce(BatchJobItem.n_failed, 0)
+                    ),
+                    0,
+                )
+            ).where(BatchJobItem.job_id.in_(feeder.job_ids))
+        )
+    summary = ReprocessSummary(
+        feeder.state, int(rows), time.perf_counter() - start, sorted(feeder.job_ids)
+    )
+    log.info(
+        "reprocess MJD %s–%s: %d products, %d already measured, %d completed, %d failed, "
+        "%d rows in %.1f s",
+        since_mjd,
+        until_mjd,
+        summary.progress.total,
+        summary.progress.skipped,
+        summary.progress.completed,
+        summary.progress.failed,
+        summary.rows,
+        summary.elapsed_s,
+    )
     return summary
 
 
 class _Feeder:
     """Queues the range chunk by chunk, keeping `_QUEUED_CHUNKS` chunks ahead of the workers."""
 
-    def __init__(self, since_mjd: float, until_mjd: float, params: PhotometryParams,
-                 data_type: str | None, chunk: int, url: str,
-                 progress: Callable[[ReprocessProgress], None] | None) -> None:
+    def __init__(
+        self,
+        since_mjd: float,
+        until_mjd: float,
+        params: PhotometryParams,
+        data_type: str | None,
+        chunk: int,
+        url: str,
+        progress: Callable[[ReprocessProgress], None] | None,
+    ) -> None:
         self.params, self.url, self.progress = params, url, progress
         self.state = ReprocessProgress(count_products(since_mjd, until_mjd, data_type, url))
         self.job_ids: set[int] = set()
@@ -157,8 +189,9 @@ class _Feeder:
     def finished(self) -> bool:
         """Queue chunks while fewer than `_QUEUED_CHUNKS` are outstanding, report progress;
         True once the range is exhausted and every queued job has ended."""
-        self._outstanding = [jobs for jobs in self._outstanding
-                             if not jobs_finished(jobs, self.url)]
+        self._outstanding = [
+            jobs for jobs in self._outstanding if not jobs_finished(jobs, self.url)
+        ]
         while len(self._outstanding) < _QUEUED_CHUNKS and self.queue_next():
             pass
         self.update()
@@ -171,8 +204,9 @@ class _Feeder:
             if not data_ids:
                 continue
             waiting = self._active_jobs(data_ids)
-            job_id = create_batch_photometry_job(data_ids, params=self.params,
-                                                 priority=PRIORITY_REPROCESS, url=self.url)
+            job_id = create_batch_photometry_job(
+                data_ids, params=self.params, priority=PRIORITY_REPROCESS, url=self.url
+            )
             jobs = waiting | {job_id}
             self.job_ids |= jobs
             self._outstanding.append(jobs)
@@ -185,10 +219,12 @@ class _Feeder:
         if not self.job_ids:
             return
         with session_scope(self.url) as session:
-            completed, failed = session.execute(select(
-                func.coalesce(func.sum(BatchJob.n_completed), 0),
-                func.coalesce(func.sum(BatchJob.n_failed), 0)).where(
-                BatchJob.id.in_(self.job_ids))).one()
+            completed, failed = session.execute(
+                select(
+                    func.coalesce(func.sum(BatchJob.n_completed), 0),
+                    func.coalesce(func.sum(BatchJob.n_failed), 0),
+                ).where(BatchJob.id.in_(self.job_ids))
+            ).one()
         changed = (completed, failed) != (self.state.completed, self.state.failed)
         self.state.completed, self.state.failed = int(completed), int(failed)
         if changed and self.progress is not None:
@@ -198,25 +234,39 @@ class _Feeder:
         """Jobs already holding a queued or running item of these products and parameters
         (an earlier, interrupted reprocess): waited for, never queued twice."""
         with session_scope(self.url) as session:
-            return set(session.scalars(select(BatchJobItem.job_id).distinct().where(
-                BatchJobItem.data_id.in_(data_ids),
-                BatchJobItem.params_hash == self.params.digest(),
-                BatchJobItem.status.in_(ACTIVE_ITEM_STATES))).all())
+            return set(
+                session.scalars(
+                    select(BatchJobItem.job_id)
+                    .distinct()
+                    .where(
+                        BatchJobItem.data_id.in_(data_ids),
+                        BatchJobItem.params_hash == self.params.digest(),
+                        BatchJobItem.status.in_(ACTIVE_ITEM_STATES),
+                    )
+                ).all()
+            )
 
 
-def _chunks(since_mjd: float, until_mjd: float, data_type: str | None, digest: str,
-            size: int, url: str) -> Iterator[tuple[list[str], int]]:
+def _chunks(
+    since_mjd: float, until_mjd: float, data_type: str | None, digest: str, size: int, url: str
+) -> Iterator[tuple[list[str], int]]:
     """``(data_ids still to measure, number already measured)`` per chunk of ``size``
     products, in observation order (keyset pagination: one chunk in memory at a time)."""
     measured = exists().where(
         Photometry.product_id == Product.id,
-        Photometry.params_id == select(PhotometryParamSet.id).where(
-            PhotometryParamSet.params_hash == digest).scalar_subquery())
+        Photometry.params_id
+        == select(PhotometryParamSet.id)
+        .where(PhotometryParamSet.params_hash == digest)
+        .scalar_subquery(),
+    )
     after = None
     while True:
-        query = (select(Product.mjd_mid, Product.id, Product.data_id, measured.label("done"))
-                 .where(*_in_range(since_mjd, until_mjd, data_type))
-                 .order_by(Product.mjd_mid, Product.id).limit(size))
+        query = (
+            select(Product.mjd_mid, Product.id, Product.data_id, measured.label("done"))
+            .where(*_in_range(since_mjd, until_mjd, data_type))
+            .order_by(Product.mjd_mid, Product.id)
+            .limit(size)
+        )
         if after is not None:
             query = query.where(tuple_(Product.mjd_mid, Product.id) > after)
         with session_scope(url) as session:

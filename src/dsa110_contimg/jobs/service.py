@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select, update
@@ -70,11 +70,14 @@ class JobSummary:
         return self.n_items - self.n_completed - self.n_failed - self.n_cancelled
 
 
-def create_batch_photometry_job(products: Sequence[str | Path], *,
-                                params: PhotometryParams | None = None,
-                                source_ids: Sequence[int] | None = None,
-                                priority: int = PRIORITY_SUBMITTED,
-                                url: str | None = None) -> int:
+def create_batch_photometry_job(
+    products: Sequence[str | Path],
+    *,
+    params: PhotometryParams | None = None,
+    source_ids: Sequence[int] | None = None,
+    priority: int = PRIORITY_SUBMITTED,
+    url: str | None = None,
+) -> int:
     """Queue forced photometry of ``products`` and return the job id.
 
     Parameters
@@ -98,28 +101,51 @@ def create_batch_photometry_job(products: Sequence[str | Path], *,
     params = params or PhotometryParams()
     digest = params.digest()
     data_ids = [_data_id(p, url) for p in products]
-    sources = ({"source_ids": [int(s) for s in source_ids]} if source_ids is not None
-               else {"catalog": params.catalog, "radius_deg": params.radius_deg})
-    now = datetime.now(timezone.utc)
+    sources = (
+        {"source_ids": [int(s) for s in source_ids]}
+        if source_ids is not None
+        else {"catalog": params.catalog, "radius_deg": params.radius_deg}
+    )
+    now = datetime.now(UTC)
     with session_scope(url) as session:
-        active = dict(session.execute(
-            select(BatchJobItem.data_id, BatchJobItem.job_id).where(
-                BatchJobItem.data_id.in_(data_ids), BatchJobItem.params_hash == digest,
-                BatchJobItem.status.in_(ACTIVE_ITEM_STATES))).all())
+        active = dict(
+            session.execute(
+                select(BatchJobItem.data_id, BatchJobItem.job_id).where(
+                    BatchJobItem.data_id.in_(data_ids),
+                    BatchJobItem.params_hash == digest,
+                    BatchJobItem.status.in_(ACTIVE_ITEM_STATES),
+                )
+            ).all()
+        )
         todo = [d for d in dict.fromkeys(data_ids) if d not in active]
         if not todo:
             job_id = active[data_ids[0]]
-            log.info("photometry of %d product(s) already queued in job %d", len(data_ids),
-                     job_id)
+            log.info("photometry of %d product(s) already queued in job %d", len(data_ids), job_id)
             return job_id
-        job = BatchJob(kind="photometry", status="pending", params=params.model_dump(mode="json"),
-                       params_hash=digest, n_items=len(todo), n_completed=0, n_failed=0,
-                       created_at=now)
+        job = BatchJob(
+            kind="photometry",
+            status="pending",
+            params=params.model_dump(mode="json"),
+            params_hash=digest,
+            n_items=len(todo),
+            n_completed=0,
+            n_failed=0,
+            created_at=now,
+        )
         session.add(job)
         session.flush()
-        session.add_all(BatchJobItem(job_id=job.id, data_id=d, status="pending", sources=sources,
-                                     params_hash=digest, attempts=0, priority=priority)
-                        for d in todo)
+        session.add_all(
+            BatchJobItem(
+                job_id=job.id,
+                data_id=d,
+                status="pending",
+                sources=sources,
+                params_hash=digest,
+                attempts=0,
+                priority=priority,
+            )
+            for d in todo
+        )
         job_id = job.id
         # In the same transaction: a worker never claims an item whose product is not pending.
         for data_id in todo:
@@ -128,33 +154,48 @@ def create_batch_photometry_job(products: Sequence[str | Path], *,
     return job_id
 
 
-def list_jobs(*, status: str | None = None, limit: int = 50, offset: int = 0,
-              url: str | None = None) -> list[JobSummary]:
+def list_jobs(
+    *, status: str | None = None, limit: int = 50, offset: int = 0, url: str | None = None
+) -> list[JobSummary]:
     """Jobs, newest first."""
     query = select(BatchJob).order_by(BatchJob.id.desc()).limit(limit).offset(offset)
     if status:
         query = query.where(BatchJob.status == status)
     with session_scope(url) as session:
         jobs = session.scalars(query).all()
-        cancelled = dict(session.execute(
-            select(BatchJobItem.job_id, func.count()).where(
-                BatchJobItem.job_id.in_([job.id for job in jobs]),
-                BatchJobItem.status == "cancelled").group_by(BatchJobItem.job_id)).all())
+        cancelled = dict(
+            session.execute(
+                select(BatchJobItem.job_id, func.count())
+                .where(
+                    BatchJobItem.job_id.in_([job.id for job in jobs]),
+                    BatchJobItem.status == "cancelled",
+                )
+                .group_by(BatchJobItem.job_id)
+            ).all()
+        )
         return [_summary(job, n_cancelled=cancelled.get(job.id, 0)) for job in jobs]
 
 
 def job_counts(*, url: str | None = None) -> dict[str, int]:
     """Number of jobs in each status (statuses without jobs are absent)."""
     with session_scope(url) as session:
-        return {status: int(n) for status, n in session.execute(
-            select(BatchJob.status, func.count()).group_by(BatchJob.status))}
+        return {
+            status: int(n)
+            for status, n in session.execute(
+                select(BatchJob.status, func.count()).group_by(BatchJob.status)
+            )
+        }
 
 
 def item_counts(*, url: str | None = None) -> dict[str, int]:
     """Number of job items in each status; ``pending`` + ``running`` is the queue depth."""
     with session_scope(url) as session:
-        return {status: int(n) for status, n in session.execute(
-            select(BatchJobItem.status, func.count()).group_by(BatchJobItem.status))}
+        return {
+            status: int(n)
+            for status, n in session.execute(
+                select(BatchJobItem.status, func.count()).group_by(BatchJobItem.status)
+            )
+        }
 
 
 def get_job(job_id: int, *, url: str | None = None) -> JobSummary:
@@ -169,14 +210,28 @@ def get_job(job_id: int, *, url: str | None = None) -> JobSummary:
         job = session.get(BatchJob, job_id)
         if job is None:
             raise NotFoundError(f"no batch job {job_id}")
-        items = session.scalars(select(BatchJobItem).where(BatchJobItem.job_id == job_id)
-                                .order_by(BatchJobItem.id)).all()
-        return _summary(job, tuple(
-            {"id": i.id, "data_id": i.data_id, "status": i.status, "attempts": i.attempts,
-             "error": i.error, "n_measured": i.n_measured, "n_failed": i.n_failed,
-             "lease_owner": i.lease_owner, "started_at": i.started_at,
-             "finished_at": i.finished_at} for i in items),
-            n_cancelled=sum(i.status == "cancelled" for i in items))
+        items = session.scalars(
+            select(BatchJobItem).where(BatchJobItem.job_id == job_id).order_by(BatchJobItem.id)
+        ).all()
+        return _summary(
+            job,
+            tuple(
+                {
+                    "id": i.id,
+                    "data_id": i.data_id,
+                    "status": i.status,
+                    "attempts": i.attempts,
+                    "error": i.error,
+                    "n_measured": i.n_measured,
+                    "n_failed": i.n_failed,
+                    "lease_owner": i.lease_owner,
+                    "started_at": i.started_at,
+                    "finished_at": i.finished_at,
+                }
+                for i in items
+            ),
+            n_cancelled=sum(i.status == "cancelled" for i in items),
+        )
 
 
 def cancel_job(job_id: int, *, url: str | None = None) -> JobSummary:
@@ -185,15 +240,19 @@ def cancel_job(job_id: int, *, url: str | None = None) -> JobSummary:
         job = session.get(BatchJob, job_id)
         if job is None:
             raise NotFoundError(f"no batch job {job_id}")
-        cancelled = session.scalars(select(BatchJobItem.data_id).where(
-            BatchJobItem.job_id == job_id, BatchJobItem.status == "pending")).all()
-        session.execute(update(BatchJobItem).where(
-            BatchJobItem.job_id == job_id, BatchJobItem.status == "pending").values(
-            status="cancelled", error="job cancelled",
-            finished_at=datetime.now(timezone.utc)))
+        cancelled = session.scalars(
+            select(BatchJobItem.data_id).where(
+                BatchJobItem.job_id == job_id, BatchJobItem.status == "pending"
+            )
+        ).all()
+        session.execute(
+            update(BatchJobItem)
+            .where(BatchJobItem.job_id == job_id, BatchJobItem.status == "pending")
+            .values(status="cancelled", error="job cancelled", finished_at=datetime.now(UTC))
+        )
         if job.status in ("pending", "running"):
             job.status = "cancelled"
-            job.finished_at = datetime.now(timezone.utc)
+            job.finished_at = datetime.now(UTC)
     for data_id in cancelled:
         update_photometry_status(data_id, "failed", error=f"job {job_id} cancelled", url=url)
     return get_job(job_id, url=url)
@@ -204,14 +263,26 @@ def _data_id(product: str | Path, url: str | None) -> str:
     if path.suffix.lower() in (".fits", ".fit", ".fts") or path.is_file():
         return register_data(path, url=url)
     with session_scope(url) as session:
-        found = session.scalar(select(func.count()).select_from(DataRegistry).where(
-            DataRegistry.data_id == str(product)))
+        found = session.scalar(
+            select(func.count())
+            .select_from(DataRegistry)
+            .where(DataRegistry.data_id == str(product))
+        )
     if not found:
         raise UnknownDataError(f"{product!r} is neither a FITS file nor a registered data_id")
     return str(product)
 
 
-def _summary(job: BatchJob, items: tuple[dict, ...] = (), *,
-             n_cancelled: int = 0) -> JobSummary:
-    return JobSummary(job.id, job.status, job.n_items, job.n_completed, job.n_failed,
-                      job.created_at, job.finished_at, job.params, items, n_cancelled)
+def _summary(job: BatchJob, items: tuple[dict, ...] = (), *, n_cancelled: int = 0) -> JobSummary:
+    return JobSummary(
+        job.id,
+        job.status,
+        job.n_items,
+        job.n_completed,
+        job.n_failed,
+        job.created_at,
+        job.finished_at,
+        job.params,
+        items,
+        n_cancelled,
+    )

@@ -21,16 +21,26 @@ from dsa110_contimg.imaging.fits_io import Image
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import PRIORITY_LIVE, create_batch_photometry_job
 
-__all__ = ["request_missing_photometry", "trigger_photometry", "trigger_photometry_for_image",
-           "trigger_photometry_for_mosaic"]
+__all__ = [
+    "request_missing_photometry",
+    "trigger_photometry",
+    "trigger_photometry_for_image",
+    "trigger_photometry_for_mosaic",
+]
 
 log = logging.getLogger(__name__)
 
 
-def trigger_photometry(path: str | Path, data_type: str = "image",
-                       sources: Table | Sequence[int] | None = None, *,
-                       params: PhotometryParams | None = None, image: Image | None = None,
-                       metadata: dict | None = None, url: str | None = None) -> tuple[str, int]:
+def trigger_photometry(
+    path: str | Path,
+    data_type: str = "image",
+    sources: Table | Sequence[int] | None = None,
+    *,
+    params: PhotometryParams | None = None,
+    image: Image | None = None,
+    metadata: dict | None = None,
+    url: str | None = None,
+) -> tuple[str, int]:
     """Register a product (idempotent) and queue its forced photometry.
 
     Parameters
@@ -66,32 +76,41 @@ def trigger_photometry(path: str | Path, data_type: str = "image",
         # twice. Measuring again is a reprocess (`jobs.service.reprocess`, reconciliation).
         log.info("%s: photometry already %s in job %d", data_id, status.status, status.job_id)
         return data_id, status.job_id
-    job_id = create_batch_photometry_job([data_id], params=params,
-                                         source_ids=_source_ids(sources),
-                                         priority=PRIORITY_LIVE, url=url)
+    job_id = create_batch_photometry_job(
+        [data_id], params=params, source_ids=_source_ids(sources), priority=PRIORITY_LIVE, url=url
+    )
     log.info("%s: photometry queued in job %d (catalogue %s)", data_id, job_id, params.catalog)
     return data_id, job_id
 
 
-def trigger_photometry_for_image(image_path: str | Path,
-                                 sources: Table | Sequence[int] | None = None, *,
-                                 params: PhotometryParams | None = None,
-                                 url: str | None = None) -> int:
+def trigger_photometry_for_image(
+    image_path: str | Path,
+    sources: Table | Sequence[int] | None = None,
+    *,
+    params: PhotometryParams | None = None,
+    url: str | None = None,
+) -> int:
     """Register an image and queue its photometry; returns the job id (see `trigger_photometry`)."""
     return trigger_photometry(image_path, "image", sources, params=params, url=url)[1]
 
 
-def trigger_photometry_for_mosaic(mosaic_path: str | Path,
-                                  sources: Table | Sequence[int] | None = None, *,
-                                  params: PhotometryParams | None = None,
-                                  metadata: dict | None = None, url: str | None = None) -> int:
+def trigger_photometry_for_mosaic(
+    mosaic_path: str | Path,
+    sources: Table | Sequence[int] | None = None,
+    *,
+    params: PhotometryParams | None = None,
+    metadata: dict | None = None,
+    url: str | None = None,
+) -> int:
     """Register a mosaic and queue its photometry; returns the job id (see `trigger_photometry`)."""
-    return trigger_photometry(mosaic_path, "mosaic", sources, params=params, metadata=metadata,
-                              url=url)[1]
+    return trigger_photometry(
+        mosaic_path, "mosaic", sources, params=params, metadata=metadata, url=url
+    )[1]
 
 
-def request_missing_photometry(data_id: str, *, params: PhotometryParams | None = None,
-                               url: str | None = None) -> int | None:
+def request_missing_photometry(
+    data_id: str, *, params: PhotometryParams | None = None, url: str | None = None
+) -> int | None:
     """Queue the photometry of a registered product that never had it requested.
 
     Finalizing and publishing wait for a product's photometry
@@ -121,10 +140,13 @@ def request_missing_photometry(data_id: str, *, params: PhotometryParams | None 
     if get_photometry_status(data_id, url=url).status is not None:
         return None
     params = params or PhotometryParams.from_settings(get_settings())
-    job_id = create_batch_photometry_job([data_id], params=params, priority=PRIORITY_LIVE,
-                                         url=url)
-    log.warning("%s: photometry was never requested; queued in job %d (the product is "
-                "finalized and published once it has completed or failed)", data_id, job_id)
+    job_id = create_batch_photometry_job([data_id], params=params, priority=PRIORITY_LIVE, url=url)
+    log.warning(
+        "%s: photometry was never requested; queued in job %d (the product is "
+        "finalized and published once it has completed or failed)",
+        data_id,
+        job_id,
+    )
     return job_id
 
 

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,7 @@ __all__ = ["ItemOutcome", "claim_item", "process_item", "run_worker", "worker_na
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class ItemOutcome:
     """How one item ended (``status`` is completed, failed or pending for a retry)."""
@@ -74,8 +75,13 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def claim_item(worker: str, *, item_id: int | None = None, settings: JobSettings | None = None,
-               url: str | None = None) -> int | None:
+def claim_item(
+    worker: str,
+    *,
+    item_id: int | None = None,
+    settings: JobSettings | None = None,
+    url: str | None = None,
+) -> int | None:
     """Atomically claim the next due item (or ``item_id``); None when there is none.
 
     Items are claimed by descending priority, then in queue order: live products before
@@ -89,14 +95,21 @@ def claim_item(worker: str, *, item_id: int | None = None, settings: JobSettings
     settings = settings or get_settings().jobs
     now = _now()
     due = or_(
-        and_(BatchJobItem.status == "pending",
-             or_(BatchJobItem.not_before.is_(None), BatchJobItem.not_before <= now)),
-        and_(BatchJobItem.status == "running", BatchJobItem.lease_expires_at < now))
+        and_(
+            BatchJobItem.status == "pending",
+            or_(BatchJobItem.not_before.is_(None), BatchJobItem.not_before <= now),
+        ),
+        and_(BatchJobItem.status == "running", BatchJobItem.lease_expires_at < now),
+    )
     _fail_exhausted(and_(due, BatchJobItem.attempts >= settings.max_attempts), settings, url)
     claimable = and_(due, BatchJobItem.attempts < settings.max_attempts)
-    candidate = (select(BatchJobItem.id).join(BatchJob, BatchJob.id == BatchJobItem.job_id)
-                 .where(claimable, BatchJob.status.in_(("pending", "running")))
-                 .order_by(BatchJobItem.priority.desc(), BatchJobItem.id).limit(1))
+    candidate = (
+        select(BatchJobItem.id)
+        .join(BatchJob, BatchJob.id == BatchJobItem.job_id)
+        .where(claimable, BatchJob.status.in_(("pending", "running")))
+        .order_by(BatchJobItem.priority.desc(), BatchJobItem.id)
+        .limit(1)
+    )
     if item_id is not None:
         candidate = candidate.where(BatchJobItem.id == item_id)
     engine = get_engine(url)
@@ -106,20 +119,26 @@ def claim_item(worker: str, *, item_id: int | None = None, settings: JobSettings
         claimed = conn.execute(
             update(BatchJobItem)
             .where(BatchJobItem.id == candidate.scalar_subquery(), claimable)
-            .values(status="running", lease_owner=worker,
-                    lease_expires_at=now + timedelta(seconds=settings.lease_s),
-                    attempts=BatchJobItem.attempts + 1, started_at=now)
-            .returning(BatchJobItem.id, BatchJobItem.job_id)).first()
+            .values(
+                status="running",
+                lease_owner=worker,
+                lease_expires_at=now + timedelta(seconds=settings.lease_s),
+                attempts=BatchJobItem.attempts + 1,
+                started_at=now,
+            )
+            .returning(BatchJobItem.id, BatchJobItem.job_id)
+        ).first()
         if claimed is None:
             return None
-        conn.execute(update(BatchJob).where(BatchJob.id == claimed.job_id,
-                                            BatchJob.status == "pending")
-                     .values(status="running", started_at=now))
+        conn.execute(
+            update(BatchJob)
+            .where(BatchJob.id == claimed.job_id, BatchJob.status == "pending")
+            .values(status="running", started_at=now)
+        )
     return claimed.id
 
 
-def _fail_exhausted(exhausted: ColumnElement[bool], settings: JobSettings,
-                    url: str | None) -> None:
+def _fail_exhausted(exhausted: ColumnElement[bool], settings: JobSettings, url: str | None) -> None:
     """Fail the due items that have used every attempt (``exhausted`` selects them).
 
     Such an item is either ``running`` with an expired lease — its worker died during the last
@@ -128,28 +147,49 @@ def _fail_exhausted(exhausted: ColumnElement[bool], settings: JobSettings,
     follow as for any failure.
     """
     with session_scope(url) as session:
-        rows = session.execute(select(BatchJobItem.id, BatchJobItem.data_id,
-                                      BatchJobItem.status, BatchJobItem.attempts,
-                                      BatchJobItem.lease_owner, BatchJobItem.error)
-                               .where(exhausted)).all()
+        rows = session.execute(
+            select(
+                BatchJobItem.id,
+                BatchJobItem.data_id,
+                BatchJobItem.status,
+                BatchJobItem.attempts,
+                BatchJobItem.lease_owner,
+                BatchJobItem.error,
+            ).where(exhausted)
+        ).all()
     for row in rows:
         if row.status == "running" and row.error is None:
-            reason = (f"worker died {row.attempts} times while processing "
-                      f"(jobs.max_attempts = {settings.max_attempts}; last worker "
-                      f"{row.lease_owner})")
+            reason = (
+                f"worker died {row.attempts} times while processing "
+                f"(jobs.max_attempts = {settings.max_attempts}; last worker "
+                f"{row.lease_owner})"
+            )
         elif row.status == "running":
-            reason = (f"worker {row.lease_owner} died while processing attempt {row.attempts} "
-                      f"of {settings.max_attempts}; an earlier attempt ended with {row.error}")
+            reason = (
+                f"worker {row.lease_owner} died while processing attempt {row.attempts} "
+                f"of {settings.max_attempts}; an earlier attempt ended with {row.error}"
+            )
         else:
-            reason = (f"{row.attempts} attempts already made; jobs.max_attempts = "
-                      f"{settings.max_attempts} (last error: {row.error})")
+            reason = (
+                f"{row.attempts} attempts already made; jobs.max_attempts = "
+                f"{settings.max_attempts} (last error: {row.error})"
+            )
         log.warning("%s: item %d failed for good: %s", row.data_id, row.id, reason)
-        _finish(row.id, row.data_id, row.lease_owner, "failed", error=reason, url=url,
-                from_status=row.status, unless_renewed=True)
+        _finish(
+            row.id,
+            row.data_id,
+            row.lease_owner,
+            "failed",
+            error=reason,
+            url=url,
+            from_status=row.status,
+            unless_renewed=True,
+        )
 
 
-def process_item(item_id: int, worker: str, *, settings: JobSettings | None = None,
-                 url: str | None = None) -> ItemOutcome:
+def process_item(
+    item_id: int, worker: str, *, settings: JobSettings | None = None, url: str | None = None
+) -> ItemOutcome:
     """Measure a claimed item's product and record the outcome (never raises for bad data)."""
     settings = settings or get_settings().jobs
     with session_scope(url) as session:
@@ -173,41 +213,81 @@ def process_item(item_id: int, worker: str, *, settings: JobSettings | None = No
     except ContimgError as exc:
         if not exc.retryable:  # retrying cannot fix it: the reason is the item's error
             return _finish(item_id, data_id, worker, "failed", error=_reason(exc), url=url)
-        log.warning("%s: item %d, attempt %d: %s error: %s", data_id, item_id, attempts,
-                    exc.kind, exc)
+        log.warning(
+            "%s: item %d, attempt %d: %s error: %s", data_id, item_id, attempts, exc.kind, exc
+        )
         return _retry_or_fail(item_id, data_id, worker, exc, attempts, settings, url)
     except Exception as exc:  # noqa: BLE001 - a worker must survive any item; recorded below
-        log.exception("%s: unexpected error (a bug) in item %d (attempt %d)", data_id, item_id,
-                      attempts)
+        log.exception(
+            "%s: unexpected error (a bug) in item %d (attempt %d)", data_id, item_id, attempts
+        )
         return _retry_or_fail(item_id, data_id, worker, exc, attempts, settings, url)
     peaks = np.asarray(table["peak_jyb"], dtype=float)
-    outcome = _finish(item_id, data_id, worker, "completed", n_measured=int(np.isfinite(peaks).sum()),
-                      n_failed=int((~np.isfinite(peaks)).sum()), error=spectra_note, url=url)
+    outcome = _finish(
+        item_id,
+        data_id,
+        worker,
+        "completed",
+        n_measured=int(np.isfinite(peaks).sum()),
+        n_failed=int((~np.isfinite(peaks)).sum()),
+        error=spectra_note,
+        url=url,
+    )
     snr = np.asarray(table["snr"], dtype=float)
     median_snr = float(np.median(snr[np.isfinite(snr)])) if np.isfinite(snr).any() else math.nan
-    log.info("%s: %d sources measured (median S/N %.1f), %d unmeasurable, in %.2f s (item %d)",
-             data_id, outcome.n_measured, median_snr, outcome.n_failed,
-             time.perf_counter() - start, item_id)
+    log.info(
+        "%s: %d sources measured (median S/N %.1f), %d unmeasurable, in %.2f s (item %d)",
+        data_id,
+        outcome.n_measured,
+        median_snr,
+        outcome.n_failed,
+        time.perf_counter() - start,
+        item_id,
+    )
     if outcome.n_failed:
         flags = np.asarray(table["flags"])[~np.isfinite(peaks)]
-        log.warning("%s: %d of %d sources unmeasurable: %s", data_id, outcome.n_failed,
-                    len(peaks), _flag_counts(flags))
+        log.warning(
+            "%s: %d of %d sources unmeasurable: %s",
+            data_id,
+            outcome.n_failed,
+            len(peaks),
+            _flag_counts(flags),
+        )
     return outcome
 
 
-def _retry_or_fail(item_id: int, data_id: str, worker: str, exc: Exception, attempts: int,
-                   settings: JobSettings, url: str | None) -> ItemOutcome:
+def _retry_or_fail(
+    item_id: int,
+    data_id: str,
+    worker: str,
+    exc: Exception,
+    attempts: int,
+    settings: JobSettings,
+    url: str | None,
+) -> ItemOutcome:
     """Put the item back with exponential backoff while attempts remain, else fail it."""
     if attempts < settings.max_attempts:
         delay = settings.retry_backoff_s * 2 ** (attempts - 1)
-        return _finish(item_id, data_id, worker, "pending", error=_reason(exc), url=url,
-                       retry_in_s=delay)
-    return _finish(item_id, data_id, worker, "failed",
-                   error=f"{_reason(exc)} (after {attempts} attempts)", url=url)
+        return _finish(
+            item_id, data_id, worker, "pending", error=_reason(exc), url=url, retry_in_s=delay
+        )
+    return _finish(
+        item_id,
+        data_id,
+        worker,
+        "failed",
+        error=f"{_reason(exc)} (after {attempts} attempts)",
+        url=url,
+    )
 
 
-def run_worker(*, worker: str | None = None, stop_when_idle: bool = False,
-               settings: JobSettings | None = None, url: str | None = None) -> int:
+def run_worker(
+    *,
+    worker: str | None = None,
+    stop_when_idle: bool = False,
+    settings: JobSettings | None = None,
+    url: str | None = None,
+) -> int:
     """Claim and process items until stopped (SIGTERM/SIGINT finish the current item first).
 
     Returns the number of items processed. With ``stop_when_idle`` it returns as soon as no item
@@ -248,8 +328,7 @@ class _Heartbeat:
     def __init__(self, item_id: int, worker: str, lease_s: float, url: str | None) -> None:
         self.item_id, self.worker, self.lease_s, self.url = item_id, worker, lease_s, url
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True,
-                                        name=f"lease-{item_id}")
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"lease-{item_id}")
 
     def __enter__(self) -> _Heartbeat:
         self._thread.start()
@@ -262,17 +341,27 @@ class _Heartbeat:
     def _beat(self) -> None:
         while not self._stop.wait(self.lease_s / 3.0):
             with get_engine(self.url).begin() as conn:
-                renewed = conn.execute(update(BatchJobItem).where(
-                    BatchJobItem.id == self.item_id, BatchJobItem.status == "running",
-                    BatchJobItem.lease_owner == self.worker).values(
-                    lease_expires_at=_now() + timedelta(seconds=self.lease_s))).rowcount
+                renewed = conn.execute(
+                    update(BatchJobItem)
+                    .where(
+                        BatchJobItem.id == self.item_id,
+                        BatchJobItem.status == "running",
+                        BatchJobItem.lease_owner == self.worker,
+                    )
+                    .values(lease_expires_at=_now() + timedelta(seconds=self.lease_s))
+                ).rowcount
             if not renewed:
                 log.warning("item %d: lease lost by %s", self.item_id, self.worker)
                 return
 
 
-def _measure(path: str | Path, sources: dict, params: PhotometryParams, url: str | None,
-             metadata: str | None = None):
+def _measure(
+    path: str | Path,
+    sources: dict,
+    params: PhotometryParams,
+    url: str | None,
+    metadata: str | None = None,
+):
     image = load_image(path)
     check_image(image)  # before any catalogue query: pixels and beam that can be measured
     require_observation_time(image)  # rows without a time cannot enter light curves
@@ -280,15 +369,26 @@ def _measure(path: str | Path, sources: dict, params: PhotometryParams, url: str
     if "source_ids" in sources:
         targets = select_targets(image, source_ids=sources["source_ids"], url=url)
     else:
-        targets = select_targets(image, catalog=sources.get("catalog", params.catalog),
-                                 radius_deg=sources.get("radius_deg", params.radius_deg),
-                                 options=params.fitting, url=url)
-    return measure_targets(image, targets, options=params.fitting,
-                           primary_beam=params.primary_beam.beam(), **maps)
+        targets = select_targets(
+            image,
+            catalog=sources.get("catalog", params.catalog),
+            radius_deg=sources.get("radius_deg", params.radius_deg),
+            options=params.fitting,
+            url=url,
+        )
+    return measure_targets(
+        image, targets, options=params.fitting, primary_beam=params.primary_beam.beam(), **maps
+    )
 
 
-def _measure_spectra(data_id: str, table, metadata: str | None, params: PhotometryParams,
-                     digest: str, url: str | None) -> str | None:
+def _measure_spectra(
+    data_id: str,
+    table,
+    metadata: str | None,
+    params: PhotometryParams,
+    digest: str,
+    url: str | None,
+) -> str | None:
     """Measure and store the sub-band spectra of the sources in ``table`` (the product's MFS
     photometry) when the registry metadata lists sub-band images and spectra are enabled.
 
@@ -308,23 +408,38 @@ def _measure_spectra(data_id: str, table, metadata: str | None, params: Photomet
     rows = table[stored]
     start = time.perf_counter()
     try:
-        measured = measure_subbands(images, rows["ra_deg"], rows["dec_deg"],
-                                    names=list(rows["name"]), source_ids=list(rows["source_id"]),
-                                    options=params.fitting,
-                                    primary_beam=params.primary_beam.beam())
+        measured = measure_subbands(
+            images,
+            rows["ra_deg"],
+            rows["dec_deg"],
+            names=list(rows["name"]),
+            source_ids=list(rows["source_id"]),
+            options=params.fitting,
+            primary_beam=params.primary_beam.beam(),
+        )
     except (InputError, NotFoundError) as exc:
         note = f"sub-band spectra not measured: {_reason(exc)}"
         log.warning("%s: %s", data_id, note)
         return note
-    result = spectra(measured, target_snr=params.adaptive.target_snr,
-                     max_width=params.adaptive.max_width, bridge_gaps=params.adaptive.bridge_gaps,
-                     max_curvature_err=params.adaptive.max_curvature_err)
+    result = spectra(
+        measured,
+        target_snr=params.adaptive.target_snr,
+        max_width=params.adaptive.max_width,
+        bridge_gaps=params.adaptive.bridge_gaps,
+        max_curvature_err=params.adaptive.max_curvature_err,
+    )
     n_bins = spectra_insert(data_id, result, params_hash=digest, url=url)
     fitted = np.isfinite(np.asarray(result["alpha"], dtype=float)) if len(result) else []
-    log.info("%s: sub-band spectra of %d sources in %d sub-bands: %d bins, %d spectral "
-             "indices, in %.2f s", data_id, len(rows), len(images), n_bins,
-             len(set(np.asarray(result["source_id"])[fitted].tolist())) if len(result) else 0,
-             time.perf_counter() - start)
+    log.info(
+        "%s: sub-band spectra of %d sources in %d sub-bands: %d bins, %d spectral "
+        "indices, in %.2f s",
+        data_id,
+        len(rows),
+        len(images),
+        n_bins,
+        len(set(np.asarray(result["source_id"])[fitted].tolist())) if len(result) else 0,
+        time.perf_counter() - start,
+    )
     return None
 
 
@@ -340,66 +455,120 @@ def _noise_map(metadata: str | None) -> dict:
     if noise_map is None:
         return {}
     if not Path(noise_map).is_file():
-        raise NotFoundError(f"noise map {noise_map} named in the registry metadata does "
-                            "not exist")
+        raise NotFoundError(f"noise map {noise_map} named in the registry metadata does not exist")
     return {"rms_map": noise_map}
 
 
-def _finish(item_id: int, data_id: str, worker: str | None, status: str, *,
-            n_measured: int = 0, n_failed: int = 0, error: str | None = None,
-            url: str | None = None, retry_in_s: float = 0.0, from_status: str = "running",
-            unless_renewed: bool = False) -> ItemOutcome:
+def _finish(
+    item_id: int,
+    data_id: str,
+    worker: str | None,
+    status: str,
+    *,
+    n_measured: int = 0,
+    n_failed: int = 0,
+    error: str | None = None,
+    url: str | None = None,
+    retry_in_s: float = 0.0,
+    from_status: str = "running",
+    unless_renewed: bool = False,
+) -> ItemOutcome:
     """Record an item's end (if ``worker`` still holds it) and update counters in O(1).
 
     ``from_status`` is the status the item must still have; with ``unless_renewed`` the item's
     lease must still be expired (a dead worker's item, failed by another worker).
     """
     now = _now()
-    values = {"status": status, "error": error, "n_measured": n_measured,
-              "n_failed": n_failed, "lease_owner": None, "lease_expires_at": None}
+    values = {
+        "status": status,
+        "error": error,
+        "n_measured": n_measured,
+        "n_failed": n_failed,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
     if status == "pending":
         values["not_before"] = now + timedelta(seconds=retry_in_s)
     else:
         values["finished_at"] = now
-    held_by = (BatchJobItem.lease_owner.is_(None) if worker is None
-               else BatchJobItem.lease_owner == worker)
+    held_by = (
+        BatchJobItem.lease_owner.is_(None) if worker is None else BatchJobItem.lease_owner == worker
+    )
     still = [BatchJobItem.id == item_id, BatchJobItem.status == from_status, held_by]
     if unless_renewed and from_status == "running":
         still.append(BatchJobItem.lease_expires_at < now)
     with get_engine(url).begin() as conn:
-        held = conn.execute(update(BatchJobItem).where(*still).values(**values)
-                            .returning(BatchJobItem.job_id)).first()
+        held = conn.execute(
+            update(BatchJobItem).where(*still).values(**values).returning(BatchJobItem.job_id)
+        ).first()
         if held is None:
             if unless_renewed:
                 return ItemOutcome(item_id, data_id, "lost-lease", n_measured, n_failed, error)
-            log.warning("%s: item %d was re-claimed after this worker's lease expired; "
-                        "its result stays (rows are idempotent) but the item is not updated",
-                        data_id, item_id)
+            log.warning(
+                "%s: item %d was re-claimed after this worker's lease expired; "
+                "its result stays (rows are idempotent) but the item is not updated",
+                data_id,
+                item_id,
+            )
             return ItemOutcome(item_id, data_id, "lost-lease", n_measured, n_failed, error)
         if status in ("completed", "failed"):
             counter = BatchJob.n_completed if status == "completed" else BatchJob.n_failed
-            job = conn.execute(update(BatchJob).where(BatchJob.id == held.job_id)
-                               .values({counter: counter + 1})
-                               .returning(BatchJob.n_items, BatchJob.n_completed,
-                                          BatchJob.n_failed, BatchJob.status)).first()
-            if (job.n_completed + job.n_failed >= job.n_items
-                    and job.status in ("pending", "running")):
-                final = ("completed" if job.n_failed == 0 else
-                         "failed" if job.n_completed == 0 else "completed_with_errors")
-                conn.execute(update(BatchJob).where(BatchJob.id == held.job_id)
-                             .values(status=final, finished_at=now))
+            job = conn.execute(
+                update(BatchJob)
+                .where(BatchJob.id == held.job_id)
+                .values({counter: counter + 1})
+                .returning(
+                    BatchJob.n_items, BatchJob.n_completed, BatchJob.n_failed, BatchJob.status
+                )
+            ).first()
+            if job.n_completed + job.n_failed >= job.n_items and job.status in (
+                "pending",
+                "running",
+            ):
+                final = (
+                    "completed"
+                    if job.n_failed == 0
+                    else "failed"
+                    if job.n_completed == 0
+                    else "completed_with_errors"
+                )
+                conn.execute(
+                    update(BatchJob)
+                    .where(BatchJob.id == held.job_id)
+                    .values(status=final, finished_at=now)
+                )
     registry_status = "pending" if status == "pending" else status
-    _set_registry(data_id, registry_status, item_id, url, error=error, n_measured=n_measured,
-                  n_failed=n_failed)
+    _set_registry(
+        data_id,
+        registry_status,
+        item_id,
+        url,
+        error=error,
+        n_measured=n_measured,
+        n_failed=n_failed,
+    )
     return ItemOutcome(item_id, data_id, status, n_measured, n_failed, error)
 
 
-def _set_registry(data_id: str, status: str, item_id: int, url: str | None, *,
-                  error: str | None = None, n_measured: int | None = None,
-                  n_failed: int | None = None) -> None:
+def _set_registry(
+    data_id: str,
+    status: str,
+    item_id: int,
+    url: str | None,
+    *,
+    error: str | None = None,
+    n_measured: int | None = None,
+    n_failed: int | None = None,
+) -> None:
     try:
-        update_photometry_status(data_id, status, error=error if status == "failed" else None,
-                                 n_measured=n_measured, n_failed=n_failed, url=url)
+        update_photometry_status(
+            data_id,
+            status,
+            error=error if status == "failed" else None,
+            n_measured=n_measured,
+            n_failed=n_failed,
+            url=url,
+        )
     except InvalidTransitionError as exc:
         log.warning("%s: registry not updated for item %d: %s", data_id, item_id, exc)
 
@@ -415,7 +584,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _in_main_thread() -> bool:

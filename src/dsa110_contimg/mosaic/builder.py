@@ -146,10 +146,16 @@ def noise_map_path(mosaic_path: str | Path) -> Path:
     return mosaic_path.with_name(mosaic_path.name.removesuffix(".fits") + "-noise.fits")
 
 
-def build_mosaic(image_paths: Sequence[str | Path], output_path: str | Path, *,
-                 primary_beam: PrimaryBeam | None = None, pb_min: float = 0.1,
-                 beam_tolerance: float = 0.01, min_inputs: int = 1,
-                 on_bad_input: Literal["raise", "skip"] = "raise") -> MosaicResult:
+def build_mosaic(
+    image_paths: Sequence[str | Path],
+    output_path: str | Path,
+    *,
+    primary_beam: PrimaryBeam | None = None,
+    pb_min: float = 0.1,
+    beam_tolerance: float = 0.01,
+    min_inputs: int = 1,
+    on_bad_input: Literal["raise", "skip"] = "raise",
+) -> MosaicResult:
     """Combine images into a PB²/noise²-weighted linear mosaic and write it and its noise map.
 
     Parameters
@@ -198,13 +204,16 @@ def build_mosaic(image_paths: Sequence[str | Path], output_path: str | Path, *,
     start = time.perf_counter()
     inputs, skipped = _plan_inputs([Path(p) for p in image_paths], on_bad_input)
     if len(inputs) < max(min_inputs, 1):
-        raise MosaicError(f"{output_path.name}: {len(inputs)} usable input image(s), at least "
-                          f"{max(min_inputs, 1)} needed"
-                          + (f" ({len(skipped)} unreadable)" if skipped else ""))
+        raise MosaicError(
+            f"{output_path.name}: {len(inputs)} usable input image(s), at least "
+            f"{max(min_inputs, 1)} needed" + (f" ({len(skipped)} unreadable)" if skipped else "")
+        )
     common = _common_beam([i.beam for i in inputs])
     out_wcs, shape = find_optimal_celestial_wcs(
-        [(i.shape, i.wcs) for i in inputs], projection=_projection(inputs[0].wcs),
-        resolution=min(min(_pixel_scales_deg(i.wcs)) for i in inputs) * u.deg)
+        [(i.shape, i.wcs) for i in inputs],
+        projection=_projection(inputs[0].wcs),
+        resolution=min(min(_pixel_scales_deg(i.wcs)) for i in inputs) * u.deg,
+    )
     timings["plan"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -214,15 +223,23 @@ def build_mosaic(image_paths: Sequence[str | Path], output_path: str | Path, *,
     for item in inputs:
         image = load_image(item.path)
         values, weight, how, was_convolved = _weighted_plane(
-            image, common, primary_beam=primary_beam or PrimaryBeam(), pb_min=pb_min,
-            beam_tolerance=beam_tolerance)
+            image,
+            common,
+            primary_beam=primary_beam or PrimaryBeam(),
+            pb_min=pb_min,
+            beam_tolerance=beam_tolerance,
+        )
         del image
         totals.append(float(weight.sum()))
         _accumulate(np.stack([values * weight, weight]), item.wcs, out_wcs, sum_wi, sum_w)
         weighting.append(how)
         convolved.append(was_convolved)
-        log.debug("%s: reprojected (%s weights%s)", item.path.name, how,
-                  ", convolved to the common beam" if was_convolved else "")
+        log.debug(
+            "%s: reprojected (%s weights%s)",
+            item.path.name,
+            how,
+            ", convolved to the common beam" if was_convolved else "",
+        )
     timings["reproject"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -239,14 +256,22 @@ def build_mosaic(image_paths: Sequence[str | Path], output_path: str | Path, *,
     weights = np.asarray(totals)
     mjd_mid = float(np.sum(weights * [i.mjd_mid for i in inputs]) / weights.sum())
     freqs = [(i.freq_hz, t) for i, t in zip(inputs, weights) if i.freq_hz is not None]
-    freq_hz = (float(sum(f * t for f, t in freqs) / sum(t for _, t in freqs))
-               if freqs else None)
+    freq_hz = float(sum(f * t for f, t in freqs) / sum(t for _, t in freqs)) if freqs else None
     result = MosaicResult(
-        path=output_path, noise_path=noise_map_path(output_path),
-        inputs=tuple(i.path for i in inputs), skipped=skipped, weighting=tuple(weighting),
-        convolved=tuple(convolved), beam=common, mjd_start=min(i.mjd_start for i in inputs),
-        mjd_mid=mjd_mid, mjd_end=max(i.mjd_end for i in inputs), freq_hz=freq_hz,
-        shape=(int(shape[0]), int(shape[1])), timings_s=timings)
+        path=output_path,
+        noise_path=noise_map_path(output_path),
+        inputs=tuple(i.path for i in inputs),
+        skipped=skipped,
+        weighting=tuple(weighting),
+        convolved=tuple(convolved),
+        beam=common,
+        mjd_start=min(i.mjd_start for i in inputs),
+        mjd_mid=mjd_mid,
+        mjd_end=max(i.mjd_end for i in inputs),
+        freq_hz=freq_hz,
+        shape=(int(shape[0]), int(shape[1])),
+        timings_s=timings,
+    )
     header = _header(out_wcs, result, inputs[0].header)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     _write(output_path, mosaic, header)
@@ -254,9 +279,17 @@ def build_mosaic(image_paths: Sequence[str | Path], output_path: str | Path, *,
     header.add_history("Noise map: 1/sqrt(sum of inverse-variance weights)")
     _write(result.noise_path, noise, header)
     timings["write"] = time.perf_counter() - start
-    log.info("mosaic %s: %d images, %dx%d px, beam %.1f\"x%.1f\" PA %.0f, %.1f s",
-             output_path.name, len(inputs), shape[1], shape[0], common.major_arcsec,
-             common.minor_arcsec, common.pa_deg, sum(timings.values()))
+    log.info(
+        'mosaic %s: %d images, %dx%d px, beam %.1f"x%.1f" PA %.0f, %.1f s',
+        output_path.name,
+        len(inputs),
+        shape[1],
+        shape[0],
+        common.major_arcsec,
+        common.minor_arcsec,
+        common.pa_deg,
+        sum(timings.values()),
+    )
     return result
 
 
@@ -276,9 +309,19 @@ def _plan_inputs(paths: list[Path], on_bad_input: str) -> tuple[list[_Input], di
             log.warning("mosaic input %s left out: %s", path, exc)
             skipped[path] = str(exc)
             continue
-        inputs.append(_Input(path, image.shape, image.wcs, image.beam, image.mjd_start,
-                             image.mjd_mid, image.mjd_end or image.mjd_mid, image.freq_hz,
-                             image.header))
+        inputs.append(
+            _Input(
+                path,
+                image.shape,
+                image.wcs,
+                image.beam,
+                image.mjd_start,
+                image.mjd_mid,
+                image.mjd_end or image.mjd_mid,
+                image.freq_hz,
+                image.header,
+            )
+        )
     return inputs, skipped
 
 
@@ -287,26 +330,34 @@ def _common_beam(beams: list[Beam]) -> Beam:
     first = beams[0]
     if all(b == first for b in beams):
         return first
-    radio = Beams(major=[b.major_arcsec for b in beams] * u.arcsec,
-                  minor=[b.minor_arcsec for b in beams] * u.arcsec,
-                  pa=[b.pa_deg for b in beams] * u.deg)
+    radio = Beams(
+        major=[b.major_arcsec for b in beams] * u.arcsec,
+        minor=[b.minor_arcsec for b in beams] * u.arcsec,
+        pa=[b.pa_deg for b in beams] * u.deg,
+    )
     common = radio.common_beam()
-    return Beam(float(common.major.to_value(u.arcsec)), float(common.minor.to_value(u.arcsec)),
-                float(common.pa.to_value(u.deg)) % 180.0)
+    return Beam(
+        float(common.major.to_value(u.arcsec)),
+        float(common.minor.to_value(u.arcsec)),
+        float(common.pa.to_value(u.deg)) % 180.0,
+    )
 
 
 def _radio_beam(beam: Beam) -> RadioBeam:
-    return RadioBeam(major=beam.major_arcsec * u.arcsec, minor=beam.minor_arcsec * u.arcsec,
-                     pa=beam.pa_deg * u.deg)
+    return RadioBeam(
+        major=beam.major_arcsec * u.arcsec,
+        minor=beam.minor_arcsec * u.arcsec,
+        pa=beam.pa_deg * u.deg,
+    )
 
 
 def _area(beam: Beam) -> float:
     return beam.major_arcsec * beam.minor_arcsec
 
 
-def _weighted_plane(image: Image, common: Beam, *, primary_beam: PrimaryBeam,
-                    pb_min: float, beam_tolerance: float
-                    ) -> tuple[np.ndarray, np.ndarray, str, bool]:
+def _weighted_plane(
+    image: Image, common: Beam, *, primary_beam: PrimaryBeam, pb_min: float, beam_tolerance: float
+) -> tuple[np.ndarray, np.ndarray, str, bool]:
     """PB-corrected values (0 where unused) and their inverse-variance weights (0 there)."""
     rms = _companion_plane(image, (f"{image.path.stem}-rms.fits",))
     pb = _companion_plane(image, _pb_names(image.path))
@@ -390,42 +441,58 @@ def _convolve_to(values: np.ndarray, beam: Beam, common: Beam, image: Image) -> 
     scale = min(image.pixel_scale_arcsec) * u.arcsec
     # Oversampled (the kernel can be narrower than a pixel across) and normalised to unit sum,
     # so that the convolution conserves flux.
-    kernel = np.asarray(kernel_beam.as_kernel(scale, mode="oversample", factor=10).array,
-                        dtype=np.float64)
+    kernel = np.asarray(
+        kernel_beam.as_kernel(scale, mode="oversample", factor=10).array, dtype=np.float64
+    )
     kernel /= kernel.sum()
     valid = np.isfinite(values)
     filled = np.where(valid, values, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        smoothed = (signal.fftconvolve(filled, kernel, mode="same")
-                    / signal.fftconvolve(valid.astype(np.float64), kernel, mode="same"))
+        smoothed = signal.fftconvolve(filled, kernel, mode="same") / signal.fftconvolve(
+            valid.astype(np.float64), kernel, mode="same"
+        )
     smoothed *= _area(common) / _area(beam)
     return np.where(valid, smoothed, np.nan).astype(np.float32)
 
 
-def _accumulate(stack: np.ndarray, in_wcs: WCS, out_wcs: WCS, sum_wi: np.ndarray,
-                sum_w: np.ndarray) -> None:
+def _accumulate(
+    stack: np.ndarray, in_wcs: WCS, out_wcs: WCS, sum_wi: np.ndarray, sum_w: np.ndarray
+) -> None:
     """Reproject ``stack = (w·I, w)`` onto the output box it covers, strip by strip, and add."""
     (i0, i1), (j0, j1) = _output_box(stack.shape[1:], in_wcs, out_wcs, sum_w.shape)
     if i0 >= i1 or j0 >= j1:
         return
     for s0 in range(j0, j1, _STRIP_ROWS):
         s1 = min(s0 + _STRIP_ROWS, j1)
-        part = reproject_interp((stack, in_wcs), out_wcs[s0:s1, i0:i1],
-                                shape_out=(2, s1 - s0, i1 - i0), return_footprint=False,
-                                roundtrip_coords=False)
+        part = reproject_interp(
+            (stack, in_wcs),
+            out_wcs[s0:s1, i0:i1],
+            shape_out=(2, s1 - s0, i1 - i0),
+            return_footprint=False,
+            roundtrip_coords=False,
+        )
         part = np.nan_to_num(part, nan=0.0, copy=False)
         sum_wi[s0:s1, i0:i1] += part[0]
         sum_w[s0:s1, i0:i1] += part[1]
 
 
-def _output_box(in_shape: tuple[int, int], in_wcs: WCS, out_wcs: WCS,
-                out_shape: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+def _output_box(
+    in_shape: tuple[int, int], in_wcs: WCS, out_wcs: WCS, out_shape: tuple[int, int]
+) -> tuple[tuple[int, int], tuple[int, int]]:
     """The output pixel ranges ``((x0, x1), (y0, y1))`` covering an input's edges."""
     ny, nx = in_shape
-    xs = np.r_[np.linspace(-0.5, nx - 0.5, 64), np.full(64, nx - 0.5),
-               np.linspace(-0.5, nx - 0.5, 64), np.full(64, -0.5)]
-    ys = np.r_[np.full(64, -0.5), np.linspace(-0.5, ny - 0.5, 64), np.full(64, ny - 0.5),
-               np.linspace(-0.5, ny - 0.5, 64)]
+    xs = np.r_[
+        np.linspace(-0.5, nx - 0.5, 64),
+        np.full(64, nx - 0.5),
+        np.linspace(-0.5, nx - 0.5, 64),
+        np.full(64, -0.5),
+    ]
+    ys = np.r_[
+        np.full(64, -0.5),
+        np.linspace(-0.5, ny - 0.5, 64),
+        np.full(64, ny - 0.5),
+        np.linspace(-0.5, ny - 0.5, 64),
+    ]
     world = in_wcs.pixel_to_world_values(xs, ys)
     ox, oy = out_wcs.world_to_pixel_values(*world)
     ok = np.isfinite(ox) & np.isfinite(oy)
@@ -464,20 +531,27 @@ def _header(out_wcs: WCS, result: MosaicResult, template: fits.Header) -> fits.H
     header["BMIN"] = result.beam.minor_arcsec / 3600.0
     header["BPA"] = result.beam.pa_deg
     header["TIMESYS"] = "UTC"
-    for key, mjd, comment in (("OBS", result.mjd_start, "start of the first input"),
-                              ("AVG", result.mjd_mid, "weighted mid time of the inputs"),
-                              ("END", result.mjd_end, "end of the last input")):
+    for key, mjd, comment in (
+        ("OBS", result.mjd_start, "start of the first input"),
+        ("AVG", result.mjd_mid, "weighted mid time of the inputs"),
+        ("END", result.mjd_end, "end of the last input"),
+    ):
         header[f"DATE-{key}"] = (Time(mjd, format="mjd", scale="utc").isot, comment)
         header[f"MJD-{key}"] = (mjd, comment)
     if "TELESCOP" in template:
         header["TELESCOP"] = template["TELESCOP"]
     header["NCOMBINE"] = (len(result.inputs), "images combined")
-    header.add_history("Linear mosaic weighted by inverse variance (PB^2/sigma^2), "
-                       "reprojected with reproject_interp (bilinear)")
-    for k, (path, how, conv) in enumerate(zip(result.inputs, result.weighting,
-                                              result.convolved), start=1):
-        header.add_history(f"input {k}: {path.name} ({how} weights"
-                           + (", convolved to common beam)" if conv else ")"))
+    header.add_history(
+        "Linear mosaic weighted by inverse variance (PB^2/sigma^2), "
+        "reprojected with reproject_interp (bilinear)"
+    )
+    for k, (path, how, conv) in enumerate(
+        zip(result.inputs, result.weighting, result.convolved), start=1
+    ):
+        header.add_history(
+            f"input {k}: {path.name} ({how} weights"
+            + (", convolved to common beam)" if conv else ")")
+        )
     return header
 
 

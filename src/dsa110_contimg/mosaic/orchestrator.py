@@ -58,8 +58,14 @@ from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.triggers import trigger_photometry_for_mosaic
 from dsa110_contimg.mosaic.builder import MosaicError, build_mosaic, noise_map_path
 
-__all__ = ["INPUT_RELATIONSHIP", "ImageGroup", "MosaicOutcome", "PassSummary", "plan_groups",
-           "run_once"]
+__all__ = [
+    "INPUT_RELATIONSHIP",
+    "ImageGroup",
+    "MosaicOutcome",
+    "PassSummary",
+    "plan_groups",
+    "run_once",
+]
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +119,9 @@ class PassSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def plan_groups(*, settings: Settings | None = None, url: str | None = None,
-                flush: bool = False) -> tuple[list[ImageGroup], list[tuple[str, str]]]:
+def plan_groups(
+    *, settings: Settings | None = None, url: str | None = None, flush: bool = False
+) -> tuple[list[ImageGroup], list[tuple[str, str]]]:
     """The groups of registered images ready to become mosaics, and those skipped (why).
 
     Parameters
@@ -134,8 +141,11 @@ def plan_groups(*, settings: Settings | None = None, url: str | None = None,
     """
     settings = settings or get_settings()
     cfg = settings.mosaic
-    images = [r for r in unlinked_images(INPUT_RELATIONSHIP, url=url)
-              if r["mjd_mid"] is not None and r["dec_deg"] is not None]
+    images = [
+        r
+        for r in unlinked_images(INPUT_RELATIONSHIP, url=url)
+        if r["mjd_mid"] is not None and r["dec_deg"] is not None
+    ]
     candidates: dict[tuple[int, int], list[dict]] = defaultdict(list)
     for record in images:
         window = math.floor(record["mjd_mid"] * 1440.0 / cfg.window_minutes)
@@ -154,26 +164,37 @@ def plan_groups(*, settings: Settings | None = None, url: str | None = None,
         closed = flush or latest[strip] > window_end
         dec = (strip + 0.5) * cfg.dec_strip_deg - 90.0
         for first in range(0, len(records), cfg.images_per_mosaic):
-            chunk = records[first:first + cfg.images_per_mosaic]
-            group = ImageGroup(strip, window, tuple(r["data_id"] for r in chunk),
-                               tuple(Path(r["path"]) for r in chunk),
-                               tuple(r["mjd_mid"] for r in chunk), dec)
+            chunk = records[first : first + cfg.images_per_mosaic]
+            group = ImageGroup(
+                strip,
+                window,
+                tuple(r["data_id"] for r in chunk),
+                tuple(Path(r["path"]) for r in chunk),
+                tuple(r["mjd_mid"] for r in chunk),
+                dec,
+            )
             if len(chunk) == cfg.images_per_mosaic or (closed and len(chunk) >= cfg.min_images):
                 ready.append(group)
             elif closed:
-                reason = (f"window closed with {len(chunk)} image(s), fewer than "
-                          f"mosaic.min_images = {cfg.min_images}")
-                log.warning("mosaic group %s (%s): not built: %s", group.name,
-                            ", ".join(group.data_ids), reason)
+                reason = (
+                    f"window closed with {len(chunk)} image(s), fewer than "
+                    f"mosaic.min_images = {cfg.min_images}"
+                )
+                log.warning(
+                    "mosaic group %s (%s): not built: %s",
+                    group.name,
+                    ", ".join(group.data_ids),
+                    reason,
+                )
                 skipped.append((group.name, reason))
             else:
-                log.debug("mosaic group %s: %d image(s), window still open", group.name,
-                          len(chunk))
+                log.debug("mosaic group %s: %d image(s), window still open", group.name, len(chunk))
     return ready, skipped
 
 
-def run_once(*, settings: Settings | None = None, url: str | None = None,
-             flush: bool = False) -> PassSummary:
+def run_once(
+    *, settings: Settings | None = None, url: str | None = None, flush: bool = False
+) -> PassSummary:
     """One orchestrator pass: build ready groups, measure and publish staged mosaics.
 
     Parameters
@@ -201,8 +222,9 @@ def run_once(*, settings: Settings | None = None, url: str | None = None,
     built = {o.data_id: o for o in summary.built}
     staged = list_data(data_type="mosaic", status="staging", url=url)[0]
     staged.sort(key=lambda r: (r["mjd_start"] or 0.0, r["data_id"]))
-    outcomes = [built.get(r["data_id"]) or MosaicOutcome(r["data_id"], Path(r["path"]))
-                for r in staged]
+    outcomes = [
+        built.get(r["data_id"]) or MosaicOutcome(r["data_id"], Path(r["path"])) for r in staged
+    ]
     for outcome in outcomes:
         _request_photometry(outcome, settings, url)
     deadline = time.monotonic() + settings.mosaic.photometry_timeout_s
@@ -218,16 +240,21 @@ def _strip(dec_deg: float, width_deg: float) -> int:
     return math.floor((dec_deg + 90.0) / width_deg)
 
 
-def _build_and_register(group: ImageGroup, settings: Settings,
-                        url: str | None) -> MosaicOutcome:
+def _build_and_register(group: ImageGroup, settings: Settings, url: str | None) -> MosaicOutcome:
     cfg = settings.mosaic
     path = Path(cfg.output_dir) / group.name
     outcome = MosaicOutcome("", path, n_images=len(group.data_ids))
     start = time.perf_counter()
     try:
-        result = build_mosaic(group.paths, path, primary_beam=settings.primary_beam.beam(),
-                              pb_min=cfg.pb_min, beam_tolerance=cfg.beam_tolerance,
-                              min_inputs=cfg.min_images, on_bad_input="skip")
+        result = build_mosaic(
+            group.paths,
+            path,
+            primary_beam=settings.primary_beam.beam(),
+            pb_min=cfg.pb_min,
+            beam_tolerance=cfg.beam_tolerance,
+            min_inputs=cfg.min_images,
+            on_bad_input="skip",
+        )
     except (MosaicError, ImageReadError, OSError) as exc:
         outcome.reason = f"not built: {exc}"
         log.warning("mosaic %s (%s): %s", group.name, ", ".join(group.data_ids), outcome.reason)
@@ -235,17 +262,30 @@ def _build_and_register(group: ImageGroup, settings: Settings,
     outcome.timings_s["build"] = time.perf_counter() - start
     start = time.perf_counter()
     used = [d for d, p in zip(group.data_ids, group.paths) if p in result.inputs]
-    outcome.data_id = register_data(result.path, "mosaic", metadata={
-        "noise_map": str(result.noise_path), "inputs": used}, url=url)
+    outcome.data_id = register_data(
+        result.path,
+        "mosaic",
+        metadata={"noise_map": str(result.noise_path), "inputs": used},
+        url=url,
+    )
     for data_id in used:
         link_data(data_id, outcome.data_id, INPUT_RELATIONSHIP, url=url)
     outcome.n_images = len(used)
     outcome.timings_s["register"] = time.perf_counter() - start
     if result.skipped:
-        log.warning("%s: built without %d unreadable input(s): %s", outcome.data_id,
-                    len(result.skipped), "; ".join(result.skipped.values()))
-    log.info("%s: mosaic of %d images built in %.1f s (%s)", outcome.data_id, len(used),
-             outcome.timings_s["build"], result.path)
+        log.warning(
+            "%s: built without %d unreadable input(s): %s",
+            outcome.data_id,
+            len(result.skipped),
+            "; ".join(result.skipped.values()),
+        )
+    log.info(
+        "%s: mosaic of %d images built in %.1f s (%s)",
+        outcome.data_id,
+        len(used),
+        outcome.timings_s["build"],
+        result.path,
+    )
     return outcome
 
 
@@ -256,22 +296,29 @@ def _request_photometry(outcome: MosaicOutcome, settings: Settings, url: str | N
         outcome.job_id, outcome.photometry_status = status.job_id, status.status
         return
     if not settings.photometry.enabled:
-        log.info("%s: photometry disabled (photometry.enabled = false); publishing without it",
-                 outcome.data_id)
+        log.info(
+            "%s: photometry disabled (photometry.enabled = false); publishing without it",
+            outcome.data_id,
+        )
         return
     start = time.perf_counter()
     record = get_data(outcome.data_id, url=url)
     params = PhotometryParams.from_settings(settings)
     outcome.job_id = trigger_photometry_for_mosaic(
-        record["path"], None, params=params,
-        metadata={"noise_map": str(noise_map_path(record["stage_path"]))}, url=url)
+        record["path"],
+        None,
+        params=params,
+        metadata={"noise_map": str(noise_map_path(record["stage_path"]))},
+        url=url,
+    )
     link_photometry_to_data(outcome.data_id, outcome.job_id, url=url)
     outcome.photometry_status = "pending"
     outcome.timings_s["queue"] = time.perf_counter() - start
 
 
-def _photometry_done(outcome: MosaicOutcome, settings: Settings, deadline: float,
-                     url: str | None) -> bool:
+def _photometry_done(
+    outcome: MosaicOutcome, settings: Settings, deadline: float, url: str | None
+) -> bool:
     """Wait (until ``deadline``) for a terminal photometry status when publishing waits."""
     if outcome.photometry_status is None or not settings.publish.wait_for_photometry:
         return True
@@ -284,22 +331,30 @@ def _photometry_done(outcome: MosaicOutcome, settings: Settings, deadline: float
         time.sleep(settings.mosaic.poll_s)
     outcome.timings_s["photometry_wait"] = time.perf_counter() - start
     if not status.terminal:
-        outcome.reason = (f"photometry still {status.status} (job {status.job_id}) after "
-                          f"waiting {settings.mosaic.photometry_timeout_s:g} s; not published "
-                          "yet, retried on the next pass")
+        outcome.reason = (
+            f"photometry still {status.status} (job {status.job_id}) after "
+            f"waiting {settings.mosaic.photometry_timeout_s:g} s; not published "
+            "yet, retried on the next pass"
+        )
         log.warning("%s: %s", outcome.data_id, outcome.reason)
         return False
     outcome.n_measured, outcome.n_failed = status.n_measured, status.n_failed
     if status.status == "failed":
         outcome.photometry_error = status.error
-        log.warning("%s: photometry failed (job %s): %s", outcome.data_id, status.job_id,
-                    status.error)
+        log.warning(
+            "%s: photometry failed (job %s): %s", outcome.data_id, status.job_id, status.error
+        )
     else:
         snr = np.asarray(photometry_for_product(outcome.data_id, url=url)["snr"], dtype=float)
         outcome.median_snr = float(np.nanmedian(snr)) if np.isfinite(snr).any() else None
-        log.info("%s: photometry completed (job %s): %s measured, %s failed, median S/N %s",
-                 outcome.data_id, status.job_id, status.n_measured, status.n_failed,
-                 "n/a" if outcome.median_snr is None else f"{outcome.median_snr:.1f}")
+        log.info(
+            "%s: photometry completed (job %s): %s measured, %s failed, median S/N %s",
+            outcome.data_id,
+            status.job_id,
+            status.n_measured,
+            status.n_failed,
+            "n/a" if outcome.median_snr is None else f"{outcome.median_snr:.1f}",
+        )
     return True
 
 
@@ -313,8 +368,11 @@ def _publish(outcome: MosaicOutcome, settings: Settings, url: str | None) -> Non
         try:
             if finalize_data(outcome.data_id, wait_for_photometry=wait, url=url):
                 outcome.published_path = trigger_auto_publish(
-                    outcome.data_id, settings.publish.published_dir, wait_for_photometry=wait,
-                    url=url)
+                    outcome.data_id,
+                    settings.publish.published_dir,
+                    wait_for_photometry=wait,
+                    url=url,
+                )
             if outcome.published_path is None:
                 reason = "not finalized or auto-publish disabled (see the log)"
         except (FileExistsError, FileNotFoundError) as exc:
@@ -324,8 +382,12 @@ def _publish(outcome: MosaicOutcome, settings: Settings, url: str | None) -> Non
         outcome.reason = f"not published: {reason}"
         log.warning("%s: %s", outcome.data_id, outcome.reason)
         return
-    log.info("%s: published to %s (%s)", outcome.data_id, outcome.published_path,
-             ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in outcome.timings_s.items()))
+    log.info(
+        "%s: published to %s (%s)",
+        outcome.data_id,
+        outcome.published_path,
+        ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in outcome.timings_s.items()),
+    )
 
 
 def _invalid_reason(path: Path, noise_path: Path) -> str | None:

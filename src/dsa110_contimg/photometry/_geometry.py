@@ -27,28 +27,31 @@ _POLE_GUARD_DEG = 85.0
 class KernelForms:
     """Pixel positions and kernel quadratic forms of many positions on one image."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, A: np.ndarray, B: np.ndarray,
-                 C: np.ndarray) -> None:
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, A: np.ndarray, B: np.ndarray, C: np.ndarray
+    ) -> None:
         self.x, self.y, self.A, self.B, self.C = x, y, A, B, C
 
     def subset(self, index: np.ndarray) -> KernelForms:
         """The forms of ``index`` (an integer or boolean index)."""
-        return KernelForms(self.x[index], self.y[index], self.A[index], self.B[index],
-                           self.C[index])
+        return KernelForms(
+            self.x[index], self.y[index], self.A[index], self.B[index], self.C[index]
+        )
 
     def major_fwhm_pix(self) -> np.ndarray:
         """Longest kernel FWHM in pixels (along the smallest eigenvalue of Q)."""
         half_trace = 0.5 * (self.A + self.C)
-        root = np.sqrt(np.maximum(half_trace ** 2 - (self.A * self.C - self.B ** 2), 0.0))
+        root = np.sqrt(np.maximum(half_trace**2 - (self.A * self.C - self.B**2), 0.0))
         return 2.0 * np.sqrt(math.log(2.0) / (half_trace - root))
 
     def correlation_area_pix(self) -> np.ndarray:
         """∫ G² d²x in pixels: the area of one independent beam-correlated noise element."""
-        return math.pi / (2.0 * np.sqrt(self.A * self.C - self.B ** 2))
+        return math.pi / (2.0 * np.sqrt(self.A * self.C - self.B**2))
 
 
-def kernel_forms(image: Image, ra_deg: np.ndarray, dec_deg: np.ndarray,
-                 sky_cov_arcsec2: np.ndarray | None = None) -> KernelForms:
+def kernel_forms(
+    image: Image, ra_deg: np.ndarray, dec_deg: np.ndarray, sky_cov_arcsec2: np.ndarray | None = None
+) -> KernelForms:
     """Pixel positions and kernel forms at ICRS positions on ``image``.
 
     Parameters
@@ -81,15 +84,17 @@ def kernel_forms(image: Image, ra_deg: np.ndarray, dec_deg: np.ndarray,
         jinv = np.linalg.inv(np.where(np.isfinite(jac), jac, np.eye(2)))
     jinv[~np.isfinite(jac).all(axis=(1, 2))] = np.nan
     if sky_cov_arcsec2 is None:
-        sky_cov_arcsec2 = covariance(image.beam.major_arcsec, image.beam.minor_arcsec,
-                                     image.beam.pa_deg)
-    sky_form = 0.5 * np.linalg.inv(np.asarray(sky_cov_arcsec2) / 3600.0 ** 2)
+        sky_cov_arcsec2 = covariance(
+            image.beam.major_arcsec, image.beam.minor_arcsec, image.beam.pa_deg
+        )
+    sky_form = 0.5 * np.linalg.inv(np.asarray(sky_cov_arcsec2) / 3600.0**2)
     q = np.einsum("nji,njk,nkl->nil", jinv, np.broadcast_to(sky_form, (n, 2, 2)), jinv)
     return KernelForms(x, y, q[:, 0, 0], 0.5 * (q[:, 0, 1] + q[:, 1, 0]), q[:, 1, 1])
 
 
-def _exact_jacobian(image: Image, ra_deg: np.ndarray,
-                    dec_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _exact_jacobian(
+    image: Image, ra_deg: np.ndarray, dec_deg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixel positions and (n, 2, 2) Jacobians: pixel offset per degree east (column 0) and
     north (column 1)."""
     ra, dec = np.radians(ra_deg), np.radians(dec_deg)
@@ -97,8 +102,9 @@ def _exact_jacobian(image: Image, ra_deg: np.ndarray,
     p = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
     east = np.stack([-np.sin(ra), np.cos(ra), np.zeros_like(ra)], axis=-1)
     north = np.stack([-np.sin(dec) * np.cos(ra), -np.sin(dec) * np.sin(ra), np.cos(dec)], axis=-1)
-    points = np.concatenate([p, p * math.cos(eps) + east * math.sin(eps),
-                             p * math.cos(eps) + north * math.sin(eps)])
+    points = np.concatenate(
+        [p, p * math.cos(eps) + east * math.sin(eps), p * math.cos(eps) + north * math.sin(eps)]
+    )
     pra = np.degrees(np.arctan2(points[:, 1], points[:, 0])) % 360.0
     pdec = np.degrees(np.arcsin(np.clip(points[:, 2], -1.0, 1.0)))
     px, py = (np.asarray(v, dtype=float) for v in image.sky_to_pixel(pra, pdec))
@@ -106,10 +112,10 @@ def _exact_jacobian(image: Image, ra_deg: np.ndarray,
     x, y = px[:n], py[:n]
     eps_deg = math.degrees(eps)
     jac = np.empty((n, 2, 2))
-    jac[:, 0, 0] = (px[n:2 * n] - x) / eps_deg
-    jac[:, 1, 0] = (py[n:2 * n] - y) / eps_deg
-    jac[:, 0, 1] = (px[2 * n:] - x) / eps_deg
-    jac[:, 1, 1] = (py[2 * n:] - y) / eps_deg
+    jac[:, 0, 0] = (px[n : 2 * n] - x) / eps_deg
+    jac[:, 1, 0] = (py[n : 2 * n] - y) / eps_deg
+    jac[:, 0, 1] = (px[2 * n :] - x) / eps_deg
+    jac[:, 1, 1] = (py[2 * n :] - y) / eps_deg
     return x, y, jac
 
 
@@ -128,8 +134,9 @@ def _interpolated_jacobian(image: Image, x: np.ndarray, y: np.ndarray) -> np.nda
     jac = np.empty((x.size, 2, 2))
     for a in range(2):
         for b in range(2):
-            jac[:, a, b] = ndimage.map_coordinates(grid[:, :, a, b], coords, order=1,
-                                                   mode="nearest")
+            jac[:, a, b] = ndimage.map_coordinates(
+                grid[:, :, a, b], coords, order=1, mode="nearest"
+            )
     return jac
 
 

@@ -164,16 +164,16 @@ def _cross_sum(data, a1, b1, c1, x1, y1, a2, b2, c2, x2, y2, qmax):
 
 @nb.njit(parallel=True, cache=True)
 def pair_overlaps(data, xs, ys, A, B, C, qmax, pi, pj):
-    """Cross terms of the fit equations for each pair (k, l).
+    """Cross terms of the fit equations for each pair (k, m).
 
     Returns
     -------
     n_kl, n_lk : float64 arrays
-        Σ G_k G_l over the valid support of k (resp. Σ G_l G_k over that of l), with the
+        Σ G_k G_m over the valid support of k (resp. Σ G_m G_k over that of m), with the
         neighbour's kernel *not* truncated: each source's equation models everything that
         shines into its own support.
     w_kl : float64 array
-        Σ G_k G_l over valid pixels in both supports: the covariance of the two equations'
+        Σ G_k G_m over valid pixels in both supports: the covariance of the two equations'
         right-hand sides for unit white noise.
     """
     npair = pi.size
@@ -181,20 +181,21 @@ def pair_overlaps(data, xs, ys, A, B, C, qmax, pi, pj):
     n_lk = np.zeros(npair)
     w_kl = np.zeros(npair)
     for p in nb.prange(npair):
-        k, l = pi[p], pj[p]
-        full_k, shared = _cross_sum(data, A[k], B[k], C[k], xs[k], ys[k],
-                                    A[l], B[l], C[l], xs[l], ys[l], qmax)
-        full_l, _ = _cross_sum(data, A[l], B[l], C[l], xs[l], ys[l],
-                               A[k], B[k], C[k], xs[k], ys[k], qmax)
+        k, m = pi[p], pj[p]
+        full_k, shared = _cross_sum(
+            data, A[k], B[k], C[k], xs[k], ys[k], A[m], B[m], C[m], xs[m], ys[m], qmax
+        )
+        full_m, _ = _cross_sum(
+            data, A[m], B[m], C[m], xs[m], ys[m], A[k], B[k], C[k], xs[k], ys[k], qmax
+        )
         n_kl[p] = full_k
-        n_lk[p] = full_l
+        n_lk[p] = full_m
         w_kl[p] = shared
     return n_kl, n_lk, w_kl
 
 
 @nb.njit(cache=True)
-def solve_dense_groups(group_ptr, members, diag, rhs, pair_ptr, pair_li, pair_lj,
-                       n_kl, n_lk, w_kl):
+def solve_dense_groups(group_ptr, members, diag, rhs, pair_ptr, pair_li, pair_lj, n_kl, n_lk, w_kl):
     """Solve the fit equations of each small group.
 
     Group ``g`` holds ``members[group_ptr[g]:group_ptr[g+1]]``; its cross terms are pairs
@@ -308,7 +309,7 @@ def windowed_variances(indptr, indices, n_values, w_values):
     size = indptr.size - 1
     out = np.full(size, np.nan)
     for k in nb.prange(size):
-        ring = indices[indptr[k]:indptr[k + 1]]
+        ring = indices[indptr[k] : indptr[k + 1]]
         m = ring.size
         nmat = np.zeros((m, m))
         wmat = np.zeros((m, m))
@@ -405,10 +406,10 @@ def robust_cell_stats(data, mask, cell, stride, clip, clipped_mad_to_sigma):
     """Median and MAD-based rms of each ``cell``×``cell`` tile, sampled every ``stride`` pixels.
 
     Pixels where ``mask`` is True (known sources) are skipped unless that leaves a tile with
-    fewer than a quarter of its samples (or 16). One ``clip``-sigma clipping pass about the median removes remaining
-    sources before the final estimate, whose MAD is scaled by ``clipped_mad_to_sigma`` (the
-    MAD-to-σ factor of a Gaussian truncated at ±clip σ). Tiles with fewer than 16 finite
-    samples give NaN.
+    fewer than a quarter of its samples (or 16). One ``clip``-sigma clipping pass about the
+    median removes remaining sources before the final estimate, whose MAD is scaled by
+    ``clipped_mad_to_sigma`` (the MAD-to-σ factor of a Gaussian truncated at ±clip σ). Tiles
+    with fewer than 16 finite samples give NaN.
     """
     ny, nx = data.shape
     ncy = (ny + cell - 1) // cell

@@ -80,22 +80,25 @@ def noise_cell_pix(image: Image, options: FittingOptions) -> int:
     return int(max(16, round(options.noise_cell_fwhm * major_pix)))
 
 
-def grid_statistics(data: np.ndarray, cell: int,
-                    mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def grid_statistics(
+    data: np.ndarray, cell: int, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Robust median and rms grids of ``data`` (see the module docstring), NaN tiles filled."""
     stride = max(1, cell // 32)
     if mask is None:
         mask = np.zeros(data.shape, dtype=bool)
-    med, rms = _kernels.robust_cell_stats(data, mask, cell, stride, _CLIP_SIGMA,
-                                          _clipped_mad_to_sigma(_CLIP_SIGMA))
+    med, rms = _kernels.robust_cell_stats(
+        data, mask, cell, stride, _CLIP_SIGMA, _clipped_mad_to_sigma(_CLIP_SIGMA)
+    )
     return _fill_from_nearest(med), _fill_from_nearest(rms)
 
 
 def known_source_mask(shape: tuple[int, int], known: KernelForms) -> np.ndarray:
     """True where a known source's kernel is above 1 % of its peak."""
     ok = np.isfinite(known.x) & np.isfinite(known.A)
-    return _kernels.mask_supports(shape, known.x[ok], known.y[ok], known.A[ok], known.B[ok],
-                                  known.C[ok], _SOURCE_MASK_Q)
+    return _kernels.mask_supports(
+        shape, known.x[ok], known.y[ok], known.A[ok], known.B[ok], known.C[ok], _SOURCE_MASK_Q
+    )
 
 
 @dataclass
@@ -129,8 +132,9 @@ class NoiseModel:
     def _grid_value(self, grid: np.ndarray | None, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if grid is None or not np.isfinite(grid).any():
             return np.full(np.shape(x), np.nan)
-        coords = np.vstack([np.asarray(y) / self.cell_pix - 0.5,
-                            np.asarray(x) / self.cell_pix - 0.5])
+        coords = np.vstack(
+            [np.asarray(y) / self.cell_pix - 0.5, np.asarray(x) / self.cell_pix - 0.5]
+        )
         return ndimage.map_coordinates(grid, coords, order=1, mode="nearest")
 
 
@@ -144,9 +148,15 @@ class ErrorScale:
     analytic: float
 
 
-def calibrate_error_scale(image: Image, residual: np.ndarray, noise: NoiseModel,
-                          known: KernelForms, options: FittingOptions, *,
-                          seed: int = 12345) -> ErrorScale:
+def calibrate_error_scale(
+    image: Image,
+    residual: np.ndarray,
+    noise: NoiseModel,
+    known: KernelForms,
+    options: FittingOptions,
+    *,
+    seed: int = 12345,
+) -> ErrorScale:
     """Calibrate κ for ``image`` (see the module docstring for the two methods).
 
     Null fits are made on ``residual``, the image with the fitted sources subtracted.
@@ -158,16 +168,27 @@ def calibrate_error_scale(image: Image, residual: np.ndarray, noise: NoiseModel,
         return ErrorScale(analytic, "analytic", 0, analytic)
     pulls = _null_fit_pulls(image, residual, noise, known, options, qmax, seed)
     if pulls.size < _MIN_NULL_FITS:
-        log.warning("%s: only %d usable empty positions for error calibration; using the "
-                    "analytic beam-autocorrelation factor %.3f", image.path, pulls.size, analytic)
+        log.warning(
+            "%s: only %d usable empty positions for error calibration; using the "
+            "analytic beam-autocorrelation factor %.3f",
+            image.path,
+            pulls.size,
+            analytic,
+        )
         return ErrorScale(analytic, "analytic (too few null fits)", int(pulls.size), analytic)
     kappa = 1.4826 * float(np.median(np.abs(pulls - np.median(pulls))))
     return ErrorScale(kappa, "null-fits", int(pulls.size), analytic)
 
 
-def _null_fit_pulls(image: Image, residual: np.ndarray, noise: NoiseModel,
-                    known: KernelForms, options: FittingOptions, qmax: float,
-                    seed: int) -> np.ndarray:
+def _null_fit_pulls(
+    image: Image,
+    residual: np.ndarray,
+    noise: NoiseModel,
+    known: KernelForms,
+    options: FittingOptions,
+    qmax: float,
+    seed: int,
+) -> np.ndarray:
     """Pulls of beam fits on a randomly shifted lattice of empty positions.
 
     Lattice points are one major-axis FWHM apart (nearly independent fits); a point is empty
@@ -188,16 +209,21 @@ def _null_fit_pulls(image: Image, residual: np.ndarray, noise: NoiseModel,
     keep = np.isfinite(forms.A)
     ok_known = np.isfinite(known.x) & np.isfinite(known.y)
     if ok_known.any():
-        both = KernelForms(*(np.concatenate([getattr(known, a)[ok_known], getattr(forms, a)])
-                             for a in ("x", "y", "A", "B", "C")))
+        both = KernelForms(
+            *(
+                np.concatenate([getattr(known, a)[ok_known], getattr(forms, a)])
+                for a in ("x", "y", "A", "B", "C")
+            )
+        )
         pairs = close_pairs(both, _NULL_EXCLUSION_FWHM)
         n_known = int(ok_known.sum())
         cross = (pairs.i < n_known) & (pairs.j >= n_known)
         keep[pairs.j[cross] - n_known] = False
     forms = forms.subset(keep)
     bkg, rms = noise.at(forms.x, forms.y)
-    sumgg, sumgd, _, lost, _, _ = _kernels.source_sums(residual, forms.x, forms.y, forms.A,
-                                                    forms.B, forms.C, qmax, bkg)
+    sumgg, sumgd, _, lost, _, _ = _kernels.source_sums(
+        residual, forms.x, forms.y, forms.A, forms.B, forms.C, qmax, bkg
+    )
     usable = np.flatnonzero((lost == 0.0) & (sumgg > 0.0) & np.isfinite(rms))
     usable = usable[: options.n_null_fits]
     return sumgd[usable] / (rms[usable] * np.sqrt(sumgg[usable]))
@@ -220,12 +246,12 @@ def _analytic_scale(forms: KernelForms, qmax: float) -> float:
     det = A * C - B * B
     hx = int(math.ceil(2.0 * math.sqrt(qmax * C / det))) + 1
     hy = int(math.ceil(2.0 * math.sqrt(qmax * A / det))) + 1
-    dy, dx = np.mgrid[-hy:hy + 1, -hx:hx + 1].astype(float)
+    dy, dx = np.mgrid[-hy : hy + 1, -hx : hx + 1].astype(float)
     q = A * dx * dx + 2.0 * B * dx * dy + C * dy * dy
     kernel = np.where(q <= qmax, np.exp(-q), 0.0)
     acf = np.exp(-q)  # noise autocorrelation = beam, for lags up to the stamp size
     autocorr = _autocorrelation(kernel)
-    return math.sqrt(float(np.sum(autocorr * acf)) / float(np.sum(kernel ** 2)))
+    return math.sqrt(float(np.sum(autocorr * acf)) / float(np.sum(kernel**2)))
 
 
 def _autocorrelation(kernel: np.ndarray) -> np.ndarray:
@@ -239,7 +265,7 @@ def _autocorrelation(kernel: np.ndarray) -> np.ndarray:
     spectrum = fft.rfftn(kernel, fast) * fft.rfftn(kernel[::-1, ::-1], fast)
     product = fft.irfftn(spectrum, fast)
     start = [(f - n) // 2 for f, n in zip(full, kernel.shape)]
-    return product[start[0]:start[0] + kernel.shape[0], start[1]:start[1] + kernel.shape[1]]
+    return product[start[0] : start[0] + kernel.shape[0], start[1] : start[1] + kernel.shape[1]]
 
 
 def _nearest(values: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

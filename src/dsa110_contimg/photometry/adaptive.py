@@ -68,10 +68,28 @@ __all__ = [
 #: Flags that make a sub-band measurement unusable for a spectrum.
 UNUSABLE_FLAGS = int(F.OFF_IMAGE | F.NAN_IN_BOX | F.FIT_FAILED | F.NO_NOISE | F.LOW_PB)
 #: Columns of `spectra`: one row per bin, the source's fit repeated on each of its rows.
-SPECTRUM_COLUMNS = ("name", "source_id", "bin", "first_subband", "last_subband", "freq_hz",
-                    "flux_jy", "flux_err_jy", "snr", "upper_limit", "limit_jy", "alpha",
-                    "alpha_err", "curvature", "curvature_err", "ref_freq_hz", "ref_flux_jy",
-                    "ref_flux_err_jy", "chisq", "n_subbands")
+SPECTRUM_COLUMNS = (
+    "name",
+    "source_id",
+    "bin",
+    "first_subband",
+    "last_subband",
+    "freq_hz",
+    "flux_jy",
+    "flux_err_jy",
+    "snr",
+    "upper_limit",
+    "limit_jy",
+    "alpha",
+    "alpha_err",
+    "curvature",
+    "curvature_err",
+    "ref_freq_hz",
+    "ref_flux_jy",
+    "ref_flux_err_jy",
+    "chisq",
+    "n_subbands",
+)
 #: Upper limits are the measured flux (if positive) plus this many σ.
 LIMIT_SIGMA = 3.0
 #: Bin widths follow the fitted spectrum only when α is known at least this well.
@@ -96,8 +114,12 @@ class SubbandMeasurements:
     @property
     def usable(self) -> np.ndarray:
         """Finite, positive-error measurements without a disqualifying flag."""
-        return (np.isfinite(self.flux_jy) & np.isfinite(self.flux_err_jy)
-                & (self.flux_err_jy > 0) & ((self.flags & UNUSABLE_FLAGS) == 0))
+        return (
+            np.isfinite(self.flux_jy)
+            & np.isfinite(self.flux_err_jy)
+            & (self.flux_err_jy > 0)
+            & ((self.flags & UNUSABLE_FLAGS) == 0)
+        )
 
 
 @dataclass(frozen=True)
@@ -147,13 +169,18 @@ class SpectralFit:
         return self.s0_jy * math.exp((self.alpha + beta * x) * x)
 
 
-def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
-                     names: Sequence[str] | None = None,
-                     source_ids: Sequence[int] | None = None,
-                     neighbours: tuple[np.ndarray, ...] | None = None,
-                     options: FittingOptions | None = None,
-                     primary_beam: PrimaryBeam | None = None,
-                     progress: Callable[[Path], None] | None = None) -> SubbandMeasurements:
+def measure_subbands(
+    images: Sequence[str | Path | Image],
+    ra_deg,
+    dec_deg,
+    *,
+    names: Sequence[str] | None = None,
+    source_ids: Sequence[int] | None = None,
+    neighbours: tuple[np.ndarray, ...] | None = None,
+    options: FittingOptions | None = None,
+    primary_beam: PrimaryBeam | None = None,
+    progress: Callable[[Path], None] | None = None,
+) -> SubbandMeasurements:
     """Measure every target in every sub-band image (each read once).
 
     Parameters
@@ -194,9 +221,16 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
         image = given if isinstance(given, Image) else load_image(given)
         if image.freq_hz is None:
             raise InputError(f"{image.path}: no frequency in the header (FREQ axis or RESTFRQ)")
-        table = measure_many(image, ra, dec, names=names, source_ids=source_ids,
-                             neighbours=neighbours, options=options,
-                             primary_beam=primary_beam)
+        table = measure_many(
+            image,
+            ra,
+            dec,
+            names=names,
+            source_ids=source_ids,
+            neighbours=neighbours,
+            options=options,
+            primary_beam=primary_beam,
+        )
         freqs[k] = image.freq_hz
         paths.append(image.path)
         flux[:, k] = np.asarray(table["peak_jyb"], dtype=float)
@@ -209,14 +243,25 @@ def measure_subbands(images: Sequence[str | Path | Image], ra_deg, dec_deg, *,
     if np.any(np.diff(freqs[order]) <= 0):
         raise InputError(f"sub-band images share a frequency: {sorted(freqs)}")
     freqs, flux, err, flags = freqs[order], flux[:, order], err[:, order], flags[:, order]
-    return SubbandMeasurements(freqs, flux, err, flags, [str(n) for n in table["name"]],
-                               np.asarray(table["source_id"], dtype=np.int64),
-                               [paths[k] for k in order])
+    return SubbandMeasurements(
+        freqs,
+        flux,
+        err,
+        flags,
+        [str(n) for n in table["name"]],
+        np.asarray(table["source_id"], dtype=np.int64),
+        [paths[k] for k in order],
+    )
 
 
-def spectra(measurements: SubbandMeasurements, *, target_snr: float = 5.0,
-            max_width: int | None = None, bridge_gaps: bool = False,
-            max_curvature_err: float = MAX_CURVATURE_ERR) -> Table:
+def spectra(
+    measurements: SubbandMeasurements,
+    *,
+    target_snr: float = 5.0,
+    max_width: int | None = None,
+    bridge_gaps: bool = False,
+    max_curvature_err: float = MAX_CURVATURE_ERR,
+) -> Table:
     """Every source's adaptive spectrum and spectral index, one row per bin.
 
     Columns: ``name, source_id, bin, first_subband, last_subband, freq_hz, flux_jy,
@@ -234,41 +279,64 @@ def spectra(measurements: SubbandMeasurements, *, target_snr: float = 5.0,
     flux, err = measurements.flux_jy, measurements.flux_err_jy
     expected = _expected_fluxes(freq, flux, err, usable)
     bins = _bin_sources(freq, flux, err, usable, expected, target_snr, max_width, bridge_gaps)
-    points = np.full((len(measurements.names), max(int(bins.index.max(initial=0)) + 1, 1), 3),
-                     np.nan)
-    points[bins.source, bins.index] = np.column_stack([bins.freq_hz, bins.flux_jy,
-                                                       bins.flux_err_jy])
+    points = np.full(
+        (len(measurements.names), max(int(bins.index.max(initial=0)) + 1, 1), 3), np.nan
+    )
+    points[bins.source, bins.index] = np.column_stack(
+        [bins.freq_hz, bins.flux_jy, bins.flux_err_jy]
+    )
     fits = fit_spectral_indices(points[..., 0], points[..., 1], points[..., 2])
-    curved = fit_spectral_indices(points[..., 0], points[..., 1], points[..., 2],
-                                  curvature=True)
+    curved = fit_spectral_indices(points[..., 0], points[..., 1], points[..., 2], curvature=True)
     fits = [c if c.curvature_err <= max_curvature_err else f for f, c in zip(fits, curved)]
-    per_source = {column: np.array([getattr(f, attribute) for f in fits], dtype=float)
-                  for column, attribute in (
-                      ("alpha", "alpha"), ("alpha_err", "alpha_err"),
-                      ("curvature", "curvature"), ("curvature_err", "curvature_err"),
-                      ("ref_freq_hz", "ref_freq_hz"), ("ref_flux_jy", "s0_jy"),
-                      ("ref_flux_err_jy", "s0_err_jy"), ("chisq", "chisq"))}
+    per_source = {
+        column: np.array([getattr(f, attribute) for f in fits], dtype=float)
+        for column, attribute in (
+            ("alpha", "alpha"),
+            ("alpha_err", "alpha_err"),
+            ("curvature", "curvature"),
+            ("curvature_err", "curvature_err"),
+            ("ref_freq_hz", "ref_freq_hz"),
+            ("ref_flux_jy", "s0_jy"),
+            ("ref_flux_err_jy", "s0_err_jy"),
+            ("chisq", "chisq"),
+        )
+    }
     with np.errstate(invalid="ignore", divide="ignore"):
         snr = bins.flux_jy / bins.flux_err_jy
     source = bins.source
-    table = Table({
-        "name": np.asarray(measurements.names, dtype=str)[source],
-        "source_id": np.asarray(measurements.source_ids, dtype=np.int64)[source],
-        "bin": bins.index, "first_subband": bins.first, "last_subband": bins.last,
-        "freq_hz": bins.freq_hz, "flux_jy": bins.flux_jy, "flux_err_jy": bins.flux_err_jy,
-        "snr": snr, "upper_limit": bins.upper_limit, "limit_jy": bins.limit_jy,
-        **{name: values[source] for name, values in per_source.items()},
-        "n_subbands": usable.sum(axis=1)[source]})
-    table.meta.update({"target_snr": target_snr, "images": [str(p) for p in
-                                                           measurements.images]})
+    table = Table(
+        {
+            "name": np.asarray(measurements.names, dtype=str)[source],
+            "source_id": np.asarray(measurements.source_ids, dtype=np.int64)[source],
+            "bin": bins.index,
+            "first_subband": bins.first,
+            "last_subband": bins.last,
+            "freq_hz": bins.freq_hz,
+            "flux_jy": bins.flux_jy,
+            "flux_err_jy": bins.flux_err_jy,
+            "snr": snr,
+            "upper_limit": bins.upper_limit,
+            "limit_jy": bins.limit_jy,
+            **{name: values[source] for name, values in per_source.items()},
+            "n_subbands": usable.sum(axis=1)[source],
+        }
+    )
+    table.meta.update({"target_snr": target_snr, "images": [str(p) for p in measurements.images]})
     return table
 
 
-def adaptive_bins(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarray,
-                  usable: np.ndarray | None = None, *, target_snr: float = 5.0,
-                  max_width: int | None = None, bridge_gaps: bool = False,
-                  power_law: bool = True, expected_jy: np.ndarray | None = None,
-                  ) -> list[SpectralBin]:
+def adaptive_bins(
+    freq_hz: np.ndarray,
+    flux_jy: np.ndarray,
+    flux_err_jy: np.ndarray,
+    usable: np.ndarray | None = None,
+    *,
+    target_snr: float = 5.0,
+    max_width: int | None = None,
+    bridge_gaps: bool = False,
+    power_law: bool = True,
+    expected_jy: np.ndarray | None = None,
+) -> list[SpectralBin]:
     """Merge one source's adjacent sub-bands into bins of at least ``target_snr``.
 
     Parameters
@@ -311,17 +379,38 @@ def adaptive_bins(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndar
         w = np.where(ok, 1.0 / np.where(ok, err, 1.0) ** 2, 0.0)
         mean = float(np.sum(w * np.where(ok, flux, 0.0)) / w.sum()) if ok.any() else math.nan
         expected = np.full(freq.shape, mean)
-    bins = _bin_sources(freq, flux[None, :], err[None, :], ok[None, :], expected[None, :],
-                        target_snr, max_width, bridge_gaps)
-    return [SpectralBin(int(first), int(last), float(f), float(s), float(e), bool(upper),
-                        float(limit))
-            for first, last, f, s, e, upper, limit in zip(
-                bins.first, bins.last, bins.freq_hz, bins.flux_jy, bins.flux_err_jy,
-                bins.upper_limit, bins.limit_jy)]
+    bins = _bin_sources(
+        freq,
+        flux[None, :],
+        err[None, :],
+        ok[None, :],
+        expected[None, :],
+        target_snr,
+        max_width,
+        bridge_gaps,
+    )
+    return [
+        SpectralBin(int(first), int(last), float(f), float(s), float(e), bool(upper), float(limit))
+        for first, last, f, s, e, upper, limit in zip(
+            bins.first,
+            bins.last,
+            bins.freq_hz,
+            bins.flux_jy,
+            bins.flux_err_jy,
+            bins.upper_limit,
+            bins.limit_jy,
+        )
+    ]
 
 
-def bin_light_curve(mjd: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarray,
-                    usable: np.ndarray | None = None, *, target_snr: float = 5.0) -> Table:
+def bin_light_curve(
+    mjd: np.ndarray,
+    flux_jy: np.ndarray,
+    flux_err_jy: np.ndarray,
+    usable: np.ndarray | None = None,
+    *,
+    target_snr: float = 5.0,
+) -> Table:
     """Merge consecutive epochs of a faint source until each point reaches ``target_snr``.
 
     As `adaptive_bins` over time: widths from the errors and the source's mean flux over all
@@ -337,17 +426,45 @@ def bin_light_curve(mjd: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarra
     order = np.argsort(np.asarray(mjd, dtype=float), kind="stable")
     t = np.asarray(mjd, dtype=float)[order]
     ok = None if usable is None else np.asarray(usable, dtype=bool)[order]
-    bins = adaptive_bins(t, np.asarray(flux_jy, dtype=float)[order],
-                         np.asarray(flux_err_jy, dtype=float)[order], ok,
-                         target_snr=target_snr, bridge_gaps=True, power_law=False)
+    bins = adaptive_bins(
+        t,
+        np.asarray(flux_jy, dtype=float)[order],
+        np.asarray(flux_err_jy, dtype=float)[order],
+        ok,
+        target_snr=target_snr,
+        bridge_gaps=True,
+        power_law=False,
+    )
     valid = np.isfinite(np.asarray(flux_jy, dtype=float)[order]) & (
-        np.asarray(flux_err_jy, dtype=float)[order] > 0)
+        np.asarray(flux_err_jy, dtype=float)[order] > 0
+    )
     if ok is not None:
         valid &= ok
-    rows = [(b.freq_hz, t[b.first], t[b.last], int(valid[b.first:b.last + 1].sum()), b.flux_jy,
-             b.flux_err_jy, b.snr, b.upper_limit, b.limit_jy) for b in bins]
-    names = ("mjd", "mjd_first", "mjd_last", "n_epochs", "flux_jy", "flux_err_jy", "snr",
-             "upper_limit", "limit_jy")
+    rows = [
+        (
+            b.freq_hz,
+            t[b.first],
+            t[b.last],
+            int(valid[b.first : b.last + 1].sum()),
+            b.flux_jy,
+            b.flux_err_jy,
+            b.snr,
+            b.upper_limit,
+            b.limit_jy,
+        )
+        for b in bins
+    ]
+    names = (
+        "mjd",
+        "mjd_first",
+        "mjd_last",
+        "n_epochs",
+        "flux_jy",
+        "flux_err_jy",
+        "snr",
+        "upper_limit",
+        "limit_jy",
+    )
     table = Table(rows=rows, names=names) if rows else Table(names=names)
     table.meta["target_snr"] = target_snr
     return table
@@ -362,19 +479,27 @@ def bin_stored_light_curve(curve: Table, target_snr: float) -> Table:
     """
     normalized = np.asarray(curve["normalized_flux_jy"], dtype=float)
     column = "normalized_flux" if len(curve) and np.isfinite(normalized).all() else "peak"
-    flux, err = ((normalized, np.asarray(curve["normalized_flux_err_jy"], dtype=float))
-                 if column == "normalized_flux"
-                 else (np.asarray(curve["peak_jyb"], dtype=float),
-                       np.asarray(curve["peak_err_jyb"], dtype=float)))
-    table = bin_light_curve(np.asarray(curve["mjd"], dtype=float), flux, err,
-                            target_snr=target_snr)
+    flux, err = (
+        (normalized, np.asarray(curve["normalized_flux_err_jy"], dtype=float))
+        if column == "normalized_flux"
+        else (
+            np.asarray(curve["peak_jyb"], dtype=float),
+            np.asarray(curve["peak_err_jyb"], dtype=float),
+        )
+    )
+    table = bin_light_curve(np.asarray(curve["mjd"], dtype=float), flux, err, target_snr=target_snr)
     table.meta.update(curve.meta)
     table.meta["flux"] = column
     return table
 
 
-def fit_spectral_index(freq_hz, flux_jy, flux_err_jy, *, ref_freq_hz: float | None = None,
-                       ) -> SpectralFit:
+def fit_spectral_index(
+    freq_hz,
+    flux_jy,
+    flux_err_jy,
+    *,
+    ref_freq_hz: float | None = None,
+) -> SpectralFit:
     """Weighted least-squares fit of ``S = S₀ (ν/ν₀)^α`` in flux density.
 
     ``ν₀`` defaults to the inverse-variance weighted mean frequency (in ln ν), where S₀ and α
@@ -382,15 +507,23 @@ def fit_spectral_index(freq_hz, flux_jy, flux_err_jy, *, ref_freq_hz: float | No
     than two points, or none positive in total, α is NaN.
     """
     freq = np.atleast_2d(np.asarray(freq_hz, dtype=float))
-    fits = fit_spectral_indices(freq, np.atleast_2d(np.asarray(flux_jy, dtype=float)),
-                                np.atleast_2d(np.asarray(flux_err_jy, dtype=float)),
-                                ref_freq_hz=ref_freq_hz)
+    fits = fit_spectral_indices(
+        freq,
+        np.atleast_2d(np.asarray(flux_jy, dtype=float)),
+        np.atleast_2d(np.asarray(flux_err_jy, dtype=float)),
+        ref_freq_hz=ref_freq_hz,
+    )
     return fits[0]
 
 
-def fit_spectral_indices(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarray, *,
-                         ref_freq_hz: float | None = None,
-                         curvature: bool = False) -> list[SpectralFit]:
+def fit_spectral_indices(
+    freq_hz: np.ndarray,
+    flux_jy: np.ndarray,
+    flux_err_jy: np.ndarray,
+    *,
+    ref_freq_hz: float | None = None,
+    curvature: bool = False,
+) -> list[SpectralFit]:
     """`fit_spectral_index` of many sources at once: arrays ``[source, point]`` (points with a
     non-finite value or error are left out, so rows may hold different numbers of points).
 
@@ -399,9 +532,11 @@ def fit_spectral_indices(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: 
     the slope at ν₀ of the curved spectrum. Gauss-Newton for all sources together, from the
     linear small-α solution; over a narrow band it converges in a few steps.
     """
-    freq, flux, err = np.broadcast_arrays(np.asarray(freq_hz, dtype=float),
-                                          np.asarray(flux_jy, dtype=float),
-                                          np.asarray(flux_err_jy, dtype=float))
+    freq, flux, err = np.broadcast_arrays(
+        np.asarray(freq_hz, dtype=float),
+        np.asarray(flux_jy, dtype=float),
+        np.asarray(flux_err_jy, dtype=float),
+    )
     good = np.isfinite(freq) & np.isfinite(flux) & np.isfinite(err) & (err > 0) & (freq > 0)
     w = np.where(good, 1.0 / np.where(good, err, 1.0) ** 2, 0.0)
     flux = np.where(good, flux, 0.0)
@@ -410,8 +545,9 @@ def fit_spectral_indices(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: 
     n_points = good.sum(axis=1)
     n_terms = 3 if curvature else 2
     with np.errstate(invalid="ignore", divide="ignore"):
-        ln_nu0 = (np.full(len(w), math.log(ref_freq_hz)) if ref_freq_hz
-                  else (w * x).sum(axis=1) / w_sum)
+        ln_nu0 = (
+            np.full(len(w), math.log(ref_freq_hz)) if ref_freq_hz else (w * x).sum(axis=1) / w_sum
+        )
         x = np.where(good, x - ln_nu0[:, None], 0.0)
         s0 = (w * flux).sum(axis=1) / w_sum
         spread = (w * x * x).sum(axis=1)
@@ -426,13 +562,13 @@ def fit_spectral_indices(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: 
         gradient = np.einsum("sp,spk->sk", w * (flux - model), jacobian)
         fitted &= np.abs(np.linalg.det(normal)) > 0
         normal[~fitted] = np.eye(n_terms)
-        step = np.where(fitted[:, None], np.linalg.solve(normal, gradient[..., None])[..., 0],
-                        0.0)
+        step = np.where(fitted[:, None], np.linalg.solve(normal, gradient[..., None])[..., 0], 0.0)
         params = params + step
         fitted &= (params[:, 0] > 0) & np.all(np.isfinite(params), axis=1)
         params[~fitted] = np.r_[1.0, np.zeros(n_terms - 1)]
-        if (np.all(np.abs(step[:, 1:]) < 1e-10)
-                and np.all(np.abs(step[:, 0]) <= 1e-12 * np.abs(params[:, 0]))):
+        if np.all(np.abs(step[:, 1:]) < 1e-10) and np.all(
+            np.abs(step[:, 0]) <= 1e-12 * np.abs(params[:, 0])
+        ):
             break
     normal, model, _ = _normal_equations(params, powers, w)
     normal[~fitted] = np.eye(n_terms)
@@ -443,18 +579,31 @@ def fit_spectral_indices(freq_hz: np.ndarray, flux_jy: np.ndarray, flux_err_jy: 
         nu0 = float(math.exp(ln_nu0[i])) if np.isfinite(ln_nu0[i]) else math.nan
         variance = np.diag(covariance[i])
         if not fitted[i] or not np.all(variance > 0):
-            fits.append(SpectralFit(math.nan, math.nan, math.nan, math.nan, nu0, math.nan,
-                                    int(n_points[i])))
+            fits.append(
+                SpectralFit(math.nan, math.nan, math.nan, math.nan, nu0, math.nan, int(n_points[i]))
+            )
             continue
         p, e = params[i], np.sqrt(variance)
-        fits.append(SpectralFit(float(p[1]), float(e[1]), float(p[0]), float(e[0]), nu0,
-                                float(chisq[i]), int(n_points[i]),
-                                *((float(p[2]), float(e[2])) if curvature else ())))
+        fits.append(
+            SpectralFit(
+                float(p[1]),
+                float(e[1]),
+                float(p[0]),
+                float(e[0]),
+                nu0,
+                float(chisq[i]),
+                int(n_points[i]),
+                *((float(p[2]), float(e[2])) if curvature else ()),
+            )
+        )
     return fits
 
 
-def _normal_equations(params: np.ndarray, powers: np.ndarray, w: np.ndarray,
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _normal_equations(
+    params: np.ndarray,
+    powers: np.ndarray,
+    w: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Normal matrix ``Jᵀ W J`` (``[source, k, k]``), model ``[source, point]`` and Jacobian
     ``[source, point, k]`` of ``s0 · exp(Σ_j c_j x^(j+1))`` at ``params = (s0, c_0, …)``
     (``powers[..., j] = x^(j+1)``)."""
@@ -484,14 +633,16 @@ def alpha_error_limit(snr: float, freq_hz: np.ndarray) -> float:
     return 1.0 / (snr * float(np.std(np.log(np.asarray(freq_hz, dtype=float)))))
 
 
-def _expected_fluxes(freq: np.ndarray, flux: np.ndarray, err: np.ndarray,
-                     usable: np.ndarray) -> np.ndarray:
+def _expected_fluxes(
+    freq: np.ndarray, flux: np.ndarray, err: np.ndarray, usable: np.ndarray
+) -> np.ndarray:
     """Each source's flux per sub-band (arrays ``[source, sub-band]``) according to its whole
     band's power law, or its whole-band mean where α is not constrained to better than
     ``_MAX_ALPHA_ERR`` (faint sources)."""
     ok = usable & np.isfinite(flux) & np.isfinite(err) & (err > 0)
-    fits = fit_spectral_indices(np.where(ok, freq[None, :], np.nan), np.where(ok, flux, np.nan),
-                                err)
+    fits = fit_spectral_indices(
+        np.where(ok, freq[None, :], np.nan), np.where(ok, flux, np.nan), err
+    )
     w = np.where(ok, 1.0 / np.where(ok, err, 1.0) ** 2, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (w * np.where(ok, flux, 0.0)).sum(axis=1) / w.sum(axis=1)
@@ -517,9 +668,16 @@ class _Bins:
     limit_jy: np.ndarray
 
 
-def _bin_sources(freq: np.ndarray, flux: np.ndarray, err: np.ndarray, ok: np.ndarray,
-                 expected: np.ndarray, target_snr: float, max_width: int | None,
-                 bridge_gaps: bool) -> _Bins:
+def _bin_sources(
+    freq: np.ndarray,
+    flux: np.ndarray,
+    err: np.ndarray,
+    ok: np.ndarray,
+    expected: np.ndarray,
+    target_snr: float,
+    max_width: int | None,
+    bridge_gaps: bool,
+) -> _Bins:
     """Adaptive bins of every source (arrays ``[source, sub-band]``).
 
     Each source's sub-bands are grouped by `_group_labels` (a short scan in plain Python);
@@ -537,15 +695,23 @@ def _bin_sources(freq: np.ndarray, flux: np.ndarray, err: np.ndarray, ok: np.nda
     weighted_model = w * np.where(ok, expected, 0.0)
     labels = np.where(ok, 0, -1)
     for i in np.flatnonzero(detectable):
-        labels[i] = _group_labels(w[i].tolist(), weighted_model[i].tolist(), ok[i].tolist(),
-                                  target_snr, max_width, bridge_gaps)
+        labels[i] = _group_labels(
+            w[i].tolist(),
+            weighted_model[i].tolist(),
+            ok[i].tolist(),
+            target_snr,
+            max_width,
+            bridge_gaps,
+        )
     n_groups = labels.max(axis=1, initial=-1) + 1
     offsets = np.concatenate([[0], np.cumsum(n_groups)])
     rows, cols = np.nonzero(labels >= 0)
     key = offsets[rows] + labels[rows, cols]
     total = int(offsets[-1])
-    sums = [np.bincount(key, weights=values[rows, cols], minlength=total)
-            for values in (w, w * freq[None, :], weighted_flux, weighted_model)]
+    sums = [
+        np.bincount(key, weights=values[rows, cols], minlength=total)
+        for values in (w, w * freq[None, :], weighted_flux, weighted_model)
+    ]
     w_sum, freq_sum, flux_sum, model_sum = sums
     first = np.full(total, m, dtype=np.int64)
     last = np.full(total, -1, dtype=np.int64)
@@ -555,13 +721,27 @@ def _bin_sources(freq: np.ndarray, flux: np.ndarray, err: np.ndarray, ok: np.nda
     mean = flux_sum / w_sum
     error = 1.0 / np.sqrt(w_sum)
     upper = ~detectable[source] | (model_sum / np.sqrt(w_sum) < target_snr)
-    return _Bins(source, np.arange(total) - offsets[source], first, last, freq_sum / w_sum,
-                 np.where(upper, np.nan, mean), error, upper,
-                 np.where(upper, np.maximum(mean, 0.0) + LIMIT_SIGMA * error, np.nan))
+    return _Bins(
+        source,
+        np.arange(total) - offsets[source],
+        first,
+        last,
+        freq_sum / w_sum,
+        np.where(upper, np.nan, mean),
+        error,
+        upper,
+        np.where(upper, np.maximum(mean, 0.0) + LIMIT_SIGMA * error, np.nan),
+    )
 
 
-def _group_labels(weights: list[float], weighted_model: list[float], ok: list[bool],
-                  target_snr: float, max_width: int | None, bridge_gaps: bool) -> list[int]:
+def _group_labels(
+    weights: list[float],
+    weighted_model: list[float],
+    ok: list[bool],
+    target_snr: float,
+    max_width: int | None,
+    bridge_gaps: bool,
+) -> list[int]:
     """One source's bin label per sub-band (−1 where unusable), in ascending frequency.
 
     A bin grows until its *expected* S/N (the whole-band model flux over the bin's error)
@@ -576,8 +756,7 @@ def _group_labels(weights: list[float], weighted_model: list[float], ok: list[bo
     def end_run() -> None:
         nonlocal label, current, w_sum, m_sum, previous_size
         if current:
-            joins = previous_size and not (max_width and previous_size + len(current)
-                                           > max_width)
+            joins = previous_size and not (max_width and previous_size + len(current) > max_width)
             for k in current:
                 labels[k] = label - 1 if joins else label
             label += 0 if joins else 1

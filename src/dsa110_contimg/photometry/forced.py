@@ -31,9 +31,9 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numba
 import numpy as np
@@ -61,19 +61,38 @@ from dsa110_contimg.photometry.flags import PhotometryFlag as F
 from dsa110_contimg.photometry.flags import decode_flags
 from dsa110_contimg.photometry.options import FittingOptions
 
-__all__ = ["MEASUREMENT_COLUMNS", "ForcedMeasurement", "measure_forced_peak", "measure_many",
-           "measure_in_chunks"]
+__all__ = [
+    "MEASUREMENT_COLUMNS",
+    "ForcedMeasurement",
+    "measure_forced_peak",
+    "measure_many",
+    "measure_in_chunks",
+]
 
 log = logging.getLogger(__name__)
 
 #: Output columns of `measure_many`, in order, with their units.
 MEASUREMENT_COLUMNS: dict[str, str | None] = {
-    "name": None, "source_id": None, "ra_deg": "deg", "dec_deg": "deg",
-    "x_pix": "pix", "y_pix": "pix", "peak_jyb": "Jy/beam", "peak_err_jyb": "Jy/beam",
-    "int_flux_jy": "Jy", "int_flux_err_jy": "Jy",
-    "local_rms_jyb": "Jy/beam", "background_jyb": "Jy/beam", "snr": None, "chisq": None,
-    "dof": None, "group_id": None, "group_size": None, "edge_dist_pix": "pix",
-    "pb_response": None, "flags": None,
+    "name": None,
+    "source_id": None,
+    "ra_deg": "deg",
+    "dec_deg": "deg",
+    "x_pix": "pix",
+    "y_pix": "pix",
+    "peak_jyb": "Jy/beam",
+    "peak_err_jyb": "Jy/beam",
+    "int_flux_jy": "Jy",
+    "int_flux_err_jy": "Jy",
+    "local_rms_jyb": "Jy/beam",
+    "background_jyb": "Jy/beam",
+    "snr": None,
+    "chisq": None,
+    "dof": None,
+    "group_id": None,
+    "group_size": None,
+    "edge_dist_pix": "pix",
+    "pb_response": None,
+    "flags": None,
 }
 
 _NAN_BLOCK = 32
@@ -82,8 +101,14 @@ _TAIL_LEVEL = 1e-3
 #: Random probes for the trace of a large group's covariance.
 _TRACE_PROBES = 32
 #: Columns divided by the primary-beam response on images that are not PB-corrected.
-_PB_SCALED_COLUMNS = ("peak_jyb", "peak_err_jyb", "int_flux_jy", "int_flux_err_jy",
-                      "local_rms_jyb", "background_jyb")
+_PB_SCALED_COLUMNS = (
+    "peak_jyb",
+    "peak_err_jyb",
+    "int_flux_jy",
+    "int_flux_err_jy",
+    "local_rms_jyb",
+    "background_jyb",
+)
 
 
 @dataclass(frozen=True)
@@ -119,8 +144,9 @@ class ForcedMeasurement:
         return math.isfinite(self.peak_jyb)
 
 
-def measure_forced_peak(image: Image | str | Path, ra_deg: float, dec_deg: float,
-                        **kwargs) -> ForcedMeasurement:
+def measure_forced_peak(
+    image: Image | str | Path, ra_deg: float, dec_deg: float, **kwargs
+) -> ForcedMeasurement:
     """Measure one position; keyword arguments are those of `measure_many`.
 
     Examples
@@ -129,8 +155,10 @@ def measure_forced_peak(image: Image | str | Path, ra_deg: float, dec_deg: float
     >>> m.peak_jyb, m.peak_err_jyb, m.flag_names  # doctest: +SKIP
     """
     row = measure_many(image, [ra_deg], [dec_deg], **kwargs)[0]
-    values = {name: row[name].item() if hasattr(row[name], "item") else row[name]
-              for name in MEASUREMENT_COLUMNS}
+    values = {
+        name: row[name].item() if hasattr(row[name], "item") else row[name]
+        for name in MEASUREMENT_COLUMNS
+    }
     values["name"] = str(values["name"])
     return ForcedMeasurement(**values, flag_names=tuple(decode_flags(values["flags"])))
 
@@ -214,8 +242,9 @@ def measure_many(
     if dec.size != n_target:
         raise ValueError(f"ra_deg has {n_target} values but dec_deg has {dec.size}")
     names_arr = _labels(names, n_target, "names", default=[f"src{i}" for i in range(n_target)])
-    ids_arr = np.asarray(_labels(source_ids, n_target, "source_ids", default=[-1] * n_target),
-                         dtype=np.int64)
+    ids_arr = np.asarray(
+        _labels(source_ids, n_target, "source_ids", default=[-1] * n_target), dtype=np.int64
+    )
     intrinsic = _shape_arrays(shapes, n_target)
     if neighbours is not None:
         ra = np.concatenate([ra, np.asarray(neighbours[0], dtype=float)])
@@ -244,8 +273,13 @@ def measure_many(
     rms_grid = None
     if rms_arr is None:
         _, rms_grid = grid_statistics(residual, cell, source_mask)
-    noise = NoiseModel(cell, rms_map=rms_arr, background_map=bkg_arr,
-                       background_grid=background_grid, rms_grid=rms_grid)
+    noise = NoiseModel(
+        cell,
+        rms_map=rms_arr,
+        background_map=bkg_arr,
+        background_grid=background_grid,
+        rms_grid=rms_grid,
+    )
     fit.find_blanks()
     clock.lap("residual")
     scale = calibrate_error_scale(image, residual, noise, known, options)
@@ -253,21 +287,35 @@ def measure_many(
     result = fit.errors_and_quality(noise, scale, residual)
     clock.lap("quality")
     table = _assemble(fit, result, names_arr, ids_arr, ra[:n_target], dec[:n_target])
-    table["pb_response"] = _pb_response(image, fit.forms.x[:n_target], fit.forms.y[:n_target],
-                                        ra[:n_target], dec[:n_target], pb_arr,
-                                        (primary_beam or PrimaryBeam()) if options.model_pb
-                                        else None)
+    table["pb_response"] = _pb_response(
+        image,
+        fit.forms.x[:n_target],
+        fit.forms.y[:n_target],
+        ra[:n_target],
+        dec[:n_target],
+        pb_arr,
+        (primary_beam or PrimaryBeam()) if options.model_pb else None,
+    )
     low_pb = np.isfinite(table["pb_response"]) & (table["pb_response"] < options.low_pb)
     table["flags"][low_pb] |= int(F.LOW_PB)
     pb_applied = _apply_pb(table, image)
-    table.meta.update({
-        "image": str(image.path), "mjd_obs": image.mjd_mid, "freq_hz": image.freq_hz,
-        "beam_major_arcsec": image.beam.major_arcsec,
-        "beam_minor_arcsec": image.beam.minor_arcsec, "beam_pa_deg": image.beam.pa_deg,
-        "error_scale": scale.value, "error_calibration": scale.method,
-        "error_scale_analytic": scale.analytic, "n_null_fits": scale.n_null_fits,
-        "method": "forced-beam-fit", "timing_s": clock.laps, "pb_applied": pb_applied,
-    })
+    table.meta.update(
+        {
+            "image": str(image.path),
+            "mjd_obs": image.mjd_mid,
+            "freq_hz": image.freq_hz,
+            "beam_major_arcsec": image.beam.major_arcsec,
+            "beam_minor_arcsec": image.beam.minor_arcsec,
+            "beam_pa_deg": image.beam.pa_deg,
+            "error_scale": scale.value,
+            "error_calibration": scale.method,
+            "error_scale_analytic": scale.analytic,
+            "n_null_fits": scale.n_null_fits,
+            "method": "forced-beam-fit",
+            "timing_s": clock.laps,
+            "pb_applied": pb_applied,
+        }
+    )
     return table
 
 
@@ -318,26 +366,33 @@ def measure_in_chunks(
     names = list(names) if names is not None else [f"src{i}" for i in range(n)]
     ids = list(source_ids) if source_ids is not None else [-1] * n
     if n <= chunk_size:
-        return measure_many(image, ra, dec, names=names, source_ids=ids, options=options,
-                            **kwargs)
+        return measure_many(image, ra, dec, names=names, source_ids=ids, options=options, **kwargs)
     _x, y = image.sky_to_pixel(ra, dec)
     y = np.where(np.isfinite(y), y, -np.inf)  # unplaceable positions go into the first band
     order = np.argsort(y, kind="stable")
     y_sorted = y[order]
-    margin = 2.0 * options.group_separation_fwhm * image.beam.major_arcsec / min(
-        image.pixel_scale_arcsec)
+    margin = (
+        2.0
+        * options.group_separation_fwhm
+        * image.beam.major_arcsec
+        / min(image.pixel_scale_arcsec)
+    )
     parts = []
     for start in range(0, n, chunk_size):
-        members = order[start:start + chunk_size]
+        members = order[start : start + chunk_size]
         low = np.searchsorted(y_sorted, y_sorted[start] - margin, side="left")
-        high = np.searchsorted(y_sorted, y_sorted[members.size + start - 1] + margin,
-                               side="right")
-        nearby = np.concatenate([order[low:start], order[start + members.size:high]])
-        part = measure_many(image, ra[members], dec[members],
-                            names=[names[i] for i in members],
-                            source_ids=[ids[i] for i in members],
-                            neighbours=(ra[nearby], dec[nearby]) if nearby.size else None,
-                            options=options, **kwargs)
+        high = np.searchsorted(y_sorted, y_sorted[members.size + start - 1] + margin, side="right")
+        nearby = np.concatenate([order[low:start], order[start + members.size : high]])
+        part = measure_many(
+            image,
+            ra[members],
+            dec[members],
+            names=[names[i] for i in members],
+            source_ids=[ids[i] for i in members],
+            neighbours=(ra[nearby], dec[nearby]) if nearby.size else None,
+            options=options,
+            **kwargs,
+        )
         part["_input_row"] = members
         parts.append(part)
     table = vstack(parts, metadata_conflicts="silent")
@@ -363,18 +418,28 @@ class _StageClock:
 class _ForcedFit:
     """State of one `measure_many` call: positions, merging, fitting and grouping."""
 
-    def __init__(self, image: Image, ra: np.ndarray, dec: np.ndarray,
-                 shapes: tuple[np.ndarray, np.ndarray, np.ndarray], shapes_convolved: bool,
-                 n_target: int, options: FittingOptions) -> None:
+    def __init__(
+        self,
+        image: Image,
+        ra: np.ndarray,
+        dec: np.ndarray,
+        shapes: tuple[np.ndarray, np.ndarray, np.ndarray],
+        shapes_convolved: bool,
+        n_target: int,
+        options: FittingOptions,
+    ) -> None:
         self.image = image
         self.options = options
         self.n_target = n_target
         self.qmax = support_qmax(options)
         valid_coords = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90.0)
         if not valid_coords[:n_target].all():
-            log.warning("%s: %d target positions have invalid coordinates (NaN or |dec| > 90); "
-                        "they are flagged off_image", image.path,
-                        int((~valid_coords[:n_target]).sum()))
+            log.warning(
+                "%s: %d target positions have invalid coordinates (NaN or |dec| > 90); "
+                "they are flagged off_image",
+                image.path,
+                int((~valid_coords[:n_target]).sum()),
+            )
         safe_ra, safe_dec = np.where(valid_coords, ra, 0.0), np.where(valid_coords, dec, 0.0)
         if shapes_convolved or np.any(shapes[0] > 0):
             beam = image.beam
@@ -386,8 +451,9 @@ class _ForcedFit:
                 kernel_cov += beam_cov
             self.forms = kernel_forms(image, safe_ra, safe_dec, kernel_cov)
             self.peak_to_int = np.sqrt(np.linalg.det(kernel_cov) / np.linalg.det(beam_cov))
-            self.kappa_ratio = _correlated_noise_factor(kernel_cov, beam_cov) \
-                / _correlated_noise_factor(beam_cov[None], beam_cov)
+            self.kappa_ratio = _correlated_noise_factor(
+                kernel_cov, beam_cov
+            ) / _correlated_noise_factor(beam_cov[None], beam_cov)
         else:  # all unresolved: every kernel is the beam
             self.forms = kernel_forms(image, safe_ra, safe_dec)
             self.peak_to_int = np.ones(ra.size)
@@ -395,8 +461,16 @@ class _ForcedFit:
         self.beam_area_pix = float(beam_correlation_area_pix(image))
         ny, nx = image.shape
         f = self.forms
-        self.on_image = (valid_coords & np.isfinite(f.x) & np.isfinite(f.y) & np.isfinite(f.A)
-                         & (f.x >= -0.5) & (f.x < nx - 0.5) & (f.y >= -0.5) & (f.y < ny - 0.5))
+        self.on_image = (
+            valid_coords
+            & np.isfinite(f.x)
+            & np.isfinite(f.y)
+            & np.isfinite(f.A)
+            & (f.x >= -0.5)
+            & (f.x < nx - 0.5)
+            & (f.y >= -0.5)
+            & (f.y < ny - 0.5)
+        )
         self.rep = self._merge_representatives()
 
     def _merge_representatives(self) -> np.ndarray:
@@ -421,33 +495,43 @@ class _ForcedFit:
         forms = self.forms.subset(self.fit_idx)
         self.bkg, _ = background.at(forms.x, forms.y)
         sumgg, self.sumgd, self.sumdd, lost, self.nvalid, self.bits = _kernels.source_sums(
-            self.image.data, forms.x, forms.y, forms.A, forms.B, forms.C, self.qmax, self.bkg)
+            self.image.data, forms.x, forms.y, forms.A, forms.B, forms.C, self.qmax, self.bkg
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
-            self.usable = (sumgg > 0) & (
-                sumgg / (sumgg + lost) >= self.options.min_kernel_fraction)
+            self.usable = (sumgg > 0) & (sumgg / (sumgg + lost) >= self.options.min_kernel_fraction)
         self.use = np.flatnonzero(self.usable)
-        self.solution = self._solve(forms.subset(self.use), sumgg[self.use],
-                                    self.sumgd[self.use])
+        self.solution = self._solve(forms.subset(self.use), sumgg[self.use], self.sumgd[self.use])
 
     def residual(self) -> np.ndarray:
         """The image minus every fitted source (to where its kernel is 0.1 % of its peak)."""
         f = self.solution["forms"]
-        return _kernels.subtract_models(self.image.data, f.x, f.y, f.A, f.B, f.C,
-                                        math.log(1.0 / _TAIL_LEVEL), self.solution["amp"],
-                                        4 * numba.get_num_threads())
+        return _kernels.subtract_models(
+            self.image.data,
+            f.x,
+            f.y,
+            f.A,
+            f.B,
+            f.C,
+            math.log(1.0 / _TAIL_LEVEL),
+            self.solution["amp"],
+            4 * numba.get_num_threads(),
+        )
 
     def find_blanks(self) -> None:
         """Map which tiles of the image hold NaN pixels (an image-level pass)."""
         self.nan_blocks = _kernels.nan_blocks(self.image.data, _NAN_BLOCK)
 
-    def errors_and_quality(self, noise: NoiseModel, scale: ErrorScale,
-                           residual: np.ndarray) -> dict[str, np.ndarray]:
+    def errors_and_quality(
+        self, noise: NoiseModel, scale: ErrorScale, residual: np.ndarray
+    ) -> dict[str, np.ndarray]:
         """Per-position arrays (indexed like the input) with errors, χ², edges and flags."""
         n = self.forms.x.size
         fit_idx, use, solution = self.fit_idx, self.use, self.solution
         _, rms = noise.at(self.forms.x[fit_idx], self.forms.y[fit_idx])
-        out = {name: np.full(n, np.nan) for name in
-               ("peak", "var", "bkg", "rms", "chisq", "dof", "edge")}
+        out = {
+            name: np.full(n, np.nan)
+            for name in ("peak", "var", "bkg", "rms", "chisq", "dof", "edge")
+        }
         out["group_id"] = np.full(n, -1, dtype=np.int64)
         out["group_size"] = np.zeros(n, dtype=np.int64)
         out["flags"] = np.zeros(n, dtype=np.int64)
@@ -469,12 +553,21 @@ class _ForcedFit:
         tgt = used[targets]
         f = solution["forms"]
         # Isolated: Σ(d - s G)² = Σd² - s ΣGd exactly; group members: sum over the residual.
-        sumsq = self.sumdd[use][targets] - np.nan_to_num(solution["amp"][targets]) \
-            * self.sumgd[use][targets]
+        sumsq = (
+            self.sumdd[use][targets]
+            - np.nan_to_num(solution["amp"][targets]) * self.sumgd[use][targets]
+        )
         grouped = targets[solution["size"][targets] > 1]
         sumsq[solution["size"][targets] > 1] = _kernels.support_sumsq(
-            residual, f.x[grouped], f.y[grouped], f.A[grouped], f.B[grouped], f.C[grouped],
-            self.qmax, self.bkg[use][grouped])
+            residual,
+            f.x[grouped],
+            f.y[grouped],
+            f.A[grouped],
+            f.B[grouped],
+            f.C[grouped],
+            self.qmax,
+            self.bkg[use][grouped],
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
             out["chisq"][tgt] = sumsq / rms[use][targets] ** 2 / self.beam_area_pix
             # A fitted amplitude absorbs κ² pixels' worth of variance (κ: correlated-noise
@@ -482,24 +575,42 @@ class _ForcedFit:
             absorbed = (scale.value * self.kappa_ratio[tgt]) ** 2
             out["dof"][tgt] = (self.nvalid[use][targets] - absorbed) / self.beam_area_pix
         target_fit = fit_idx[fit_idx < self.n_target]
-        radius = self.options.edge_search_fwhm * float(np.nanmax(f.major_fwhm_pix())) \
-            if f.x.size else 0.0
+        radius = (
+            self.options.edge_search_fwhm * float(np.nanmax(f.major_fwhm_pix()))
+            if f.x.size
+            else 0.0
+        )
         out["edge"][target_fit] = _kernels.edge_distances(
-            self.image.data, self.forms.x[target_fit], self.forms.y[target_fit], radius,
-            self.nan_blocks, _NAN_BLOCK)
+            self.image.data,
+            self.forms.x[target_fit],
+            self.forms.y[target_fit],
+            radius,
+            self.nan_blocks,
+            _NAN_BLOCK,
+        )
         return out
 
     def _solve(self, forms: KernelForms, sumgg: np.ndarray, sumgd: np.ndarray) -> dict:
         """Amplitudes and unit-noise variances of all fit positions, group by group."""
         n = forms.x.size
         reach = (math.sqrt(self.qmax) + math.sqrt(-math.log(_TAIL_LEVEL))) / math.sqrt(
-            4.0 * math.log(2.0))
+            4.0 * math.log(2.0)
+        )
         sep = self.options.group_separation_fwhm
         pairs = close_pairs(forms, max(sep, reach))
         labels = components(n, pairs.where(pairs.rho < sep))
         contact = pairs.where(labels[pairs.i] == labels[pairs.j])
-        cross = _kernels.pair_overlaps(self.image.data, forms.x, forms.y, forms.A, forms.B,
-                                       forms.C, self.qmax, contact.i, contact.j)
+        cross = _kernels.pair_overlaps(
+            self.image.data,
+            forms.x,
+            forms.y,
+            forms.A,
+            forms.B,
+            forms.C,
+            self.qmax,
+            contact.i,
+            contact.j,
+        )
         size = np.bincount(labels)[labels] if n else np.zeros(0, dtype=np.int64)
         with np.errstate(invalid="ignore", divide="ignore"):
             amp = sumgd / sumgg
@@ -512,13 +623,26 @@ class _ForcedFit:
             members = np.flatnonzero(labels == label)
             _solve_sparse(members, sumgg, sumgd, contact, cross, amp, var)
             windowed[members] = True
-        return {"amp": amp, "var": var, "label": labels, "size": size, "windowed": windowed,
-                "forms": forms}
+        return {
+            "amp": amp,
+            "var": var,
+            "label": labels,
+            "size": size,
+            "windowed": windowed,
+            "forms": forms,
+        }
 
 
-def _solve_dense(labels: np.ndarray, dense: np.ndarray, sumgg: np.ndarray, sumgd: np.ndarray,
-                 contact: Pairs, cross: tuple[np.ndarray, ...], amp: np.ndarray,
-                 var: np.ndarray) -> None:
+def _solve_dense(
+    labels: np.ndarray,
+    dense: np.ndarray,
+    sumgg: np.ndarray,
+    sumgd: np.ndarray,
+    contact: Pairs,
+    cross: tuple[np.ndarray, ...],
+    amp: np.ndarray,
+    var: np.ndarray,
+) -> None:
     """Solve every small group exactly (in place)."""
     members = np.flatnonzero(dense)
     members = members[np.argsort(labels[members], kind="stable")]
@@ -530,17 +654,32 @@ def _solve_dense(labels: np.ndarray, dense: np.ndarray, sumgg: np.ndarray, sumgd
     group_of_pair = np.searchsorted(group_labels, labels[contact.i[in_dense]])
     order = np.argsort(group_of_pair, kind="stable")
     sel = in_dense[order]
-    pair_ptr = np.searchsorted(group_of_pair[order],
-                               np.arange(group_labels.size + 1)).astype(np.int64)
+    pair_ptr = np.searchsorted(group_of_pair[order], np.arange(group_labels.size + 1)).astype(
+        np.int64
+    )
     sol, unit_var = _kernels.solve_dense_groups(
-        group_ptr, members, sumgg, sumgd, pair_ptr, local[contact.i[sel]],
-        local[contact.j[sel]], *(c[sel] for c in cross))
+        group_ptr,
+        members,
+        sumgg,
+        sumgd,
+        pair_ptr,
+        local[contact.i[sel]],
+        local[contact.j[sel]],
+        *(c[sel] for c in cross),
+    )
     amp[members] = sol
     var[members] = unit_var
 
 
-def _solve_sparse(members: np.ndarray, sumgg: np.ndarray, sumgd: np.ndarray, contact: Pairs,
-                  cross: tuple[np.ndarray, ...], amp: np.ndarray, var: np.ndarray) -> None:
+def _solve_sparse(
+    members: np.ndarray,
+    sumgg: np.ndarray,
+    sumgd: np.ndarray,
+    contact: Pairs,
+    cross: tuple[np.ndarray, ...],
+    amp: np.ndarray,
+    var: np.ndarray,
+) -> None:
     """Solve one large group sparsely; errors from each member's one-ring window (in place)."""
     local = np.full(sumgg.size, -1, dtype=np.int64)
     local[members] = np.arange(members.size)
@@ -551,17 +690,18 @@ def _solve_sparse(members: np.ndarray, sumgg: np.ndarray, sumgd: np.ndarray, con
     diag = np.arange(size)
     rows = np.concatenate([diag, li, lj])
     cols = np.concatenate([diag, lj, li])
-    normal = sparse.csr_matrix((np.concatenate([sumgg[members], n_kl, n_lk]), (rows, cols)),
-                               shape=(size, size))
-    cov_rhs = sparse.csr_matrix((np.concatenate([sumgg[members], w_kl, w_kl]), (rows, cols)),
-                                shape=(size, size))
+    normal = sparse.csr_matrix(
+        (np.concatenate([sumgg[members], n_kl, n_lk]), (rows, cols)), shape=(size, size)
+    )
+    cov_rhs = sparse.csr_matrix(
+        (np.concatenate([sumgg[members], w_kl, w_kl]), (rows, cols)), shape=(size, size)
+    )
     lu = splu(normal.tocsc())
     amp[members] = lu.solve(sumgd[members])
     cov_rhs.sort_indices()
     normal.sort_indices()
     # Both matrices share one sparsity pattern (diagonal + contact pairs in both directions).
-    windowed = _kernels.windowed_variances(normal.indptr, normal.indices, normal.data,
-                                           cov_rhs.data)
+    windowed = _kernels.windowed_variances(normal.indptr, normal.indices, normal.data, cov_rhs.data)
     # A one-ring window ignores correlations further out, so it underestimates; rescale so
     # the variances sum to the trace of N⁻¹ W N⁻ᵀ, estimated with Rademacher probes.
     rng = np.random.default_rng(size)
@@ -571,8 +711,14 @@ def _solve_sparse(members: np.ndarray, sumgg: np.ndarray, sumgd: np.ndarray, con
     var[members] = windowed * trace / np.nansum(windowed)
 
 
-def _assemble(fit: _ForcedFit, result: dict[str, np.ndarray], names: list, ids: np.ndarray,
-              ra: np.ndarray, dec: np.ndarray) -> Table:
+def _assemble(
+    fit: _ForcedFit,
+    result: dict[str, np.ndarray],
+    names: list,
+    ids: np.ndarray,
+    ra: np.ndarray,
+    dec: np.ndarray,
+) -> Table:
     n = fit.n_target
     rep = fit.rep[:n]
     flags = result["flags"][rep].copy()
@@ -615,8 +761,15 @@ def _assemble(fit: _ForcedFit, result: dict[str, np.ndarray], names: list, ids: 
     return table
 
 
-def _pb_response(image: Image, x: np.ndarray, y: np.ndarray, ra: np.ndarray, dec: np.ndarray,
-                 pb_map: np.ndarray | None, model: PrimaryBeam | None) -> np.ndarray:
+def _pb_response(
+    image: Image,
+    x: np.ndarray,
+    y: np.ndarray,
+    ra: np.ndarray,
+    dec: np.ndarray,
+    pb_map: np.ndarray | None,
+    model: PrimaryBeam | None,
+) -> np.ndarray:
     """Primary-beam response at the targets.
 
     From, in order: a PB map; the beam track the image's header carries (the drift-scan

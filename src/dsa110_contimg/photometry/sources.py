@@ -4,10 +4,10 @@ Targets are listed positions, catalogue sources by id, or a catalogue's sources 
 (`select_targets`); `measure_targets` measures them. The API, the command line and the job
 worker all go through these two functions.
 
-For a catalogue, the search region is the image's real footprint: a cone about the mean direction of its valid
-pixels that contains all of them, widened by a margin so that sources just off the valid area
-are still known as neighbours of the ones on it. Sources that fall on valid pixels are the
-targets; the others are fitted jointly where they overlap but not reported.
+For a catalogue, the search region is the image's real footprint: a cone about the mean
+direction of its valid pixels that contains all of them, widened by a margin so that sources
+just off the valid area are still known as neighbours of the ones on it. Sources that fall on
+valid pixels are the targets; the others are fitted jointly where they overlap but not reported.
 """
 
 from __future__ import annotations
@@ -24,15 +24,25 @@ from dsa110_contimg.imaging.fits_io import Image, load_image
 from dsa110_contimg.photometry.forced import measure_in_chunks, measure_many
 from dsa110_contimg.photometry.options import FittingOptions
 
-__all__ = ["Targets", "measure_catalog_sources", "measure_targets", "query_sources_for_image",
-           "query_sources_for_mosaic", "select_targets"]
+__all__ = [
+    "Targets",
+    "measure_catalog_sources",
+    "measure_targets",
+    "query_sources_for_image",
+    "query_sources_for_mosaic",
+    "select_targets",
+]
 
 _NEIGHBOUR_MARGIN_FWHM = 3.0
 
 
-def query_sources_for_image(image: Image | str | Path, catalog: str = "nvss",
-                            radius_deg: float | None = None, *,
-                            url: str | None = None) -> Table:
+def query_sources_for_image(
+    image: Image | str | Path,
+    catalog: str = "nvss",
+    radius_deg: float | None = None,
+    *,
+    url: str | None = None,
+) -> Table:
     """Catalogue sources in the field of an image.
 
     Parameters
@@ -64,8 +74,12 @@ def query_sources_for_image(image: Image | str | Path, catalog: str = "nvss",
     margin = _NEIGHBOUR_MARGIN_FWHM * image.beam.major_arcsec / 3600.0
     search = (radius_deg if radius_deg is not None else footprint.radius_deg) + margin
     sources = cone_search(catalog, footprint.ra_deg, footprint.dec_deg, search, url=url)
-    x, y = (np.asarray(v, dtype=float) for v in image.sky_to_pixel(
-        np.asarray(sources["ra_deg"], dtype=float), np.asarray(sources["dec_deg"], dtype=float)))
+    x, y = (
+        np.asarray(v, dtype=float)
+        for v in image.sky_to_pixel(
+            np.asarray(sources["ra_deg"], dtype=float), np.asarray(sources["dec_deg"], dtype=float)
+        )
+    )
     sources["x_pix"] = x
     sources["y_pix"] = y
     if radius_deg is not None:
@@ -75,9 +89,13 @@ def query_sources_for_image(image: Image | str | Path, catalog: str = "nvss",
     return sources
 
 
-def query_sources_for_mosaic(mosaic: Image | str | Path, catalog: str = "nvss",
-                             radius_deg: float | None = None, *,
-                             url: str | None = None) -> Table:
+def query_sources_for_mosaic(
+    mosaic: Image | str | Path,
+    catalog: str = "nvss",
+    radius_deg: float | None = None,
+    *,
+    url: str | None = None,
+) -> Table:
     """Catalogue sources in the field of a mosaic.
 
     Mosaic footprints are irregular (unions of tiles with blank gaps), so the targets are
@@ -117,10 +135,16 @@ class Targets:
         return int(self.ra_deg.size)
 
 
-def select_targets(image: Image | str | Path, *, positions: Table | None = None,
-                   source_ids: Sequence[int] | None = None, catalog: str | None = None,
-                   radius_deg: float | None = None, options: FittingOptions | None = None,
-                   url: str | None = None) -> Targets:
+def select_targets(
+    image: Image | str | Path,
+    *,
+    positions: Table | None = None,
+    source_ids: Sequence[int] | None = None,
+    catalog: str | None = None,
+    radius_deg: float | None = None,
+    options: FittingOptions | None = None,
+    url: str | None = None,
+) -> Targets:
     """The targets of one measurement: listed ``positions``, catalogue ``source_ids``, or the
     sources of ``catalog`` in the image's field (exactly one of the three).
 
@@ -149,44 +173,68 @@ def select_targets(image: Image | str | Path, *, positions: Table | None = None,
     dsa110_contimg.errors.NotFoundError
         Unknown source ids or catalogue.
     """
-    given = [k for k, v in (("positions", positions), ("source_ids", source_ids),
-                            ("catalog", catalog)) if v is not None]
+    given = [
+        k
+        for k, v in (("positions", positions), ("source_ids", source_ids), ("catalog", catalog))
+        if v is not None
+    ]
     if len(given) != 1:
-        raise InputError("give exactly one of positions, source ids or a catalogue "
-                         f"(got {', '.join(given) or 'none'})")
+        raise InputError(
+            "give exactly one of positions, source ids or a catalogue "
+            f"(got {', '.join(given) or 'none'})"
+        )
     if positions is not None:
         n = len(positions)
-        names = (list(positions["name"]) if "name" in positions.colnames
-                 else [f"pos{i}" for i in range(n)])
-        ids = (np.asarray(positions["source_id"], dtype=np.int64)
-               if "source_id" in positions.colnames else np.full(n, -1, dtype=np.int64))
-        return Targets(np.asarray(positions["ra_deg"], dtype=float),
-                       np.asarray(positions["dec_deg"], dtype=float), [str(v) for v in names],
-                       ids)
+        names = (
+            list(positions["name"])
+            if "name" in positions.colnames
+            else [f"pos{i}" for i in range(n)]
+        )
+        ids = (
+            np.asarray(positions["source_id"], dtype=np.int64)
+            if "source_id" in positions.colnames
+            else np.full(n, -1, dtype=np.int64)
+        )
+        return Targets(
+            np.asarray(positions["ra_deg"], dtype=float),
+            np.asarray(positions["dec_deg"], dtype=float),
+            [str(v) for v in names],
+            ids,
+        )
     if source_ids is not None:
         from dsa110_contimg.catalog.query import sources_by_id  # listed positions need no database
 
         rows = sources_by_id(source_ids, url=url)
-        return Targets(np.asarray(rows["ra_deg"], dtype=float),
-                       np.asarray(rows["dec_deg"], dtype=float), [str(v) for v in rows["name"]],
-                       np.asarray(rows["source_id"], dtype=np.int64))
+        return Targets(
+            np.asarray(rows["ra_deg"], dtype=float),
+            np.asarray(rows["dec_deg"], dtype=float),
+            [str(v) for v in rows["name"]],
+            np.asarray(rows["source_id"], dtype=np.int64),
+        )
     options = options or FittingOptions()
     sources = query_sources_for_image(image, catalog, radius_deg, url=url)
     field = np.asarray(sources["in_field"], dtype=bool)
     targets, others = sources[field], sources[~field]
     with_shapes = options.source_shapes == "catalog"
-    neighbours = (np.asarray(others["ra_deg"]), np.asarray(others["dec_deg"]),
-                  *(_shapes(others) if with_shapes else ()))
-    return Targets(np.asarray(targets["ra_deg"], dtype=float),
-                   np.asarray(targets["dec_deg"], dtype=float),
-                   [str(v) for v in targets["name"]],
-                   np.asarray(targets["source_id"], dtype=np.int64),
-                   shapes=_shapes(targets) if with_shapes else None, neighbours=neighbours,
-                   catalog=catalog)
+    neighbours = (
+        np.asarray(others["ra_deg"]),
+        np.asarray(others["dec_deg"]),
+        *(_shapes(others) if with_shapes else ()),
+    )
+    return Targets(
+        np.asarray(targets["ra_deg"], dtype=float),
+        np.asarray(targets["dec_deg"], dtype=float),
+        [str(v) for v in targets["name"]],
+        np.asarray(targets["source_id"], dtype=np.int64),
+        shapes=_shapes(targets) if with_shapes else None,
+        neighbours=neighbours,
+        catalog=catalog,
+    )
 
 
-def measure_targets(image: Image | str | Path, targets: Targets, *,
-                    chunk_size: int | None = None, **measure_kwargs) -> Table:
+def measure_targets(
+    image: Image | str | Path, targets: Targets, *, chunk_size: int | None = None, **measure_kwargs
+) -> Table:
     """Measure ``targets`` on ``image`` (results in the targets' order).
 
     Keyword arguments go to `dsa110_contimg.photometry.forced.measure_many`. With
@@ -196,20 +244,32 @@ def measure_targets(image: Image | str | Path, targets: Targets, *,
     """
     common = dict(names=targets.names, source_ids=targets.source_ids, **measure_kwargs)
     if chunk_size is not None and targets.neighbours is None and targets.shapes is None:
-        table = measure_in_chunks(image, targets.ra_deg, targets.dec_deg,
-                                  chunk_size=chunk_size, **common)
+        table = measure_in_chunks(
+            image, targets.ra_deg, targets.dec_deg, chunk_size=chunk_size, **common
+        )
     else:
-        table = measure_many(image, targets.ra_deg, targets.dec_deg, shapes=targets.shapes,
-                             neighbours=targets.neighbours, **common)
+        table = measure_many(
+            image,
+            targets.ra_deg,
+            targets.dec_deg,
+            shapes=targets.shapes,
+            neighbours=targets.neighbours,
+            **common,
+        )
     if targets.catalog is not None:
         table.meta["catalog"] = targets.catalog
     return table
 
 
-def measure_catalog_sources(image: Image | str | Path, catalog: str = "nvss",
-                            radius_deg: float | None = None, *,
-                            options: FittingOptions | None = None, url: str | None = None,
-                            **measure_kwargs) -> Table:
+def measure_catalog_sources(
+    image: Image | str | Path,
+    catalog: str = "nvss",
+    radius_deg: float | None = None,
+    *,
+    options: FittingOptions | None = None,
+    url: str | None = None,
+    **measure_kwargs,
+) -> Table:
     """Query the field's catalogue sources and measure them (neighbours fitted jointly):
     `measure_targets` of `select_targets` with ``catalog``.
 
@@ -217,14 +277,17 @@ def measure_catalog_sources(image: Image | str | Path, catalog: str = "nvss",
     ``options.source_shapes == "catalog"`` the catalogue's deconvolved sizes shape the kernels.
     """
     image = image if isinstance(image, Image) else load_image(image)
-    targets = select_targets(image, catalog=catalog, radius_deg=radius_deg, options=options,
-                             url=url)
+    targets = select_targets(
+        image, catalog=catalog, radius_deg=radius_deg, options=options, url=url
+    )
     return measure_targets(image, targets, options=options, **measure_kwargs)
 
 
 def _shapes(sources: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return tuple(np.nan_to_num(np.asarray(sources[c], dtype=float))
-                 for c in ("major_arcsec", "minor_arcsec", "pa_deg"))
+    return tuple(
+        np.nan_to_num(np.asarray(sources[c], dtype=float))
+        for c in ("major_arcsec", "minor_arcsec", "pa_deg")
+    )
 
 
 def _on_valid_pixel(image: Image, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from dsa110_contimg.photometry.flags import decode_flags
 
 __all__ = ["OUTPUT_FORMATS", "PositionsError", "read_positions", "write_measurements"]
 
+
 class PositionsError(InputError):
     """A positions file that cannot be used, with the reason."""
 
@@ -39,18 +40,26 @@ def read_positions(path: str | Path) -> Table:
     missing = [c for c in ("ra_deg", "dec_deg") if c not in raw.colnames]
     if missing:
         raise PositionsError(
-            f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(raw.colnames)}")
+            f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(raw.colnames)}"
+        )
     if len(raw) == 0:
         raise PositionsError(f"{path}: no positions")
     out = Table()
-    out["name"] = (np.asarray(raw["name"], dtype=str) if "name" in raw.colnames
-                   else np.array([f"row{i + 1}" for i in range(len(raw))]))
-    out["source_id"] = (np.asarray(raw["source_id"], dtype=np.int64)
-                        if "source_id" in raw.colnames else np.full(len(raw), -1, np.int64))
+    out["name"] = (
+        np.asarray(raw["name"], dtype=str)
+        if "name" in raw.colnames
+        else np.array([f"row{i + 1}" for i in range(len(raw))])
+    )
+    out["source_id"] = (
+        np.asarray(raw["source_id"], dtype=np.int64)
+        if "source_id" in raw.colnames
+        else np.full(len(raw), -1, np.int64)
+    )
     for col in ("ra_deg", "dec_deg"):
         try:
-            out[col] = np.asarray(raw[col].filled(np.nan) if hasattr(raw[col], "filled")
-                                  else raw[col], dtype=float)
+            out[col] = np.asarray(
+                raw[col].filled(np.nan) if hasattr(raw[col], "filled") else raw[col], dtype=float
+            )
         except ValueError as exc:
             raise PositionsError(f"{path}: column {col} is not numeric ({exc})") from exc
     return out

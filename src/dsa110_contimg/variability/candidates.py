@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from scipy import stats
@@ -51,19 +51,53 @@ from dsa110_contimg.variability.significance import (
 )
 from dsa110_contimg.variability.store import light_curves, read_stats
 
-__all__ = ["CANDIDATE_FIELDS", "CANDIDATE_ORDERS", "CANDIDATE_STATUSES", "PRESETS", "Preset",
-           "SIGNIFICANCE_FIELDS", "Significance", "UnknownCandidateError", "count_tested",
-           "detect", "dip_search_needed", "list_candidates", "set_candidate_status", "significance"]
+__all__ = [
+    "CANDIDATE_FIELDS",
+    "CANDIDATE_ORDERS",
+    "CANDIDATE_STATUSES",
+    "PRESETS",
+    "Preset",
+    "SIGNIFICANCE_FIELDS",
+    "Significance",
+    "UnknownCandidateError",
+    "count_tested",
+    "detect",
+    "dip_search_needed",
+    "list_candidates",
+    "set_candidate_status",
+    "significance",
+]
 
 #: Fields of each candidate returned by `detect` and `list_candidates`.
-CANDIDATE_FIELDS = ("source_id", "name", "kind", "score", "status", "preset", "n_epochs",
-                    "weighted_mean_jy", "eta", "v", "vs_max", "m_max", "deviation_sigma")
+CANDIDATE_FIELDS = (
+    "source_id",
+    "name",
+    "kind",
+    "score",
+    "status",
+    "preset",
+    "n_epochs",
+    "weighted_mean_jy",
+    "eta",
+    "v",
+    "vs_max",
+    "m_max",
+    "deviation_sigma",
+)
 #: Orders of `list_candidates`: the first key, then score (highest first) and source id.
 CANDIDATE_ORDERS = ("score", "kind", "name", "n_epochs", "deviation_sigma")
 #: Fields `detect` adds to each flagged candidate: its false-alarm probabilities, the test that
 #: flagged it, and the dip found (MJD of its first and last epochs, fractional depth).
-SIGNIFICANCE_FIELDS = ("false_alarm", "driver", "eta_false_alarm", "dip_false_alarm",
-                       "dip_start_mjd", "dip_end_mjd", "dip_depth", "excess")
+SIGNIFICANCE_FIELDS = (
+    "false_alarm",
+    "driver",
+    "eta_false_alarm",
+    "dip_false_alarm",
+    "dip_start_mjd",
+    "dip_end_mjd",
+    "dip_depth",
+    "excess",
+)
 
 
 class UnknownCandidateError(NotFoundError):
@@ -103,14 +137,15 @@ class Significance:
 
     def drivers(self, false_alarm: float) -> str:
         """The tests passing at ``false_alarm``: ``eta``, ``dip`` or ``eta+dip``."""
-        passing = [name for name, value in (("eta", self.eta_false_alarm),
-                                            ("dip", self.dip_false_alarm))
-                   if value <= false_alarm]
+        passing = [
+            name
+            for name, value in (("eta", self.eta_false_alarm), ("dip", self.dip_false_alarm))
+            if value <= false_alarm
+        ]
         return "+".join(passing)
 
 
-def significance(eta: float, n: int, curve: LightCurve | None,
-                 excess: float = 1.0) -> Significance:
+def significance(eta: float, n: int, curve: LightCurve | None, excess: float = 1.0) -> Significance:
     """A source's false-alarm probabilities from its η, epochs and (optionally) light curve.
 
     Examples
@@ -127,8 +162,9 @@ def significance(eta: float, n: int, curve: LightCurve | None,
     return Significance(p_eta, dip)
 
 
-def dip_search_needed(eta: np.ndarray, n: np.ndarray, false_alarm: float,
-                      excess: float = 1.0) -> np.ndarray:
+def dip_search_needed(
+    eta: np.ndarray, n: np.ndarray, false_alarm: float, excess: float = 1.0
+) -> np.ndarray:
     """Sources whose χ² is large enough to hold a dip flagged at ``false_alarm``.
 
     A dip's likelihood ratio never exceeds the χ² about the weighted mean, so only these
@@ -162,7 +198,7 @@ def detect(*, preset: str | None = None, url: str | None = None) -> list[dict]:
         An unknown preset.
     """
     chosen = _preset(preset)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with get_engine(url).begin() as conn:
         stored = read_stats(conn)
         metrics = stored.stats.metrics()
@@ -173,33 +209,44 @@ def detect(*, preset: str | None = None, url: str | None = None) -> list[dict]:
         curves = light_curves(conn, stored.source_id[search])
         found = {}
         for k in np.flatnonzero(tested):
-            result = significance(eta[k], int(n[k]), curves.get(int(stored.source_id[k])),
-                                  excess)
+            result = significance(eta[k], int(n[k]), curves.get(int(stored.source_id[k])), excess)
             if result.false_alarm <= chosen.false_alarm:
                 found[k] = result
         rows, details = [], {}
         for k, result in sorted(found.items(), key=lambda item: item[1].false_alarm):
             source = int(stored.source_id[k])
-            rows.append({"source_id": source, "preset": chosen.name,
-                         "kind": ("ese" if result.dip_false_alarm <= chosen.false_alarm
-                                  else "variable"),
-                         "score": _score(result.false_alarm, chosen),
-                         "n_epochs": int(n[k]),
-                         **{name: _finite(metrics[name][k]) for name in METRICS if name != "n"}})
+            rows.append(
+                {
+                    "source_id": source,
+                    "preset": chosen.name,
+                    "kind": ("ese" if result.dip_false_alarm <= chosen.false_alarm else "variable"),
+                    "score": _score(result.false_alarm, chosen),
+                    "n_epochs": int(n[k]),
+                    **{name: _finite(metrics[name][k]) for name in METRICS if name != "n"},
+                }
+            )
             details[source] = _details(result, chosen, excess)
         keep = [r["source_id"] for r in rows]
-        conn.execute(delete(VariabilityCandidate).where(
-            VariabilityCandidate.status == "active", VariabilityCandidate.source_id.not_in(keep)))
+        conn.execute(
+            delete(VariabilityCandidate).where(
+                VariabilityCandidate.status == "active", VariabilityCandidate.source_id.not_in(keep)
+            )
+        )
         if rows:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             statement = dialect.insert(VariabilityCandidate.__table__)
             updated = {c: statement.excluded[c] for c in rows[0] if c != "source_id"}
-            conn.execute(statement.on_conflict_do_update(
-                index_elements=["source_id"], set_={**updated, "updated_at": now}),
-                [{**r, "status": "active", "detected_at": now, "updated_at": now}
-                 for r in rows])
-    return [{**c, **details[c["source_id"]]} for c in list_candidates(url=url)[0]
-            if c["source_id"] in details]
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["source_id"], set_={**updated, "updated_at": now}
+                ),
+                [{**r, "status": "active", "detected_at": now, "updated_at": now} for r in rows],
+            )
+    return [
+        {**c, **details[c["source_id"]]}
+        for c in list_candidates(url=url)[0]
+        if c["source_id"] in details
+    ]
 
 
 def count_tested(preset: Preset, *, url: str | None = None) -> int:
@@ -217,19 +264,31 @@ def _score(false_alarm: float, preset: Preset) -> float:
 def _details(result: Significance, preset: Preset, excess: float) -> dict:
     """The `SIGNIFICANCE_FIELDS` of a candidate."""
     dip = result.dip if result.dip_false_alarm <= preset.false_alarm else None
-    return {"false_alarm": result.false_alarm, "driver": result.drivers(preset.false_alarm),
-            "eta_false_alarm": result.eta_false_alarm,
-            "dip_false_alarm": result.dip_false_alarm,
-            "dip_start_mjd": _finite(dip.start_mjd) if dip else None,
-            "dip_end_mjd": _finite(dip.end_mjd) if dip else None,
-            "dip_depth": dip.depth if dip else None, "excess": excess}
+    return {
+        "false_alarm": result.false_alarm,
+        "driver": result.drivers(preset.false_alarm),
+        "eta_false_alarm": result.eta_false_alarm,
+        "dip_false_alarm": result.dip_false_alarm,
+        "dip_start_mjd": _finite(dip.start_mjd) if dip else None,
+        "dip_end_mjd": _finite(dip.end_mjd) if dip else None,
+        "dip_depth": dip.depth if dip else None,
+        "excess": excess,
+    }
 
 
-def list_candidates(*, status: str | None = None, kind: str | None = None,
-                    min_abs_deviation: float | None = None, order: str = "score",
-                    descending: bool = True, limit: int | None = None, offset: int = 0,
-                    with_position: bool = False, source_id: int | None = None,
-                    url: str | None = None) -> tuple[list[dict], int]:
+def list_candidates(
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    min_abs_deviation: float | None = None,
+    order: str = "score",
+    descending: bool = True,
+    limit: int | None = None,
+    offset: int = 0,
+    with_position: bool = False,
+    source_id: int | None = None,
+    url: str | None = None,
+) -> tuple[list[dict], int]:
     """Stored candidates and their total count.
 
     Parameters
@@ -263,8 +322,9 @@ def list_candidates(*, status: str | None = None, kind: str | None = None,
     conditions = []
     if status is not None:
         if status not in CANDIDATE_STATUSES:
-            raise InputError(f"unknown status {status!r}; choose one of "
-                             f"{', '.join(CANDIDATE_STATUSES)}")
+            raise InputError(
+                f"unknown status {status!r}; choose one of {', '.join(CANDIDATE_STATUSES)}"
+            )
         conditions.append(VariabilityCandidate.status == status)
     if kind is not None:
         if kind not in ("ese", "variable"):
@@ -277,21 +337,36 @@ def list_candidates(*, status: str | None = None, kind: str | None = None,
     if order not in CANDIDATE_ORDERS:
         raise InputError(f"unknown order {order!r}; choose one of {', '.join(CANDIDATE_ORDERS)}")
     first = CatalogSource.name if order == "name" else getattr(VariabilityCandidate, order)
-    extra = (CatalogSource.ra_deg, CatalogSource.dec_deg, VariabilityCandidate.detected_at,
-             VariabilityCandidate.updated_at) if with_position else ()
-    query = select(VariabilityCandidate, CatalogSource.name, *extra).join(
-        CatalogSource, CatalogSource.id == VariabilityCandidate.source_id).where(*conditions)
+    extra = (
+        (
+            CatalogSource.ra_deg,
+            CatalogSource.dec_deg,
+            VariabilityCandidate.detected_at,
+            VariabilityCandidate.updated_at,
+        )
+        if with_position
+        else ()
+    )
+    query = (
+        select(VariabilityCandidate, CatalogSource.name, *extra)
+        .join(CatalogSource, CatalogSource.id == VariabilityCandidate.source_id)
+        .where(*conditions)
+    )
     count = select(func.count()).select_from(VariabilityCandidate).where(*conditions)
-    query = query.order_by(first.desc() if descending else first.asc(),
-                           VariabilityCandidate.score.desc(), VariabilityCandidate.source_id)
+    query = query.order_by(
+        first.desc() if descending else first.asc(),
+        VariabilityCandidate.score.desc(),
+        VariabilityCandidate.source_id,
+    )
     fields = [f for f in CANDIDATE_FIELDS if f not in ("source_id", "name")]
     if with_position:
         fields += ["ra_deg", "dec_deg", "detected_at", "updated_at"]
     with get_engine(url).connect() as conn:
         total = int(conn.execute(count).scalar_one())
         rows = conn.execute(query.offset(offset).limit(limit)).mappings().all()
-    return [{"source_id": r["source_id"], "name": r["name"], **{f: r[f] for f in fields}}
-            for r in rows], total
+    return [
+        {"source_id": r["source_id"], "name": r["name"], **{f: r[f] for f in fields}} for r in rows
+    ], total
 
 
 def set_candidate_status(source_id: int, status: str, *, url: str | None = None) -> None:
@@ -305,12 +380,15 @@ def set_candidate_status(source_id: int, status: str, *, url: str | None = None)
         The source is not a candidate.
     """
     if status not in CANDIDATE_STATUSES:
-        raise InputError(f"unknown status {status!r}; choose one of "
-                         f"{', '.join(CANDIDATE_STATUSES)}")
+        raise InputError(
+            f"unknown status {status!r}; choose one of {', '.join(CANDIDATE_STATUSES)}"
+        )
     with get_engine(url).begin() as conn:
-        changed = conn.execute(update(VariabilityCandidate)
-                               .where(VariabilityCandidate.source_id == int(source_id))
-                               .values(status=status, updated_at=datetime.now(timezone.utc)))
+        changed = conn.execute(
+            update(VariabilityCandidate)
+            .where(VariabilityCandidate.source_id == int(source_id))
+            .values(status=status, updated_at=datetime.now(UTC))
+        )
     if changed.rowcount == 0:
         raise UnknownCandidateError(f"source {source_id} is not a variability candidate")
 

@@ -13,7 +13,8 @@ the job's ``normalize`` parameter is true), in one transaction:
    (`dsa110_contimg.variability.normalize.select_references`).
 2. **Baselines**: each reference's mean normalized flux from its variability statistics once it
    has ``reference_min_history`` epochs (weighted, without its highest and lowest epoch from
-   the fifth on; updated with every epoch, in O(1)), else its catalogue flux on the same scale (`dsa110_contimg.variability.normalize.reference_baselines`).
+   the fifth on; updated with every epoch, in O(1)), else its catalogue flux on the same
+   scale (`dsa110_contimg.variability.normalize.reference_baselines`).
 3. **Correction** ``C``: the σ-clipped ensemble ratio measured/baseline with its error
    (`dsa110_contimg.variability.normalize.correction_factor`); a reference that deviates in this
    image is clipped. Stored in ``image_corrections`` (value, error, references used, method,
@@ -35,7 +36,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, delete, select, update
@@ -61,8 +62,13 @@ from dsa110_contimg.variability.normalize import (
     select_references,
 )
 
-__all__ = ["METHOD", "ImageCorrectionRecord", "NormalizationError", "get_image_correction",
-           "normalize_product"]
+__all__ = [
+    "METHOD",
+    "ImageCorrectionRecord",
+    "NormalizationError",
+    "get_image_correction",
+    "normalize_product",
+]
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +110,9 @@ class ImageCorrectionRecord:
     params_hash: str
 
 
-def get_image_correction(data_id: str, *, params_hash: str | None = None,
-                         url: str | None = None) -> ImageCorrectionRecord | None:
+def get_image_correction(
+    data_id: str, *, params_hash: str | None = None, url: str | None = None
+) -> ImageCorrectionRecord | None:
     """The correction factor of a product, or None when it has none.
 
     Parameters
@@ -118,11 +125,14 @@ def get_image_correction(data_id: str, *, params_hash: str | None = None,
     url : str, optional
         Database URL (default from settings).
     """
-    query = (select(ImageCorrection, PhotometryParamSet.params_hash)
-             .join(Product, Product.id == ImageCorrection.product_id)
-             .join(PhotometryParamSet, PhotometryParamSet.id == ImageCorrection.params_id)
-             .where(Product.data_id == data_id)
-             .order_by(ImageCorrection.created_at.desc(), ImageCorrection.id.desc()).limit(1))
+    query = (
+        select(ImageCorrection, PhotometryParamSet.params_hash)
+        .join(Product, Product.id == ImageCorrection.product_id)
+        .join(PhotometryParamSet, PhotometryParamSet.id == ImageCorrection.params_id)
+        .where(Product.data_id == data_id)
+        .order_by(ImageCorrection.created_at.desc(), ImageCorrection.id.desc())
+        .limit(1)
+    )
     if params_hash is not None:
         query = query.where(PhotometryParamSet.params_hash == params_hash)
     with get_engine(url).connect() as conn:
@@ -130,14 +140,22 @@ def get_image_correction(data_id: str, *, params_hash: str | None = None,
     if row is None:
         return None
     return ImageCorrectionRecord(
-        value=float(row.value), error=float(row.error), n_references=int(row.n_references),
+        value=float(row.value),
+        error=float(row.error),
+        n_references=int(row.n_references),
         reference_source_ids=tuple(int(s) for s in row.reference_source_ids),
-        method=str(row.method), params_hash=str(row.params_hash))
+        method=str(row.method),
+        params_hash=str(row.params_hash),
+    )
 
 
-def normalize_product(data_id: str, *, params_hash: str,
-                      settings: VariabilitySettings | None = None,
-                      url: str | None = None) -> ImageCorrectionRecord | None:
+def normalize_product(
+    data_id: str,
+    *,
+    params_hash: str,
+    settings: VariabilitySettings | None = None,
+    url: str | None = None,
+) -> ImageCorrectionRecord | None:
     """Compute, store and apply a product's correction factor; update variability statistics.
 
     Parameters
@@ -172,168 +190,282 @@ def _forget(conn: Connection, data_id: str, params_hash: str) -> None:
     """After a failed normalization: drop the parameter set's stale correction and, if the
     product was counted in the statistics, recompute its sources without it."""
     product_id = conn.execute(select(Product.id).where(Product.data_id == data_id)).scalar()
-    params_id = conn.execute(select(PhotometryParamSet.id).where(
-        PhotometryParamSet.params_hash == params_hash)).scalar()
+    params_id = conn.execute(
+        select(PhotometryParamSet.id).where(PhotometryParamSet.params_hash == params_hash)
+    ).scalar()
     if product_id is None or params_id is None:
         return
-    counted = conn.execute(update(ImageCorrection).where(
-        ImageCorrection.product_id == product_id, ImageCorrection.stats_applied)
-        .values(stats_applied=False)).rowcount
-    conn.execute(delete(ImageCorrection).where(ImageCorrection.product_id == product_id,
-                                               ImageCorrection.params_id == params_id))
+    counted = conn.execute(
+        update(ImageCorrection)
+        .where(ImageCorrection.product_id == product_id, ImageCorrection.stats_applied)
+        .values(stats_applied=False)
+    ).rowcount
+    conn.execute(
+        delete(ImageCorrection).where(
+            ImageCorrection.product_id == product_id, ImageCorrection.params_id == params_id
+        )
+    )
     if counted:
-        sources = conn.execute(select(Photometry.source_id).distinct().where(
-            Photometry.product_id == product_id)).scalars().all()
+        sources = (
+            conn.execute(
+                select(Photometry.source_id).distinct().where(Photometry.product_id == product_id)
+            )
+            .scalars()
+            .all()
+        )
         variability_store.recompute(conn, sources)
 
 
-def _normalize(conn: Connection, data_id: str, params_hash: str,
-               settings: VariabilitySettings) -> ImageCorrectionRecord:
+def _normalize(
+    conn: Connection, data_id: str, params_hash: str, settings: VariabilitySettings
+) -> ImageCorrectionRecord:
     postgres = conn.dialect.name == "postgresql"
-    query = select(Product.id, Product.data_type, Product.ra_deg, Product.dec_deg,
-                   Product.mjd_mid).where(Product.data_id == data_id)
+    query = select(
+        Product.id, Product.data_type, Product.ra_deg, Product.dec_deg, Product.mjd_mid
+    ).where(Product.data_id == data_id)
     product = conn.execute(query.with_for_update() if postgres else query).first()
     if product is None:
         raise NormalizationError(f"no product with data_id {data_id!r}")
-    params_id = conn.execute(select(PhotometryParamSet.id).where(
-        PhotometryParamSet.params_hash == params_hash)).scalar()
+    params_id = conn.execute(
+        select(PhotometryParamSet.id).where(PhotometryParamSet.params_hash == params_hash)
+    ).scalar()
     if params_id is None:
         raise NormalizationError(f"no photometry with parameter set {params_hash}")
     rows = _measurements(conn, product.id, params_id)
     if rows["source_id"].size == 0:
         raise NormalizationError(f"no photometry with parameter set {params_hash}")
     refs = _references(conn, rows, product, settings)
-    factor = correction_factor(refs["peak"], refs["error"], refs["baseline"],
-                               refs["baseline_err"], min_references=settings.min_references)
+    factor = correction_factor(
+        refs["peak"],
+        refs["error"],
+        refs["baseline"],
+        refs["baseline_err"],
+        min_references=settings.min_references,
+    )
     if not math.isfinite(factor.value):
         raise NormalizationError(
             f"{factor.n_used} usable reference(s) of {rows['source_id'].size} measurements, "
             f"fewer than min_references={settings.min_references} (reference-eligible "
-            f"master-catalogue sources come from `contimg catalog build-master`)")
+            f"master-catalogue sources come from `contimg catalog build-master`)"
+        )
     used = refs["source_id"][factor.used]
-    already_counted = conn.execute(select(ImageCorrection.id).where(
-        ImageCorrection.product_id == product.id, ImageCorrection.stats_applied)
-        .limit(1)).first() is not None
+    already_counted = (
+        conn.execute(
+            select(ImageCorrection.id)
+            .where(ImageCorrection.product_id == product.id, ImageCorrection.stats_applied)
+            .limit(1)
+        ).first()
+        is not None
+    )
     record = ImageCorrectionRecord(
-        value=factor.value, error=factor.error, n_references=factor.n_used,
-        reference_source_ids=tuple(int(s) for s in used), method=METHOD,
-        params_hash=params_hash)
+        value=factor.value,
+        error=factor.error,
+        n_references=factor.n_used,
+        reference_source_ids=tuple(int(s) for s in used),
+        method=METHOD,
+        params_hash=params_hash,
+    )
     counts = product.data_type in settings.statistics_product_types
-    _store(conn, product.id, params_id, record, settings,
-           from_history=int(refs["from_history"][factor.used].sum()), counts=counts)
+    _store(
+        conn,
+        product.id,
+        params_id,
+        record,
+        settings,
+        from_history=int(refs["from_history"][factor.used].sum()),
+        counts=counts,
+    )
     flux, error = normalize_measurement(rows["peak"], rows["error"], factor.value, factor.error)
     _write_normalized(conn, product.id, params_id, rows["source_id"], flux, error)
     if already_counted:
-        variability_store.recompute(conn, rows["source_id"],
-                                    product_types=settings.statistics_product_types)
+        variability_store.recompute(
+            conn, rows["source_id"], product_types=settings.statistics_product_types
+        )
     elif counts:
-        variability_store.add_measurements(conn, rows["source_id"], flux, error, rows["flags"],
-                                           product.mjd_mid)
-    log.info("%s: correction %.4f ± %.4f from %d references (%d from their history)", data_id,
-             factor.value, factor.error, factor.n_used,
-             int(refs["from_history"][factor.used].sum()))
+        variability_store.add_measurements(
+            conn, rows["source_id"], flux, error, rows["flags"], product.mjd_mid
+        )
+    log.info(
+        "%s: correction %.4f ± %.4f from %d references (%d from their history)",
+        data_id,
+        factor.value,
+        factor.error,
+        factor.n_used,
+        int(refs["from_history"][factor.used].sum()),
+    )
     return record
 
 
 def _measurements(conn: Connection, product_id: int, params_id: int) -> dict[str, np.ndarray]:
-    rows = conn.execute(select(Photometry.source_id, Photometry.ra_deg, Photometry.dec_deg,
-                               Photometry.peak_jyb, Photometry.peak_err_jyb, Photometry.snr,
-                               Photometry.flags)
-                        .where(Photometry.product_id == product_id,
-                               Photometry.params_id == params_id)
-                        .order_by(Photometry.source_id)).all()
+    rows = conn.execute(
+        select(
+            Photometry.source_id,
+            Photometry.ra_deg,
+            Photometry.dec_deg,
+            Photometry.peak_jyb,
+            Photometry.peak_err_jyb,
+            Photometry.snr,
+            Photometry.flags,
+        )
+        .where(Photometry.product_id == product_id, Photometry.params_id == params_id)
+        .order_by(Photometry.source_id)
+    ).all()
     columns = list(zip(*rows)) if rows else [()] * 7
 
     def floats(values) -> np.ndarray:
         return np.array([np.nan if v is None else v for v in values], dtype=float)
 
-    return {"source_id": np.asarray(columns[0], dtype=np.int64), "ra": floats(columns[1]),
-            "dec": floats(columns[2]), "peak": floats(columns[3]), "error": floats(columns[4]),
-            "snr": floats(columns[5]), "flags": np.asarray(columns[6], dtype=np.int64)}
+    return {
+        "source_id": np.asarray(columns[0], dtype=np.int64),
+        "ra": floats(columns[1]),
+        "dec": floats(columns[2]),
+        "peak": floats(columns[3]),
+        "error": floats(columns[4]),
+        "snr": floats(columns[5]),
+        "flags": np.asarray(columns[6], dtype=np.int64),
+    }
 
 
-def _references(conn: Connection, rows: dict[str, np.ndarray], product,
-                settings: VariabilitySettings) -> dict[str, np.ndarray]:
+def _references(
+    conn: Connection, rows: dict[str, np.ndarray], product, settings: VariabilitySettings
+) -> dict[str, np.ndarray]:
     """The chosen references' measurements and baselines."""
-    usable = (((rows["flags"] & ~int(REFERENCE_ALLOWED_FLAGS)) == 0)
-              & np.isfinite(rows["peak"]) & (rows["error"] > 0)
-              & (rows["snr"] >= settings.reference_min_snr))
+    usable = (
+        ((rows["flags"] & ~int(REFERENCE_ALLOWED_FLAGS)) == 0)
+        & np.isfinite(rows["peak"])
+        & (rows["error"] > 0)
+        & (rows["snr"] >= settings.reference_min_snr)
+    )
     candidates = rows["source_id"][usable]
     catalog: dict[int, tuple[float, float]] = {}
     for start in range(0, candidates.size, _IN_CHUNK):
-        chunk = [int(s) for s in candidates[start:start + _IN_CHUNK]]
-        for row in conn.execute(select(MasterSource.source_id, MasterSource.flux_mjy,
-                                       MasterSource.flux_err_mjy)
-                                .where(MasterSource.source_id.in_(chunk),
-                                       MasterSource.reference_eligible)):
-            catalog[int(row.source_id)] = (1e-3 * row.flux_mjy,
-                                           1e-3 * (row.flux_err_mjy or 0.0))
+        chunk = [int(s) for s in candidates[start : start + _IN_CHUNK]]
+        for row in conn.execute(
+            select(MasterSource.source_id, MasterSource.flux_mjy, MasterSource.flux_err_mjy).where(
+                MasterSource.source_id.in_(chunk), MasterSource.reference_eligible
+            )
+        ):
+            catalog[int(row.source_id)] = (1e-3 * row.flux_mjy, 1e-3 * (row.flux_err_mjy or 0.0))
     keep = usable & np.isin(rows["source_id"], list(catalog))
     keep[keep] &= ~_variable(conn, rows["source_id"][keep], settings)
     index = np.flatnonzero(keep)
     cos_dec = math.cos(math.radians(product.dec_deg if product.dec_deg is not None else 0.0))
-    ra0 = (product.ra_deg if product.ra_deg is not None
-           else float(np.median(rows["ra"][index])) if index.size else 0.0)
+    ra0 = (
+        product.ra_deg
+        if product.ra_deg is not None
+        else float(np.median(rows["ra"][index]))
+        if index.size
+        else 0.0
+    )
     east = ((rows["ra"][index] - ra0 + 180.0) % 360.0 - 180.0) * cos_dec
-    index = index[select_references(east, rows["dec"][index], rows["snr"][index],
-                                    settings.max_references)]
+    index = index[
+        select_references(east, rows["dec"][index], rows["snr"][index], settings.max_references)
+    ]
     source_id = rows["source_id"][index]
     history = variability_store.read_stats(conn, source_id).stats
     history_mean, history_err = history.trimmed_mean()
     cat_flux = np.array([catalog[int(s)][0] for s in source_id])
     cat_err = np.array([catalog[int(s)][1] for s in source_id])
     baseline, baseline_err, from_history = reference_baselines(
-        history_mean, history_err, history.n, cat_flux, cat_err,
-        min_history=settings.reference_min_history)
-    return {"source_id": source_id, "peak": rows["peak"][index], "error": rows["error"][index],
-            "baseline": baseline, "baseline_err": baseline_err, "from_history": from_history}
+        history_mean,
+        history_err,
+        history.n,
+        cat_flux,
+        cat_err,
+        min_history=settings.reference_min_history,
+    )
+    return {
+        "source_id": source_id,
+        "peak": rows["peak"][index],
+        "error": rows["error"][index],
+        "baseline": baseline,
+        "baseline_err": baseline_err,
+        "from_history": from_history,
+    }
 
 
-def _variable(conn: Connection, source_id: np.ndarray,
-              settings: VariabilitySettings) -> np.ndarray:
+def _variable(conn: Connection, source_id: np.ndarray, settings: VariabilitySettings) -> np.ndarray:
     """Whether each source is variable by its own light curve (or a live candidate)."""
     stats = variability_store.read_stats(conn, source_id).stats
     with np.errstate(invalid="ignore"):
-        variable = ((np.nan_to_num(stats.eta()) > settings.reference_max_eta)
-                    | (np.abs(np.nan_to_num(stats.extreme_deviation()))
-                       > settings.reference_max_deviation))
+        variable = (np.nan_to_num(stats.eta()) > settings.reference_max_eta) | (
+            np.abs(np.nan_to_num(stats.extreme_deviation())) > settings.reference_max_deviation
+        )
     flagged: set[int] = set()
     ids = [int(s) for s in source_id]
     for start in range(0, len(ids), _IN_CHUNK):
-        flagged.update(conn.execute(select(VariabilityCandidate.source_id).where(
-            VariabilityCandidate.source_id.in_(ids[start:start + _IN_CHUNK]),
-            VariabilityCandidate.status.in_(("active", "confirmed")))).scalars())
+        flagged.update(
+            conn.execute(
+                select(VariabilityCandidate.source_id).where(
+                    VariabilityCandidate.source_id.in_(ids[start : start + _IN_CHUNK]),
+                    VariabilityCandidate.status.in_(("active", "confirmed")),
+                )
+            ).scalars()
+        )
     return variable | np.isin(source_id, list(flagged))
 
 
-def _store(conn: Connection, product_id: int, params_id: int, record: ImageCorrectionRecord,
-           settings: VariabilitySettings, *, from_history: int, counts: bool) -> None:
+def _store(
+    conn: Connection,
+    product_id: int,
+    params_id: int,
+    record: ImageCorrectionRecord,
+    settings: VariabilitySettings,
+    *,
+    from_history: int,
+    counts: bool,
+) -> None:
     """Upsert the correction of (product, parameter set), counted in the statistics or not;
     the product's others stop counting."""
-    conn.execute(update(ImageCorrection).where(ImageCorrection.product_id == product_id)
-                 .values(stats_applied=False))
+    conn.execute(
+        update(ImageCorrection)
+        .where(ImageCorrection.product_id == product_id)
+        .values(stats_applied=False)
+    )
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    values = {"value": record.value, "error": record.error,
-              "n_references": record.n_references,
-              "reference_source_ids": list(record.reference_source_ids),
-              "method": record.method,
-              "settings": {**settings.model_dump(mode="json"),
-                           "n_baselines_from_history": from_history},
-              "stats_applied": counts, "created_at": datetime.now(timezone.utc)}
+    values = {
+        "value": record.value,
+        "error": record.error,
+        "n_references": record.n_references,
+        "reference_source_ids": list(record.reference_source_ids),
+        "method": record.method,
+        "settings": {**settings.model_dump(mode="json"), "n_baselines_from_history": from_history},
+        "stats_applied": counts,
+        "created_at": datetime.now(UTC),
+    }
     statement = dialect.insert(ImageCorrection.__table__).values(
-        product_id=product_id, params_id=params_id, **values)
-    conn.execute(statement.on_conflict_do_update(
-        index_elements=["product_id", "params_id"], set_=values))
+        product_id=product_id, params_id=params_id, **values
+    )
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=["product_id", "params_id"], set_=values)
+    )
 
 
-def _write_normalized(conn: Connection, product_id: int, params_id: int,
-                      source_id: np.ndarray, flux: np.ndarray, error: np.ndarray) -> None:
-    statement = (update(Photometry.__table__)
-                 .where(Photometry.source_id == bindparam("sid"),
-                        Photometry.product_id == product_id,
-                        Photometry.params_id == params_id)
-                 .values(flux_norm_jyb=bindparam("norm"), flux_norm_err_jyb=bindparam("norm_err")))
-    conn.execute(statement, [
-        {"sid": int(s), "norm": float(f) if math.isfinite(f) else None,
-         "norm_err": float(e) if math.isfinite(e) else None}
-        for s, f, e in zip(source_id, flux, error)])
+def _write_normalized(
+    conn: Connection,
+    product_id: int,
+    params_id: int,
+    source_id: np.ndarray,
+    flux: np.ndarray,
+    error: np.ndarray,
+) -> None:
+    statement = (
+        update(Photometry.__table__)
+        .where(
+            Photometry.source_id == bindparam("sid"),
+            Photometry.product_id == product_id,
+            Photometry.params_id == params_id,
+        )
+        .values(flux_norm_jyb=bindparam("norm"), flux_norm_err_jyb=bindparam("norm_err"))
+    )
+    conn.execute(
+        statement,
+        [
+            {
+                "sid": int(s),
+                "norm": float(f) if math.isfinite(f) else None,
+                "norm_err": float(e) if math.isfinite(e) else None,
+            }
+            for s, f, e in zip(source_id, flux, error)
+        ],
+    )

@@ -76,8 +76,15 @@ class RunningStats:
         return cls(np.zeros(n_sources, dtype=np.int64), *zeros, shift, *nans)
 
     @classmethod
-    def from_measurements(cls, n_sources: int, index: np.ndarray, flux: np.ndarray,
-                          error: np.ndarray, *, shift: np.ndarray | None = None) -> RunningStats:
+    def from_measurements(
+        cls,
+        n_sources: int,
+        index: np.ndarray,
+        flux: np.ndarray,
+        error: np.ndarray,
+        *,
+        shift: np.ndarray | None = None,
+    ) -> RunningStats:
         """Batch computation from all measurements (``index`` = source of each)."""
         stats = cls.empty(n_sources, shift)
         stats.add(index, flux, error)
@@ -88,14 +95,14 @@ class RunningStats:
         index, flux, error = (np.asarray(v) for v in (index, flux, error))
         good = np.isfinite(flux) & np.isfinite(error) & (error > 0)
         index, flux, error = index[good].astype(np.int64), flux[good], error[good]
-        weight = 1.0 / error ** 2
+        weight = 1.0 / error**2
         offset = flux - self.shift[index]
         np.add.at(self.n, index, 1)
         np.add.at(self.sum_w, index, weight)
         np.add.at(self.sum_ws, index, weight * offset)
-        np.add.at(self.sum_ws2, index, weight * offset ** 2)
+        np.add.at(self.sum_ws2, index, weight * offset**2)
         np.add.at(self.sum_s, index, offset)
-        np.add.at(self.sum_s2, index, offset ** 2)
+        np.add.at(self.sum_s2, index, offset**2)
         self._update_extremes(index, flux, error)
 
     def _update_extremes(self, index: np.ndarray, flux: np.ndarray, error: np.ndarray) -> None:
@@ -107,8 +114,9 @@ class RunningStats:
         lowest = order[np.r_[True, boundary]]
         highest = order[np.r_[boundary, True]]
         for rows, values, errors, better in (
-                (lowest, self.min_flux, self.min_err, np.less),
-                (highest, self.max_flux, self.max_err, np.greater)):
+            (lowest, self.min_flux, self.min_err, np.less),
+            (highest, self.max_flux, self.max_err, np.greater),
+        ):
             source = index[rows]
             replace = ~np.isfinite(values[source]) | better(flux[rows], values[source])
             values[source[replace]] = flux[rows][replace]
@@ -125,12 +133,15 @@ class RunningStats:
         The error is the larger of the formal one and the sample standard deviation / √N. With
         fewer than 5 measurements nothing is trimmed.
         """
-        w_max, w_min = 1.0 / self.max_err ** 2, 1.0 / self.min_err ** 2
+        w_max, w_min = 1.0 / self.max_err**2, 1.0 / self.min_err**2
         trim = self.n >= 5
         with np.errstate(invalid="ignore", divide="ignore"):
             sum_w = self.sum_w - np.where(trim, w_max + w_min, 0.0)
-            sum_ws = self.sum_ws - np.where(trim, w_max * (self.max_flux - self.shift)
-                                            + w_min * (self.min_flux - self.shift), 0.0)
+            sum_ws = self.sum_ws - np.where(
+                trim,
+                w_max * (self.max_flux - self.shift) + w_min * (self.min_flux - self.shift),
+                0.0,
+            )
             mean = self.shift + sum_ws / sum_w
             error = np.maximum(1.0 / np.sqrt(sum_w), self.std() / np.sqrt(self.n))
         return mean, error
@@ -139,7 +150,7 @@ class RunningStats:
         """Weighted reduced χ² about the weighted mean (NaN for fewer than 2 points)."""
         n = self.n.astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            value = n / (n - 1) * (self.sum_ws2 / n - self.sum_ws ** 2 / (n * self.sum_w))
+            value = n / (n - 1) * (self.sum_ws2 / n - self.sum_ws**2 / (n * self.sum_w))
         return np.where(self.n > 1, value, np.nan)
 
     def chi2_nu(self) -> np.ndarray:
@@ -150,7 +161,7 @@ class RunningStats:
         """Unweighted sample standard deviation of the fluxes."""
         n = self.n.astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            var = (self.sum_s2 - self.sum_s ** 2 / n) / (n - 1)
+            var = (self.sum_s2 - self.sum_s**2 / n) / (n - 1)
         return np.where(self.n > 1, np.sqrt(np.clip(var, 0.0, None)), np.nan)
 
     def modulation_index(self) -> np.ndarray:
@@ -181,18 +192,31 @@ class RunningStats:
         with np.errstate(invalid="ignore"):
             low = deviation_sigma(self, index, self.min_flux, self.min_err)
             high = deviation_sigma(self, index, self.max_flux, self.max_err)
-        return np.where(np.nan_to_num(-low, nan=-np.inf) >= np.nan_to_num(high, nan=-np.inf),
-                        low, high)
+        return np.where(
+            np.nan_to_num(-low, nan=-np.inf) >= np.nan_to_num(high, nan=-np.inf), low, high
+        )
 
     def metrics(self) -> dict[str, np.ndarray]:
         """Every metric per source, keyed by `METRICS`."""
-        return dict(zip(METRICS, (self.n.copy(), self.weighted_mean(), self.eta(),
-                                  self.modulation_index(), self.vs_max(), self.m_max(),
-                                  self.extreme_deviation())))
+        return dict(
+            zip(
+                METRICS,
+                (
+                    self.n.copy(),
+                    self.weighted_mean(),
+                    self.eta(),
+                    self.modulation_index(),
+                    self.vs_max(),
+                    self.m_max(),
+                    self.extreme_deviation(),
+                ),
+            )
+        )
 
 
-def deviation_sigma(stats: RunningStats, index: np.ndarray, flux: np.ndarray,
-                    error: np.ndarray) -> np.ndarray:
+def deviation_sigma(
+    stats: RunningStats, index: np.ndarray, flux: np.ndarray, error: np.ndarray
+) -> np.ndarray:
     """Significance of measurements against their source's *other* measurements.
 
     ``stats`` must already contain the measurements; each is removed from its source's sums
@@ -202,14 +226,14 @@ def deviation_sigma(stats: RunningStats, index: np.ndarray, flux: np.ndarray,
     index, flux, error = (np.asarray(v, dtype=float) for v in (index, flux, error))
     index = index.astype(np.int64)
     offset = flux - stats.shift[index]
-    weight = 1.0 / error ** 2
+    weight = 1.0 / error**2
     n = stats.n[index] - 1.0
     sum_w = stats.sum_w[index] - weight
     sum_s = stats.sum_s[index] - offset
-    sum_s2 = stats.sum_s2[index] - offset ** 2
+    sum_s2 = stats.sum_s2[index] - offset**2
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (stats.sum_ws[index] - weight * offset) / sum_w
-        scatter2 = np.clip((sum_s2 - sum_s ** 2 / n) / (n - 1), 0.0, None)
+        scatter2 = np.clip((sum_s2 - sum_s**2 / n) / (n - 1), 0.0, None)
         baseline_var = np.maximum(1.0 / sum_w, scatter2 / n)
-        value = (offset - mean) / np.sqrt(error ** 2 + baseline_var)
+        value = (offset - mean) / np.sqrt(error**2 + baseline_var)
     return np.where(n >= 2, value, np.nan)

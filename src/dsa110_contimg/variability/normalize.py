@@ -31,8 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CorrectionFactor", "correction_factor", "normalize_measurement",
-           "reference_baselines", "select_references"]
+__all__ = [
+    "CorrectionFactor",
+    "correction_factor",
+    "normalize_measurement",
+    "reference_baselines",
+    "select_references",
+]
 
 _CLIP_SIGMA = 3.0
 _MAX_ITERATIONS = 10
@@ -48,9 +53,14 @@ class CorrectionFactor:
     n_used: int
 
 
-def correction_factor(measured: np.ndarray, measured_err: np.ndarray, baseline: np.ndarray,
-                      baseline_err: np.ndarray | None = None, *,
-                      min_references: int = 3) -> CorrectionFactor:
+def correction_factor(
+    measured: np.ndarray,
+    measured_err: np.ndarray,
+    baseline: np.ndarray,
+    baseline_err: np.ndarray | None = None,
+    *,
+    min_references: int = 3,
+) -> CorrectionFactor:
     """Robust ensemble ratio ``measured / baseline`` of reference sources.
 
     Parameters
@@ -67,10 +77,12 @@ def correction_factor(measured: np.ndarray, measured_err: np.ndarray, baseline: 
     CorrectionFactor
         ``used`` is a boolean mask over the inputs (finite, positive baseline, kept by clipping).
     """
-    measured, measured_err, baseline = (np.asarray(v, dtype=float)
-                                        for v in (measured, measured_err, baseline))
-    baseline_err = (np.zeros_like(baseline) if baseline_err is None
-                    else np.asarray(baseline_err, dtype=float))
+    measured, measured_err, baseline = (
+        np.asarray(v, dtype=float) for v in (measured, measured_err, baseline)
+    )
+    baseline_err = (
+        np.zeros_like(baseline) if baseline_err is None else np.asarray(baseline_err, dtype=float)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = measured / baseline
         ratio_err = np.abs(ratio) * np.hypot(measured_err / measured, baseline_err / baseline)
@@ -95,20 +107,22 @@ def correction_factor(measured: np.ndarray, measured_err: np.ndarray, baseline: 
     return CorrectionFactor(value, formal * math.sqrt(max(chi2_nu, 1.0)), used, n)
 
 
-def normalize_measurement(flux: np.ndarray | float, flux_err: np.ndarray | float,
-                          factor: float, factor_err: float) -> tuple:
+def normalize_measurement(
+    flux: np.ndarray | float, flux_err: np.ndarray | float, factor: float, factor_err: float
+) -> tuple:
     """``(S/C, √((σ/C)² + (S σ_C/C²)²))`` for fluxes ``S ± σ`` and a factor ``C ± σ_C``."""
     flux = np.asarray(flux, dtype=float)
     flux_err = np.asarray(flux_err, dtype=float)
     normalized = flux / factor
-    error = np.hypot(flux_err / factor, flux * factor_err / factor ** 2)
+    error = np.hypot(flux_err / factor, flux * factor_err / factor**2)
     if normalized.ndim == 0:
         return float(normalized), float(error)
     return normalized, error
 
 
-def select_references(x: np.ndarray, y: np.ndarray, priority: np.ndarray, n_max: int, *,
-                      cells: int = 3) -> np.ndarray:
+def select_references(
+    x: np.ndarray, y: np.ndarray, priority: np.ndarray, n_max: int, *, cells: int = 3
+) -> np.ndarray:
     """Indices of at most ``n_max`` references, spread over the field.
 
     The candidates' extent is cut into ``cells × cells`` boxes; the best candidate (highest
@@ -141,8 +155,9 @@ def select_references(x: np.ndarray, y: np.ndarray, priority: np.ndarray, n_max:
     for coordinate in (x, y):
         span = np.ptp(coordinate)
         step = span / cells if span > 0 else 1.0
-        cell = cell * cells + np.clip(((coordinate - coordinate.min()) / step).astype(np.int64),
-                                      0, cells - 1)
+        cell = cell * cells + np.clip(
+            ((coordinate - coordinate.min()) / step).astype(np.int64), 0, cells - 1
+        )
     order = np.lexsort((-priority, cell))
     sorted_cell = cell[order]
     starts = np.r_[0, np.flatnonzero(sorted_cell[1:] != sorted_cell[:-1]) + 1]
@@ -151,9 +166,15 @@ def select_references(x: np.ndarray, y: np.ndarray, priority: np.ndarray, n_max:
     return chosen[:n_max]
 
 
-def reference_baselines(history_mean: np.ndarray, history_err: np.ndarray,
-                        history_n: np.ndarray, catalog_flux: np.ndarray,
-                        catalog_err: np.ndarray, *, min_history: int) -> tuple:
+def reference_baselines(
+    history_mean: np.ndarray,
+    history_err: np.ndarray,
+    history_n: np.ndarray,
+    catalog_flux: np.ndarray,
+    catalog_err: np.ndarray,
+    *,
+    min_history: int,
+) -> tuple:
     """Baseline flux of each reference, from its own history or else its catalogue flux.
 
     A reference with at least ``min_history`` normalized measurements has its mean as baseline.
@@ -167,12 +188,11 @@ def reference_baselines(history_mean: np.ndarray, history_err: np.ndarray,
     from_history : ndarray of bool
     """
     history_mean, history_err, catalog_flux, catalog_err = (
-        np.asarray(v, dtype=float) for v in (history_mean, history_err, catalog_flux,
-                                              catalog_err))
+        np.asarray(v, dtype=float) for v in (history_mean, history_err, catalog_flux, catalog_err)
+    )
     from_history = (np.asarray(history_n) >= min_history) & np.isfinite(history_mean)
     both = from_history & np.isfinite(catalog_flux) & (catalog_flux > 0)
-    scale = (float(np.median(history_mean[both] / catalog_flux[both])) if both.sum() >= 3
-             else 1.0)
+    scale = float(np.median(history_mean[both] / catalog_flux[both])) if both.sum() >= 3 else 1.0
     baseline = np.where(from_history, history_mean, scale * catalog_flux)
     baseline_err = np.where(from_history, history_err, scale * np.abs(catalog_err))
     return baseline, baseline_err, from_history

@@ -91,7 +91,7 @@ class LightCurve:
         """Weighted reduced χ² about the weighted mean (NaN for fewer than 2 points)."""
         if self.flux.size < 2:
             return float("nan")
-        weight = 1.0 / self.error ** 2
+        weight = 1.0 / self.error**2
         mean = np.sum(weight * self.flux) / weight.sum()
         return float(np.sum(weight * (self.flux - mean) ** 2) / (self.flux.size - 1))
 
@@ -126,8 +126,15 @@ class Dip:
     robust: bool
 
 
-def box_dip(mjd: np.ndarray, flux: np.ndarray, error: np.ndarray, *, min_width: int = 2,
-            excess: float = 1.0, robust_probability: float = 1e-3) -> Dip | None:
+def box_dip(
+    mjd: np.ndarray,
+    flux: np.ndarray,
+    error: np.ndarray,
+    *,
+    min_width: int = 2,
+    excess: float = 1.0,
+    robust_probability: float = 1e-3,
+) -> Dip | None:
     """Search a light curve for its most significant dip (a run of consecutive low epochs).
 
     Parameters
@@ -163,20 +170,29 @@ def box_dip(mjd: np.ndarray, flux: np.ndarray, error: np.ndarray, *, min_width: 
     ws_in = cws[stop] - cws[start]
     w_out, ws_out = cw[-1] - w_in, cws[-1] - ws_in
     mean_in, mean_out = ws_in / w_in, ws_out / w_out
-    lr = np.where(mean_in < mean_out,
-                  w_in * w_out / (w_in + w_out) * (mean_in - mean_out) ** 2, 0.0)
+    lr = np.where(
+        mean_in < mean_out, w_in * w_out / (w_in + w_out) * (mean_in - mean_out) ** 2, 0.0
+    )
     best = int(np.argmax(lr))
     if lr[best] <= 0:
         return None
     i, j = int(start[best]), int(stop[best])
     false_alarm = min(1.0, lr.size * float(stats.chi2.sf(lr[best], 1)))
-    return Dip(i, j - 1, float(mjd[i]), float(mjd[j - 1]),
-               float(1.0 - mean_in[best] / mean_out[best]), float(lr[best]), false_alarm,
-               _robust(flux, weight, i, j, robust_probability))
+    return Dip(
+        i,
+        j - 1,
+        float(mjd[i]),
+        float(mjd[j - 1]),
+        float(1.0 - mean_in[best] / mean_out[best]),
+        float(lr[best]),
+        false_alarm,
+        _robust(flux, weight, i, j, robust_probability),
+    )
 
 
-def _robust(flux: np.ndarray, weight: np.ndarray, start: int, stop: int,
-            probability: float) -> bool:
+def _robust(
+    flux: np.ndarray, weight: np.ndarray, start: int, stop: int, probability: float
+) -> bool:
     """Whether run ``[start, stop)`` is still a significant dip without its lowest epoch."""
     inside = np.zeros(flux.size, dtype=bool)
     inside[start:stop] = True

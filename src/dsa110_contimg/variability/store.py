@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import Connection, case, delete, func, insert, or_, select, text
@@ -35,12 +35,25 @@ from dsa110_contimg.photometry.flags import PhotometryFlag
 from dsa110_contimg.variability.metrics import RunningStats
 from dsa110_contimg.variability.significance import LightCurve
 
-__all__ = ["EXCLUDED_FLAGS", "StoredStats", "add_measurements", "catalog_shift",
-           "light_curves", "read_stats", "recompute"]
+__all__ = [
+    "EXCLUDED_FLAGS",
+    "StoredStats",
+    "add_measurements",
+    "catalog_shift",
+    "light_curves",
+    "read_stats",
+    "recompute",
+]
 
 #: Measurements with any of these flags are left out of the statistics.
-EXCLUDED_FLAGS = (PhotometryFlag.OFF_IMAGE | PhotometryFlag.FIT_FAILED | PhotometryFlag.NAN_IN_BOX
-                  | PhotometryFlag.NEAR_EDGE | PhotometryFlag.NO_NOISE | PhotometryFlag.MERGED)
+EXCLUDED_FLAGS = (
+    PhotometryFlag.OFF_IMAGE
+    | PhotometryFlag.FIT_FAILED
+    | PhotometryFlag.NAN_IN_BOX
+    | PhotometryFlag.NEAR_EDGE
+    | PhotometryFlag.NO_NOISE
+    | PhotometryFlag.MERGED
+)
 _IN_CHUNK = 5000
 #: PostgreSQL advisory lock that serializes writers of the statistics (see `_serialize`).
 _STATS_LOCK = 0x7661726961626C65
@@ -69,7 +82,7 @@ class StoredStats:
 
 def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
     for start in range(0, len(values), _IN_CHUNK):
-        yield values[start:start + _IN_CHUNK]
+        yield values[start : start + _IN_CHUNK]
 
 
 def _serialize(conn: Connection) -> None:
@@ -88,17 +101,25 @@ def catalog_shift(conn: Connection, source_ids: np.ndarray) -> np.ndarray:
     flux: dict[int, float] = {}
     ids = [int(s) for s in source_ids]
     for chunk in _chunks(ids):
-        rows = conn.execute(select(CatalogSource.id, CatalogSource.flux_mjy,
-                                   CatalogSource.peak_flux_mjy)
-                            .where(CatalogSource.id.in_(chunk))).all()
+        rows = conn.execute(
+            select(CatalogSource.id, CatalogSource.flux_mjy, CatalogSource.peak_flux_mjy).where(
+                CatalogSource.id.in_(chunk)
+            )
+        ).all()
         for row in rows:
             value = row.flux_mjy if row.flux_mjy is not None else row.peak_flux_mjy
             flux[int(row.id)] = 1e-3 * value if value is not None else 0.0
     return np.array([flux.get(s, 0.0) for s in ids], dtype=float)
 
 
-def add_measurements(conn: Connection, source_id: np.ndarray, flux: np.ndarray,
-                     error: np.ndarray, flags: np.ndarray, mjd: float | None) -> int:
+def add_measurements(
+    conn: Connection,
+    source_id: np.ndarray,
+    flux: np.ndarray,
+    error: np.ndarray,
+    flags: np.ndarray,
+    mjd: float | None,
+) -> int:
     """Add one product's normalized measurements (one per source) to the statistics; O(1) each.
 
     Measurements with `EXCLUDED_FLAGS`, a non-finite flux or an error ≤ 0 are skipped.
@@ -106,23 +127,41 @@ def add_measurements(conn: Connection, source_id: np.ndarray, flux: np.ndarray,
     """
     source_id = np.asarray(source_id, dtype=np.int64)
     flux, error = np.asarray(flux, dtype=float), np.asarray(error, dtype=float)
-    good = (np.isfinite(flux) & np.isfinite(error) & (error > 0)
-            & ((np.asarray(flags, dtype=np.int64) & int(EXCLUDED_FLAGS)) == 0))
+    good = (
+        np.isfinite(flux)
+        & np.isfinite(error)
+        & (error > 0)
+        & ((np.asarray(flags, dtype=np.int64) & int(EXCLUDED_FLAGS)) == 0)
+    )
     order = np.argsort(source_id[good], kind="stable")  # one lock order for every writer
     source_id, flux, error = source_id[good][order], flux[good][order], error[good][order]
     if source_id.size == 0:
         return 0
     _serialize(conn)
     shift = catalog_shift(conn, source_id)
-    weight = 1.0 / error ** 2
+    weight = 1.0 / error**2
     offset = flux - shift
-    now = datetime.now(timezone.utc)
-    rows = [{"source_id": int(s), "n": 1, "shift_jy": float(k), "sum_w": float(w),
-             "sum_ws": float(w * d), "sum_ws2": float(w * d * d), "sum_s": float(d),
-             "sum_s2": float(d * d), "max_flux_jy": float(f), "max_flux_err_jy": float(e),
-             "min_flux_jy": float(f), "min_flux_err_jy": float(e), "mjd_first": mjd,
-             "mjd_last": mjd, "updated_at": now}
-            for s, k, w, d, f, e in zip(source_id, shift, weight, offset, flux, error)]
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "source_id": int(s),
+            "n": 1,
+            "shift_jy": float(k),
+            "sum_w": float(w),
+            "sum_ws": float(w * d),
+            "sum_ws2": float(w * d * d),
+            "sum_s": float(d),
+            "sum_s2": float(d * d),
+            "max_flux_jy": float(f),
+            "max_flux_err_jy": float(e),
+            "min_flux_jy": float(f),
+            "min_flux_err_jy": float(e),
+            "mjd_first": mjd,
+            "mjd_last": mjd,
+            "updated_at": now,
+        }
+        for s, k, w, d, f, e in zip(source_id, shift, weight, offset, flux, error)
+    ]
     conn.execute(_increment(conn.dialect.name), rows)
     return len(rows)
 
@@ -143,23 +182,38 @@ def _increment(dialect_name: str):
         "updated_at": new.updated_at,
     }
     for column, err, better in (
-            ("max_flux_jy", "max_flux_err_jy", new.max_flux_jy > old.max_flux_jy),
-            ("min_flux_jy", "min_flux_err_jy", new.min_flux_jy < old.min_flux_jy)):
+        ("max_flux_jy", "max_flux_err_jy", new.max_flux_jy > old.max_flux_jy),
+        ("min_flux_jy", "min_flux_err_jy", new.min_flux_jy < old.min_flux_jy),
+    ):
         replace = or_(old[column].is_(None), better)
         values[column] = case((replace, new[column]), else_=old[column])
         values[err] = case((replace, new[err]), else_=old[err])
-    values["mjd_first"] = case((or_(old.mjd_first.is_(None), new.mjd_first < old.mjd_first),
-                                new.mjd_first), else_=old.mjd_first)
-    values["mjd_last"] = case((or_(old.mjd_last.is_(None), new.mjd_last > old.mjd_last),
-                               new.mjd_last), else_=old.mjd_last)
+    values["mjd_first"] = case(
+        (or_(old.mjd_first.is_(None), new.mjd_first < old.mjd_first), new.mjd_first),
+        else_=old.mjd_first,
+    )
+    values["mjd_last"] = case(
+        (or_(old.mjd_last.is_(None), new.mjd_last > old.mjd_last), new.mjd_last), else_=old.mjd_last
+    )
     return statement.on_conflict_do_update(index_elements=[old.source_id], set_=values)
 
 
 def read_stats(conn: Connection, source_ids: Sequence[int] | None = None) -> StoredStats:
     """Stored statistics of ``source_ids`` (all stored sources when None)."""
-    columns = [_stats.c[c] for c in ("source_id", *_SUMS, "shift_jy", "max_flux_jy",
-                                      "max_flux_err_jy", "min_flux_jy", "min_flux_err_jy",
-                                      "mjd_first", "mjd_last")]
+    columns = [
+        _stats.c[c]
+        for c in (
+            "source_id",
+            *_SUMS,
+            "shift_jy",
+            "max_flux_jy",
+            "max_flux_err_jy",
+            "min_flux_jy",
+            "min_flux_err_jy",
+            "mjd_first",
+            "mjd_last",
+        )
+    ]
     if source_ids is None:
         rows = conn.execute(select(*columns).order_by(_stats.c.source_id)).all()
         ids = np.array([r.source_id for r in rows], dtype=np.int64)
@@ -176,8 +230,12 @@ def read_stats(conn: Connection, source_ids: Sequence[int] | None = None) -> Sto
         for name in _SUMS:
             getattr(stats, name)[k] = getattr(row, name)
         stats.shift[k] = row.shift_jy
-        for attr, column in (("max_flux", "max_flux_jy"), ("max_err", "max_flux_err_jy"),
-                             ("min_flux", "min_flux_jy"), ("min_err", "min_flux_err_jy")):
+        for attr, column in (
+            ("max_flux", "max_flux_jy"),
+            ("max_err", "max_flux_err_jy"),
+            ("min_flux", "min_flux_jy"),
+            ("min_err", "min_flux_err_jy"),
+        ):
             value = getattr(row, column)
             getattr(stats, attr)[k] = np.nan if value is None else value
         mjd_first[k] = np.nan if row.mjd_first is None else row.mjd_first
@@ -185,8 +243,12 @@ def read_stats(conn: Connection, source_ids: Sequence[int] | None = None) -> Sto
     return StoredStats(ids, stats, mjd_first, mjd_last)
 
 
-def recompute(conn: Connection, source_ids: Sequence[int] | None = None, *,
-              product_types: Sequence[str] | None = None) -> int:
+def recompute(
+    conn: Connection,
+    source_ids: Sequence[int] | None = None,
+    *,
+    product_types: Sequence[str] | None = None,
+) -> int:
     """Rebuild the statistics of ``source_ids`` (all measured sources when None) in batch.
 
     Each product of ``product_types`` (default: setting
@@ -196,8 +258,11 @@ def recompute(conn: Connection, source_ids: Sequence[int] | None = None, *,
     types = list(product_types or get_settings().variability.statistics_product_types)
     _serialize(conn)
     if source_ids is None:
-        ids = list(conn.execute(select(Photometry.source_id).distinct()
-                                .where(Photometry.flux_norm_jyb.is_not(None))).scalars())
+        ids = list(
+            conn.execute(
+                select(Photometry.source_id).distinct().where(Photometry.flux_norm_jyb.is_not(None))
+            ).scalars()
+        )
         conn.execute(delete(_stats))
     else:
         ids = sorted({int(s) for s in source_ids})
@@ -211,30 +276,40 @@ def recompute(conn: Connection, source_ids: Sequence[int] | None = None, *,
         source, flux, error, mjd = (np.array(v, dtype=float) for v in zip(*measured))
         source = source.astype(np.int64)
         unique, index = np.unique(source, return_inverse=True)
-        stats = RunningStats.from_measurements(unique.size, index, flux, error,
-                                               shift=catalog_shift(conn, unique))
+        stats = RunningStats.from_measurements(
+            unique.size, index, flux, error, shift=catalog_shift(conn, unique)
+        )
         first = np.full(unique.size, np.inf)
         last = np.full(unique.size, -np.inf)
         np.minimum.at(first, index, mjd)
         np.maximum.at(last, index, mjd)
-        now = datetime.now(timezone.utc)
-        rows = [{"source_id": int(s), "n": int(stats.n[k]), "shift_jy": float(stats.shift[k]),
-                 **{name: float(getattr(stats, name)[k]) for name in _SUMS[1:]},
-                 "max_flux_jy": float(stats.max_flux[k]),
-                 "max_flux_err_jy": float(stats.max_err[k]),
-                 "min_flux_jy": float(stats.min_flux[k]),
-                 "min_flux_err_jy": float(stats.min_err[k]),
-                 "mjd_first": _finite(first[k]), "mjd_last": _finite(last[k]),
-                 "updated_at": now}
-                for k, s in enumerate(unique) if stats.n[k] > 0]
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "source_id": int(s),
+                "n": int(stats.n[k]),
+                "shift_jy": float(stats.shift[k]),
+                **{name: float(getattr(stats, name)[k]) for name in _SUMS[1:]},
+                "max_flux_jy": float(stats.max_flux[k]),
+                "max_flux_err_jy": float(stats.max_err[k]),
+                "min_flux_jy": float(stats.min_flux[k]),
+                "min_flux_err_jy": float(stats.min_err[k]),
+                "mjd_first": _finite(first[k]),
+                "mjd_last": _finite(last[k]),
+                "updated_at": now,
+            }
+            for k, s in enumerate(unique)
+            if stats.n[k] > 0
+        ]
         if rows:
             conn.execute(insert(_stats), rows)
         written += len(rows)
     return written
 
 
-def light_curves(conn: Connection, source_ids: Sequence[int], *,
-                 product_types: Sequence[str] | None = None) -> dict[int, LightCurve]:
+def light_curves(
+    conn: Connection, source_ids: Sequence[int], *, product_types: Sequence[str] | None = None
+) -> dict[int, LightCurve]:
     """The light curves counted in the statistics of ``source_ids`` (time-sorted; measurements
     without an MJD are left out), keyed by source id.
 
@@ -257,23 +332,44 @@ def light_curves(conn: Connection, source_ids: Sequence[int], *,
     return curves
 
 
-def _current_measurements(conn: Connection, source_ids: Sequence[int],
-                          product_types: Sequence[str]) -> list:
+def _current_measurements(
+    conn: Connection, source_ids: Sequence[int], product_types: Sequence[str]
+) -> list:
     """(source, normalized flux, error, mjd) of the current measurement of each product of
     ``product_types``."""
     rank = func.row_number().over(
         partition_by=(Photometry.source_id, Photometry.product_id),
-        order_by=(Photometry.measured_at.desc(), Photometry.params_id.desc()))
-    ranked = select(Photometry.source_id, Photometry.flux_norm_jyb, Photometry.flux_norm_err_jyb,
-                    Photometry.mjd_obs, Photometry.flags, rank.label("rank")).join(
-        Product, Product.id == Photometry.product_id).where(
-        Photometry.source_id.in_(source_ids), Product.data_type.in_(product_types)).subquery()
-    query = select(ranked.c.source_id, ranked.c.flux_norm_jyb, ranked.c.flux_norm_err_jyb,
-                   ranked.c.mjd_obs).where(
-        ranked.c.rank == 1, ranked.c.flux_norm_jyb.is_not(None),
-        ranked.c.flags.op("&")(int(EXCLUDED_FLAGS)) == 0)
-    return [(r.source_id, r.flux_norm_jyb, r.flux_norm_err_jyb,
-             np.nan if r.mjd_obs is None else r.mjd_obs) for r in conn.execute(query)]
+        order_by=(Photometry.measured_at.desc(), Photometry.params_id.desc()),
+    )
+    ranked = (
+        select(
+            Photometry.source_id,
+            Photometry.flux_norm_jyb,
+            Photometry.flux_norm_err_jyb,
+            Photometry.mjd_obs,
+            Photometry.flags,
+            rank.label("rank"),
+        )
+        .join(Product, Product.id == Photometry.product_id)
+        .where(Photometry.source_id.in_(source_ids), Product.data_type.in_(product_types))
+        .subquery()
+    )
+    query = select(
+        ranked.c.source_id, ranked.c.flux_norm_jyb, ranked.c.flux_norm_err_jyb, ranked.c.mjd_obs
+    ).where(
+        ranked.c.rank == 1,
+        ranked.c.flux_norm_jyb.is_not(None),
+        ranked.c.flags.op("&")(int(EXCLUDED_FLAGS)) == 0,
+    )
+    return [
+        (
+            r.source_id,
+            r.flux_norm_jyb,
+            r.flux_norm_err_jyb,
+            np.nan if r.mjd_obs is None else r.mjd_obs,
+        )
+        for r in conn.execute(query)
+    ]
 
 
 def _finite(value: float) -> float | None:

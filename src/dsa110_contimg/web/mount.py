@@ -13,8 +13,7 @@ from dsa110_contimg.web.pages import candidates, jobs, overview, products, sourc
 __all__ = ["PAGE_ROUTERS", "install_web"]
 
 #: The page routers (not part of the OpenAPI document).
-PAGE_ROUTERS = (overview.router, products.router, sources.router, candidates.router,
-                jobs.router)
+PAGE_ROUTERS = (overview.router, products.router, sources.router, candidates.router, jobs.router)
 _STATIC = Path(__file__).parent / "static"
 
 

@@ -41,7 +41,8 @@ class Preview:
 def _block_mean(data: np.ndarray, factor: int) -> np.ndarray:
     ny, nx = (n // factor * factor for n in data.shape)
     blocks = np.asarray(data[:ny, :nx], dtype=np.float32).reshape(
-        ny // factor, factor, nx // factor, factor)
+        ny // factor, factor, nx // factor, factor
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-blank blocks stay NaN
         return np.nanmean(blocks, axis=(1, 3))
@@ -63,7 +64,7 @@ def make_preview(path: str | Path, photometry: Table, *, title: str) -> Preview 
     factor = max(1, math.ceil(max(data.shape) / PREVIEW_PIXELS))
     pixels = _block_mean(data, factor)
     finite = pixels[np.isfinite(pixels)]
-    low, high = (np.percentile(finite, [1.0, 99.5]) if finite.size else (0.0, 1.0))
+    low, high = np.percentile(finite, [1.0, 99.5]) if finite.size else (0.0, 1.0)
     ra = np.asarray(photometry["ra_deg"], dtype=float)
     dec = np.asarray(photometry["dec_deg"], dtype=float)
     if ra.size:
@@ -73,7 +74,15 @@ def make_preview(path: str | Path, photometry: Table, *, title: str) -> Preview 
     flags = np.asarray(photometry["flags"], dtype=np.int64)
     snr = photometry["snr"]
     snr = np.asarray(snr.filled(np.nan) if hasattr(snr, "filled") else snr, dtype=float)
-    return Preview(title=title, pixels=pixels, low=float(low), high=float(high),
-                   x=(np.asarray(x) + 0.5) / factor, y=(np.asarray(y) + 0.5) / factor,
-                   names=[str(n) for n in photometry["name"]], snr=snr, flagged=flags != 0,
-                   flag_names=[", ".join(decode_flags(int(f))) or "none" for f in flags])
+    return Preview(
+        title=title,
+        pixels=pixels,
+        low=float(low),
+        high=float(high),
+        x=(np.asarray(x) + 0.5) / factor,
+        y=(np.asarray(y) + 0.5) / factor,
+        names=[str(n) for n in photometry["name"]],
+        snr=snr,
+        flagged=flags != 0,
+        flag_names=[", ".join(decode_flags(int(f))) or "none" for f in flags],
+    )

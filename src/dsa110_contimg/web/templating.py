@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,12 @@ def fmt_unix(value: float | datetime | None) -> str:
     if value is None:
         return "–"
     if isinstance(value, datetime):
-        stamp = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        stamp = value if value.tzinfo else value.replace(tzinfo=UTC)
     elif math.isfinite(value):
-        stamp = datetime.fromtimestamp(value, tz=timezone.utc)
+        stamp = datetime.fromtimestamp(value, tz=UTC)
     else:
         return "–"
-    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return stamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def fmt_num(value: Any, spec: str = ".4g") -> str:
@@ -68,9 +68,13 @@ def fmt_num(value: Any, spec: str = ".4g") -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=True, undefined=StrictUndefined, trim_blocks=True,
-                      lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(mjd=fmt_mjd, unix=fmt_unix, num=fmt_num)
     return env
 
@@ -79,7 +83,8 @@ def _environment() -> Environment:
 TEMPLATES = Jinja2Templates(env=_environment())
 
 
-def render(request: Request, name: str, context: dict[str, Any],
-           status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
     """The template ``name`` rendered with ``context`` (plus the request)."""
     return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)

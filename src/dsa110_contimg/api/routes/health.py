@@ -26,22 +26,34 @@ def package_version() -> str:
         return "unknown"
 
 
-@router.get("/health", response_model=Health, summary="Liveness and database check",
-            responses=responses(503))
+@router.get(
+    "/health",
+    response_model=Health,
+    summary="Liveness and database check",
+    responses=responses(503),
+)
 def health(settings: SettingsDep) -> Health:
     """``ok`` when the service runs and its database answers (503 otherwise)."""
     try:
         revision = current_revision(settings.database_url)
     except SQLAlchemyError as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"database unreachable: {type(exc).__name__}") from exc
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"database unreachable: {type(exc).__name__}"
+        ) from exc
     return Health(status="ok", database="ok", revision=revision, version=package_version())
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
-                             "description": "Prometheus text exposition format."}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            "description": "Prometheus text exposition format.",
+        }
+    },
+)
 def metrics(request: Request) -> Response:
     """Queue depth, jobs by status, photometry latency and request counts/latencies."""
-    return Response(generate_latest(request.app.state.metrics),
-                    media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -52,8 +52,12 @@ def _image(request: MeasureRequest | MeasureBatchRequest, settings: Settings) ->
     return load_image(path, beam=request.beam.to_beam() if request.beam else None)
 
 
-@router.post("/measure", response_model=MeasureResponse, summary="Measure one position",
-             responses=responses(400, 403, 404, 422))
+@router.post(
+    "/measure",
+    response_model=MeasureResponse,
+    summary="Measure one position",
+    responses=responses(400, 403, 404, 422),
+)
 def measure(request: MeasureRequest, settings: SettingsDep) -> MeasureResponse:
     """Forced photometry of one position on one image (an isolated beam fit).
 
@@ -65,17 +69,25 @@ def measure(request: MeasureRequest, settings: SettingsDep) -> MeasureResponse:
     ``error_message``).
     """
     image = _image(request, settings)
-    result = measure_forced_peak(image, request.ra_deg, request.dec_deg,
-                                 options=settings.photometry.fitting,
-                                 primary_beam=settings.primary_beam.beam())
+    result = measure_forced_peak(
+        image,
+        request.ra_deg,
+        request.dec_deg,
+        options=settings.photometry.fitting,
+        primary_beam=settings.primary_beam.beam(),
+    )
     measured = Measurement.model_validate(dataclasses.asdict(result))
-    return MeasureResponse(**measured.model_dump(),
-                           result=LegacyMeasureResult.from_measurement(measured))
+    return MeasureResponse(
+        **measured.model_dump(), result=LegacyMeasureResult.from_measurement(measured)
+    )
 
 
-@router.post("/measure-batch", response_model=MeasureBatchResponse,
-             summary="Measure many positions synchronously",
-             responses=responses(400, 403, 404, 422))
+@router.post(
+    "/measure-batch",
+    response_model=MeasureBatchResponse,
+    summary="Measure many positions synchronously",
+    responses=responses(400, 403, 404, 422),
+)
 def measure_batch(request: MeasureBatchRequest, settings: SettingsDep) -> MeasureBatchResponse:
     """Forced photometry of listed positions (results in input order), or of a catalogue's
     sources in the image field (nearest the field centre first), fitted jointly.
@@ -91,33 +103,51 @@ def measure_batch(request: MeasureBatchRequest, settings: SettingsDep) -> Measur
     options = settings.photometry.fitting
     positions = None
     if request.positions is not None:
-        positions = Table({"ra_deg": [p.ra_deg for p in request.positions],
-                           "dec_deg": [p.dec_deg for p in request.positions],
-                           "name": [p.name or f"pos{i}" for i, p in enumerate(request.positions)],
-                           "source_id": [p.source_id or -1 for p in request.positions]})
-    targets = select_targets(image, positions=positions,
-                             catalog=request.catalog if positions is None else None,
-                             radius_deg=request.radius_deg, options=options,
-                             url=settings.database_url)
+        positions = Table(
+            {
+                "ra_deg": [p.ra_deg for p in request.positions],
+                "dec_deg": [p.dec_deg for p in request.positions],
+                "name": [p.name or f"pos{i}" for i, p in enumerate(request.positions)],
+                "source_id": [p.source_id or -1 for p in request.positions],
+            }
+        )
+    targets = select_targets(
+        image,
+        positions=positions,
+        catalog=request.catalog if positions is None else None,
+        radius_deg=request.radius_deg,
+        options=options,
+        url=settings.database_url,
+    )
     if len(targets) > limit:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"{len(targets)} targets exceed the synchronous limit of {limit} "
-                            "(api.max_sync_positions); submit a batch job instead")
-    table = measure_targets(image, targets, options=options,
-                            primary_beam=settings.primary_beam.beam())
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{len(targets)} targets exceed the synchronous limit of {limit} "
+            "(api.max_sync_positions); submit a batch job instead",
+        )
+    table = measure_targets(
+        image, targets, options=options, primary_beam=settings.primary_beam.beam()
+    )
     method = table.meta["method"]
     rows = [Measurement(**row, method=method) for row in records(table, MEASUREMENT_COLUMNS)]
     return MeasureBatchResponse(
-        image=str(image.path), data_id=request.data_id, mjd_obs=table.meta.get("mjd_obs"),
+        image=str(image.path),
+        data_id=request.data_id,
+        mjd_obs=table.meta.get("mjd_obs"),
         error_scale=table.meta.get("error_scale"),
-        error_calibration=str(table.meta.get("error_calibration")), count=len(rows),
-        measurements=rows)
+        error_calibration=str(table.meta.get("error_calibration")),
+        count=len(rows),
+        measurements=rows,
+    )
 
 
-@router.post("/normalize", response_model=NormalizeResponse,
-             summary="Normalize stored measurements", responses=responses(400, 404, 409, 422))
-def normalize(request: NormalizeRequest, settings: SettingsDep,
-              page: PageDep) -> NormalizeResponse:
+@router.post(
+    "/normalize",
+    response_model=NormalizeResponse,
+    summary="Normalize stored measurements",
+    responses=responses(400, 404, 409, 422),
+)
+def normalize(request: NormalizeRequest, settings: SettingsDep, page: PageDep) -> NormalizeResponse:
     """Divide a product's stored measurement (``source_id``) or all its measurements (paged)
     by a correction factor: the product's stored factor, or ``factor`` ± ``factor_err`` from
     the request. A product without a stored factor gives 409 unless one is given.
@@ -127,38 +157,59 @@ def normalize(request: NormalizeRequest, settings: SettingsDep,
     url = settings.database_url
     get_data(request.data_id, url=url)  # 404 for an unknown product
     if request.factor is not None:
-        factor, factor_err, origin, n_refs, ref_ids = (request.factor, request.factor_err,
-                                                       "request", None, None)
+        factor, factor_err, origin, n_refs, ref_ids = (
+            request.factor,
+            request.factor_err,
+            "request",
+            None,
+            None,
+        )
     else:
         stored = get_image_correction(request.data_id, url=url)
         if stored is None:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
                 f"product {request.data_id} has no stored correction factor (not yet "
-                "normalized, or too few references); pass 'factor' and 'factor_err'")
+                "normalized, or too few references); pass 'factor' and 'factor_err'",
+            )
         factor, factor_err, origin = stored.value, stored.error, "stored"
         n_refs, ref_ids = stored.n_references, list(stored.reference_source_ids)
     if request.source_id is not None:
         rows, total = _one_measurement(request.data_id, request.source_id, url), 1
-        rows = rows[page.offset:page.offset + page.limit]
+        rows = rows[page.offset : page.offset + page.limit]
     else:
-        table = photometry_for_product(request.data_id, limit=page.limit, offset=page.offset,
-                                       url=url)
+        table = photometry_for_product(
+            request.data_id, limit=page.limit, offset=page.offset, url=url
+        )
         rows, total = records(table), photometry_count(request.data_id, url=url)
     peaks = np.array([np.nan if r["peak_jyb"] is None else r["peak_jyb"] for r in rows])
-    errors = np.array([np.nan if r["peak_err_jyb"] is None else r["peak_err_jyb"]
-                       for r in rows])
+    errors = np.array([np.nan if r["peak_err_jyb"] is None else r["peak_err_jyb"] for r in rows])
     flux, flux_err = normalize_measurement(peaks, errors, factor, factor_err)
-    data = [NormalizedMeasurement(source_id=r["source_id"], name=r["name"],
-                                  mjd_obs=r["mjd_obs"], peak_jyb=r["peak_jyb"],
-                                  peak_err_jyb=r["peak_err_jyb"], normalized_flux_jyb=f,
-                                  normalized_flux_err_jyb=e, flags=r["flags"])
-            for r, f, e in zip(rows, np.atleast_1d(flux).tolist(),
-                               np.atleast_1d(flux_err).tolist())]
-    return NormalizeResponse(data=data, count=total, limit=page.limit, offset=page.offset,
-                             data_id=request.data_id, factor=factor, factor_err=factor_err,
-                             factor_source=origin, n_references=n_refs,
-                             reference_source_ids=ref_ids)
+    data = [
+        NormalizedMeasurement(
+            source_id=r["source_id"],
+            name=r["name"],
+            mjd_obs=r["mjd_obs"],
+            peak_jyb=r["peak_jyb"],
+            peak_err_jyb=r["peak_err_jyb"],
+            normalized_flux_jyb=f,
+            normalized_flux_err_jyb=e,
+            flags=r["flags"],
+        )
+        for r, f, e in zip(rows, np.atleast_1d(flux).tolist(), np.atleast_1d(flux_err).tolist())
+    ]
+    return NormalizeResponse(
+        data=data,
+        count=total,
+        limit=page.limit,
+        offset=page.offset,
+        data_id=request.data_id,
+        factor=factor,
+        factor_err=factor_err,
+        factor_source=origin,
+        n_references=n_refs,
+        reference_source_ids=ref_ids,
+    )
 
 
 def _one_measurement(data_id: str, source_id: int, url: str) -> list[dict]:
@@ -167,9 +218,17 @@ def _one_measurement(data_id: str, source_id: int, url: str) -> list[dict]:
     curve = light_curve(source_id, url=url)
     point = [r for r in records(curve) if r["data_id"] == data_id]
     if not point:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"source {source_id} has no measurement on {data_id}")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"source {source_id} has no measurement on {data_id}"
+        )
     p = point[0]
-    return [{"source_id": source_id, "name": name, "mjd_obs": p["mjd"],
-             "peak_jyb": p["peak_jyb"], "peak_err_jyb": p["peak_err_jyb"],
-             "flags": p["flags"]}]
+    return [
+        {
+            "source_id": source_id,
+            "name": name,
+            "mjd_obs": p["mjd"],
+            "peak_jyb": p["peak_jyb"],
+            "peak_err_jyb": p["peak_err_jyb"],
+            "flags": p["flags"],
+        }
+    ]

@@ -30,8 +30,9 @@ class CandidateOut(BaseModel):
 
     source_id: int
     name: str
-    kind: Literal["ese", "variable"] = Field(description="ese: the most significant epoch is "
-                                                         "a dip; variable otherwise.")
+    kind: Literal["ese", "variable"] = Field(
+        description="ese: the most significant epoch is a dip; variable otherwise."
+    )
     score: float = Field(description="Strongest criterion over its preset threshold (≥ 1).")
     status: Literal["active", "dismissed", "confirmed"]
     preset: str
@@ -41,28 +42,45 @@ class CandidateOut(BaseModel):
     v: OptFloat = Field(description="Modulation index (std / mean).")
     vs_max: OptFloat = Field(description="Vs of the extreme pair of fluxes.")
     m_max: OptFloat = Field(description="Fractional difference of the extreme pair.")
-    deviation_sigma: OptFloat = Field(description="Leave-one-out deviation of the most "
-                                                  "significant epoch (σ; negative = dip).")
+    deviation_sigma: OptFloat = Field(
+        description="Leave-one-out deviation of the most significant epoch (σ; negative = dip)."
+    )
 
 
-@router.get("/candidates", response_model=Page[CandidateOut], summary="Variability candidates",
-            responses=responses(422))
-def candidates(settings: SettingsDep, page: PageDep,
-               status: Annotated[ReviewStatus | None, Query(
-                   description="Only candidates with this review status.")] = None,
-               kind: Annotated[Literal["ese", "variable"] | None, Query(
-                   description="Only candidates of this kind.")] = None,
-               order: Annotated[Literal[CANDIDATE_ORDERS], Query(
-                   description="Sort key (then score, highest first).")] = "score",
-               descending: Annotated[bool, Query(description="Sort key descending.")] = True,
-               ) -> Page[CandidateOut]:
+@router.get(
+    "/candidates",
+    response_model=Page[CandidateOut],
+    summary="Variability candidates",
+    responses=responses(422),
+)
+def candidates(
+    settings: SettingsDep,
+    page: PageDep,
+    status: Annotated[
+        ReviewStatus | None, Query(description="Only candidates with this review status.")
+    ] = None,
+    kind: Annotated[
+        Literal["ese", "variable"] | None, Query(description="Only candidates of this kind.")
+    ] = None,
+    order: Annotated[
+        Literal[CANDIDATE_ORDERS], Query(description="Sort key (then score, highest first).")
+    ] = "score",
+    descending: Annotated[bool, Query(description="Sort key descending.")] = True,
+) -> Page[CandidateOut]:
     """Candidates flagged by the last detection (`contimg variability detect`) or reviewed,
     highest score first (or by ``order``)."""
-    rows, total = list_candidates(status=status, kind=kind, order=order, descending=descending,
-                                  limit=page.limit, offset=page.offset,
-                                  url=settings.database_url)
-    return Page[CandidateOut](data=[CandidateOut(**r) for r in rows], count=total,
-                              limit=page.limit, offset=page.offset)
+    rows, total = list_candidates(
+        status=status,
+        kind=kind,
+        order=order,
+        descending=descending,
+        limit=page.limit,
+        offset=page.offset,
+        url=settings.database_url,
+    )
+    return Page[CandidateOut](
+        data=[CandidateOut(**r) for r in rows], count=total, limit=page.limit, offset=page.offset
+    )
 
 
 class CandidateStatusIn(BaseModel):
@@ -73,12 +91,18 @@ class CandidateStatusIn(BaseModel):
     status: ReviewStatus
 
 
-@router.post("/candidates/{source_id}/status", response_model=CandidateOut,
-             summary="Confirm or dismiss a candidate", dependencies=[TokenDep],
-             responses=responses(400, 401, 404, 422))
-def candidate_status(source_id: Annotated[int, Path(ge=1, le=MAX_ID,
-                                                    description="Catalogue source id.")],
-                     decision: CandidateStatusIn, settings: SettingsDep) -> CandidateOut:
+@router.post(
+    "/candidates/{source_id}/status",
+    response_model=CandidateOut,
+    summary="Confirm or dismiss a candidate",
+    dependencies=[TokenDep],
+    responses=responses(400, 401, 404, 422),
+)
+def candidate_status(
+    source_id: Annotated[int, Path(ge=1, le=MAX_ID, description="Catalogue source id.")],
+    decision: CandidateStatusIn,
+    settings: SettingsDep,
+) -> CandidateOut:
     """Record a review decision (``confirmed``, ``dismissed``, or back to ``active``); later
     detections keep it."""
     url = settings.database_url

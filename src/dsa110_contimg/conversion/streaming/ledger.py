@@ -98,8 +98,9 @@ class Ledger:
 
     def records(self) -> list[ObservationRecord]:
         """Every record, oldest update first."""
-        found = [ObservationRecord(**json.loads(p.read_text()))
-                 for p in self.directory.glob("*.json")]
+        found = [
+            ObservationRecord(**json.loads(p.read_text())) for p in self.directory.glob("*.json")
+        ]
         return sorted(found, key=lambda r: r.updated_at)
 
     def lock(self) -> None:

@@ -8,15 +8,16 @@ that the ledger has not seen, in time order of arrival, each through the stages
 3. **photometry**: queue forced photometry through `dsa110_contimg.jobs.triggers` (when
    enabled; the registry status then moves to a terminal state as workers measure it),
 
-and records the outcome and stage timings in the `Ledger`, so that each observation is
-processed exactly once across restarts. Restarts are not failures: an orderly stop (SIGTERM,
-Ctrl-C) while an observation is being processed is recorded as ``stopped`` and not counted;
-only an observation that was being processed when the process *died* (killed, out of memory)
-counts an attempt, and one failed that way (`MAX_ATTEMPTS` deaths) is given one more try by
-the first periodic sweep of a later, restarted service (`StreamingConverter.run`). An observation is complete once none of its files has
-changed for ``settle_s`` seconds and no temporary (to-be-renamed) file of it is present. A
-failure at any stage is logged at WARNING with the observation and the reason, recorded as
-``failed`` in the ledger, and the next observation goes on.
+and records the outcome and stage timings in the `Ledger`, so that each observation is processed
+exactly once across restarts. Restarts are not failures: an orderly stop (SIGTERM, Ctrl-C) while
+an observation is being processed is recorded as ``stopped`` and not counted; only an
+observation that was being processed when the process *died* (killed, out of memory) counts an
+attempt, and one failed that way (`MAX_ATTEMPTS` deaths) is given one more try by the first
+periodic sweep of a later, restarted service (`StreamingConverter.run`). An observation is
+complete once none of its files has changed for ``settle_s`` seconds and no temporary
+(to-be-renamed) file of it is present. A failure at any stage is logged at WARNING with the
+observation and the reason, recorded as ``failed`` in the ledger, and the next observation goes
+on.
 
 `StreamingConverter.run` repeats this until stopped, woken by file-system events (watchdog;
 or its polling observer for network filesystems) and at least every ``poll_s`` seconds.
@@ -68,9 +69,13 @@ def make_imager(settings: Settings) -> Imager:
     """The imager the ``stream`` settings ask for."""
     stream = settings.stream
     if stream.imager == "command":
-        return CommandImager(stream.imaging_command, stream.observation_pattern,
-                             stream.imaging_timeout_s, group=stream.observation_group,
-                             files_per_observation=stream.files_per_observation)
+        return CommandImager(
+            stream.imaging_command,
+            stream.observation_pattern,
+            stream.imaging_timeout_s,
+            group=stream.observation_group,
+            files_per_observation=stream.files_per_observation,
+        )
     if stream.imager == "wsclean":
         from dsa110_contimg.imaging.wsclean import (
             DSA110_GROUPING,
@@ -78,10 +83,13 @@ def make_imager(settings: Settings) -> Imager:
             WSCleanImager,
         )
 
-        return WSCleanImager(stream.wsclean, settings.primary_beam, stream.imaging_timeout_s,
-                             group=stream.observation_group or DSA110_GROUPING,
-                             files_per_observation=stream.files_per_observation
-                             or DSA110_SUBBANDS)
+        return WSCleanImager(
+            stream.wsclean,
+            settings.primary_beam,
+            stream.imaging_timeout_s,
+            group=stream.observation_group or DSA110_GROUPING,
+            files_per_observation=stream.files_per_observation or DSA110_SUBBANDS,
+        )
     if stream.imager == "simulated":
         return SimulatedImager()
     return ExternalImager()
@@ -125,8 +133,13 @@ class StreamingConverter:
     incomplete: Literal["fail", "image"] = "fail"
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, *, enable_photometry: bool = True,
-                      **photometry_overrides) -> StreamingConverter:
+    def from_settings(
+        cls,
+        settings: Settings | None = None,
+        *,
+        enable_photometry: bool = True,
+        **photometry_overrides,
+    ) -> StreamingConverter:
         """A converter configured by ``settings`` (``photometry_overrides`` as CLI flags).
 
         Raises
@@ -143,16 +156,28 @@ class StreamingConverter:
         for name in ("input_dir", "output_dir"):
             directory = getattr(settings.stream, name)
             confine(directory, settings.data_roots, what=f"stream.{name} {directory}")
-        params = (PhotometryParams.from_settings(settings, **photometry_overrides)
-                  if enable_photometry else None)
+        params = (
+            PhotometryParams.from_settings(settings, **photometry_overrides)
+            if enable_photometry
+            else None
+        )
         if params is not None and params.normalize:
-            asked = (photometry_overrides.get("normalize") is True
-                     or "normalize" in settings.photometry.model_fields_set)
+            asked = (
+                photometry_overrides.get("normalize") is True
+                or "normalize" in settings.photometry.model_fields_set
+            )
             check_normalization(params.catalog, asked=asked, url=settings.database_url)
-        return cls(make_imager(settings), settings.stream.input_dir, settings.stream.output_dir,
-                   params, settings.stream.settle_s,
-                   Ledger(settings.state_dir / "stream" / "ledger"), settings.database_url,
-                   settings.stream.incomplete_after_s, settings.stream.incomplete)
+        return cls(
+            make_imager(settings),
+            settings.stream.input_dir,
+            settings.stream.output_dir,
+            params,
+            settings.stream.settle_s,
+            Ledger(settings.state_dir / "stream" / "ledger"),
+            settings.database_url,
+            settings.stream.incomplete_after_s,
+            settings.stream.incomplete,
+        )
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)
@@ -174,15 +199,18 @@ class StreamingConverter:
                 continue
             newest = _newest_mtime(observation.paths)
             quiet = now - newest if newest is not None else -1.0
-            if quiet < self.settle_s or (observation.missing_files
-                                         and quiet < self.incomplete_after_s):
+            if quiet < self.settle_s or (
+                observation.missing_files and quiet < self.incomplete_after_s
+            ):
                 waiting.append(observation)
             else:
                 ready.append((newest, observation.key, observation))
         return [obs for *_, obs in sorted(ready, key=lambda r: r[:2])], waiting
 
-    def run_once(self, progress: Callable[[ObservationRecord], None] | None = None,
-                 ) -> list[ObservationRecord]:
+    def run_once(
+        self,
+        progress: Callable[[ObservationRecord], None] | None = None,
+    ) -> list[ObservationRecord]:
         """Process every complete pending observation; their records, in processing order."""
         records = []
         for observation in self.pending()[0]:
@@ -192,8 +220,10 @@ class StreamingConverter:
                 progress(record)
         return records
 
-    def drain(self, progress: Callable[[ObservationRecord], None] | None = None,
-              ) -> list[ObservationRecord]:
+    def drain(
+        self,
+        progress: Callable[[ObservationRecord], None] | None = None,
+    ) -> list[ObservationRecord]:
         """Process everything in the directory now, waiting for files still being written to
         settle (as ``contimg stream --once`` does)."""
         records = self.run_once(progress)
@@ -202,8 +232,9 @@ class StreamingConverter:
             time.sleep(min(0.2, self.settle_s))
             records += self.run_once(progress)
         for observation in self.pending()[1]:
-            log.warning("observation %s is still being written; left for the next run",
-                        observation.key)
+            log.warning(
+                "observation %s is still being written; left for the next run", observation.key
+            )
         return records
 
     def process(self, observation: Observation) -> ObservationRecord:
@@ -216,59 +247,90 @@ class StreamingConverter:
         previous = self.ledger.get(observation.key)
         attempts = (previous.attempts if previous else 0) + 1
         if attempts > MAX_ATTEMPTS:
-            return self._fail(observation.key, attempts - 1,
-                              f"the process died {MAX_ATTEMPTS} times while processing it "
-                              "(killed or crashed, not stopped)", died_processing=True)
+            return self._fail(
+                observation.key,
+                attempts - 1,
+                f"the process died {MAX_ATTEMPTS} times while processing it "
+                "(killed or crashed, not stopped)",
+                died_processing=True,
+            )
         note = None
         if observation.missing_files and self.incomplete == "fail":
-            return self._fail(observation.key, attempts,
-                              f"incomplete: {observation.describe_missing()} after "
-                              f"{self.incomplete_after_s:g} s")
+            return self._fail(
+                observation.key,
+                attempts,
+                f"incomplete: {observation.describe_missing()} after {self.incomplete_after_s:g} s",
+            )
         if observation.missing_files:
-            note = (f"imaged with {len(observation.paths)} of {observation.expected_files} "
-                    f"files: {observation.missing_files} never arrived")
+            note = (
+                f"imaged with {len(observation.paths)} of {observation.expected_files} "
+                f"files: {observation.missing_files} never arrived"
+            )
             log.warning("observation %s: %s", observation.key, note)
-        self.ledger.record(observation.key, status="started", attempts=attempts, error=None,
-                           note=note)
+        self.ledger.record(
+            observation.key, status="started", attempts=attempts, error=None, note=note
+        )
         timings: dict[str, float] = {}
         try:
             start = time.perf_counter()
             result = self.imager.image(observation, self.output_dir)
             timings.update(result.timings_s or {"image": time.perf_counter() - start})
             start = time.perf_counter()
-            metadata = {"observation": observation.key, "imager": self.imager.name,
-                        "convention": result.convention, "product": result.product,
-                        **result.metadata}
+            metadata = {
+                "observation": observation.key,
+                "imager": self.imager.name,
+                "convention": result.convention,
+                "product": result.product,
+                **result.metadata,
+            }
             if self.photometry is None:
                 data_id = register_data(result.image, "image", metadata=metadata, url=self.url)
                 job_id = None
             else:
-                data_id, job_id = trigger_photometry(result.image, "image", params=self.photometry,
-                                                     metadata=metadata, url=self.url)
+                data_id, job_id = trigger_photometry(
+                    result.image, "image", params=self.photometry, metadata=metadata, url=self.url
+                )
             timings["register_and_queue"] = time.perf_counter() - start
         except OBSERVATION_ERRORS as exc:
             if self._stop.is_set():
                 return self._stopped(observation.key, attempts, f"{type(exc).__name__}: {exc}")
-            return self._fail(observation.key, attempts, f"{type(exc).__name__}: {exc}",
-                              timings)
+            return self._fail(observation.key, attempts, f"{type(exc).__name__}: {exc}", timings)
         except (KeyboardInterrupt, SystemExit):
             self._stopped(observation.key, attempts, "stop requested")
             raise
         except Exception as exc:  # noqa: BLE001 - a bug in one observation must not stop the stream
             log.exception("observation %s: unexpected error (a bug)", observation.key)
-            return self._fail(observation.key, attempts,
-                              f"unexpected error: {type(exc).__name__}: {exc}", timings)
+            return self._fail(
+                observation.key, attempts, f"unexpected error: {type(exc).__name__}: {exc}", timings
+            )
         record = self.ledger.record(
-            observation.key, status="done", image=str(result.image), product=result.product,
-            data_id=data_id, job_id=job_id, timings_s=timings)
-        log.info("%s: %s image %s registered as %s%s (%.2f s)", observation.key,
-                 result.convention, result.image.name, data_id,
-                 f", photometry job {job_id}" if job_id else ", photometry not requested",
-                 sum(timings.values()))
+            observation.key,
+            status="done",
+            image=str(result.image),
+            product=result.product,
+            data_id=data_id,
+            job_id=job_id,
+            timings_s=timings,
+        )
+        log.info(
+            "%s: %s image %s registered as %s%s (%.2f s)",
+            observation.key,
+            result.convention,
+            result.image.name,
+            data_id,
+            f", photometry job {job_id}" if job_id else ", photometry not requested",
+            sum(timings.values()),
+        )
         return record
 
-    def run(self, stop: threading.Event, *, poll_s: float = 5.0, use_polling: bool = False,
-            every_pass: Callable[[], None] | None = None) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        poll_s: float = 5.0,
+        use_polling: bool = False,
+        every_pass: Callable[[], None] | None = None,
+    ) -> None:
         """Process observations until ``stop`` is set.
 
         Parameters
@@ -288,11 +350,15 @@ class StreamingConverter:
         started_at = time.time()
         self.ledger.lock()
         wake = threading.Event()
-        observer = (PollingObserver(timeout=poll_s) if use_polling else Observer())
+        observer = PollingObserver(timeout=poll_s) if use_polling else Observer()
         observer.schedule(_Wake(wake), str(self.input_dir), recursive=False)
         observer.start()
-        log.info("watching %s (%s imager, photometry %s)", self.input_dir, self.imager.name,
-                 "on" if self.photometry else "off")
+        log.info(
+            "watching %s (%s imager, photometry %s)",
+            self.input_dir,
+            self.imager.name,
+            "on" if self.photometry else "off",
+        )
         try:
             while not stop.is_set():
                 self.run_once()
@@ -315,29 +381,59 @@ class StreamingConverter:
         """
         retried = []
         for record in self.ledger.records():
-            if (record.status == "failed" and record.died_processing
-                    and not record.retried_after_restart and record.updated_at < before):
-                log.warning("observation %s: retrying once after a restart (%s)", record.key,
-                            record.error)
-                self.ledger.record(record.key, status="stopped", attempts=MAX_ATTEMPTS - 1,
-                                   error=None, died_processing=False,
-                                   retried_after_restart=True)
+            if (
+                record.status == "failed"
+                and record.died_processing
+                and not record.retried_after_restart
+                and record.updated_at < before
+            ):
+                log.warning(
+                    "observation %s: retrying once after a restart (%s)", record.key, record.error
+                )
+                self.ledger.record(
+                    record.key,
+                    status="stopped",
+                    attempts=MAX_ATTEMPTS - 1,
+                    error=None,
+                    died_processing=False,
+                    retried_after_restart=True,
+                )
                 retried.append(record.key)
         return retried
 
-    def _fail(self, key: str, attempts: int, reason: str,
-              timings: dict[str, float] | None = None, *,
-              died_processing: bool = False) -> ObservationRecord:
+    def _fail(
+        self,
+        key: str,
+        attempts: int,
+        reason: str,
+        timings: dict[str, float] | None = None,
+        *,
+        died_processing: bool = False,
+    ) -> ObservationRecord:
         log.warning("observation %s failed: %s", key, reason)
-        return self.ledger.record(key, status="failed", attempts=attempts, error=reason,
-                                  timings_s=timings or {}, died_processing=died_processing)
+        return self.ledger.record(
+            key,
+            status="failed",
+            attempts=attempts,
+            error=reason,
+            timings_s=timings or {},
+            died_processing=died_processing,
+        )
 
     def _stopped(self, key: str, attempts: int, cause: str) -> ObservationRecord:
         """Record an orderly stop during processing; the attempt is not counted."""
-        log.warning("observation %s: stopped while being processed (%s); it will be processed "
-                    "again after a restart", key, cause)
-        return self.ledger.record(key, status="stopped", attempts=attempts - 1,
-                                  note=f"stopped while being processed ({cause})")
+        log.warning(
+            "observation %s: stopped while being processed (%s); it will be processed "
+            "again after a restart",
+            key,
+            cause,
+        )
+        return self.ledger.record(
+            key,
+            status="stopped",
+            attempts=attempts - 1,
+            note=f"stopped while being processed ({cause})",
+        )
 
 
 class _Wake(FileSystemEventHandler):

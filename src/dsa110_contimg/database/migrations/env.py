@@ -19,8 +19,11 @@ from dsa110_contimg.database.models import Base
 from dsa110_contimg.database.session import get_engine
 
 config = context.config
-url = (config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
-       or get_settings().database_url)
+url = (
+    config.attributes.get("database_url")
+    or config.get_main_option("sqlalchemy.url")
+    or get_settings().database_url
+)
 
 
 def run_migrations(connection: Connection) -> None:

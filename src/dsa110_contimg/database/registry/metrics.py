@@ -1,5 +1,4 @@
-"""Figures over the registry that operators watch (image-to-photometry latency).
-"""
+"""Figures over the registry that operators watch (image-to-photometry latency)."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from dsa110_contimg.database.session import session_scope
 __all__ = ["photometry_latency_stats"]
 
 
-
 def photometry_latency_stats(*, recent: int = 1000, url: str | None = None) -> dict[str, float]:
     """Seconds from registration to completed photometry, over products whose photometry
     completed.
@@ -25,15 +23,24 @@ def photometry_latency_stats(*, recent: int = 1000, url: str | None = None) -> d
     latency = DataRegistry.photometry_updated_at - DataRegistry.created_at
     completed = DataRegistry.photometry_status == "completed"
     with session_scope(url) as session:
-        count, total = session.execute(select(func.count(), func.sum(latency))
-                                       .where(completed)).one()
-        values = session.scalars(select(latency).where(completed)
-                                 .order_by(DataRegistry.photometry_updated_at.desc())
-                                 .limit(recent)).all()
+        count, total = session.execute(
+            select(func.count(), func.sum(latency)).where(completed)
+        ).one()
+        values = session.scalars(
+            select(latency)
+            .where(completed)
+            .order_by(DataRegistry.photometry_updated_at.desc())
+            .limit(recent)
+        ).all()
     recent_s = [float(v) for v in values if v is not None]
     p50 = p90 = top = math.nan
     if recent_s:
         p50, p90 = (float(q) for q in np.quantile(recent_s, [0.5, 0.9]))
         top = max(recent_s)
-    return {"count": int(count), "sum_s": float(total or 0.0), "p50_s": p50, "p90_s": p90,
-            "max_s": top}
+    return {
+        "count": int(count),
+        "sum_s": float(total or 0.0),
+        "p50_s": p50,
+        "p90_s": p90,
+        "max_s": top,
+    }

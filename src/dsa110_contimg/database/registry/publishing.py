@@ -36,9 +36,14 @@ log = logging.getLogger(__name__)
 NEVER_REQUESTED = "its photometry was never requested"
 
 
-def finalize_data(data_id: str, *, wait_for_photometry: bool | None = None,
-                  photometry_enabled: bool | None = None, url: str | None = None,
-                  roots: Sequence[Path] | None = None) -> bool:
+def finalize_data(
+    data_id: str,
+    *,
+    wait_for_photometry: bool | None = None,
+    photometry_enabled: bool | None = None,
+    url: str | None = None,
+    roots: Sequence[Path] | None = None,
+) -> bool:
     """Mark a product finalized when its QA, validation and photometry allow it.
 
     QA and validation must not have failed. With ``wait_for_photometry`` (default: setting
@@ -69,10 +74,15 @@ def finalize_data(data_id: str, *, wait_for_photometry: bool | None = None,
         return True
 
 
-def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, *,
-                         wait_for_photometry: bool | None = None,
-                         photometry_enabled: bool | None = None, url: str | None = None,
-                         roots: Sequence[Path] | None = None) -> Path | None:
+def trigger_auto_publish(
+    data_id: str,
+    published_dir: str | Path | None = None,
+    *,
+    wait_for_photometry: bool | None = None,
+    photometry_enabled: bool | None = None,
+    url: str | None = None,
+    roots: Sequence[Path] | None = None,
+) -> Path | None:
     """Move a staged product into ``published_dir`` once it may be published.
 
     The product must have auto-publishing enabled and be finalizable (see `finalize_data`);
@@ -120,8 +130,11 @@ def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, 
             return Path(record.published_path)
         roots = roots or get_settings().data_roots
         source = confine_product(data_id, record.stage_path, roots)
-        target = confine(published_dir.absolute() / source.name, roots,
-                         what=f"{data_id}: the published name (publish.published_dir)")
+        target = confine(
+            published_dir.absolute() / source.name,
+            roots,
+            what=f"{data_id}: the published name (publish.published_dir)",
+        )
         if record.auto_publish_enabled == 0:
             log.info("%s: auto-publish disabled for this product", data_id)
             return None
@@ -132,8 +145,10 @@ def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, 
         if not source.is_file():
             raise FileNotFoundError(f"{data_id}: staged file {source.name} is missing")
         if target.exists():
-            raise FileExistsError(f"{data_id}: {source.name} already exists in the published "
-                                  "directory; not overwritten")
+            raise FileExistsError(
+                f"{data_id}: {source.name} already exists in the published "
+                "directory; not overwritten"
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         record.status = "published"
         record.published_path = str(target)
@@ -145,8 +160,7 @@ def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, 
         try:
             session.commit()
         except SQLAlchemyError:
-            log.error("%s: registry update failed; moving %s back to %s", data_id, target,
-                      source)
+            log.error("%s: registry update failed; moving %s back to %s", data_id, target, source)
             _move(target, source)
             raise
     finally:
@@ -155,9 +169,13 @@ def trigger_auto_publish(data_id: str, published_dir: str | Path | None = None, 
     return target
 
 
-def not_ready_reason(data_id: str, *, wait_for_photometry: bool | None = None,
-                     photometry_enabled: bool | None = None,
-                     url: str | None = None) -> str | None:
+def not_ready_reason(
+    data_id: str,
+    *,
+    wait_for_photometry: bool | None = None,
+    photometry_enabled: bool | None = None,
+    url: str | None = None,
+) -> str | None:
     """Why a product may not be finalized or published yet (None when it may; the rules of
     `finalize_data`).
 
@@ -167,12 +185,12 @@ def not_ready_reason(data_id: str, *, wait_for_photometry: bool | None = None,
         ``data_id`` is not registered.
     """
     with session_scope(url) as session:
-        return _not_ready_reason(_record(session, data_id), _wait(wait_for_photometry),
-                                 _enabled(photometry_enabled))
+        return _not_ready_reason(
+            _record(session, data_id), _wait(wait_for_photometry), _enabled(photometry_enabled)
+        )
 
 
-def confine_product(data_id: str, path: str | Path,
-                    roots: Sequence[Path] | None = None) -> Path:
+def confine_product(data_id: str, path: str | Path, roots: Sequence[Path] | None = None) -> Path:
     """The file ``path`` of product ``data_id``, resolved now and checked to lie inside the
     data roots (``roots``, default setting ``data_roots``).
 
@@ -214,15 +232,19 @@ def _move(source: Path, target: Path) -> None:
         source.unlink()
 
 
-def _not_ready_reason(record: DataRegistry, wait_for_photometry: bool,
-                      photometry_enabled: bool) -> str | None:
+def _not_ready_reason(
+    record: DataRegistry, wait_for_photometry: bool, photometry_enabled: bool
+) -> str | None:
     if record.qa_status == "failed":
         return "QA failed"
     if record.validation_status == "invalid":
         return "validation failed"
     if wait_for_photometry and photometry_enabled and record.photometry_status is None:
         return NEVER_REQUESTED
-    if wait_for_photometry and record.photometry_status is not None \
-            and record.photometry_status not in TERMINAL:
+    if (
+        wait_for_photometry
+        and record.photometry_status is not None
+        and record.photometry_status not in TERMINAL
+    ):
         return f"photometry is {record.photometry_status}, not yet completed or failed"
     return None

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from astropy.time import Time
@@ -50,20 +50,47 @@ DATA_TYPES = ("image", "mosaic")
 #: Registry and product fields of `get_data` / `list_data` records (``path`` is the current
 #: location: the published path once published, else the staged one).
 RECORD_FIELDS = (
-    "data_id", "data_type", "status", "path", "stage_path", "published_path", "created_at",
-    "published_at", "qa_status", "validation_status", "finalization_status",
-    "auto_publish_enabled", "photometry_status", "photometry_job_id", "photometry_error",
-    "photometry_n_measured", "photometry_n_failed", "photometry_updated_at", "mjd_start",
-    "mjd_mid", "mjd_end", "ra_deg", "dec_deg", "radius_deg", "freq_hz")
+    "data_id",
+    "data_type",
+    "status",
+    "path",
+    "stage_path",
+    "published_path",
+    "created_at",
+    "published_at",
+    "qa_status",
+    "validation_status",
+    "finalization_status",
+    "auto_publish_enabled",
+    "photometry_status",
+    "photometry_job_id",
+    "photometry_error",
+    "photometry_n_measured",
+    "photometry_n_failed",
+    "photometry_updated_at",
+    "mjd_start",
+    "mjd_mid",
+    "mjd_end",
+    "ra_deg",
+    "dec_deg",
+    "radius_deg",
+    "freq_hz",
+)
 
 
 class UnknownDataError(NotFoundError):
     """A ``data_id`` that is not registered."""
 
 
-def register_data(path: str | Path, data_type: str = "image", *, image: Image | None = None,
-                  metadata: dict | None = None, url: str | None = None,
-                  roots: Sequence[Path] | None = None) -> str:
+def register_data(
+    path: str | Path,
+    data_type: str = "image",
+    *,
+    image: Image | None = None,
+    metadata: dict | None = None,
+    url: str | None = None,
+    roots: Sequence[Path] | None = None,
+) -> str:
     """Register an image or mosaic file (idempotent) and return its ``data_id``.
 
     Parameters
@@ -93,8 +120,7 @@ def register_data(path: str | Path, data_type: str = "image", *, image: Image | 
     """
     if data_type not in DATA_TYPES:
         raise ValueError(f"data_type must be one of {DATA_TYPES}, got {data_type!r}")
-    path = confine(Path(path).absolute(), roots or get_settings().data_roots,
-                   what=Path(path).name)
+    path = confine(Path(path).absolute(), roots or get_settings().data_roots, what=Path(path).name)
     existing = _registered_id(path, url)
     if existing is not None:
         return existing
@@ -106,20 +132,39 @@ def register_data(path: str | Path, data_type: str = "image", *, image: Image | 
         now = time.time()
         try:
             with session_scope(url) as session:
-                session.add(DataRegistry(
-                    data_type=data_type, data_id=data_id, base_path=str(path.parent),
-                    status="staging", stage_path=str(path), created_at=now, staged_at=now,
-                    metadata_json=json.dumps(metadata) if metadata else None,
-                    finalization_status="pending", auto_publish_enabled=1))
+                session.add(
+                    DataRegistry(
+                        data_type=data_type,
+                        data_id=data_id,
+                        base_path=str(path.parent),
+                        status="staging",
+                        stage_path=str(path),
+                        created_at=now,
+                        staged_at=now,
+                        metadata_json=json.dumps(metadata) if metadata else None,
+                        finalization_status="pending",
+                        auto_publish_enabled=1,
+                    )
+                )
                 session.flush()
-                session.add(Product(
-                    data_id=data_id, data_type=data_type, mjd_start=image.mjd_start,
-                    mjd_mid=image.mjd_mid, mjd_end=image.mjd_end, ra_deg=footprint.ra_deg,
-                    dec_deg=footprint.dec_deg, radius_deg=footprint.radius_deg,
-                    beam_major_arcsec=image.beam.major_arcsec,
-                    beam_minor_arcsec=image.beam.minor_arcsec, beam_pa_deg=image.beam.pa_deg,
-                    freq_hz=image.freq_hz, pb_corrected=image.pb_corrected,
-                    created_at=datetime.now(timezone.utc)))
+                session.add(
+                    Product(
+                        data_id=data_id,
+                        data_type=data_type,
+                        mjd_start=image.mjd_start,
+                        mjd_mid=image.mjd_mid,
+                        mjd_end=image.mjd_end,
+                        ra_deg=footprint.ra_deg,
+                        dec_deg=footprint.dec_deg,
+                        radius_deg=footprint.radius_deg,
+                        beam_major_arcsec=image.beam.major_arcsec,
+                        beam_minor_arcsec=image.beam.minor_arcsec,
+                        beam_pa_deg=image.beam.pa_deg,
+                        freq_hz=image.freq_hz,
+                        pb_corrected=image.pb_corrected,
+                        created_at=datetime.now(UTC),
+                    )
+                )
         except IntegrityError:
             # Either this file was registered concurrently, or another file has this id.
             existing = _registered_id(path, url)
@@ -147,9 +192,15 @@ def get_data(data_id: str, *, url: str | None = None) -> dict:
         return _record_dict(*row)
 
 
-def list_data(*, data_type: str | None = None, photometry_status: str | None = None,
-              status: str | None = None, limit: int | None = None, offset: int = 0,
-              url: str | None = None) -> tuple[list[dict], int]:
+def list_data(
+    *,
+    data_type: str | None = None,
+    photometry_status: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    url: str | None = None,
+) -> tuple[list[dict], int]:
     """Registered products, newest first, and how many match in total.
 
     Parameters
@@ -180,9 +231,13 @@ def list_data(*, data_type: str | None = None, photometry_status: str | None = N
         conditions.append(DataRegistry.photometry_status == photometry_status)
     with session_scope(url) as session:
         total = session.scalar(select(func.count()).select_from(DataRegistry).where(*conditions))
-        rows = session.execute(_records_query().where(*conditions)
-                               .order_by(DataRegistry.created_at.desc(), DataRegistry.id.desc())
-                               .limit(limit).offset(offset)).all()
+        rows = session.execute(
+            _records_query()
+            .where(*conditions)
+            .order_by(DataRegistry.created_at.desc(), DataRegistry.id.desc())
+            .limit(limit)
+            .offset(offset)
+        ).all()
         return [_record_dict(*row) for row in rows], int(total)
 
 
@@ -193,26 +248,32 @@ def unlinked_images(relationship: str, *, url: str | None = None) -> list[dict]:
     One query, however long the history of products and links.
     """
     linked = select(DataRelationship.parent_data_id).where(
-        DataRelationship.relationship_type == relationship)
+        DataRelationship.relationship_type == relationship
+    )
     with session_scope(url) as session:
-        rows = session.execute(_records_query().where(
-            DataRegistry.data_type == "image", DataRegistry.data_id.not_in(linked))
-            .order_by(Product.mjd_mid, DataRegistry.id)).all()
+        rows = session.execute(
+            _records_query()
+            .where(DataRegistry.data_type == "image", DataRegistry.data_id.not_in(linked))
+            .order_by(Product.mjd_mid, DataRegistry.id)
+        ).all()
         return [_record_dict(*row) for row in rows]
 
 
 def image_times(since_mjd: float, *, url: str | None = None) -> list[tuple[float, float]]:
     """``(dec_deg, mjd_mid)`` of every registered image observed at or after ``since_mjd``."""
     with session_scope(url) as session:
-        rows = session.execute(select(Product.dec_deg, Product.mjd_mid).where(
-            Product.data_type == "image", Product.mjd_mid >= since_mjd,
-            Product.dec_deg.is_not(None))).all()
+        rows = session.execute(
+            select(Product.dec_deg, Product.mjd_mid).where(
+                Product.data_type == "image",
+                Product.mjd_mid >= since_mjd,
+                Product.dec_deg.is_not(None),
+            )
+        ).all()
     return [(float(dec), float(mjd)) for dec, mjd in rows]
 
 
 def _records_query():
-    return select(DataRegistry, Product).outerjoin(Product,
-                                                   Product.data_id == DataRegistry.data_id)
+    return select(DataRegistry, Product).outerjoin(Product, Product.data_id == DataRegistry.data_id)
 
 
 def _record_dict(record: DataRegistry, product: Product | None) -> dict:
@@ -230,8 +291,11 @@ def _record_dict(record: DataRegistry, product: Product | None) -> dict:
 def _registered_id(path: Path, url: str | None) -> str | None:
     """The ``data_id`` of the product staged or published at ``path``, if any."""
     with session_scope(url) as session:
-        return session.scalar(select(DataRegistry.data_id).where(or_(
-            DataRegistry.stage_path == str(path), DataRegistry.published_path == str(path))))
+        return session.scalar(
+            select(DataRegistry.data_id).where(
+                or_(DataRegistry.stage_path == str(path), DataRegistry.published_path == str(path))
+            )
+        )
 
 
 def _record(session: Session, data_id: str, *, lock: bool = False) -> DataRegistry:
@@ -250,7 +314,12 @@ def _candidate_ids(data_type: str, image: Image, path: Path) -> tuple[str, str]:
     The discriminator is 6 hex digits of a hash of the file name; should another file with the
     same name and start already hold that id, the second candidate hashes the full path.
     """
-    start = "unknown-time" if image.mjd_start is None else Time(
-        image.mjd_start, format="mjd", scale="utc").strftime("%Y%m%dT%H%M%S")
-    return (f"{data_type}-{start}-{hashlib.sha1(path.name.encode()).hexdigest()[:6]}",
-            f"{data_type}-{start}-{hashlib.sha1(str(path).encode()).hexdigest()[:12]}")
+    start = (
+        "unknown-time"
+        if image.mjd_start is None
+        else Time(image.mjd_start, format="mjd", scale="utc").strftime("%Y%m%dT%H%M%S")
+    )
+    return (
+        f"{data_type}-{start}-{hashlib.sha1(path.name.encode()).hexdigest()[:6]}",
+        f"{data_type}-{start}-{hashlib.sha1(str(path).encode()).hexdigest()[:12]}",
+    )

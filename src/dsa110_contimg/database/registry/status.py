@@ -77,10 +77,17 @@ def get_photometry_status(data_id: str, *, url: str | None = None) -> Photometry
         return _status_of(_record(session, data_id))
 
 
-def update_photometry_status(data_id: str, status: str, job_id: int | None = None,
-                             error: str | None = None, *, n_measured: int | None = None,
-                             n_failed: int | None = None, url: str | None = None,
-                             session: Session | None = None) -> PhotometryStatus:
+def update_photometry_status(
+    data_id: str,
+    status: str,
+    job_id: int | None = None,
+    error: str | None = None,
+    *,
+    n_measured: int | None = None,
+    n_failed: int | None = None,
+    url: str | None = None,
+    session: Session | None = None,
+) -> PhotometryStatus:
     """Move a product's photometry to ``status`` (see `PHOTOMETRY_TRANSITIONS`).
 
     ``failed`` requires an ``error`` (the reason); other statuses clear it. With ``session``
@@ -102,13 +109,20 @@ def update_photometry_status(data_id: str, status: str, job_id: int | None = Non
         return _apply_status(own, data_id, status, job_id, error, n_measured, n_failed)
 
 
-def _apply_status(session: Session, data_id: str, status: str, job_id: int | None,
-                  error: str | None, n_measured: int | None,
-                  n_failed: int | None) -> PhotometryStatus:
+def _apply_status(
+    session: Session,
+    data_id: str,
+    status: str,
+    job_id: int | None,
+    error: str | None,
+    n_measured: int | None,
+    n_failed: int | None,
+) -> PhotometryStatus:
     """The compare-and-set status change of `update_photometry_status`, in ``session``."""
     for _attempt in range(_STATUS_ATTEMPTS):
-        current = session.execute(select(DataRegistry.photometry_status).where(
-            DataRegistry.data_id == data_id)).first()
+        current = session.execute(
+            select(DataRegistry.photometry_status).where(DataRegistry.data_id == data_id)
+        ).first()
         if current is None:
             raise UnknownDataError(f"no registered product with data_id {data_id!r}")
         current = current.photometry_status
@@ -116,38 +130,56 @@ def _apply_status(session: Session, data_id: str, status: str, job_id: int | Non
         if status not in allowed:
             raise InvalidTransitionError(
                 f"{data_id}: photometry status cannot go from {current!r} to {status!r} "
-                f"(allowed: {sorted(allowed)})")
-        values = {"photometry_status": status, "photometry_updated_at": time.time(),
-                  "photometry_error": error if status == "failed" else None}
-        for column, value in (("photometry_job_id", job_id),
-                              ("photometry_n_measured", n_measured),
-                              ("photometry_n_failed", n_failed)):
+                f"(allowed: {sorted(allowed)})"
+            )
+        values = {
+            "photometry_status": status,
+            "photometry_updated_at": time.time(),
+            "photometry_error": error if status == "failed" else None,
+        }
+        for column, value in (
+            ("photometry_job_id", job_id),
+            ("photometry_n_measured", n_measured),
+            ("photometry_n_failed", n_failed),
+        ):
             if value is not None:
                 values[column] = value
         changed = session.execute(
             update(DataRegistry)
-            .where(DataRegistry.data_id == data_id,
-                   DataRegistry.photometry_status.is_not_distinct_from(current))
-            .values(values).execution_options(synchronize_session=False)).rowcount
+            .where(
+                DataRegistry.data_id == data_id,
+                DataRegistry.photometry_status.is_not_distinct_from(current),
+            )
+            .values(values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
         if changed:
             break
         log.debug("%s: photometry status changed concurrently; re-reading", data_id)
     else:
-        raise InvalidTransitionError(f"{data_id}: photometry status kept changing "
-                                     f"concurrently; {status!r} not applied")
+        raise InvalidTransitionError(
+            f"{data_id}: photometry status kept changing concurrently; {status!r} not applied"
+        )
     if status == "failed":
         log.warning("%s: photometry failed: %s", data_id, error)
     return _status_of(_record(session, data_id))
 
 
-def link_photometry_to_data(data_id: str, photometry_job_id: int, *,
-                            url: str | None = None) -> None:
+def link_photometry_to_data(
+    data_id: str, photometry_job_id: int, *, url: str | None = None
+) -> None:
     """Record which photometry job measures ``data_id``."""
     with session_scope(url) as session:
         _record(session, data_id, lock=True).photometry_job_id = photometry_job_id
 
 
 def _status_of(record: DataRegistry) -> PhotometryStatus:
-    return PhotometryStatus(record.data_id, record.photometry_status, record.photometry_job_id,
-                            record.photometry_error, record.photometry_n_measured,
-                            record.photometry_n_failed, record.photometry_updated_at)
+    return PhotometryStatus(
+        record.data_id,
+        record.photometry_status,
+        record.photometry_job_id,
+        record.photometry_error,
+        record.photometry_n_measured,
+        record.photometry_n_failed,
+        record.photometry_updated_at,
+    )

@@ -18,19 +18,36 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/candidates", response_class=HTMLResponse)
-def candidates(request: Request, settings: SettingsDep, page: PagerDep,
-               status: Annotated[Literal["", "active", "dismissed", "confirmed"],
-                                 Query()] = "",
-               kind: Annotated[Literal["", "ese", "variable"], Query()] = "",
-               order: Annotated[Literal[CANDIDATE_ORDERS], Query()] = "score",
-               direction: Annotated[Literal["desc", "asc"], Query()] = "desc",
-               ) -> HTMLResponse:
+def candidates(
+    request: Request,
+    settings: SettingsDep,
+    page: PagerDep,
+    status: Annotated[Literal["", "active", "dismissed", "confirmed"], Query()] = "",
+    kind: Annotated[Literal["", "ese", "variable"], Query()] = "",
+    order: Annotated[Literal[CANDIDATE_ORDERS], Query()] = "score",
+    direction: Annotated[Literal["desc", "asc"], Query()] = "desc",
+) -> HTMLResponse:
     """Candidates by score (or kind, name, epochs, deviation), filtered by review status and
     kind; each row can be confirmed or dismissed (with the API token when one is set)."""
-    rows, total = list_candidates(status=status or None, kind=kind or None, order=order,
-                                  descending=direction == "desc", limit=page.limit,
-                                  offset=page.offset, url=settings.database_url)
-    return render(request, "candidates.html", {
-        "title": "Candidates", "nav": "candidates", "rows": rows,
-        "pages": page.links(request, total), "sizes": PAGE_SIZES, "limit": page.limit,
-        "filters": {"status": status, "kind": kind, "order": order, "direction": direction}})
+    rows, total = list_candidates(
+        status=status or None,
+        kind=kind or None,
+        order=order,
+        descending=direction == "desc",
+        limit=page.limit,
+        offset=page.offset,
+        url=settings.database_url,
+    )
+    return render(
+        request,
+        "candidates.html",
+        {
+            "title": "Candidates",
+            "nav": "candidates",
+            "rows": rows,
+            "pages": page.links(request, total),
+            "sizes": PAGE_SIZES,
+            "limit": page.limit,
+            "filters": {"status": status, "kind": kind, "order": order, "direction": direction},
+        },
+    )

@@ -32,15 +32,19 @@ class Pager:
         def at(offset: int) -> str:
             return f"{request.url.path}?{urlencode({**params, 'offset': offset})}"
 
-        return {"prev": at(max(0, self.offset - self.limit)) if self.offset > 0 else None,
-                "next": at(self.offset + self.limit) if self.offset + self.limit < total
-                else None,
-                "first": self.offset + 1 if total else 0,
-                "last": min(total, self.offset + self.limit), "total": total}
+        return {
+            "prev": at(max(0, self.offset - self.limit)) if self.offset > 0 else None,
+            "next": at(self.offset + self.limit) if self.offset + self.limit < total else None,
+            "first": self.offset + 1 if total else 0,
+            "last": min(total, self.offset + self.limit),
+            "total": total,
+        }
 
 
-def pager(limit: Annotated[int, Query(ge=1, le=max(PAGE_SIZES))] = 50,
-          offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Pager:
+def pager(
+    limit: Annotated[int, Query(ge=1, le=max(PAGE_SIZES))] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> Pager:
     """``limit`` and ``offset`` of a list page."""
     return Pager(limit, offset)
 
@@ -50,5 +54,4 @@ PagerDep = Annotated[Pager, Depends(pager)]
 
 def not_found(request: Request, what: str) -> HTMLResponse:
     """The 404 page, saying what was not found."""
-    return render(request, "error.html", {"title": "Not found", "message": what},
-                  status_code=404)
+    return render(request, "error.html", {"title": "Not found", "message": what}, status_code=404)

@@ -32,12 +32,15 @@ _SEARCH_LIMIT = 100
 
 
 @router.get("/sources", response_class=HTMLResponse)
-def sources(request: Request, settings: SettingsDep,
-            name: Annotated[str, Query(max_length=64)] = "",
-            ra: Annotated[float | None, Query(ge=0, le=360, allow_inf_nan=False)] = None,
-            dec: Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False)] = None,
-            radius: Annotated[float, Query(gt=0, le=5, allow_inf_nan=False)] = 0.1,
-            catalog: Annotated[str, Query(max_length=64)] = "") -> HTMLResponse:
+def sources(
+    request: Request,
+    settings: SettingsDep,
+    name: Annotated[str, Query(max_length=64)] = "",
+    ra: Annotated[float | None, Query(ge=0, le=360, allow_inf_nan=False)] = None,
+    dec: Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False)] = None,
+    radius: Annotated[float, Query(gt=0, le=5, allow_inf_nan=False)] = 0.1,
+    catalog: Annotated[str, Query(max_length=64)] = "",
+) -> HTMLResponse:
     """Sources whose name starts with ``name`` (in ``catalog``, default all), or within
     ``radius`` degrees of (``ra``, ``dec``) with their latest flux (in ``catalog``, default
     photometry.catalog)."""
@@ -49,9 +52,22 @@ def sources(request: Request, settings: SettingsDep,
             mode = "cone"
             catalog = catalog or settings.photometry.catalog
             table = sources_in_cone(catalog, ra, dec, radius, url=url)[:_SEARCH_LIMIT]
-            rows = [{c: table[c][k] for c in ("source_id", "name", "ra_deg", "dec_deg",
-                                              "flux_mjy", "sep_deg", "latest_mjd",
-                                              "latest_peak_jyb")} for k in range(len(table))]
+            rows = [
+                {
+                    c: table[c][k]
+                    for c in (
+                        "source_id",
+                        "name",
+                        "ra_deg",
+                        "dec_deg",
+                        "flux_mjy",
+                        "sep_deg",
+                        "latest_mjd",
+                        "latest_peak_jyb",
+                    )
+                }
+                for k in range(len(table))
+            ]
         elif name.strip():
             mode = "name"
             for each in [catalog] if catalog else catalogs:  # one index range scan each
@@ -59,15 +75,29 @@ def sources(request: Request, settings: SettingsDep,
             rows = sorted(rows, key=lambda r: r["name"])[:_SEARCH_LIMIT]
     except (InputError, NotFoundError) as exc:  # a cone off the sphere, an unknown catalogue
         error = str(exc)
-    return render(request, "sources.html", {
-        "title": "Sources", "nav": "sources", "rows": rows, "mode": mode, "error": error,
-        "query": {"name": name, "ra": ra, "dec": dec, "radius": radius, "catalog": catalog},
-        "catalogs": catalogs, "limit": _SEARCH_LIMIT})
+    return render(
+        request,
+        "sources.html",
+        {
+            "title": "Sources",
+            "nav": "sources",
+            "rows": rows,
+            "mode": mode,
+            "error": error,
+            "query": {"name": name, "ra": ra, "dec": dec, "radius": radius, "catalog": catalog},
+            "catalogs": catalogs,
+            "limit": _SEARCH_LIMIT,
+        },
+    )
 
 
 @router.get("/sources/{source}", response_class=HTMLResponse)
-def source(request: Request, source: str, settings: SettingsDep,
-           catalog: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
+def source(
+    request: Request,
+    source: str,
+    settings: SettingsDep,
+    catalog: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
     """The source's record, interactive light curve, variability metrics, candidate status
     and latest sub-band spectrum."""
     url = settings.database_url
@@ -82,10 +112,22 @@ def source(request: Request, source: str, settings: SettingsDep,
     metrics = {m: float(stats[m][0]) for m in METRICS}
     candidates, _ = list_candidates(source_id=source_id, url=url)
     spectrum = source_spectrum(source_id, url=url)
-    return render(request, "source.html", {
-        "title": name, "nav": "sources", "source": details, "n_points": len(curve),
-        "plot": light_curve_plot(curve, f"{name} (id {source_id})") if len(curve) else None,
-        "metrics": metrics, "candidate": candidates[0] if candidates else None,
-        "spectrum": spectrum_plot(spectrum, f"{name}: sub-band spectrum on "
-                                            f"{spectrum.meta.get('data_id')}")
-        if len(spectrum) else None, "fit": spectrum.meta})
+    return render(
+        request,
+        "source.html",
+        {
+            "title": name,
+            "nav": "sources",
+            "source": details,
+            "n_points": len(curve),
+            "plot": light_curve_plot(curve, f"{name} (id {source_id})") if len(curve) else None,
+            "metrics": metrics,
+            "candidate": candidates[0] if candidates else None,
+            "spectrum": spectrum_plot(
+                spectrum, f"{name}: sub-band spectrum on {spectrum.meta.get('data_id')}"
+            )
+            if len(spectrum)
+            else None,
+            "fit": spectrum.meta,
+        },
+    )

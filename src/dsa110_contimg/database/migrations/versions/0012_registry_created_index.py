@@ -11,16 +11,15 @@ Create Date: 2026-12-04 16:00:00
 
 from alembic import op
 
-
-revision = '0012'
-down_revision = '0011'
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_data_registry_created', 'data_registry', ['created_at', 'id'])
+    op.create_index("ix_data_registry_created", "data_registry", ["created_at", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index('ix_data_registry_created', table_name='data_registry')
+    op.drop_index("ix_data_registry_created", table_name="data_registry")
