@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from types import ModuleType
+from typing import cast
 
 import numpy as np
 from astropy.table import Table
@@ -45,8 +46,8 @@ CHUNK_ROWS = 20_000
 #: Columns read back by `select_in_boxes`, in order (``id`` is the stable source id).
 SOURCE_COLUMNS: tuple[str, ...] = ("id",) + CATALOG_COLUMNS + ("extra",)
 
-_catalog = Catalog.__table__
-_source = CatalogSource.__table__
+_catalog = cast(Table_, Catalog.__table__)
+_source = cast(Table_, CatalogSource.__table__)
 _UPDATED_ON_CONFLICT = NUMERIC_COLUMNS + ("zone", "extra")
 _INSERTED = ("catalog_id", "name", "zone") + NUMERIC_COLUMNS + ("extra",)
 _DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}

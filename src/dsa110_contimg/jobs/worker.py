@@ -193,20 +193,24 @@ def process_item(
     """Measure a claimed item's product and record the outcome (never raises for bad data)."""
     settings = settings or get_settings().jobs
     with session_scope(url) as session:
-        item = session.get(BatchJobItem, item_id)
-        job = session.get(BatchJob, item.job_id)
+        item = session.get_one(BatchJobItem, item_id)
+        job = session.get_one(BatchJob, item.job_id)
         record = session.scalar(select(DataRegistry).where(DataRegistry.data_id == item.data_id))
         data_id, attempts, sources = item.data_id, item.attempts, dict(item.sources or {})
         params = PhotometryParams.model_validate(job.params or {})
-        path = record.published_path or record.stage_path
-        metadata = record.metadata_json
-        digest = item.params_hash
+        path = record.published_path or record.stage_path if record is not None else None
+        metadata = record.metadata_json if record is not None else None
+        digest = item.params_hash or params.digest()
+        job_id = job.id
+    if path is None:
+        reason = f"product {data_id} is not registered (or has no file)"
+        return _finish(item_id, data_id, worker, "failed", error=reason, url=url)
     _set_registry(data_id, "running", item_id, url)
     start = time.perf_counter()
     try:
         with _Heartbeat(item_id, worker, settings.lease_s, url):
             table = _measure(confine_product(data_id, path), sources, params, url, metadata)
-            photometry_insert(data_id, table, params_hash=digest, job_id=job.id, url=url)
+            photometry_insert(data_id, table, params_hash=digest, job_id=job_id, url=url)
             if params.normalize:  # raw rows are stored: a product that cannot be normalized
                 normalize_product(data_id, params_hash=digest, url=url)  # logs why and keeps them
             spectra_note = _measure_spectra(data_id, table, metadata, params, digest, url)
@@ -479,7 +483,7 @@ def _finish(
     lease must still be expired (a dead worker's item, failed by another worker).
     """
     now = _now()
-    values = {
+    values: dict[str, object] = {
         "status": status,
         "error": error,
         "n_measured": n_measured,
@@ -520,7 +524,7 @@ def _finish(
                 .returning(
                     BatchJob.n_items, BatchJob.n_completed, BatchJob.n_failed, BatchJob.status
                 )
-            ).first()
+            ).one()
             if job.n_completed + job.n_failed >= job.n_items and job.status in (
                 "pending",
                 "running",

@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import numpy as np
-from sqlalchemy import Connection, case, delete, func, insert, or_, select, text
+from sqlalchemy import Connection, Table, case, delete, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dsa110_contimg.config import get_settings
@@ -58,7 +59,7 @@ _IN_CHUNK = 5000
 #: PostgreSQL advisory lock that serializes writers of the statistics (see `_serialize`).
 _STATS_LOCK = 0x7661726961626C65
 _SUMS = ("n", "sum_w", "sum_ws", "sum_ws2", "sum_s", "sum_s2")
-_stats = VariabilityStats.__table__
+_stats = cast(Table, VariabilityStats.__table__)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -95,6 +95,11 @@ def make_imager(settings: Settings) -> Imager:
     return ExternalImager()
 
 
+def _default_ledger() -> Ledger:
+    """The ledger under the configured state directory."""
+    return Ledger(get_settings().state_dir / "stream" / "ledger")
+
+
 @dataclass
 class StreamingConverter:
     """Watches ``input_dir`` and turns each new observation into a measured product.
@@ -127,7 +132,7 @@ class StreamingConverter:
     output_dir: Path
     photometry: PhotometryParams | None
     settle_s: float = 2.0
-    ledger: Ledger | None = None
+    ledger: Ledger = field(default_factory=_default_ledger)
     url: str | None = None
     incomplete_after_s: float = 900.0
     incomplete: Literal["fail", "image"] = "fail"
@@ -184,8 +189,6 @@ class StreamingConverter:
         self.output_dir = Path(self.output_dir)
         self.input_dir.mkdir(parents=True, exist_ok=True)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        if self.ledger is None:
-            self.ledger = Ledger(get_settings().state_dir / "stream" / "ledger")
         self._stop = threading.Event()  # replaced by `run`'s stop event
 
     def pending(self) -> tuple[list[Observation], list[Observation]]:
