@@ -204,42 +204,6 @@ def move_earlier_keys(data: object, *, level: int = logging.WARNING) -> object:
             "; ".join(moved),
         )
     return data
-    data = dict(data)
-    photometry = data.get("photometry")
-    nested = isinstance(photometry, dict)
-    holder = dict(photometry) if nested else data
-    fitting = holder.get("fitting")
-    beam = dict(data.get("primary_beam") or {})
-    moved: list[str] = []
-    if isinstance(fitting, dict) and ("pb_model" in fitting or "dish_diameter_m" in fitting):
-        fitting = dict(fitting)
-        prefix = "photometry.fitting" if nested else "fitting"
-        model = fitting.pop("pb_model", None)
-        if model is not None:
-            fitting.setdefault("model_pb", model != "none")
-            if model != "none":
-                beam.setdefault("model", model)
-            moved.append(f"{prefix}.pb_model")
-        if "dish_diameter_m" in fitting:
-            beam.setdefault("dish_diameter_m", fitting.pop("dish_diameter_m"))
-            moved.append(f"{prefix}.dish_diameter_m")
-        holder["fitting"] = fitting
-        if nested:
-            data["photometry"] = holder
-    mosaic = data.get("mosaic")
-    if isinstance(mosaic, dict) and "pb_model" in mosaic:
-        mosaic = dict(mosaic)
-        beam.setdefault("model", mosaic.pop("pb_model"))
-        data["mosaic"] = mosaic
-        moved.append("mosaic.pb_model")
-    if moved:
-        log.warning(
-            "settings %s moved: the primary beam is set once, in primary_beam.model and "
-            "primary_beam.dish_diameter_m (and photometry.fitting.model_pb)",
-            ", ".join(moved),
-        )
-        data["primary_beam"] = beam
-    return data
 
 
 class WSCleanSettings(BaseModel):
