@@ -21,6 +21,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import JsonDict
 
 from dsa110_contimg.config import FittingOptions
 from dsa110_contimg.imaging.fits_io import Beam
@@ -95,7 +96,7 @@ DecDeg = Annotated[
     float, Field(ge=-90.0, le=90.0, allow_inf_nan=False, description="Declination (ICRS), degrees.")
 ]
 #: Marks a request field kept for the original DSA-110 clients in the OpenAPI document.
-LEGACY = {"deprecated": True}
+LEGACY: JsonDict = {"deprecated": True}
 
 
 class ErrorResponse(BaseModel):

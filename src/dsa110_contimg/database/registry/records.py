@@ -189,7 +189,7 @@ def get_data(data_id: str, *, url: str | None = None) -> dict:
         row = session.execute(_records_query().where(DataRegistry.data_id == data_id)).first()
         if row is None:
             raise UnknownDataError(f"no registered product with data_id {data_id!r}")
-        return _record_dict(*row)
+        return _record_dict(row[0], row[1])
 
 
 def list_data(
@@ -238,7 +238,7 @@ def list_data(
             .limit(limit)
             .offset(offset)
         ).all()
-        return [_record_dict(*row) for row in rows], int(total)
+        return [_record_dict(row[0], row[1]) for row in rows], int(total or 0)
 
 
 def unlinked_images(relationship: str, *, url: str | None = None) -> list[dict]:
@@ -256,7 +256,7 @@ def unlinked_images(relationship: str, *, url: str | None = None) -> list[dict]:
             .where(DataRegistry.data_type == "image", DataRegistry.data_id.not_in(linked))
             .order_by(Product.mjd_mid, DataRegistry.id)
         ).all()
-        return [_record_dict(*row) for row in rows]
+        return [_record_dict(row[0], row[1]) for row in rows]
 
 
 def image_times(since_mjd: float, *, url: str | None = None) -> list[tuple[float, float]]:
@@ -269,15 +269,15 @@ def image_times(since_mjd: float, *, url: str | None = None) -> list[tuple[float
                 Product.dec_deg.is_not(None),
             )
         ).all()
-    return [(float(dec), float(mjd)) for dec, mjd in rows]
+    return [(float(dec), float(mjd)) for dec, mjd in rows if dec is not None and mjd is not None]
 
 
 def _records_query():
     return select(DataRegistry, Product).outerjoin(Product, Product.data_id == DataRegistry.data_id)
 
 
-def _record_dict(record: DataRegistry, product: Product | None) -> dict:
-    out = {}
+def _record_dict(record: DataRegistry, product: Product | None) -> dict[str, object]:
+    out: dict[str, object] = {}
     for name in RECORD_FIELDS:
         if name == "path":
             out[name] = record.published_path or record.stage_path
