@@ -62,7 +62,7 @@ def legacy_tables(conn: Connection) -> dict[str, int]:
     """
     inspector = inspect(conn)
     names = set(inspector.get_table_names())
-    found = {}
+    found: dict[str, int] = {}
     for old, kept in LEGACY_TABLES.items():
         for name in dict.fromkeys((old, kept)):
             if name in names and (

@@ -97,8 +97,7 @@ def spectra_insert(data_id: str, table: Table, *, params_hash: str, url: str | N
         ``data_id`` has no product record.
     """
     target_snr = float(table.meta.get("target_snr", math.nan))
-    keep = np.asarray(table["source_id"], dtype=np.int64) > 0 if len(table) else []
-    rows = table[keep] if len(table) else table
+    rows = table[np.asarray(table["source_id"], dtype=np.int64) > 0] if len(table) else table
     engine = get_engine(url)
     with engine.begin() as conn:
         product_id = product_id_of(conn, data_id)

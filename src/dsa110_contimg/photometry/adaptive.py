@@ -750,7 +750,8 @@ def _group_labels(
     allows), else it is a bin of its own.
     """
     labels = [-1] * len(ok)
-    label, current, w_sum, m_sum = 0, [], 0.0, 0.0
+    label, w_sum, m_sum = 0, 0.0, 0.0
+    current: list[int] = []
     previous_size = 0  # size of the last closed bin of the current run (0: none yet)
 
     def end_run() -> None:

@@ -51,4 +51,4 @@ UNMEASURABLE = PhotometryFlag.OFF_IMAGE | PhotometryFlag.FIT_FAILED
 
 def decode_flags(value: int) -> list[str]:
     """Names (lower case) of the bits set in ``value``, in bit order."""
-    return [flag.name.lower() for flag in PhotometryFlag if flag & int(value)]
+    return [(flag.name or "").lower() for flag in PhotometryFlag if flag & int(value)]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal, get_args
 
 import numpy as np
 from scipy import stats
@@ -54,6 +55,7 @@ from dsa110_contimg.variability.store import light_curves, read_stats
 __all__ = [
     "CANDIDATE_FIELDS",
     "CANDIDATE_ORDERS",
+    "CandidateOrder",
     "CANDIDATE_STATUSES",
     "PRESETS",
     "Preset",
@@ -85,7 +87,9 @@ CANDIDATE_FIELDS = (
     "deviation_sigma",
 )
 #: Orders of `list_candidates`: the first key, then score (highest first) and source id.
-CANDIDATE_ORDERS = ("score", "kind", "name", "n_epochs", "deviation_sigma")
+#: Sort keys of candidate lists.
+CandidateOrder = Literal["score", "kind", "name", "n_epochs", "deviation_sigma"]
+CANDIDATE_ORDERS: tuple[str, ...] = get_args(CandidateOrder)
 #: Fields `detect` adds to each flagged candidate: its false-alarm probabilities, the test that
 #: flagged it, and the dip found (MJD of its first and last epochs, fractional depth).
 SIGNIFICANCE_FIELDS = (

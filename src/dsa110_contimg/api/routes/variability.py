@@ -12,7 +12,7 @@ from dsa110_contimg.api.errors import responses
 from dsa110_contimg.api.schemas import MAX_ID, OptFloat, Page
 from dsa110_contimg.api.security import TokenDep
 from dsa110_contimg.variability.candidates import (
-    CANDIDATE_ORDERS,
+    CandidateOrder,
     UnknownCandidateError,
     list_candidates,
     set_candidate_status,
@@ -63,7 +63,7 @@ def candidates(
         Literal["ese", "variable"] | None, Query(description="Only candidates of this kind.")
     ] = None,
     order: Annotated[
-        Literal[CANDIDATE_ORDERS], Query(description="Sort key (then score, highest first).")
+        CandidateOrder, Query(description="Sort key (then score, highest first).")
     ] = "score",
     descending: Annotated[bool, Query(description="Sort key descending.")] = True,
 ) -> Page[CandidateOut]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from dsa110_contimg.api.deps import SettingsDep
-from dsa110_contimg.variability.candidates import CANDIDATE_ORDERS, list_candidates
+from dsa110_contimg.variability.candidates import CandidateOrder, list_candidates
 from dsa110_contimg.web.pages.common import PAGE_SIZES, PagerDep
 from dsa110_contimg.web.templating import render
 
@@ -24,7 +24,7 @@ def candidates(
     page: PagerDep,
     status: Annotated[Literal["", "active", "dismissed", "confirmed"], Query()] = "",
     kind: Annotated[Literal["", "ese", "variable"], Query()] = "",
-    order: Annotated[Literal[CANDIDATE_ORDERS], Query()] = "score",
+    order: Annotated[CandidateOrder, Query()] = "score",
     direction: Annotated[Literal["desc", "asc"], Query()] = "desc",
 ) -> HTMLResponse:
     """Candidates by score (or kind, name, epochs, deviation), filtered by review status and
