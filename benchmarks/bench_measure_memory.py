@@ -28,12 +28,14 @@ RA0, DEC0 = 150.0, 37.2
 
 #: Runs the real command in this process and prints its peak RSS (MB) last.
 _RUN = """
-import resource, sys
+import sys
 from dsa110_contimg.cli import app
 try:
     app(sys.argv[1:], standalone_mode=False)
 finally:
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    # VmHWM: this program's own peak (ru_maxrss would carry over the forking parent's)
+    with open('/proc/self/status') as status:
+        print(next(int(line.split()[1]) for line in status if line.startswith('VmHWM')) / 1024.0)
 """
 
 

@@ -14,7 +14,7 @@ from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 RA0, DEC0 = 150.0, 37.2
 #: Runs the command in a fresh interpreter and prints its peak resident memory (MiB) last.
 _RUN = """
-import resource, sys
+import sys
 from dsa110_contimg.cli import main
 sys.argv = ["contimg", *sys.argv[1:]]
 try:
@@ -23,7 +23,9 @@ except SystemExit as exc:
     if exc.code:
         raise
 finally:
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    # VmHWM: this program's own peak (ru_maxrss would carry over the forking parent's)
+    with open('/proc/self/status') as status:
+        print(next(int(line.split()[1]) for line in status if line.startswith('VmHWM')) / 1024.0)
 """
 
 
