@@ -313,6 +313,7 @@ class _DaskPool:
 
     def wait(self, futures: set, timeout: float) -> tuple[set, set]:
         from distributed import wait
+        from distributed.comm.core import CommClosedError
 
         if self._client.status not in ("running", "connecting"):
             raise SchedulerLostError(f"client {self._client.status}")
@@ -322,10 +323,13 @@ class _DaskPool:
             return set(), futures
         except CancelledError as exc:  # the client cancels its futures when it loses the scheduler
             raise SchedulerLostError(f"tasks cancelled: {exc}") from exc
+        except CommClosedError as exc:  # the connection closed under the call
+            raise SchedulerLostError(f"connection closed: {exc}") from exc
         return set(done), set(pending)
 
     def result(self, future) -> ItemOutcome | None:
         from distributed import KilledWorker
+        from distributed.comm.core import CommClosedError
 
         try:
             return future.result()
@@ -335,3 +339,5 @@ class _DaskPool:
             return None
         except CancelledError as exc:
             raise SchedulerLostError(f"task {future.key} cancelled: {exc}") from exc
+        except CommClosedError as exc:  # fetching the result from a scheduler that went away
+            raise SchedulerLostError(f"task {future.key}: connection closed: {exc}") from exc
