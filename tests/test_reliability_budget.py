@@ -10,38 +10,17 @@ import threading
 import httpx
 import psutil
 import pytest
-from fastapi.testclient import TestClient
+from reliability_support import DEC0, RA0, field_image, measurement_client
 
-from dsa110_contimg.api.app import create_app
 from dsa110_contimg.api.local_server import local_server
-from dsa110_contimg.config import Settings
-from dsa110_contimg.imaging.simulate import make_sky, simulate_image
-
-RA0, DEC0 = 150.0, 37.2
+from dsa110_contimg.api.routes import photometry as photometry_routes
+from dsa110_contimg.photometry import forced
 
 
 @pytest.fixture
 def image(tmp_path):
     """A 512² image of 2″ pixels under ``<tmp>/data``."""
-    (tmp_path / "data").mkdir()
-    sky = make_sky(RA0, DEC0, 0.1, seed=3, n_sources=10)
-    return simulate_image(
-        tmp_path / "data" / "field-image-pb.fits",
-        sky,
-        center_ra_deg=RA0,
-        center_dec_deg=DEC0,
-        npix=512,
-        pb=None,
-        seed=1,
-        date_obs="2026-05-01T00:00:00",
-    ).path
-
-
-def _client(tmp_path, url: str, **api) -> TestClient:
-    settings = Settings(
-        state_dir=tmp_path / "state", database_url=url, data_roots=[tmp_path / "data"], api=api
-    )
-    return TestClient(create_app(settings))
+    return field_image(tmp_path, npix=512, radius_deg=0.1, n_sources=10, sky_seed=3, noise_seed=1)
 
 
 def _batch(image, n: int) -> dict:
@@ -56,7 +35,7 @@ def test_measurement_past_its_time_budget_gets_503_and_the_server_goes_on(
     image, tmp_path, sqlite_url
 ):
     # 1 ms: less than reading the image takes, however fast the machine.
-    with _client(tmp_path, sqlite_url, request_timeout_s=0.001) as client:
+    with measurement_client(tmp_path, sqlite_url, request_timeout_s=0.001) as client:
         late = client.post("/api/photometry/measure-batch", json=_batch(image, 300))
         assert late.status_code == 503, late.text
         assert late.json()["detail"].startswith(
@@ -65,14 +44,68 @@ def test_measurement_past_its_time_budget_gets_503_and_the_server_goes_on(
         assert late.headers["Retry-After"] == "1"
         assert client.get("/api/data").status_code == 200  # reads still served
     # A budget long enough (a cold start compiles the fitting kernels first): answered.
-    with _client(tmp_path, sqlite_url, request_timeout_s=600) as client:
+    with measurement_client(tmp_path, sqlite_url, request_timeout_s=600) as client:
         response = client.post("/api/photometry/measure-batch", json=_batch(image, 300))
         assert response.status_code == 200, response.text
         assert response.json()["count"] == 300
 
 
+def test_measurement_past_its_deadline_stops_and_gives_its_slot_back(
+    image, tmp_path, sqlite_url, monkeypatch
+):
+    """One slot. Each measurement is held after admission (reading its image) until the test
+    has its 503, so both pass their deadline whatever the machine's speed. The second is
+    admitted only once the first has given its slot back, and by then the first must have
+    stopped: it never reached the error calibration, a stage its measurement would otherwise
+    have run before ending."""
+    gates = [threading.Event(), threading.Event()]
+    calibrations_at_admission: list[int] = []
+    calibrations: list[int] = []
+
+    def held_load(*args, **kwargs):
+        gate = gates[len(calibrations_at_admission)]
+        calibrations_at_admission.append(len(calibrations))
+        gate.wait()
+        return load_image(*args, **kwargs)
+
+    def counted_calibration(*args, **kwargs):
+        calibrations.append(1)
+        return calibrate(*args, **kwargs)
+
+    load_image, calibrate = photometry_routes.load_image, forced.calibrate_error_scale
+    monkeypatch.setattr(photometry_routes, "load_image", held_load)
+    monkeypatch.setattr(forced, "calibrate_error_scale", counted_calibration)
+    with measurement_client(
+        tmp_path,
+        sqlite_url,
+        request_timeout_s=0.05,
+        max_concurrent_measurements=1,
+        queue_timeout_s=120,  # the slot comes back only when the first has stopped
+    ) as client:
+        try:
+            for gate in gates:
+                late = client.post("/api/photometry/measure-batch", json=_batch(image, 300))
+                gate.set()  # the 503 is out: let the measurement go on to its next stage
+                assert late.status_code == 503, late.text
+                assert late.json()["detail"].startswith(
+                    "the measurement took longer than its budget of 0.05 s"
+                )  # admitted, then timed out (never "server busy")
+        finally:
+            for gate in gates:
+                gate.set()
+    assert calibrations_at_admission == [0, 0]
+
+
+def test_a_cancelled_measurement_in_bands_starts_none(image):
+    cancel = threading.Event()
+    cancel.set()
+    ra = [RA0 - 0.05 + 0.1 * k / 30 for k in range(30)]
+    with pytest.raises(forced.MeasurementCancelled, match="cancelled after its maps stage"):
+        forced.measure_in_chunks(image, ra, [DEC0] * 30, chunk_size=10, cancel=cancel)
+
+
 def test_no_slot_free_in_time_gets_503_busy(image, tmp_path, sqlite_url):
-    with _client(
+    with measurement_client(
         tmp_path, sqlite_url, max_concurrent_measurements=1, queue_timeout_s=0.05
     ) as client:
         codes: list[int] = []
@@ -103,7 +136,7 @@ def test_no_slot_free_in_time_gets_503_busy(image, tmp_path, sqlite_url):
 
 
 def test_image_too_large_for_a_synchronous_measurement_gets_422(image, tmp_path, sqlite_url):
-    with _client(tmp_path, sqlite_url, max_sync_image_pixels=100_000) as client:
+    with measurement_client(tmp_path, sqlite_url, max_sync_image_pixels=100_000) as client:
         for endpoint, body in (
             ("measure", {"ra_deg": RA0, "dec_deg": DEC0}),
             ("measure-batch", _batch(image, 3)),
@@ -120,7 +153,7 @@ def test_image_too_large_for_a_synchronous_measurement_gets_422(image, tmp_path,
 
 
 def test_server_memory_over_its_budget_refuses_measurements(image, tmp_path, sqlite_url):
-    with _client(tmp_path, sqlite_url, memory_budget_bytes=1 << 26) as client:
+    with measurement_client(tmp_path, sqlite_url, memory_budget_bytes=1 << 26) as client:
         response = client.post(
             "/api/photometry/measure", json={"image": image.name, "ra_deg": RA0, "dec_deg": DEC0}
         )
@@ -135,18 +168,15 @@ def test_server_memory_over_its_budget_refuses_measurements(image, tmp_path, sql
 def test_measurement_out_of_memory_gets_503_and_the_server_goes_on(tmp_path, sqlite_url):
     """The real server with its address space capped just above what it uses (a machine out
     of memory): the largest measurement allowed fails to allocate and is answered 503."""
-    (tmp_path / "data").mkdir()
-    sky = make_sky(RA0, DEC0, 0.2, seed=3, n_sources=30)
-    image = simulate_image(
-        tmp_path / "data" / "big-image-pb.fits",
-        sky,
-        center_ra_deg=RA0,
-        center_dec_deg=DEC0,
+    image = field_image(
+        tmp_path,
         npix=1024,
-        pb=None,
-        seed=1,
-        date_obs="2026-05-01T00:00:00",
-    ).path
+        radius_deg=0.2,
+        n_sources=30,
+        sky_seed=3,
+        noise_seed=1,
+        name="big-image-pb.fits",
+    )
     largest = {
         **_batch(image, 1000),
         "beam": {"major_arcsec": 500.0, "minor_arcsec": 480.0, "pa_deg": 0.0},

@@ -9,12 +9,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from fastapi.testclient import TestClient
+from reliability_support import DEC0, RA0, field_image, measurement_client
 from typer.testing import CliRunner
 
-from dsa110_contimg.api.app import create_app
 from dsa110_contimg.cli import app
-from dsa110_contimg.config import Settings
 from dsa110_contimg.imaging.fits_io import Beam, BeamSizeError, load_image
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs.params import PhotometryParams
@@ -22,24 +20,11 @@ from dsa110_contimg.jobs.service import create_batch_photometry_job, get_job
 from dsa110_contimg.jobs.worker import run_worker
 from dsa110_contimg.photometry.forced import measure_in_chunks, measure_many
 
-RA0, DEC0 = 150.0, 37.2
-
 
 @pytest.fixture
 def image(tmp_path):
     """A 160² image of 2″ pixels (58″ × 18″ beam) under ``<tmp>/data``."""
-    (tmp_path / "data").mkdir()
-    sky = make_sky(RA0, DEC0, 0.05, seed=6, n_sources=4)
-    return simulate_image(
-        tmp_path / "data" / "field-image-pb.fits",
-        sky,
-        center_ra_deg=RA0,
-        center_dec_deg=DEC0,
-        npix=160,
-        pb=None,
-        seed=2,
-        date_obs="2026-05-01T00:00:00",
-    ).path
+    return field_image(tmp_path, npix=160, radius_deg=0.05, n_sources=4, sky_seed=6, noise_seed=2)
 
 
 def _set_beam(path, bmaj_deg: float, bmin_deg: float) -> None:
@@ -87,14 +72,8 @@ def test_cli_and_worker_refuse_a_header_beam_of_50_degrees(image, tmp_path, sqli
 
 
 def test_api_refuses_beams_and_large_or_malformed_bodies(image, tmp_path, sqlite_url):
-    settings = Settings(
-        state_dir=tmp_path / "state",
-        database_url=sqlite_url,
-        data_roots=[tmp_path / "data"],
-        api={"max_body_bytes": 4096},
-    )
     body = {"image": image.name, "ra_deg": RA0, "dec_deg": DEC0}
-    with TestClient(create_app(settings)) as client:
+    with measurement_client(tmp_path, sqlite_url, max_body_bytes=4096) as client:
         for beam in (
             {"major_arcsec": 36000, "minor_arcsec": 100, "pa_deg": 0},
             {"major_arcsec": 0.001, "minor_arcsec": 0.001, "pa_deg": 0},

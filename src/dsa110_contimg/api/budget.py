@@ -12,8 +12,11 @@ waits, so each one is bounded before and while it runs:
    size (``api.max_sync_image_pixels``, `refuse_large_image`: 422 before anything is read), so
    the slots bound the server's memory.
 3. **Time.** A request not answered within ``api.request_timeout_s`` gets 503 naming the
-   budget; its work ends in the background while still holding its slot, so the server never
-   runs more measurements than it has slots.
+   budget, and its measurement is cancelled: each request carries a ``threading.Event``
+   (`cancel_event`) that the routes pass to the engine, which stops at the end of its current
+   stage once the event is set (`dsa110_contimg.photometry.forced.MeasurementCancelled`). The
+   request holds its slot until its work has stopped, so the server never runs more
+   measurements than it has slots.
 
 Every refusal is a JSON `ErrorResponse` with the reason; never a 500 or a reset connection.
 """
@@ -23,10 +26,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import weakref
 from pathlib import Path
 
 import psutil
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,13 +39,22 @@ from dsa110_contimg.api.schemas import ErrorResponse
 from dsa110_contimg.config import ApiSettings
 from dsa110_contimg.errors import InputError
 from dsa110_contimg.imaging.fits_io import image_pixels
+from dsa110_contimg.photometry.forced import MeasurementCancelled
 
-__all__ = ["BUDGET_RESPONSES", "MEASURE_PREFIX", "MeasurementBudget", "refuse_large_image"]
+__all__ = [
+    "BUDGET_RESPONSES",
+    "MEASURE_PREFIX",
+    "MeasurementBudget",
+    "cancel_event",
+    "refuse_large_image",
+]
 
 log = logging.getLogger(__name__)
 
 #: Requests under this path prefix (POST) are synchronous measurements.
 MEASURE_PREFIX = "/api/photometry/"
+#: Key of a measurement's cancel event in the request state (``scope["state"]``).
+_CANCEL_KEY = "measurement_cancel"
 #: The 503 of the budgets in the OpenAPI document of those operations.
 BUDGET_RESPONSES: dict[int | str, dict] = {
     503: {
@@ -127,8 +141,11 @@ class MeasurementBudget:
     async def _run(
         self, scope: Scope, receive: Receive, send: Send, slots: asyncio.Semaphore
     ) -> None:
-        """Run the request holding a slot until its work ends; answer 503 at the deadline."""
+        """Run the request holding a slot until its work ends; at the deadline answer 503 and
+        cancel the work (its slot is given back once it has stopped)."""
         started = abandoned = False
+        cancel = threading.Event()
+        scope = {**scope, "state": {**scope.get("state", {}), _CANCEL_KEY: cancel}}
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
@@ -158,12 +175,14 @@ class MeasurementBudget:
             """Give the slot back once the work has ended; report work that failed after its
             client was answered (before, the exception reaches the client's handlers)."""
             slots.release()
-            if abandoned and not task.cancelled() and task.exception() is not None:
+            if not abandoned or task.cancelled():
+                return
+            error = task.exception()
+            if error is None or isinstance(error, MeasurementCancelled):
+                log.info("%s %s: ended after its deadline", scope["method"], scope["path"])
+            else:
                 log.warning(
-                    "%s %s: failed after its deadline: %r",
-                    scope["method"],
-                    scope["path"],
-                    task.exception(),
+                    "%s %s: failed after its deadline: %r", scope["method"], scope["path"], error
                 )
 
         task = asyncio.ensure_future(work())
@@ -176,6 +195,7 @@ class MeasurementBudget:
                 await task
                 return
             abandoned = True
+            cancel.set()
             await _refuse(
                 scope,
                 receive,
@@ -186,6 +206,24 @@ class MeasurementBudget:
                 ),
                 retry_after=timeout,
             )
+
+
+def cancel_event(request: Request) -> threading.Event:
+    """The cancel event of a synchronous measurement, set by `MeasurementBudget` when the
+    request passed ``api.request_timeout_s``; pass it to the engine (``cancel=``).
+
+    Raises
+    ------
+    RuntimeError
+        The request did not pass through `MeasurementBudget` (a route outside
+        `MEASURE_PREFIX`, or an application built without the middleware).
+    """
+    try:
+        return getattr(request.state, _CANCEL_KEY)
+    except AttributeError:
+        raise RuntimeError(
+            f"{request.url.path} is not a synchronous measurement under MeasurementBudget"
+        ) from None
 
 
 async def _refuse(

@@ -6,12 +6,14 @@ These endpoints compute and return; they store nothing (batch jobs store measure
 from __future__ import annotations
 
 import dataclasses
+import threading
+from typing import Annotated
 
 import numpy as np
 from astropy.table import Table
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 
-from dsa110_contimg.api.budget import refuse_large_image
+from dsa110_contimg.api.budget import cancel_event, refuse_large_image
 from dsa110_contimg.api.deps import PageDep, SettingsDep, confined_file
 from dsa110_contimg.api.errors import responses
 from dsa110_contimg.api.schemas import (
@@ -40,6 +42,9 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/photometry", tags=["photometry"])
 
+#: Set when the request passed api.request_timeout_s: the measurement stops (`cancel_event`).
+CancelDep = Annotated[threading.Event, Depends(cancel_event)]
+
 
 def _image(request: MeasureRequest | MeasureBatchRequest, settings: Settings) -> Image:
     """Load the requested image: a confined path, or a registered product's file."""
@@ -58,7 +63,7 @@ def _image(request: MeasureRequest | MeasureBatchRequest, settings: Settings) ->
     summary="Measure one position",
     responses=responses(400, 403, 404, 422),
 )
-def measure(request: MeasureRequest, settings: SettingsDep) -> MeasureResponse:
+def measure(request: MeasureRequest, settings: SettingsDep, cancel: CancelDep) -> MeasureResponse:
     """Forced photometry of one position on one image (an isolated beam fit).
 
     Returns the peak, its error, the local rms, S/N, χ², flags and method. A position that
@@ -75,6 +80,7 @@ def measure(request: MeasureRequest, settings: SettingsDep) -> MeasureResponse:
         request.dec_deg,
         options=settings.photometry.fitting,
         primary_beam=settings.primary_beam.beam(),
+        cancel=cancel,
     )
     measured = Measurement.model_validate(dataclasses.asdict(result))
     return MeasureResponse(
@@ -88,7 +94,9 @@ def measure(request: MeasureRequest, settings: SettingsDep) -> MeasureResponse:
     summary="Measure many positions synchronously",
     responses=responses(400, 403, 404, 422),
 )
-def measure_batch(request: MeasureBatchRequest, settings: SettingsDep) -> MeasureBatchResponse:
+def measure_batch(
+    request: MeasureBatchRequest, settings: SettingsDep, cancel: CancelDep
+) -> MeasureBatchResponse:
     """Forced photometry of listed positions (results in input order), or of a catalogue's
     sources in the image field (nearest the field centre first), fitted jointly.
 
@@ -126,7 +134,7 @@ def measure_batch(request: MeasureBatchRequest, settings: SettingsDep) -> Measur
             "(api.max_sync_positions); submit a batch job instead",
         )
     table = measure_targets(
-        image, targets, options=options, primary_beam=settings.primary_beam.beam()
+        image, targets, options=options, primary_beam=settings.primary_beam.beam(), cancel=cancel
     )
     method = table.meta["method"]
     rows = [Measurement(**row, method=method) for row in records(table, MEASUREMENT_COLUMNS)]
