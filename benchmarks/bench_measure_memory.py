@@ -10,10 +10,7 @@ larger than the list). Prints wall time and the process's peak resident memory.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,32 +18,17 @@ from astropy.table import Table
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from dsa110_contimg.api.local_server import command_peak_memory
 from dsa110_contimg.imaging.fits_io import load_image
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 
 RA0, DEC0 = 150.0, 37.2
 
-#: Runs the real command in this process and prints its peak RSS (MB) last.
-_RUN = """
-import sys
-from dsa110_contimg.cli import app
-try:
-    app(sys.argv[1:], standalone_mode=False)
-finally:
-    # VmHWM: this program's own peak (ru_maxrss would carry over the forking parent's)
-    with open('/proc/self/status') as status:
-        print(next(int(line.split()[1]) for line in status if line.startswith('VmHWM')) / 1024.0)
-"""
-
 
 def _measure(image: Path, positions: Path, output: Path, chunk_size: int) -> tuple[float, float]:
-    """Wall seconds and peak RSS in MB of one ``contimg photometry measure`` process."""
-    start = time.perf_counter()
-    done = subprocess.run(
+    """Wall seconds and peak RSS in MiB of one ``contimg photometry measure`` process."""
+    run = command_peak_memory(
         [
-            sys.executable,
-            "-c",
-            _RUN,
             "photometry",
             "measure",
             str(image),
@@ -56,12 +38,9 @@ def _measure(image: Path, positions: Path, output: Path, chunk_size: int) -> tup
             str(output),
             "--chunk-size",
             str(chunk_size),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+        ]
     )
-    return time.perf_counter() - start, float(done.stdout.strip().splitlines()[-1])
+    return run.seconds, run.peak / 2**20
 
 
 def main() -> None:
@@ -108,9 +87,9 @@ def main() -> None:
             table.add_row(
                 f"{n:,}",
                 f"{chunked[0]:.1f} s",
-                f"{chunked[1]:.0f} MB",
+                f"{chunked[1]:.0f} MiB",
                 f"{whole[0]:.1f} s",
-                f"{whole[1]:.0f} MB",
+                f"{whole[1]:.0f} MiB",
             )
     Console().print(table)
 

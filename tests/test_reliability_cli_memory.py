@@ -3,38 +3,18 @@ measured in bands (``--chunk-size``), so 10× more positions cost little more me
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 from astropy.table import Table
 
+from dsa110_contimg.api.local_server import command_peak_memory
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 
 RA0, DEC0 = 150.0, 37.2
-#: Runs the command in a fresh interpreter and prints its peak resident memory (MiB) last.
-_RUN = """
-import sys
-from dsa110_contimg.cli import main
-sys.argv = ["contimg", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as exc:
-    if exc.code:
-        raise
-finally:
-    # VmHWM: this program's own peak (ru_maxrss would carry over the forking parent's)
-    with open('/proc/self/status') as status:
-        print(next(int(line.split()[1]) for line in status if line.startswith('VmHWM')) / 1024.0)
-"""
 
 
 def _peak_mib(image, positions, output) -> float:
-    done = subprocess.run(
+    run = command_peak_memory(
         [
-            sys.executable,
-            "-c",
-            _RUN,
             "photometry",
             "measure",
             str(image),
@@ -45,12 +25,9 @@ def _peak_mib(image, positions, output) -> float:
             "--chunk-size",
             "1000",
         ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+        timeout_s=600,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return float(done.stdout.strip().splitlines()[-1])
+    return run.peak / 2**20
 
 
 def test_cli_memory_does_not_grow_with_the_number_of_positions(tmp_path):

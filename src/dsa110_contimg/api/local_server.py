@@ -1,5 +1,7 @@
 """``contimg serve`` in a child process on a free loopback port, for tests and benchmarks that
-need the real server (uvicorn, its own process and memory) rather than an in-process client."""
+need the real server (uvicorn, its own process and memory) rather than an in-process client;
+and the peak memory of a process (`PeakMemory`) or of one ``contimg`` command
+(`command_peak_memory`)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,37 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
 import psutil
 
-__all__ = ["LocalServer", "PeakMemory", "free_port", "local_server"]
+__all__ = [
+    "CommandPeak",
+    "LocalServer",
+    "PeakMemory",
+    "command_peak_memory",
+    "free_port",
+    "local_server",
+]
+
+#: Runs ``contimg <argv>`` in this interpreter and prints its own peak resident memory (kB,
+#: ``VmHWM``) last; ``ru_maxrss`` would carry over the resident set of the forking parent.
+_PEAK_PROGRAM = """
+import sys
+from dsa110_contimg.cli import main
+sys.argv = ["contimg", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    if exc.code:
+        raise
+finally:
+    with open("/proc/self/status") as status:
+        print(next(int(line.split()[1]) for line in status if line.startswith("VmHWM")))
+"""
 
 
 @dataclass(frozen=True)
@@ -129,3 +154,43 @@ class PeakMemory:
             self.peak = max(self.peak, self._process.memory_info().rss)
             if self._stop.wait(self._interval_s):
                 return
+
+
+@dataclass(frozen=True)
+class CommandPeak:
+    """One ``contimg`` command run by `command_peak_memory`: wall seconds and its own peak
+    resident memory in bytes."""
+
+    seconds: float
+    peak: int
+
+
+def command_peak_memory(args: Sequence[str], *, timeout_s: float | None = None) -> CommandPeak:
+    """Run ``contimg <args>`` in a fresh interpreter and measure its peak resident memory.
+
+    Parameters
+    ----------
+    args : sequence of str
+        The command line after ``contimg`` (e.g. ``["photometry", "measure", ...]``).
+    timeout_s : float, optional
+        Longest run allowed (`subprocess.TimeoutExpired` beyond it).
+
+    Raises
+    ------
+    RuntimeError
+        The command exited with a non-zero status (its stderr's end in the message).
+    """
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_PROGRAM, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"contimg {' '.join(args)} exited with status {done.returncode}: {done.stderr[-2000:]}"
+        )
+    peak_kb = int(done.stdout.rstrip().rpartition("\n")[2])
+    return CommandPeak(seconds=seconds, peak=peak_kb * 1024)
