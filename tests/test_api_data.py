@@ -24,8 +24,10 @@ def test_list_record_finalize_publish_and_lineage(tmp_path, db_url):
         assert client.get("/api/data", params={"photometry_status": "none"}).json()["count"] == 3
 
         record = client.get(f"/api/data/{ids[0]}").json()
-        assert record == {**get_data(ids[0], url=db_url), "photometry_status": None}
-        assert record["path"] == str(env.images[0]) and record["mjd_mid"] > 61000
+        stored = get_data(ids[0], url=db_url)
+        shown = {"path": "images/epoch0-image-pb.fits", "stage_path": "images/epoch0-image-pb.fits"}
+        assert record == {**stored, **shown, "photometry_status": None}  # relative to the root
+        assert stored["path"] == str(env.images[0]) and record["mjd_mid"] > 61000
 
         # Photometry requested: finalize and publish wait for it.
         client.post("/api/batch/photometry", json={"data_ids": [ids[0]]})
@@ -40,7 +42,8 @@ def test_list_record_finalize_publish_and_lineage(tmp_path, db_url):
         assert response.status_code == 200, response.text
         published = response.json()
         target = Path(env.settings.publish.published_dir) / env.images[0].name
-        assert published["status"] == "published" and published["path"] == str(target)
+        assert published["status"] == "published"
+        assert published["path"] == str(target.relative_to(env.root))
         assert target.is_file() and not env.images[0].exists()
         assert client.get(f"/api/data/{ids[0]}").json()["data_id"] == ids[0]
         assert client.post(f"/api/data/{ids[0]}/publish").status_code == 200  # idempotent

@@ -3,8 +3,6 @@ photometry was never requested queues it and waits for it, as for a triggered pr
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from api_support import api_env
 
 from dsa110_contimg.database.products import photometry_count
@@ -41,7 +39,7 @@ def test_finalize_and_publish_queue_photometry_never_requested(tmp_path, sqlite_
         assert published.status_code == 200, published.text
         assert published.json()["photometry_status"] == "completed"
         assert photometry_count(data_id, url=sqlite_url) > 5
-        assert Path(published.json()["path"]).is_file() and not env.images[0].exists()
+        assert (env.root / published.json()["path"]).is_file() and not env.images[0].exists()
 
 
 def test_published_directly_when_photometry_is_disabled(tmp_path, sqlite_url):

@@ -129,3 +129,37 @@ def test_publishing_never_moves_a_file_out_of_the_roots(roots, tmp_path, sqlite_
         in response.json()["detail"]
     )
     assert good.is_file() and not (tmp_path / "elsewhere").exists()
+
+
+def test_successful_answers_name_paths_relative_to_the_data_root(roots, tmp_path, sqlite_url):
+    """The registry's records and a batch measurement's image are answered relative to the
+    root that holds them, in the new and the original request shapes, and such an answer can
+    be sent back as a request's path."""
+    data, _, good = roots
+    (data / "images").mkdir()
+    image = shutil.copy(good, data / "images" / "field-image-pb.fits")
+    data_id = register_data(image, url=sqlite_url)
+    settings = Settings(state_dir=tmp_path / "state", database_url=sqlite_url, data_roots=[data])
+    positions = [{"ra_deg": 150.0, "dec_deg": 37.2}, {"ra_deg": 150.01, "dec_deg": 37.2}]
+    with TestClient(create_app(settings)) as client:
+        answers = [
+            client.get("/api/data"),
+            client.get(f"/api/data/{data_id}"),
+            client.post(
+                "/api/photometry/measure-batch", json={"data_id": data_id, "positions": positions}
+            ),
+            client.post(  # the original DSA-110 shape, with an absolute path
+                "/api/photometry/measure-batch",
+                json={"fits_path": str(image), "coordinates": positions},
+            ),
+        ]
+        assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+        listed, record, by_id, legacy = (a.json() for a in answers)
+        shown = "images/field-image-pb.fits"
+        assert listed["data"][0]["path"] == record["path"] == record["stage_path"] == shown
+        assert by_id["image"] == legacy["image"] == shown and legacy["count"] == 2
+        again = client.post(
+            "/api/photometry/measure-batch", json={"image": shown, "positions": positions}
+        )
+        assert again.status_code == 200 and again.json()["measurements"] == by_id["measurements"]
+    assert not any(str(tmp_path) in a.text for a in answers)

@@ -75,9 +75,10 @@ def confine(path: str | Path, roots: Sequence[Path], *, what: str | None = None)
 
 
 def display_path(path: str | Path, roots: Sequence[Path]) -> str:
-    """``path`` relative to the data root that holds it; its file name when none does."""
+    """``path`` relative to the data root that holds it (as configured or resolved); its file
+    name when none does."""
     absolute = Path(path)
-    for root in roots:
-        if absolute.is_relative_to(root):
-            return str(absolute.relative_to(root))
+    for base in (form for root in roots for form in (root, root.resolve())):
+        if absolute.is_relative_to(base):
+            return str(absolute.relative_to(base))
     return absolute.name

@@ -50,6 +50,7 @@ continuum imaging pipeline.
 
 * **Paths** in requests must lie inside the configured data roots (``data_roots``,
   ``CONTIMG_DATA_ROOTS``) after resolving ``..`` and symlinks; anything else is refused (403).
+  Answers name files relative to the data root that holds them.
 * **Write endpoints** (creating/cancelling jobs, finalizing, publishing) need
   ``Authorization: Bearer <token>`` when ``api.token`` is configured (401 otherwise).
 * **Lists** are paged with ``limit`` and ``offset`` and return ``count`` (the total).

@@ -309,7 +309,7 @@ class MeasureResponse(Measurement):
 class MeasureBatchResponse(BaseModel):
     """Measurements in input order (catalogue mode: nearest the field centre first)."""
 
-    image: str
+    image: str = Field(description="The image measured, relative to the data root holding it.")
     data_id: str | None
     mjd_obs: OptFloat
     error_scale: OptFloat = Field(description="Correlated-noise error factor κ applied.")
@@ -465,9 +465,12 @@ class DataRecord(BaseModel):
     data_id: str
     data_type: str
     status: str = Field(description="staging or published.")
-    path: str = Field(description="Current file location.")
-    stage_path: str
-    published_path: str | None
+    path: str = Field(
+        description="Current file location, relative to the data root that holds it (the "
+        "file name alone when no root does)."
+    )
+    stage_path: str = Field(description="Where the file was staged, relative as 'path'.")
+    published_path: str | None = Field(description="Where it was published, relative as 'path'.")
     created_at: OptFloat = Field(description="Registration time, Unix seconds.")
     published_at: OptFloat
     qa_status: str | None

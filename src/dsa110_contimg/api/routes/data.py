@@ -12,6 +12,7 @@ from dsa110_contimg.api.schemas import DataRecord, Lineage, Page, StoredMeasurem
 from dsa110_contimg.api.security import TokenDep
 from dsa110_contimg.api.tables import records
 from dsa110_contimg.config import Settings
+from dsa110_contimg.data_roots import display_path
 from dsa110_contimg.database.products import photometry_count, photometry_for_product
 from dsa110_contimg.database.registry import (
     finalize_data,
@@ -29,6 +30,19 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/data", tags=["data registry"])
 
 PhotometryStatusFilter = Literal["pending", "running", "completed", "failed", "none"]
+#: The registry's file locations, answered relative to the data root that holds them.
+_PATH_FIELDS = ("path", "stage_path", "published_path")
+
+
+def _answer(record: dict, settings: Settings) -> DataRecord:
+    """A registry record as the API answers it: its file locations relative to the data root
+    that holds them (`display_path`), so the server's directory layout is not exposed."""
+    shown = {
+        field: display_path(record[field], settings.data_roots)
+        for field in _PATH_FIELDS
+        if record.get(field) is not None
+    }
+    return DataRecord(**{**record, **shown})
 
 
 @router.get(
@@ -54,7 +68,7 @@ def data_list(
         url=settings.database_url,
     )
     return Page[DataRecord](
-        data=[DataRecord(**r) for r in rows], count=total, limit=page.limit, offset=page.offset
+        data=[_answer(r, settings) for r in rows], count=total, limit=page.limit, offset=page.offset
     )
 
 
@@ -67,7 +81,7 @@ def data_list(
 def data_record(data_id: DataIdPath, settings: SettingsDep) -> DataRecord:
     """The registry record: location, QA/finalization, photometry status, job id and error,
     and the product's observation times and field."""
-    return DataRecord(**get_data(data_id, url=settings.database_url))
+    return _answer(get_data(data_id, url=settings.database_url), settings)
 
 
 def _not_ready(
@@ -115,7 +129,7 @@ def finalize(data_id: DataIdPath, settings: SettingsDep) -> DataRecord:
         roots=settings.data_roots,
     ):
         raise _not_ready(data_id, "finalized", settings)
-    return DataRecord(**get_data(data_id, url=url))
+    return _answer(get_data(data_id, url=url), settings)
 
 
 @router.post(
@@ -148,7 +162,7 @@ def publish(data_id: DataIdPath, settings: SettingsDep) -> DataRecord:
         raise _not_ready(
             data_id, "published", settings, otherwise="auto-publishing is disabled for this product"
         )
-    return DataRecord(**get_data(data_id, url=settings.database_url))
+    return _answer(get_data(data_id, url=settings.database_url), settings)
 
 
 @router.get(

@@ -30,6 +30,7 @@ from dsa110_contimg.api.schemas import (
 from dsa110_contimg.api.tables import records
 from dsa110_contimg.catalog.sources import resolve_source
 from dsa110_contimg.config import Settings
+from dsa110_contimg.data_roots import display_path
 from dsa110_contimg.database.products import light_curve, photometry_count, photometry_for_product
 from dsa110_contimg.database.registry import confine_product, get_data
 from dsa110_contimg.imaging.fits_io import Image, load_image
@@ -139,7 +140,7 @@ def measure_batch(
     method = table.meta["method"]
     rows = [Measurement(**row, method=method) for row in records(table, MEASUREMENT_COLUMNS)]
     return MeasureBatchResponse(
-        image=str(image.path),
+        image=display_path(image.path, settings.data_roots),
         data_id=request.data_id,
         mjd_obs=table.meta.get("mjd_obs"),
         error_scale=table.meta.get("error_scale"),
