@@ -41,6 +41,11 @@ def dipped_curve(
     return LightCurve(np.arange(float(n)), flux + error * rng.standard_normal(n), error)
 
 
+def dip_width(n: int, fraction: float) -> int:
+    """Epochs of a dip lasting ``fraction`` of ``n`` epochs (at least 2)."""
+    return max(2, int(round(fraction * n)))
+
+
 def recall(
     rng: np.random.Generator,
     n: int,
@@ -52,7 +57,7 @@ def recall(
 ) -> tuple[float, float]:
     """Fraction of dips (random start) found as ESE, and of those with start and end within one
     epoch."""
-    width = max(2, int(round(fraction * n)))
+    width = dip_width(n, fraction)
     found = located = 0
     for _ in range(trials):
         start = int(rng.integers(0, n - width + 1))

@@ -7,12 +7,13 @@ statistics this extreme for a constant source, `dsa110_contimg.variability.signi
 most the preset's ``false_alarm``, whatever their number of epochs:
 
 * ``eta``: the probability of the source's η from χ² with ``n − 1`` degrees of freedom, errors
-  scaled by the excess η of the field's sources (their median, see
+  scaled by the η scale of the field's sources (their median, above or below 1, see
   `~dsa110_contimg.variability.significance.excess_factor`);
 * ``dip``: the look-elsewhere corrected probability of the most significant run of low epochs
-  (`~dsa110_contimg.variability.significance.box_dip`), searched in the light curves of the
-  sources whose χ² could hold such a dip; it counts only when the run stays significant without
-  its lowest epoch, so one bad epoch is not a dip.
+  (`~dsa110_contimg.variability.significance.box_dip`: a known-error likelihood ratio, its
+  probability over all runs bounded through their correlations), searched in the light curves
+  of the sources whose χ² could hold such a dip; it counts only when the run stays significant
+  without its lowest epoch, so one bad epoch is not a dip.
 
 A candidate's ``false_alarm`` is the smaller of the two, ``driver`` names the tests passing
 (``eta``, ``dip`` or ``eta+dip``), and ``kind`` is ``ese`` when the dip test passes (with the
@@ -171,12 +172,13 @@ def dip_search_needed(
 ) -> np.ndarray:
     """Sources whose χ² is large enough to hold a dip flagged at ``false_alarm``.
 
-    A dip's likelihood ratio never exceeds the χ² about the weighted mean, so only these
+    A dip's likelihood ratio never exceeds the χ² about the weighted mean, and its false-alarm
+    probability is never below the single-run one ``P(χ²_1 ≥ LR) / 2``, so only these
     sources' light curves need to be read.
     """
     n = np.asarray(n, dtype=float)
-    needed = stats.chi2.isf(false_alarm, 1)
-    chi2 = np.nan_to_num(np.asarray(eta, dtype=float)) * np.maximum(n - 1, 1) / max(excess, 1.0)
+    needed = stats.chi2.isf(2 * false_alarm, 1)
+    chi2 = np.nan_to_num(np.asarray(eta, dtype=float)) * np.maximum(n - 1, 1) / excess
     return (n >= 4) & (chi2 >= needed)
 
 
