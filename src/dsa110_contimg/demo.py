@@ -2,14 +2,15 @@
 
 It builds a self-contained state in ``<state_dir>/demo`` (removed first, so every run starts
 clean): an NVSS-like sky over a DSA-110 declination strip with a few sources that undergo an
-extreme-scattering-event-like dip, ingested as the catalogue ``demo-sky``; one observation
-description per 5-minute drift-scan image (the same stretch of sky transiting on several
-days, each image with a small random gain error); then `dsa110_contimg.runner.run_pipeline`
-images them with the simulated imager, registers them, measures them with worker processes,
-builds, measures and publishes one mosaic per day, and the demo writes light-curve plots of
-the dipping sources and one steady source. The catalogue's master catalogue is built first, so
-each product's fluxes are normalized against stable reference sources; at the end the
-variability candidates are detected with the moderate preset.
+extreme-scattering-event-like dip and, in every image, at least `MIN_REFERENCES_PER_IMAGE`
+bright isolated compact sources to normalize against, ingested as the catalogue ``demo-sky``;
+one observation description per 5-minute drift-scan image (the same stretch of sky transiting
+on several days, each image with a small random gain error); then
+`dsa110_contimg.runner.run_pipeline` images them with the simulated imager, registers them,
+measures them with worker processes, builds, measures and publishes one mosaic per day, and the
+demo writes light-curve plots of the dipping sources and one steady source. The catalogue's
+master catalogue is built first, so each product's fluxes are normalized against stable
+reference sources; at the end the variability candidates are detected with the moderate preset.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from astropy.table import Table
+from astropy.table import Table, vstack
 from astropy.time import Time
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
@@ -54,6 +55,15 @@ RA_START = 202.5
 IMAGE_MINUTES = 5.0
 SIDEREAL_DAY = 0.99726957
 RA_STEP_DEG = IMAGE_MINUTES / (24 * 60) * 360 / SIDEREAL_DAY
+#: Normalization references each image's inner part holds at least: compact sources of
+#: `REFERENCE_FLUX_JY` with no other source within `REFERENCE_ISOLATION_ARCSEC` (twice the
+#: master catalogue's default confusion radius), so that every image passes the image's S/N
+#: cut (30) and ``variability.min_references`` (5) with a margin, whatever the seed.
+MIN_REFERENCES_PER_IMAGE = 10
+REFERENCE_FLUX_JY = (0.03, 0.2)
+REFERENCE_ISOLATION_ARCSEC = 240.0
+#: Fraction of an image's half-width and half-height counted as its inner part.
+INNER_FRACTION = 0.7
 
 
 @dataclass
@@ -212,19 +222,22 @@ def _sky(
     n_variables: int,
     seed: int,
 ) -> Table:
-    """The sky over the strip, with ``n_variables`` bright sources given a dip mid-run."""
+    """The sky over the strip (with enough references in every image, see
+    `MIN_REFERENCES_PER_IMAGE`), with ``n_variables`` bright sources given a dip mid-run."""
     ny, nx = npix
     half_width = nx * 2.0 / 3600 / 2
+    half_height = ny * 2.0 / 3600 / 2
     ra_mid = RA_START + (images_per_day - 1) * RA_STEP_DEG / 2
     radius = (images_per_day - 1) * RA_STEP_DEG * np.cos(np.radians(DEC0)) / 2 + half_width
     sky = make_sky(ra_mid, DEC0, radius + 0.1, seed=seed, min_flux_jy=2.5e-3)
+    centres = RA_START + RA_STEP_DEG * np.arange(images_per_day)
+    sky = _with_references(sky, centres, half_width, half_height, seed)
     sky["dip_depth"] = 0.0
     sky["dip_mjd"] = first_mjd + days / 2
     sky["dip_days"] = 0.7
-    half_height = ny * 2.0 / 3600 / 2
     east_west = (sky["ra_deg"] - ra_mid) * np.cos(np.radians(DEC0))
     imaged = (
-        (np.abs(sky["dec_deg"] - DEC0) < 0.7 * half_height)
+        (np.abs(sky["dec_deg"] - DEC0) < INNER_FRACTION * half_height)
         & (np.abs(east_west) < radius - half_width / 2)
         & (sky["major_arcsec"] == 0)
         & (sky["flux_jy"] > 0.02)
@@ -233,6 +246,59 @@ def _sky(
     chosen = rng.choice(np.flatnonzero(imaged), size=min(n_variables, imaged.sum()), replace=False)
     sky["dip_depth"][chosen] = rng.uniform(0.3, 0.5, chosen.size)
     return sky
+
+
+def _with_references(
+    sky: Table, centres: np.ndarray, half_width: float, half_height: float, seed: int
+) -> Table:
+    """``sky`` plus compact isolated sources, drawn from the bright end of the counts, until the
+    inner part of each image centred at RA ``centres`` holds `MIN_REFERENCES_PER_IMAGE`."""
+    cos_dec = np.cos(np.radians(DEC0))
+    pool = make_sky(
+        float(np.mean(centres)),
+        DEC0,
+        float(np.ptp(centres)) * cos_dec / 2 + half_width,
+        seed=seed + 1,
+        min_flux_jy=REFERENCE_FLUX_JY[0],
+        max_flux_jy=REFERENCE_FLUX_JY[1],
+        n_sources=50 * MIN_REFERENCES_PER_IMAGE * centres.size,
+        extended_fraction=0.0,
+    )
+    isolation = REFERENCE_ISOLATION_ARCSEC / 3600
+
+    def offsets(table: Table, ra: float) -> tuple[np.ndarray, np.ndarray]:
+        east = ((np.asarray(table["ra_deg"]) - ra + 180.0) % 360.0 - 180.0) * cos_dec
+        return east, np.asarray(table["dec_deg"]) - DEC0
+
+    def inner(east: np.ndarray, north: np.ndarray) -> np.ndarray:
+        return (np.abs(east) < INNER_FRACTION * half_width) & (
+            np.abs(north) < INNER_FRACTION * half_height
+        )
+
+    added: list[int] = []
+    for ra in centres:
+        east, north = offsets(vstack([sky, pool[added]]), ra)
+        separation = np.hypot(east[:, None] - east, north[:, None] - north)
+        np.fill_diagonal(separation, np.inf)
+        held = int(
+            np.sum(
+                inner(east, north)
+                & (np.r_[sky["major_arcsec"], pool["major_arcsec"][added]] == 0)
+                & (np.r_[sky["flux_jy"], pool["flux_jy"][added]] >= REFERENCE_FLUX_JY[0])
+                & (separation.min(axis=1) > isolation)
+            )
+        )
+        pool_east, pool_north = offsets(pool, ra)
+        for k in np.flatnonzero(inner(pool_east, pool_north)):
+            if held >= MIN_REFERENCES_PER_IMAGE:
+                break
+            if np.hypot(east - pool_east[k], north - pool_north[k]).min() > isolation:
+                added.append(int(k))
+                east, north = np.r_[east, pool_east[k]], np.r_[north, pool_north[k]]
+                held += 1
+    combined = vstack([sky, pool[added]])
+    combined["source_id"] = np.arange(1, len(combined) + 1, dtype=np.int64)
+    return combined
 
 
 def _steady_source(sky: Table) -> str:
