@@ -234,6 +234,9 @@ def test_original_products_database_is_upgraded_keeping_every_row(
     shown = " ".join(dry.output.split())
     assert "dry run" in shown and "photometry → legacy_photometry" in shown
     assert f"photometry: {3 * n_sources + 1} rows" in shown
+    unmapped = "dry run: legacy photometry unmapped:"
+    assert f"{unmapped} image not registered and its file is missing: {n_sources} rows" in shown
+    assert f"then run the upgrade again): {2 * n_sources + 1} rows" in shown  # no source yet
     assert _digest(url) == digest and _tables(url) == before  # nothing changed
     assert current_revision(url) is None
 
@@ -253,6 +256,11 @@ def test_original_products_database_is_upgraded_keeping_every_row(
         assert list(tmp_path.glob("empty.sqlite3.pre-upgrade-*.bak"))
 
     ingest_catalog(catalogue, "old-sky", url=url)
+    upgraded = _tables(url)
+    preview = runner.invoke(app, ["db", "upgrade", "--database-url", url, "--dry-run"])
+    assert preview.exit_code == 0, preview.output
+    assert f"dry run: legacy photometry migrated: {2 * n_sources} rows" in preview.output
+    assert _tables(url) == upgraded  # the preview mapped nothing
     second = runner.invoke(app, ["db", "upgrade", "--database-url", url])  # a rerun works
     assert second.exit_code == 0, second.output
     notes = dict(

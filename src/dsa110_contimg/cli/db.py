@@ -35,7 +35,8 @@ def upgrade_command(
     can be mapped (image → registered product, position → catalogue source within 5″) becomes
     a row of the new schema; the others are reported, and tried again by a later upgrade (e.g.
     once the catalogue is ingested). An SQLite file is copied first and restored if anything
-    fails; on PostgreSQL the schema changes in one transaction, rolled back on failure.
+    fails; on PostgreSQL the schema and the mapping change in one transaction, rolled back on
+    failure. --dry-run reports the mapping's counts too.
     """
     from sqlalchemy.engine import make_url
 

@@ -30,7 +30,6 @@ from sqlalchemy import Connection, inspect, text
 
 from dsa110_contimg.data_roots import PathOutsideRootsError
 from dsa110_contimg.database.registry import register_data
-from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.imaging.fits_io import ImageReadError
 
 __all__ = [
@@ -84,13 +83,17 @@ def set_aside_legacy_tables(conn: Connection) -> dict[str, str]:
     return renamed
 
 
-def migrate_legacy_photometry(url: str, *, match_radius_arcsec: float = 5.0) -> Counter:
-    """Map the legacy rows not yet migrated into the new ``photometry`` table.
+def migrate_legacy_photometry(conn: Connection, *, match_radius_arcsec: float = 5.0) -> Counter:
+    """Map the legacy rows not yet migrated into the new ``photometry`` table, in ``conn``'s
+    open transaction (a schema upgrade's on PostgreSQL: committed with it, or rolled back by a
+    dry run, which so still reports what the mapping would do).
 
     Parameters
     ----------
-    url : str
-        Database URL (already upgraded to the current schema).
+    conn : sqlalchemy.Connection
+        A connection to a database already upgraded to the current schema (within the same
+        transaction, or committed). Images of legacy rows not yet registered are registered
+        through it.
     match_radius_arcsec : float
         Largest distance from a legacy row's position to its catalogue source.
 
@@ -99,44 +102,40 @@ def migrate_legacy_photometry(url: str, *, match_radius_arcsec: float = 5.0) -> 
     collections.Counter
         ``"migrated"`` and each ``"unmapped: <reason>"`` with their numbers of rows (this run).
     """
-    engine = get_engine(url)
-    with engine.connect() as conn:
-        if "legacy_photometry" not in legacy_tables(conn):
-            return Counter()
-        columns = {c["name"] for c in inspect(conn).get_columns("legacy_photometry")}
-        if "migration_note" not in columns:
-            conn.execute(text("ALTER TABLE legacy_photometry ADD COLUMN migration_note TEXT"))
-            conn.commit()
-        paths = (
-            conn.execute(
-                text(
-                    "SELECT DISTINCT image_path FROM legacy_photometry "
-                    "WHERE migration_note IS NULL OR migration_note != 'migrated'"
-                )
+    if "legacy_photometry" not in legacy_tables(conn):
+        return Counter()
+    columns = {c["name"] for c in inspect(conn).get_columns("legacy_photometry")}
+    if "migration_note" not in columns:
+        conn.execute(text("ALTER TABLE legacy_photometry ADD COLUMN migration_note TEXT"))
+    paths = (
+        conn.execute(
+            text(
+                "SELECT DISTINCT image_path FROM legacy_photometry "
+                "WHERE migration_note IS NULL OR migration_note != 'migrated'"
             )
-            .scalars()
-            .all()
         )
-    products, path_reasons = _products(url, paths)
-    with engine.begin() as conn:
-        return _map_rows(conn, columns, products, path_reasons, match_radius_arcsec)
+        .scalars()
+        .all()
+    )
+    products, path_reasons = _products(conn, paths)
+    return _map_rows(conn, columns, products, path_reasons, match_radius_arcsec)
 
 
 def _products(
-    url: str, paths: list[str]
+    conn: Connection, paths: list[str]
 ) -> tuple[dict[str, tuple[int, float | None]], dict[str, str]]:
     """Product id and mid MJD of each image path (registering files not yet registered), and
     the reason for each path that has none."""
     found, reasons = {}, {}
     for path in paths:
-        product = _product_of(url, path)
+        product = _product_of(conn, path)
         if product is None and Path(path).is_file():
             try:
-                register_data(path, url=url)
+                register_data(path, connection=conn)
             except (ImageReadError, PathOutsideRootsError) as exc:
                 reasons[path] = f"image cannot be registered: {exc}"
                 continue
-            product = _product_of(url, str(Path(path).resolve()))
+            product = _product_of(conn, str(Path(path).resolve()))
         if product is None:
             reasons[path] = (
                 "image not registered and its file is missing"
@@ -148,16 +147,15 @@ def _products(
     return found, reasons
 
 
-def _product_of(url: str, path: str) -> tuple[int, float | None] | None:
-    with get_engine(url).connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT p.id, p.mjd_mid FROM data_registry r "
-                "JOIN product p ON p.data_id = r.data_id "
-                "WHERE r.stage_path = :path OR r.published_path = :path"
-            ),
-            {"path": path},
-        ).first()
+def _product_of(conn: Connection, path: str) -> tuple[int, float | None] | None:
+    row = conn.execute(
+        text(
+            "SELECT p.id, p.mjd_mid FROM data_registry r "
+            "JOIN product p ON p.data_id = r.data_id "
+            "WHERE r.stage_path = :path OR r.published_path = :path"
+        ),
+        {"path": path},
+    ).first()
     return None if row is None else (row[0], row[1])
 
 

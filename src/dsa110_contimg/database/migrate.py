@@ -5,14 +5,14 @@ A failed upgrade changes nothing and can simply be run again:
 * an existing SQLite file is first copied beside itself
   (``<file>.pre-upgrade-<revision>-<time>.bak``, kept) and, should any step fail, that copy is
   restored; ``dry_run`` upgrades a temporary copy and reports what would happen;
-* a PostgreSQL database has its schema changed in one transaction (PostgreSQL's DDL is
-  transactional: the renaming of original tables and every migration commit together or not
-  at all); ``dry_run`` runs that transaction and rolls it back.
+* a PostgreSQL database is upgraded in one transaction (PostgreSQL's DDL is transactional:
+  the renaming of original tables, every migration and the mapping of legacy measurements
+  commit together or not at all); ``dry_run`` runs that transaction and rolls it back.
 
 A products database left by the original DSA-110 code has its clashing ``photometry`` table set
 aside as ``legacy_photometry`` before the migrations run, and its measurements mapped into the
-new schema afterwards (`dsa110_contimg.database.legacy`; on PostgreSQL in a transaction of its
-own after the schema's, products it registers on the way kept — a rerun maps what is left).
+new schema afterwards (`dsa110_contimg.database.legacy`); a dry run reports that mapping's
+counts on either database.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import logging
 import sqlite3
 import tempfile
 import time
+from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -89,8 +90,8 @@ def upgrade(
         Target revision.
     dry_run : bool
         Report what would happen and change nothing: an SQLite file's temporary copy is
-        upgraded; on PostgreSQL the schema's transaction is rolled back (the mapping of
-        legacy measurements, which needs the new schema committed, is not tried).
+        upgraded; on PostgreSQL the upgrade's transaction (schema and mapping of legacy
+        measurements) is rolled back.
     map_legacy : bool
         Try to map legacy measurements not yet mapped even when the schema is already current
         (``contimg db upgrade`` does; services starting do not).
@@ -103,10 +104,7 @@ def upgrade(
     url = url or get_settings().database_url
     path = _sqlite_file(url)
     if path is None and make_url(url).get_backend_name() != "sqlite":
-        report = _upgrade_in_one_transaction(url, revision, commit=not dry_run)
-        if dry_run or not (map_legacy or report.revision_before != report.revision_after):
-            return report
-        return replace(report, legacy_photometry=dict(migrate_legacy_photometry(url)))
+        return _upgrade_in_one_transaction(url, revision, commit=not dry_run, map_legacy=map_legacy)
     if dry_run:
         if path is None or not path.is_file():
             raise InputError(
@@ -148,7 +146,10 @@ def upgrade(
             renamed = set_aside_legacy_tables(conn)
         log.debug("upgrading %s to %s", config.attributes["database_url"], revision)
         command.upgrade(config, revision)
-        mapped = migrate_legacy_photometry(url) if changing or map_legacy else {}
+        mapped = Counter()
+        if changing or map_legacy:
+            with get_engine(url).begin() as conn:
+                mapped = migrate_legacy_photometry(conn)
     except BaseException:
         if backup is not None:
             get_engine(url).dispose()
@@ -160,9 +161,12 @@ def upgrade(
     return UpgradeReport(before, current_revision(url), found, renamed, dict(mapped), backup)
 
 
-def _upgrade_in_one_transaction(url: str, revision: str, *, commit: bool) -> UpgradeReport:
-    """Set aside the original tables and run the migrations in one transaction of a server
-    database (transactional DDL), committed when ``commit`` (else rolled back: a dry run)."""
+def _upgrade_in_one_transaction(
+    url: str, revision: str, *, commit: bool, map_legacy: bool
+) -> UpgradeReport:
+    """Set aside the original tables, run the migrations and map the legacy measurements
+    (when the schema changed, or ``map_legacy``) in one transaction of a server database
+    (transactional DDL), committed when ``commit`` (else rolled back: a dry run)."""
     config = alembic_config(url)
     with get_engine(url).connect() as conn:
         transaction = conn.begin()
@@ -174,6 +178,7 @@ def _upgrade_in_one_transaction(url: str, revision: str, *, commit: bool) -> Upg
             log.debug("upgrading %s to %s in one transaction", url, revision)
             command.upgrade(config, revision)
             after = MigrationContext.configure(conn).get_current_revision()
+            mapped = migrate_legacy_photometry(conn) if map_legacy or before != after else Counter()
         except BaseException:
             transaction.rollback()
             log.error(
@@ -185,7 +190,7 @@ def _upgrade_in_one_transaction(url: str, revision: str, *, commit: bool) -> Upg
             transaction.commit()
         else:
             transaction.rollback()
-    return UpgradeReport(before, after, found, renamed, dry_run=not commit)
+    return UpgradeReport(before, after, found, renamed, dict(mapped), dry_run=not commit)
 
 
 def current_revision(url: str | None = None) -> str | None:

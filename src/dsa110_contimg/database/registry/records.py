@@ -12,12 +12,13 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from astropy.time import Time
-from sqlalchemy import func, or_, select
+from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,7 @@ __all__ = [
     "image_times",
     "list_data",
     "register_data",
+    "registry_record",
     "unlinked_images",
 ]
 
@@ -90,6 +92,7 @@ def register_data(
     metadata: dict | None = None,
     url: str | None = None,
     roots: Sequence[Path] | None = None,
+    connection: Connection | None = None,
 ) -> str:
     """Register an image or mosaic file (idempotent) and return its ``data_id``.
 
@@ -106,6 +109,9 @@ def register_data(
         Database URL (default from settings).
     roots : sequence of Path, optional
         The data roots the resolved file must lie in (default: setting ``data_roots``).
+    connection : sqlalchemy.Connection, optional
+        Register inside this connection's open transaction, which its owner commits or rolls
+        back (e.g. a schema upgrade's), instead of in a transaction of its own on ``url``.
 
     Raises
     ------
@@ -121,7 +127,7 @@ def register_data(
     if data_type not in DATA_TYPES:
         raise ValueError(f"data_type must be one of {DATA_TYPES}, got {data_type!r}")
     path = confine(Path(path).absolute(), roots or get_settings().data_roots, what=Path(path).name)
-    existing = _registered_id(path, url)
+    existing = _registered_id(path, url, connection)
     if existing is not None:
         return existing
     image = image or load_image(path)
@@ -131,7 +137,7 @@ def register_data(
     for data_id in _candidate_ids(data_type, image, path):
         now = time.time()
         try:
-            with session_scope(url) as session:
+            with _scope(url, connection) as session:
                 session.add(
                     DataRegistry(
                         data_type=data_type,
@@ -167,7 +173,7 @@ def register_data(
                 )
         except IntegrityError:
             # Either this file was registered concurrently, or another file has this id.
-            existing = _registered_id(path, url)
+            existing = _registered_id(path, url, connection)
             if existing is not None:
                 return existing
             log.info("data_id %s is taken by another file; %s gets a longer one", data_id, path)
@@ -288,9 +294,22 @@ def _record_dict(record: DataRegistry, product: Product | None) -> dict[str, obj
     return out
 
 
-def _registered_id(path: Path, url: str | None) -> str | None:
+@contextmanager
+def _scope(url: str | None, connection: Connection | None) -> Iterator[Session]:
+    """`session_scope` on ``url``, or a session inside ``connection``'s open transaction whose
+    work is a savepoint: released on success, rolled back on an exception."""
+    if connection is None:
+        with session_scope(url) as session:
+            yield session
+        return
+    with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+        yield session
+        session.commit()
+
+
+def _registered_id(path: Path, url: str | None, connection: Connection | None) -> str | None:
     """The ``data_id`` of the product staged or published at ``path``, if any."""
-    with session_scope(url) as session:
+    with _scope(url, connection) as session:
         return session.scalar(
             select(DataRegistry.data_id).where(
                 or_(DataRegistry.stage_path == str(path), DataRegistry.published_path == str(path))
@@ -298,7 +317,14 @@ def _registered_id(path: Path, url: str | None) -> str | None:
         )
 
 
-def _record(session: Session, data_id: str, *, lock: bool = False) -> DataRegistry:
+def registry_record(session: Session, data_id: str, *, lock: bool = False) -> DataRegistry:
+    """The registry row of ``data_id`` in ``session``, locked for update with ``lock``.
+
+    Raises
+    ------
+    UnknownDataError
+        ``data_id`` is not registered.
+    """
     query = select(DataRegistry).where(DataRegistry.data_id == data_id)
     if lock:
         query = query.with_for_update()
