@@ -8,15 +8,25 @@ CDELT signs, rotated or skewed pixel grids, non-square pixels and projection dis
 
 from __future__ import annotations
 
+import copy
 import math
+from dataclasses import dataclass
 
 import numpy as np
+from astropy.wcs import Wcsprm
 from scipy import ndimage
 
 from dsa110_contimg.imaging.fits_io import Image
 from dsa110_contimg.imaging.gaussians import covariance
 
-__all__ = ["FOUR_LN2", "KernelForms", "kernel_forms", "separation_fwhm"]
+__all__ = [
+    "FOUR_LN2",
+    "KernelForms",
+    "PixelGeometry",
+    "kernel_forms",
+    "pixel_geometry",
+    "separation_fwhm",
+]
 
 FOUR_LN2 = 4.0 * math.log(2.0)
 _GRID_MIN_POSITIONS = 4096
@@ -49,19 +59,71 @@ class KernelForms:
         return math.pi / (2.0 * np.sqrt(self.A * self.C - self.B**2))
 
 
-def kernel_forms(
-    image: Image, ra_deg: np.ndarray, dec_deg: np.ndarray, sky_cov_arcsec2: np.ndarray | None = None
-) -> KernelForms:
-    """Pixel positions and kernel forms at ICRS positions on ``image``.
+@dataclass(frozen=True)
+class PixelGeometry:
+    """Pixel positions and local WCS Jacobians of sky positions on one pixel grid.
 
-    Parameters
+    Nothing here depends on the beam or the frequency, so the images of one field on one
+    grid (an observation's sub-band images) share it; `PixelGeometry.kernel_forms` turns it
+    into each image's kernels.
+
+    Attributes
     ----------
-    image : Image
     ra_deg, dec_deg : ndarray
-        Positions.
-    sky_cov_arcsec2 : ndarray, optional
-        Per-position kernel covariance ``(n, 2, 2)`` in (east, north) arcsec² (see
-        `dsa110_contimg.imaging.gaussians.covariance`); default the image's restoring beam.
+        The positions.
+    x, y : ndarray
+        Their 0-based pixel positions.
+    jacobian : ndarray
+        ``(n, 2, 2)``: pixel offset per degree towards local east (column 0) and north
+        (column 1).
+    shape : tuple of int
+        ``(ny, nx)`` of the grid.
+    wcs : astropy.wcs.Wcsprm
+        A copy of the grid's celestial WCS parameters.
+    has_distortion : bool
+        Whether the grid's WCS has distortion tables (SIP, lookup tables).
+    """
+
+    ra_deg: np.ndarray
+    dec_deg: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    jacobian: np.ndarray
+    shape: tuple[int, int]
+    wcs: Wcsprm
+    has_distortion: bool
+
+    def describes(self, image: Image, ra_deg: np.ndarray, dec_deg: np.ndarray) -> bool:
+        """True when this is the geometry of ``ra_deg, dec_deg`` on ``image``'s pixel grid.
+
+        The grids must match exactly (shape and every WCS parameter but the spectral
+        reference ``RESTFRQ``/``RESTWAV``, which sub-band images differ in and which takes no
+        part in the celestial transform); grids with distortion tables never match.
+        """
+        if image.shape != self.shape or self.has_distortion or image.wcs.has_distortion:
+            return False
+        if not (np.array_equal(ra_deg, self.ra_deg) and np.array_equal(dec_deg, self.dec_deg)):
+            return False
+        other = copy.deepcopy(image.wcs.wcs)
+        other.restfrq, other.restwav = self.wcs.restfrq, self.wcs.restwav
+        return bool(self.wcs.compare(other))
+
+    def kernel_forms(self, sky_cov_arcsec2: np.ndarray) -> KernelForms:
+        """Kernel forms of kernels of sky covariance ``sky_cov_arcsec2`` (``(n, 2, 2)`` or
+        ``(1, 2, 2)``, (east, north) arcsec², see `dsa110_contimg.imaging.gaussians.covariance`)
+        at the positions."""
+        jac = self.jacobian
+        n = self.x.size
+        with np.errstate(invalid="ignore", divide="ignore"):
+            jinv = np.linalg.inv(np.where(np.isfinite(jac), jac, np.eye(2)))
+        jinv[~np.isfinite(jac).all(axis=(1, 2))] = np.nan
+        sky_form = 0.5 * np.linalg.inv(np.asarray(sky_cov_arcsec2) / 3600.0**2)
+        q = np.einsum("nji,njk,nkl->nil", jinv, np.broadcast_to(sky_form, (n, 2, 2)), jinv)
+        return KernelForms(self.x, self.y, q[:, 0, 0], 0.5 * (q[:, 0, 1] + q[:, 1, 0]), q[:, 1, 1])
+
+
+def pixel_geometry(image: Image, ra_deg: np.ndarray, dec_deg: np.ndarray) -> PixelGeometry:
+    """Pixel positions and local WCS Jacobians of ICRS positions on ``image``'s grid.
 
     Notes
     -----
@@ -79,17 +141,34 @@ def kernel_forms(
             x, y, jac = _exact_jacobian(image, ra, dec)
     else:
         x, y, jac = _exact_jacobian(image, ra, dec)
-    n = ra.size
-    with np.errstate(invalid="ignore", divide="ignore"):
-        jinv = np.linalg.inv(np.where(np.isfinite(jac), jac, np.eye(2)))
-    jinv[~np.isfinite(jac).all(axis=(1, 2))] = np.nan
+    return PixelGeometry(
+        ra, dec, x, y, jac, image.shape, copy.deepcopy(image.wcs.wcs), image.wcs.has_distortion
+    )
+
+
+def kernel_forms(
+    image: Image, ra_deg: np.ndarray, dec_deg: np.ndarray, sky_cov_arcsec2: np.ndarray | None = None
+) -> KernelForms:
+    """Pixel positions and kernel forms at ICRS positions on ``image``.
+
+    Parameters
+    ----------
+    image : Image
+    ra_deg, dec_deg : ndarray
+        Positions.
+    sky_cov_arcsec2 : ndarray, optional
+        Per-position kernel covariance ``(n, 2, 2)`` in (east, north) arcsec² (see
+        `dsa110_contimg.imaging.gaussians.covariance`); default the image's restoring beam.
+
+    Notes
+    -----
+    The positions' geometry is `pixel_geometry`'s.
+    """
     if sky_cov_arcsec2 is None:
         sky_cov_arcsec2 = covariance(
             image.beam.major_arcsec, image.beam.minor_arcsec, image.beam.pa_deg
         )
-    sky_form = 0.5 * np.linalg.inv(np.asarray(sky_cov_arcsec2) / 3600.0**2)
-    q = np.einsum("nji,njk,nkl->nil", jinv, np.broadcast_to(sky_form, (n, 2, 2)), jinv)
-    return KernelForms(x, y, q[:, 0, 0], 0.5 * (q[:, 0, 1] + q[:, 1, 0]), q[:, 1, 1])
+    return pixel_geometry(image, ra_deg, dec_deg).kernel_forms(sky_cov_arcsec2)
 
 
 def _exact_jacobian(

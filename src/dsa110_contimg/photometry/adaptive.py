@@ -46,7 +46,7 @@ from dsa110_contimg.errors import InputError
 from dsa110_contimg.imaging.fits_io import Image, load_image
 from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 from dsa110_contimg.photometry.flags import PhotometryFlag as F
-from dsa110_contimg.photometry.forced import measure_many
+from dsa110_contimg.photometry.forced import PeakFluxes, measure_peaks, target_labels
 from dsa110_contimg.photometry.options import FittingOptions
 
 __all__ = [
@@ -183,6 +183,11 @@ def measure_subbands(
 ) -> SubbandMeasurements:
     """Measure every target in every sub-band image (each read once).
 
+    Each image is measured by `dsa110_contimg.photometry.forced.measure_peaks` (the fit,
+    noise, error calibration and flags of `dsa110_contimg.photometry.forced.measure_many`,
+    without the diagnostics a spectrum does not use); the targets' pixel positions and WCS
+    Jacobians are computed once for images on one pixel grid.
+
     Parameters
     ----------
     images : sequence of path or Image
@@ -211,31 +216,33 @@ def measure_subbands(
         raise InputError("no sub-band images to measure")
     ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
     dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
+    labels, ids = target_labels(names, source_ids, ra.size)
     shape = (ra.size, len(images))
     flux, err = np.full(shape, np.nan), np.full(shape, np.nan)
     flags = np.zeros(shape, dtype=np.int64)
     freqs = np.full(len(images), np.nan)
     paths: list[Path] = []
-    table = Table()
+    measured: PeakFluxes | None = None
     for k, given in enumerate(images):  # one image in memory at a time
         image = given if isinstance(given, Image) else load_image(given)
         if image.freq_hz is None:
             raise InputError(f"{image.path}: no frequency in the header (FREQ axis or RESTFRQ)")
-        table = measure_many(
+        measured = measure_peaks(
             image,
             ra,
             dec,
-            names=names,
-            source_ids=source_ids,
             neighbours=neighbours,
             options=options,
             primary_beam=primary_beam,
+            geometry=measured.geometry if measured is not None else None,
         )
         freqs[k] = image.freq_hz
         paths.append(image.path)
-        flux[:, k] = np.asarray(table["peak_jyb"], dtype=float)
-        err[:, k] = np.asarray(table["peak_err_jyb"], dtype=float)
-        flags[:, k] = np.asarray(table["flags"], dtype=np.int64)
+        flux[:, k], err[:, k], flags[:, k] = (
+            measured.peak_jyb,
+            measured.peak_err_jyb,
+            measured.flags,
+        )
         if progress is not None:
             progress(image.path)
         del image
@@ -244,13 +251,7 @@ def measure_subbands(
         raise InputError(f"sub-band images share a frequency: {sorted(freqs)}")
     freqs, flux, err, flags = freqs[order], flux[:, order], err[:, order], flags[:, order]
     return SubbandMeasurements(
-        freqs,
-        flux,
-        err,
-        flags,
-        [str(n) for n in table["name"]],
-        np.asarray(table["source_id"], dtype=np.int64),
-        [paths[k] for k in order],
+        freqs, flux, err, flags, [str(n) for n in labels], ids, [paths[k] for k in order]
     )
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,12 +41,11 @@ from astropy.table import Table, vstack
 from scipy import sparse
 from scipy.sparse.linalg import splu
 
-from dsa110_contimg.errors import UnavailableError
 from dsa110_contimg.imaging.fits_io import Beam, Image, check_image, load_image, load_plane
 from dsa110_contimg.imaging.gaussians import covariance
 from dsa110_contimg.imaging.primary_beam import BeamTrack, PrimaryBeam
 from dsa110_contimg.photometry import _kernels
-from dsa110_contimg.photometry._geometry import KernelForms, kernel_forms
+from dsa110_contimg.photometry._geometry import KernelForms, PixelGeometry, pixel_geometry
 from dsa110_contimg.photometry._groups import Pairs, close_pairs, components
 from dsa110_contimg.photometry._noise import (
     ErrorScale,
@@ -66,10 +64,12 @@ from dsa110_contimg.photometry.options import FittingOptions
 __all__ = [
     "MEASUREMENT_COLUMNS",
     "ForcedMeasurement",
-    "MeasurementCancelled",
+    "PeakFluxes",
     "measure_forced_peak",
     "measure_many",
     "measure_in_chunks",
+    "measure_peaks",
+    "target_labels",
 ]
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,6 @@ def measure_many(
     beam: Beam | None = None,
     options: FittingOptions | None = None,
     primary_beam: PrimaryBeam | None = None,
-    cancel: threading.Event | None = None,
 ) -> Table:
     """Forced peak fluxes at many positions on one image, in one pass over the data.
 
@@ -218,10 +217,6 @@ def measure_many(
     primary_beam : PrimaryBeam, optional
         The dishes' beam, used with ``options.model_pb`` for images neither PB-corrected nor
         carrying a beam track (default `PrimaryBeam()`: Gaussian, 4.65 m).
-    cancel : threading.Event, optional
-        Once set (e.g. by another thread at a deadline), the measurement stops at the end of
-        its current stage (maps, geometry, noise, fit, residual, calibration, quality) with
-        `MeasurementCancelled`.
 
     Returns
     -------
@@ -234,8 +229,6 @@ def measure_many(
     ------
     ValueError
         If the coordinate arrays have different lengths or names/ids do not match them.
-    MeasurementCancelled
-        ``cancel`` was set before the measurement ended.
     dsa110_contimg.imaging.fits_io.ImageReadError
         The pixels are all blank, zero or constant, or the beam makes no sense for the image
         (`dsa110_contimg.imaging.fits_io.check_image`).
@@ -246,15 +239,160 @@ def measure_many(
     elif beam is not None:
         image = dataclasses.replace(image, beam=beam)
     check_image(image)
+    ra, dec, n_target, intrinsic = _positions(ra_deg, dec_deg, shapes, neighbours)
+    names_arr, ids_arr = target_labels(names, source_ids, n_target)
+    clock = _StageClock()
+    rms_arr = _as_map(rms_map, image)
+    bkg_arr = _as_map(background_map, image)
+    pb_arr = _as_map(pb_map, image)
+    clock.lap("maps")
+    fit, result, scale = _measure(
+        image,
+        ra,
+        dec,
+        intrinsic,
+        shapes_convolved,
+        n_target,
+        options,
+        clock,
+        rms_arr=rms_arr,
+        bkg_arr=bkg_arr,
+    )
+    table = _assemble(fit, result, names_arr, ids_arr, ra[:n_target], dec[:n_target])
+    table["pb_response"], low_pb = _target_pb(image, fit, ra, dec, pb_arr, primary_beam)
+    table["flags"][low_pb] |= int(F.LOW_PB)
+    pb_applied = _apply_pb(table, image)
+    table.meta.update(
+        {
+            "image": str(image.path),
+            "mjd_obs": image.mjd_mid,
+            "freq_hz": image.freq_hz,
+            "beam_major_arcsec": image.beam.major_arcsec,
+            "beam_minor_arcsec": image.beam.minor_arcsec,
+            "beam_pa_deg": image.beam.pa_deg,
+            "error_scale": scale.value,
+            "error_calibration": scale.method,
+            "error_scale_analytic": scale.analytic,
+            "n_null_fits": scale.n_null_fits,
+            "method": "forced-beam-fit",
+            "timing_s": clock.laps,
+            "pb_applied": pb_applied,
+        }
+    )
+    return table
+
+
+@dataclass(frozen=True)
+class PeakFluxes:
+    """Peak flux densities of many positions on one image (see `measure_peaks`).
+
+    Attributes
+    ----------
+    peak_jyb, peak_err_jyb, flags : ndarray
+        Per target, in input order, as in `measure_many`'s table.
+    geometry : PixelGeometry
+        The pixel positions and WCS Jacobians of the targets and neighbours, for the next
+        image on the same grid.
+    """
+
+    peak_jyb: np.ndarray
+    peak_err_jyb: np.ndarray
+    flags: np.ndarray
+    geometry: PixelGeometry
+
+
+def measure_peaks(
+    image: Image,
+    ra_deg: Sequence[float] | np.ndarray,
+    dec_deg: Sequence[float] | np.ndarray,
+    *,
+    neighbours: tuple[np.ndarray, ...] | None = None,
+    options: FittingOptions | None = None,
+    primary_beam: PrimaryBeam | None = None,
+    geometry: PixelGeometry | None = None,
+) -> PeakFluxes:
+    """`measure_many`'s peaks, errors and flags of unresolved targets, without diagnostics.
+
+    The same fit, noise, error calibration, flags and primary-beam correction as
+    `measure_many` without target ``shapes``, so the values are identical to its
+    ``peak_jyb``, ``peak_err_jyb`` and ``flags``; χ², degrees of freedom, distances to the
+    edge and integrated fluxes are not computed. For the images of one field on one grid
+    (an observation's sub-band images) the targets' pixel geometry is computed once.
+
+    Parameters
+    ----------
+    image : Image
+        The image.
+    ra_deg, dec_deg : array_like
+        ICRS target positions in degrees.
+    neighbours, options, primary_beam
+        As for `measure_many`.
+    geometry : PixelGeometry, optional
+        `PeakFluxes.geometry` of an earlier measurement of the same positions, used when it
+        describes this image's grid (`PixelGeometry.describes`), else recomputed.
+
+    Returns
+    -------
+    PeakFluxes
+
+    Raises
+    ------
+    ValueError
+        If the coordinate arrays have different lengths.
+    dsa110_contimg.imaging.fits_io.ImageReadError
+        As for `measure_many`.
+    """
+    options = options or FittingOptions()
+    check_image(image)
+    ra, dec, n_target, intrinsic = _positions(ra_deg, dec_deg, None, neighbours)
+    fit, result, _ = _measure(
+        image,
+        ra,
+        dec,
+        intrinsic,
+        False,
+        n_target,
+        options,
+        _StageClock(),
+        geometry=geometry,
+        diagnostics=False,
+    )
+    peak, err, _, flags = _peaks(fit, result)
+    response, low_pb = _target_pb(image, fit, ra, dec, None, primary_beam)
+    flags[low_pb] |= int(F.LOW_PB)
+    factor = _pb_factor(response, image)
+    if factor is not None:
+        peak, err = peak * factor, err * factor
+    return PeakFluxes(peak, err, flags.astype(np.int64), fit.geometry)
+
+
+def target_labels(
+    names: Sequence[str] | None, source_ids: Sequence[int] | None, n: int
+) -> tuple[list, np.ndarray]:
+    """Names and source ids of ``n`` targets (default ``"src<index>"`` and -1).
+
+    Raises
+    ------
+    ValueError
+        ``names`` or ``source_ids`` do not have ``n`` entries.
+    """
+    names_list = _labels(names, n, "names", default=[f"src{i}" for i in range(n)])
+    ids = np.asarray(_labels(source_ids, n, "source_ids", default=[-1] * n), dtype=np.int64)
+    return names_list, ids
+
+
+def _positions(
+    ra_deg: Sequence[float] | np.ndarray,
+    dec_deg: Sequence[float] | np.ndarray,
+    shapes: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    neighbours: tuple[np.ndarray, ...] | None,
+) -> tuple[np.ndarray, np.ndarray, int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Targets followed by neighbours: RA, Dec, the number of targets and intrinsic shapes."""
     ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
     dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
     n_target = ra.size
     if dec.size != n_target:
         raise ValueError(f"ra_deg has {n_target} values but dec_deg has {dec.size}")
-    names_arr = _labels(names, n_target, "names", default=[f"src{i}" for i in range(n_target)])
-    ids_arr = np.asarray(
-        _labels(source_ids, n_target, "source_ids", default=[-1] * n_target), dtype=np.int64
-    )
     intrinsic = _shape_arrays(shapes, n_target)
     if neighbours is not None:
         ra = np.concatenate([ra, np.asarray(neighbours[0], dtype=float)])
@@ -262,13 +400,30 @@ def measure_many(
         n_extra = ra.size - n_target
         extra = _shape_arrays(neighbours[2:5] if len(neighbours) >= 5 else None, n_extra)
         intrinsic = tuple(np.concatenate(pair) for pair in zip(intrinsic, extra))
+    return ra, dec, n_target, intrinsic
 
-    clock = _StageClock(cancel)
-    rms_arr = _as_map(rms_map, image)
-    bkg_arr = _as_map(background_map, image)
-    pb_arr = _as_map(pb_map, image)
-    clock.lap("maps")
-    fit = _ForcedFit(image, ra, dec, intrinsic, shapes_convolved, n_target, options)
+
+def _measure(
+    image: Image,
+    ra: np.ndarray,
+    dec: np.ndarray,
+    intrinsic: tuple[np.ndarray, np.ndarray, np.ndarray],
+    shapes_convolved: bool,
+    n_target: int,
+    options: FittingOptions,
+    clock: _StageClock,
+    *,
+    rms_arr: np.ndarray | None = None,
+    bkg_arr: np.ndarray | None = None,
+    geometry: PixelGeometry | None = None,
+    diagnostics: bool = True,
+) -> tuple[_ForcedFit, dict[str, np.ndarray], ErrorScale]:
+    """The engine: fit, noise, error calibration and quality of every position on ``image``.
+
+    Without ``diagnostics`` the χ², degrees of freedom and edge distances are left NaN.
+    Each stage is timed by ``clock``.
+    """
+    fit = _ForcedFit(image, ra, dec, intrinsic, shapes_convolved, n_target, options, geometry)
     known = fit.forms.subset(fit.on_image)
     clock.lap("geometry")
     cell = noise_cell_pix(image, options)
@@ -290,43 +445,14 @@ def measure_many(
         background_grid=background_grid,
         rms_grid=rms_grid,
     )
-    fit.find_blanks()
+    if diagnostics:
+        fit.find_blanks()
     clock.lap("residual")
     scale = calibrate_error_scale(image, residual, noise, known, options)
     clock.lap("calibration")
-    result = fit.errors_and_quality(noise, scale, residual)
+    result = fit.errors_and_quality(noise, scale, residual, diagnostics=diagnostics)
     clock.lap("quality")
-    table = _assemble(fit, result, names_arr, ids_arr, ra[:n_target], dec[:n_target])
-    table["pb_response"] = _pb_response(
-        image,
-        fit.forms.x[:n_target],
-        fit.forms.y[:n_target],
-        ra[:n_target],
-        dec[:n_target],
-        pb_arr,
-        (primary_beam or PrimaryBeam()) if options.model_pb else None,
-    )
-    low_pb = np.isfinite(table["pb_response"]) & (table["pb_response"] < options.low_pb)
-    table["flags"][low_pb] |= int(F.LOW_PB)
-    pb_applied = _apply_pb(table, image)
-    table.meta.update(
-        {
-            "image": str(image.path),
-            "mjd_obs": image.mjd_mid,
-            "freq_hz": image.freq_hz,
-            "beam_major_arcsec": image.beam.major_arcsec,
-            "beam_minor_arcsec": image.beam.minor_arcsec,
-            "beam_pa_deg": image.beam.pa_deg,
-            "error_scale": scale.value,
-            "error_calibration": scale.method,
-            "error_scale_analytic": scale.analytic,
-            "n_null_fits": scale.n_null_fits,
-            "method": "forced-beam-fit",
-            "timing_s": clock.laps,
-            "pb_applied": pb_applied,
-        }
-    )
-    return table
+    return fit, result, scale
 
 
 def measure_in_chunks(
@@ -357,8 +483,7 @@ def measure_in_chunks(
         Most targets measured at once.
     **kwargs
         Keyword arguments of `measure_many` that do not depend on the targets (``rms_map``,
-        ``background_map``, ``pb_map``, ``beam``, ``primary_beam``, ``cancel``: checked at
-        every stage of every band, so a cancelled measurement starts no further band).
+        ``background_map``, ``pb_map``, ``beam``, ``primary_beam``).
 
     Returns
     -------
@@ -413,33 +538,17 @@ def measure_in_chunks(
     return table
 
 
-class MeasurementCancelled(UnavailableError):
-    """A measurement stopped because its ``cancel`` event was set (its caller's deadline
-    passed)."""
-
-
 class _StageClock:
-    """Wall-clock seconds per named stage, for the result metadata and benchmarks; the
-    end of each stage is where a cancelled measurement stops."""
+    """Wall-clock seconds per named stage, for the result metadata and benchmarks."""
 
-    def __init__(self, cancel: threading.Event | None = None) -> None:
+    def __init__(self) -> None:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
-        self._cancel = cancel
 
     def lap(self, stage: str) -> None:
-        """Record the stage that just ended.
-
-        Raises
-        ------
-        MeasurementCancelled
-            The measurement's ``cancel`` event is set.
-        """
         now = time.perf_counter()
         self.laps[stage] = now - self._last
         self._last = now
-        if self._cancel is not None and self._cancel.is_set():
-            raise MeasurementCancelled(f"measurement cancelled after its {stage} stage")
 
 
 class _ForcedFit:
@@ -454,6 +563,7 @@ class _ForcedFit:
         shapes_convolved: bool,
         n_target: int,
         options: FittingOptions,
+        geometry: PixelGeometry | None = None,
     ) -> None:
         self.image = image
         self.options = options
@@ -468,21 +578,26 @@ class _ForcedFit:
                 int((~valid_coords[:n_target]).sum()),
             )
         safe_ra, safe_dec = np.where(valid_coords, ra, 0.0), np.where(valid_coords, dec, 0.0)
+        if geometry is None or not geometry.describes(image, safe_ra, safe_dec):
+            geometry = pixel_geometry(image, safe_ra, safe_dec)
+        self.geometry = geometry
+        beam = image.beam
         if shapes_convolved or np.any(shapes[0] > 0):
-            beam = image.beam
             beam_cov = covariance(beam.major_arcsec, beam.minor_arcsec, beam.pa_deg)[0]
             kernel_cov = covariance(*shapes)
             if shapes_convolved:
                 kernel_cov[~(shapes[1] > 0)] = beam_cov
             else:
                 kernel_cov += beam_cov
-            self.forms = kernel_forms(image, safe_ra, safe_dec, kernel_cov)
+            self.forms = geometry.kernel_forms(kernel_cov)
             self.peak_to_int = np.sqrt(np.linalg.det(kernel_cov) / np.linalg.det(beam_cov))
             self.kappa_ratio = _correlated_noise_factor(
                 kernel_cov, beam_cov
             ) / _correlated_noise_factor(beam_cov[None], beam_cov)
         else:  # all unresolved: every kernel is the beam
-            self.forms = kernel_forms(image, safe_ra, safe_dec)
+            self.forms = geometry.kernel_forms(
+                covariance(beam.major_arcsec, beam.minor_arcsec, beam.pa_deg)
+            )
             self.peak_to_int = np.ones(ra.size)
             self.kappa_ratio = np.ones(ra.size)
         self.beam_area_pix = float(beam_correlation_area_pix(image))
@@ -549,9 +664,10 @@ class _ForcedFit:
         self.nan_blocks = _kernels.nan_blocks(self.image.data, _NAN_BLOCK)
 
     def errors_and_quality(
-        self, noise: NoiseModel, scale: ErrorScale, residual: np.ndarray
+        self, noise: NoiseModel, scale: ErrorScale, residual: np.ndarray, *, diagnostics: bool
     ) -> dict[str, np.ndarray]:
-        """Per-position arrays (indexed like the input) with errors, χ², edges and flags."""
+        """Per-position arrays (indexed like the input) with errors and flags, and with
+        ``diagnostics`` χ², degrees of freedom and edge distances (else NaN)."""
         n = self.forms.x.size
         fit_idx, use, solution = self.fit_idx, self.use, self.solution
         _, rms = noise.at(self.forms.x[fit_idx], self.forms.y[fit_idx])
@@ -575,7 +691,16 @@ class _ForcedFit:
         out["flags"][used] |= np.where(solution["windowed"], int(F.WINDOWED_ERROR), 0)
         out["flags"][used[~np.isfinite(solution["amp"])]] |= int(F.FIT_FAILED)
         out["error_scale"] = scale.value * self.kappa_ratio
+        if diagnostics:
+            self._diagnostics(out, scale, residual, rms)
+        return out
 
+    def _diagnostics(
+        self, out: dict[str, np.ndarray], scale: ErrorScale, residual: np.ndarray, rms: np.ndarray
+    ) -> None:
+        """χ², degrees of freedom and edge distances of the targets into ``out`` (in place)."""
+        fit_idx, use, solution = self.fit_idx, self.use, self.solution
+        used = fit_idx[use]
         targets = np.flatnonzero(used < self.n_target)
         tgt = used[targets]
         f = solution["forms"]
@@ -615,7 +740,6 @@ class _ForcedFit:
             self.nan_blocks,
             _NAN_BLOCK,
         )
-        return out
 
     def _solve(self, forms: KernelForms, sumgg: np.ndarray, sumgd: np.ndarray) -> dict:
         """Amplitudes and unit-noise variances of all fit positions, group by group."""
@@ -738,6 +862,27 @@ def _solve_sparse(
     var[members] = windowed * trace / np.nansum(windowed)
 
 
+def _peaks(
+    fit: _ForcedFit, result: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Peak, error, S/N and flags of each target (merged targets take their representative's)."""
+    n = fit.n_target
+    rep = fit.rep[:n]
+    flags = result["flags"][rep].copy()
+    flags[~fit.on_image[:n]] = int(F.OFF_IMAGE)
+    merged = (rep != np.arange(n)) | np.isin(np.arange(n), rep[rep != np.arange(n)])
+    flags[merged & fit.on_image[:n]] |= int(F.MERGED)
+    peak = result["peak"][rep]
+    err = result["error_scale"][rep] * result["rms"][rep] * np.sqrt(result["var"][rep])
+    peak[~fit.on_image[:n]] = np.nan
+    err[~np.isfinite(peak)] = np.nan
+    flags[np.isfinite(peak) & ~np.isfinite(err)] |= int(F.NO_NOISE)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = peak / err
+    flags[np.isfinite(snr) & (snr < fit.options.low_snr)] |= int(F.LOW_SNR)
+    return peak, err, snr, flags
+
+
 def _assemble(
     fit: _ForcedFit,
     result: dict[str, np.ndarray],
@@ -748,19 +893,8 @@ def _assemble(
 ) -> Table:
     n = fit.n_target
     rep = fit.rep[:n]
-    flags = result["flags"][rep].copy()
-    flags[~fit.on_image[:n]] = int(F.OFF_IMAGE)
-    merged = (rep != np.arange(n)) | np.isin(np.arange(n), rep[rep != np.arange(n)])
-    flags[merged & fit.on_image[:n]] |= int(F.MERGED)
-    peak = result["peak"][rep]
-    err = result["error_scale"][rep] * result["rms"][rep] * np.sqrt(result["var"][rep])
+    peak, err, snr, flags = _peaks(fit, result)
     peak_to_int = fit.peak_to_int[rep]
-    peak[~fit.on_image[:n]] = np.nan
-    err[~np.isfinite(peak)] = np.nan
-    flags[np.isfinite(peak) & ~np.isfinite(err)] |= int(F.NO_NOISE)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        snr = peak / err
-    flags[np.isfinite(snr) & (snr < fit.options.low_snr)] |= int(F.LOW_SNR)
     table = Table()
     table["name"] = np.asarray(names, dtype=str)
     table["source_id"] = ids
@@ -786,6 +920,30 @@ def _assemble(
         if unit is not None and unit != "pix":
             table[name].unit = unit
     return table
+
+
+def _target_pb(
+    image: Image,
+    fit: _ForcedFit,
+    ra: np.ndarray,
+    dec: np.ndarray,
+    pb_map: np.ndarray | None,
+    primary_beam: PrimaryBeam | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Primary-beam response at the targets (`_pb_response`) and where it is below
+    ``low_pb``."""
+    n = fit.n_target
+    options = fit.options
+    response = _pb_response(
+        image,
+        fit.forms.x[:n],
+        fit.forms.y[:n],
+        ra[:n],
+        dec[:n],
+        pb_map,
+        (primary_beam or PrimaryBeam()) if options.model_pb else None,
+    )
+    return response, np.isfinite(response) & (response < options.low_pb)
 
 
 def _pb_response(
@@ -823,15 +981,22 @@ def _apply_pb(table: Table, image: Image) -> bool:
 
     Positions where the response is zero become NaN (unmeasurable, flagged ``low_pb``).
     """
-    response = np.asarray(table["pb_response"], dtype=float)
-    if image.pb_corrected or not np.isfinite(response).any():
+    factor = _pb_factor(np.asarray(table["pb_response"], dtype=float), image)
+    if factor is None:
         return False
-    with np.errstate(invalid="ignore", divide="ignore"):
-        factor = np.where(response > 0, 1.0 / response, np.nan)
-    factor = np.where(np.isfinite(response), factor, 1.0)
     for name in _PB_SCALED_COLUMNS:
         table[name][:] = np.asarray(table[name], dtype=float) * factor
     return True
+
+
+def _pb_factor(response: np.ndarray, image: Image) -> np.ndarray | None:
+    """Factor correcting fluxes for the primary-beam ``response`` (1 where it is unknown, NaN
+    where it is zero); None for a PB-corrected image or an unknown response."""
+    if image.pb_corrected or not np.isfinite(response).any():
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = np.where(response > 0, 1.0 / response, np.nan)
+    return np.where(np.isfinite(response), factor, 1.0)
 
 
 def _shape_arrays(shapes, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
