@@ -22,7 +22,7 @@ from dsa110_contimg.catalog.query import UnknownCatalogError
 from dsa110_contimg.cli.errors import ReportingGroup
 from dsa110_contimg.config import JobSettings
 from dsa110_contimg.conversion.streaming.ledger import LedgerLockedError
-from dsa110_contimg.conversion.uvh5_to_ms import ConversionError
+from dsa110_contimg.imaging.measurement_set import ConversionError
 from dsa110_contimg.data_roots import PathOutsideRootsError
 from dsa110_contimg.database.registry import InvalidTransitionError, UnknownDataError
 from dsa110_contimg.errors import (

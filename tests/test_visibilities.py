@@ -13,7 +13,7 @@ from astropy.table import Table
 from astropy.time import Time
 from pyuvdata import UVData
 
-from dsa110_contimg.conversion.uvh5_to_ms import ConversionError, convert_observation
+from dsa110_contimg.imaging.measurement_set import ConversionError, convert_observation
 from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 from dsa110_contimg.imaging.simulate_visibilities import (
     ObservationSpec,

@@ -49,6 +49,7 @@ __all__ = [
     "StreamSettings",
     "VariabilitySettings",
     "WSCleanSettings",
+    "derived_dir",
     "get_settings",
     "move_earlier_keys",
 ]
@@ -56,6 +57,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR = Path(".state")
+#: The kinds of registered product whose measurements can feed the statistics.
+ProductType = Literal["image", "mosaic"]
 
 
 class AdaptiveSettings(BaseModel):
@@ -165,7 +168,7 @@ def move_earlier_keys(data: object, *, level: int = logging.WARNING) -> object:
     data = dict(data)
     photometry = data.get("photometry")
     nested = isinstance(photometry, dict)
-    holder = dict(photometry) if nested else data
+    holder = dict(photometry) if isinstance(photometry, dict) else data
     fitting = holder.get("fitting")
     beam = dict(data.get("primary_beam") or {})
     moved: list[str] = []
@@ -460,8 +463,8 @@ class VariabilitySettings(BaseModel):
     reference_max_deviation: float = Field(
         5.0, gt=0.0, description="References with an epoch deviating more (σ) are excluded."
     )
-    statistics_product_types: list[Literal["image", "mosaic"]] = Field(
-        default_factory=lambda: ["image"],
+    statistics_product_types: list[ProductType] = Field(
+        default_factory=lambda: list[ProductType](["image"]),
         description="Products whose normalized measurements feed the variability statistics. "
         "A mosaic holds its images' data, so counting both would count it twice; "
         "light curves show every product either way.",
@@ -560,6 +563,19 @@ def _config_file() -> Path | None:
     state_dir = Path(os.environ.get("CONTIMG_STATE_DIR", DEFAULT_STATE_DIR)).expanduser()
     candidate = state_dir / "contimg.toml"
     return candidate if candidate.is_file() else None
+
+
+def derived_dir(value: Path | None) -> Path:
+    """A directory setting whose default `Settings` derives from ``state_dir``.
+
+    Raises
+    ------
+    RuntimeError
+        If ``value`` is unset: its section was built on its own, outside `Settings`.
+    """
+    if value is None:
+        raise RuntimeError("directory setting unset: build its section through Settings")
+    return value
 
 
 @lru_cache(maxsize=1)

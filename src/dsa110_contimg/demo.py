@@ -30,7 +30,7 @@ from astropy.time import Time
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.catalog.master import build_master
 from dsa110_contimg.catalog.sources import resolve_source
-from dsa110_contimg.config import Settings, get_settings
+from dsa110_contimg.config import Settings, derived_dir, get_settings
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.products import light_curve
 from dsa110_contimg.imaging.simulate import make_sky
@@ -145,7 +145,8 @@ def _run(
 ) -> DemoReport:
     if demo.state_dir.exists():
         shutil.rmtree(demo.state_dir)
-    demo.stream.input_dir.mkdir(parents=True)
+    incoming = derived_dir(demo.stream.input_dir)
+    incoming.mkdir(parents=True)
     upgrade(demo.database_url)
     rng = np.random.default_rng(seed)
     first_mjd = Time("2026-11-20T07:00:00", scale="utc").mjd
@@ -186,7 +187,7 @@ def _run(
                 "gain": float(rng.normal(1.0, 0.03)),
                 "seed": seed + 100 * day + k,
             }
-            (demo.stream.input_dir / f"day{day}-{k:02d}.obs.json").write_text(json.dumps(spec))
+            (incoming / f"day{day}-{k:02d}.obs.json").write_text(json.dumps(spec))
     summary = run_pipeline(demo, until_idle=True, progress=progress)
     variables = [str(n) for n in sky["name"][sky["dip_depth"] > 0]]
     steady = _steady_source(sky)

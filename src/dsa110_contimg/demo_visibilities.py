@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from astropy.table import Table
 from astropy.time import Time
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
-from dsa110_contimg.config import Settings
+from dsa110_contimg.config import Settings, derived_dir
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
 from dsa110_contimg.database.migrate import upgrade
 from dsa110_contimg.database.products import photometry_for_product
@@ -43,7 +43,8 @@ __all__ = ["EpochReport", "VisibilityDemoReport", "run_visibility_demo"]
 
 CATALOG = "demo-vis-sky"
 SIDEREAL_DAY_S = 86164.0905
-ARRAY = dict(
+ARRAY = ObservationSpec(
+    start="2026-11-24T06:00:00",
     dec_deg=45.0,
     n_antennas=48,
     ew_length_m=500.0,
@@ -118,9 +119,9 @@ def _run(
     if demo.state_dir.exists():
         shutil.rmtree(demo.state_dir)
     upgrade(demo.database_url)
-    first = Time("2026-11-24T06:00:00", scale="utc")
+    first = Time(ARRAY.start, scale="utc")
     starts = [(first + k * SIDEREAL_DAY_S * u.s).isot[:19] for k in range(epochs)]
-    centre = pointing_track(ObservationSpec(start=starts[0], **ARRAY)).centre
+    centre = pointing_track(replace(ARRAY, start=starts[0])).centre
     sky = make_sky(
         *centre,
         2.0,
@@ -149,7 +150,7 @@ def _run(
     for k, start in enumerate(starts):
         progress(f"simulating observation {start}: 16 UVH5 sub-band files…")
         observation = simulate_observation(
-            demo.stream.input_dir, sky, ObservationSpec(start=start, seed=seed + k, **ARRAY)
+            derived_dir(demo.stream.input_dir), sky, replace(ARRAY, start=start, seed=seed + k)
         )
         truths[start] = observation.truth
     converter = StreamingConverter.from_settings(demo)

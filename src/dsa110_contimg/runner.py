@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import uvicorn
@@ -198,10 +199,10 @@ def _worker_main(url: str, jobs: JobSettings, parent_pid: int) -> None:
     run_worker(settings=jobs, url=url)
 
 
-def _start_workers(n: int, settings: Settings) -> list[multiprocessing.Process]:
+def _start_workers(n: int, settings: Settings) -> list[BaseProcess]:
     """Start ``n`` worker processes that end with this process (also when it is killed)."""
     context = multiprocessing.get_context("spawn")
-    pool = [
+    pool: list[BaseProcess] = [
         context.Process(
             target=_worker_main,
             args=(settings.database_url, settings.jobs, os.getpid()),
@@ -215,7 +216,7 @@ def _start_workers(n: int, settings: Settings) -> list[multiprocessing.Process]:
     return pool
 
 
-def _stop_workers(pool: list[multiprocessing.Process]) -> None:
+def _stop_workers(pool: list[BaseProcess]) -> None:
     """SIGTERM: each worker finishes its current item, then exits."""
     for process in pool:
         process.terminate()
@@ -246,7 +247,7 @@ def _read_back(summary: RunSummary, url: str) -> None:
             )
         )
         summary.products = {(t, s): n for t, s, n in rows}
-        summary.photometry_rows = session.scalar(select(func.count()).select_from(Photometry))
+        summary.photometry_rows = session.scalar(select(func.count()).select_from(Photometry)) or 0
         done = session.execute(
             select(
                 DataRegistry.stage_path,

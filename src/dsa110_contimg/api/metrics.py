@@ -74,7 +74,7 @@ class PipelineCollector:
             "contimg_photometry_latency_seconds",
             "Seconds from a product's registration to its completed photometry.",
         )
-        summary.add_metric([], count_value=latency["count"], sum_value=latency["sum_s"])
+        summary.add_metric([], count_value=int(latency["count"]), sum_value=latency["sum_s"])
         yield summary
         recent = GaugeMetricFamily(
             "contimg_photometry_latency_recent_seconds",

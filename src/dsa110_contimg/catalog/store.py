@@ -27,6 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from dsa110_contimg.catalog.columns import CATALOG_COLUMNS, NUMERIC_COLUMNS
 from dsa110_contimg.catalog.zones import ZoneBox, zone_of
 from dsa110_contimg.database.models import Catalog, CatalogSource
+from dsa110_contimg.database.session import driver_connection
 
 __all__ = [
     "CHUNK_ROWS",
@@ -161,7 +162,7 @@ def _copy_upsert(
         postgresql_on_commit="DROP",
     )
     load.create(conn)
-    cursor = conn.connection.driver_connection.cursor()
+    cursor = driver_connection(conn).cursor()
     done = 0
     with cursor.copy(f"COPY {load.name} ({', '.join(_INSERTED)}) FROM STDIN") as copy:
         for columns in chunks:

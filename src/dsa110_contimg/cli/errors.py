@@ -66,6 +66,6 @@ def reported_errors() -> Iterator[None]:
 class ReportingGroup(TyperGroup):
     """The root command group: runs the chosen command inside `reported_errors`."""
 
-    def invoke(self, ctx: typer.Context) -> object:
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]  # typer passes its Context
         with reported_errors():
             return super().invoke(ctx)

@@ -171,6 +171,7 @@ def adaptive(
     if positions is not None:
         targets = read_positions(positions)
     else:
+        assert catalog is not None  # exactly one of the two was given
         upgrade()
         found = query_sources_for_image(images[0], catalog)
         targets = found[found["in_field"]]

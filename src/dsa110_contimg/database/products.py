@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 from astropy.table import Table
-from sqlalchemy import Connection, Select, func, select, text
+from sqlalchemy import Connection, RowMapping, Select, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dsa110_contimg.database.models import (
@@ -31,7 +31,7 @@ from dsa110_contimg.database.models import (
     Product,
 )
 from dsa110_contimg.database.registry import UnknownDataError
-from dsa110_contimg.database.session import get_engine
+from dsa110_contimg.database.session import driver_connection, get_engine
 
 __all__ = [
     "LIGHTCURVE_COLUMNS",
@@ -172,7 +172,7 @@ def photometry_insert(
             return 0
         if not postgres:
             stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-            conn.connection.driver_connection.executemany(_SQLITE_UPSERT, _rows(columns, stamp))
+            driver_connection(conn).executemany(_SQLITE_UPSERT, _rows(columns, stamp))
         elif _has_rows(conn, product.id, params_id):
             _copy_upsert(conn, columns)
         else:
@@ -291,7 +291,7 @@ def latest_measurements(source_ids: Sequence[int], *, url: str | None = None) ->
     and ``latest_peak_err_jyb`` (NaN where the source was never measured).
     """
     ids = [int(v) for v in source_ids]
-    latest: dict[int, dict] = {}
+    latest: dict[int, RowMapping] = {}
     with get_engine(url).connect() as conn:
         for chunk in _chunks(ids):
             rows = _current(
@@ -311,7 +311,9 @@ def latest_measurements(source_ids: Sequence[int], *, url: str | None = None) ->
         ("latest_peak_jyb", "peak_jyb"),
         ("latest_peak_err_jyb", "peak_err_jyb"),
     ):
-        table[column] = np.array([_nan(latest.get(i, {}).get(field)) for i in ids], dtype=float)
+        table[column] = np.array(
+            [_nan(latest[i][field] if i in latest else None) for i in ids], dtype=float
+        )
     return table
 
 
@@ -449,7 +451,7 @@ _SQLITE_UPSERT = (
 
 def _copy(conn: Connection, table_name: str, columns: dict[str, np.ndarray]) -> None:
     """PostgreSQL: stream the rows into ``table_name`` with a binary COPY."""
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     with raw.cursor().copy(
         f"COPY {table_name} ({', '.join(_ROW_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
     ) as copy:

@@ -6,14 +6,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsa110_contimg.config import get_settings
 
-__all__ = ["get_engine", "session_factory", "session_scope"]
+__all__ = ["driver_connection", "get_engine", "session_factory", "session_scope"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 128 * 1024
@@ -31,6 +32,20 @@ def get_engine(url: str | None = None) -> Engine:
     foreign keys and a busy timeout, so several processes can share the file.
     """
     return _engine(url or get_settings().database_url)
+
+
+def driver_connection(conn: Connection) -> Any:
+    """The DB-API connection of the driver under ``conn`` (sqlite3 or psycopg), for bulk paths.
+
+    Raises
+    ------
+    RuntimeError
+        If ``conn`` has been closed or invalidated.
+    """
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("the database connection is closed")
+    return raw
 
 
 @lru_cache(maxsize=16)

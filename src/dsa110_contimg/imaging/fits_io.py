@@ -172,7 +172,8 @@ class Image:
     @property
     def shape(self) -> tuple[int, int]:
         """``(ny, nx)``."""
-        return self.data.shape  # type: ignore[return-value]
+        ny, nx = self.data.shape
+        return ny, nx
 
     @property
     def pixel_scale_arcsec(self) -> tuple[float, float]:
@@ -500,10 +501,10 @@ def _beam_from_header(header: fits.Header, beams: fits.FITS_rec | None) -> Beam 
         names = {n.upper(): n for n in beams.names}
         if {"BMAJ", "BMIN", "BPA"} <= names.keys():
             row = beams[0]
-            return Beam(
-                *sorted((float(row[names["BMAJ"]]), float(row[names["BMIN"]])), reverse=True),
-                float(row[names["BPA"]]),
+            bmaj, bmin = sorted(
+                (float(row[names["BMAJ"]]), float(row[names["BMIN"]])), reverse=True
             )
+            return Beam(bmaj, bmin, float(row[names["BPA"]]))
     for line in reversed(list(header.get("HISTORY", []))):
         text = str(line).replace("D", "E") if "BMAJ" in str(line).upper() else str(line)
         aips = _AIPS_BEAM.search(text)

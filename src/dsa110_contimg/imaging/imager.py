@@ -431,8 +431,11 @@ def _stem(path: Path) -> str:
     return path.name.split(".", 1)[0] if not path.name.startswith(".") else path.name
 
 
-def _npix(value) -> int | tuple[int, int]:
-    return tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else int(value)
+def _npix(value: int | list[int] | tuple[int, int]) -> int | tuple[int, int]:
+    if isinstance(value, (list, tuple)):
+        nx, ny = (int(v) for v in value)
+        return nx, ny
+    return int(value)
 
 
 def text_tail(text: str | bytes | None, limit: int = 500) -> str:

@@ -31,10 +31,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 from scipy import special
+
+if TYPE_CHECKING:
+    from dsa110_contimg.config import PrimaryBeamSettings
 
 __all__ = ["BeamModel", "BeamTrack", "PrimaryBeam", "SPEED_OF_LIGHT_M_S"]
 
@@ -69,6 +72,11 @@ class PrimaryBeam:
             raise ValueError(f"unknown primary-beam model {self.model!r}; use 'gaussian' or 'airy'")
         if not self.dish_diameter_m > 0:
             raise ValueError(f"dish diameter must be positive, got {self.dish_diameter_m}")
+
+    @classmethod
+    def from_settings(cls, settings: PrimaryBeamSettings) -> PrimaryBeam:
+        """The beam a ``primary_beam`` settings section describes."""
+        return cls(settings.model, settings.dish_diameter_m)
 
     @classmethod
     def with_fwhm(cls, model: BeamModel, fwhm_deg: float, freq_hz: float) -> PrimaryBeam:
@@ -276,7 +284,8 @@ class BeamTrack:
         )
         if not all(key in header for key in required):
             return None
-        beam = PrimaryBeam(str(header["PBMODEL"]).strip().lower(), float(header["PBDIAM"]))
+        model = cast(BeamModel, str(header["PBMODEL"]).strip().lower())  # checked by PrimaryBeam
+        beam = PrimaryBeam(model, float(header["PBDIAM"]))
         return cls(
             beam,
             float(header["PBRA0"]),

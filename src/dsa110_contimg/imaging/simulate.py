@@ -217,7 +217,7 @@ def simulate_image(
     image = _render_sources(wcs, nx, ny, truth, source_cov, apparent)
     image += noise_jy * _correlated_noise(rng, wcs, nx, ny, beam_cov)
     pb_map = None
-    if pb:
+    if dish is not None:
         pb_map = dish.response(_separation_map(wcs, nx, ny, centre), freq_hz)
     rms_map = np.full((ny, nx), noise_jy, dtype=np.float32)
     if pb_corrected and pb_map is not None:

@@ -3,7 +3,7 @@
 For each observation (its 16 ``<ISO start>_sb<NN>.hdf5`` files, grouped by the start time):
 
 1. **convert** the files into one Measurement Set rephased to the pointing's ICRS position
-   at mid-time (`dsa110_contimg.conversion.uvh5_to_ms`);
+   at mid-time (`dsa110_contimg.imaging.measurement_set`);
 2. run the real **WSClean** binary on it (`WSCleanImager.command` lists the arguments; the
    defaults — w-gridder, Briggs 0, ``-channels-out 16 -join-channels -fit-spectral-pol 2`` for
    one image per sub-band plus the MFS image, auto-masked cleaning to ``auto_threshold`` σ, no
@@ -37,7 +37,7 @@ from astropy.io import fits
 from astropy.time import Time
 
 from dsa110_contimg.config import PrimaryBeamSettings, WSCleanSettings
-from dsa110_contimg.conversion.uvh5_to_ms import (
+from dsa110_contimg.imaging.measurement_set import (
     ConvertedObservation,
     convert_observation,
     disk_usage,

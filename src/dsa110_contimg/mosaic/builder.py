@@ -299,7 +299,8 @@ def _plan_inputs(paths: list[Path], on_bad_input: str) -> tuple[list[_Input], di
     for path in paths:
         try:
             image = load_image(path)
-            if image.mjd_start is None:
+            mjd_start, mjd_mid = image.mjd_start, image.mjd_mid
+            if mjd_start is None or mjd_mid is None:
                 raise MosaicError(f"{path}: no observation time (DATE-OBS/MJD-OBS)")
             if not np.isfinite(image.data).any():
                 raise ImageReadError(f"{path}: image has no finite pixels")
@@ -315,9 +316,9 @@ def _plan_inputs(paths: list[Path], on_bad_input: str) -> tuple[list[_Input], di
                 image.shape,
                 image.wcs,
                 image.beam,
-                image.mjd_start,
-                image.mjd_mid,
-                image.mjd_end or image.mjd_mid,
+                mjd_start,
+                mjd_mid,
+                image.mjd_end or mjd_mid,
                 image.freq_hz,
                 image.header,
             )

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from astropy.time import Time
 
-from dsa110_contimg.config import Settings, get_settings
+from dsa110_contimg.config import Settings, derived_dir, get_settings
 from dsa110_contimg.database.products import photometry_for_product
 from dsa110_contimg.database.registry import (
     finalize_data,
@@ -242,7 +242,7 @@ def _strip(dec_deg: float, width_deg: float) -> int:
 
 def _build_and_register(group: ImageGroup, settings: Settings, url: str | None) -> MosaicOutcome:
     cfg = settings.mosaic
-    path = Path(cfg.output_dir) / group.name
+    path = derived_dir(cfg.output_dir) / group.name
     outcome = MosaicOutcome("", path, n_images=len(group.data_ids))
     start = time.perf_counter()
     try:

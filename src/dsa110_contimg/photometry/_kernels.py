@@ -48,14 +48,14 @@ def _row_range(A: float, B: float, C: float, qmax: float, x0: float, dy: float) 
     lo, hi, ok = _row_span(A, B, C, qmax, dy)
     if not ok:
         return 0, -1
-    return np.int64(math.ceil(x0 + lo)), np.int64(math.floor(x0 + hi))
+    return int(math.ceil(x0 + lo)), int(math.floor(x0 + hi))
 
 
 @nb.njit(cache=True, inline="always")
 def _y_range(A: float, B: float, C: float, qmax: float, y0: float) -> tuple[int, int]:
     det = A * C - B * B
     hy = math.sqrt(qmax * A / det)
-    return np.int64(math.ceil(y0 - hy)), np.int64(math.floor(y0 + hy))
+    return int(math.ceil(y0 - hy)), int(math.floor(y0 + hy))
 
 
 @nb.njit(parallel=True, cache=True)

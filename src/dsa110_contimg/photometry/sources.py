@@ -211,6 +211,7 @@ def select_targets(
             [str(v) for v in rows["name"]],
             np.asarray(rows["source_id"], dtype=np.int64),
         )
+    assert catalog is not None  # exactly one kind of target was given
     options = options or FittingOptions()
     sources = query_sources_for_image(image, catalog, radius_deg, url=url)
     field = np.asarray(sources["in_field"], dtype=bool)

@@ -61,8 +61,9 @@ def status_by_day(*, days: int = 30, url: str | None = None) -> dict[int, Counte
             .where(Product.mjd_mid > float(last) - days)
         ).all()
     by_day: dict[int, Counter] = {}
-    for mjd, status in rows:  # mjd_mid > a number: never NULL
-        by_day.setdefault(math.floor(float(mjd)), Counter())[status or "none"] += 1
+    for mjd, status in rows:
+        if mjd is not None:  # always true: mjd_mid > a number is never NULL
+            by_day.setdefault(math.floor(mjd), Counter())[status or "none"] += 1
     return dict(sorted(by_day.items()))
 
 

@@ -6,7 +6,7 @@ import io
 import tempfile
 import threading
 from pathlib import Path as FilePath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
@@ -69,7 +69,7 @@ DataIdQuery = Annotated[
 _MEDIA = {"csv": "text/csv", "votable": "application/x-votable+xml"}
 #: pyplot keeps global state: one plot at a time across the request threads.
 _PLOT_LOCK = threading.Lock()
-_FILE_RESPONSES = {
+_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {media: {"schema": {"type": "string"}} for media in _MEDIA.values()},
         "description": "JSON, or the whole light curve as CSV or VOTable.",

@@ -27,6 +27,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TextIO
 
 from dsa110_contimg.errors import UnavailableError
 
@@ -66,7 +67,7 @@ class Ledger:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock_file = None
+        self._lock_file: TextIO | None = None
 
     def get(self, key: str) -> ObservationRecord | None:
         """The record of ``key``, or None when the observation is new."""

@@ -38,7 +38,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from dsa110_contimg.catalog.master import check_normalization
-from dsa110_contimg.config import Settings, get_settings
+from dsa110_contimg.config import Settings, derived_dir, get_settings
 from dsa110_contimg.conversion.streaming.ledger import MAX_ATTEMPTS, Ledger, ObservationRecord
 from dsa110_contimg.data_roots import confine
 from dsa110_contimg.database.registry import register_data
@@ -174,8 +174,8 @@ class StreamingConverter:
             check_normalization(params.catalog, asked=asked, url=settings.database_url)
         return cls(
             make_imager(settings),
-            settings.stream.input_dir,
-            settings.stream.output_dir,
+            derived_dir(settings.stream.input_dir),
+            derived_dir(settings.stream.output_dir),
             params,
             settings.stream.settle_s,
             Ledger(settings.state_dir / "stream" / "ledger"),
@@ -332,7 +332,7 @@ class StreamingConverter:
         *,
         poll_s: float = 5.0,
         use_polling: bool = False,
-        every_pass: Callable[[], None] | None = None,
+        every_pass: Callable[[], object] | None = None,
     ) -> None:
         """Process observations until ``stop`` is set.
 

@@ -7,7 +7,7 @@ import time
 from sqlalchemy import or_, select
 
 from dsa110_contimg.database.models import DataRelationship
-from dsa110_contimg.database.registry.records import _record
+from dsa110_contimg.database.registry.records import registry_record
 from dsa110_contimg.database.session import session_scope
 
 __all__ = ["get_data_lineage", "link_data"]
@@ -22,8 +22,8 @@ def link_data(
 ) -> None:
     """Record that ``child`` was made from ``parent`` (idempotent)."""
     with session_scope(url) as session:
-        _record(session, parent_data_id)
-        _record(session, child_data_id)
+        registry_record(session, parent_data_id)
+        registry_record(session, child_data_id)
         exists = session.scalar(
             select(DataRelationship.id).where(
                 DataRelationship.parent_data_id == parent_data_id,
@@ -45,7 +45,7 @@ def link_data(
 def get_data_lineage(data_id: str, *, url: str | None = None) -> dict[str, list[dict]]:
     """Parents and children of a product: ``{"parents": [...], "children": [...]}``."""
     with session_scope(url) as session:
-        _record(session, data_id)
+        registry_record(session, data_id)
         rows = session.scalars(
             select(DataRelationship).where(
                 or_(

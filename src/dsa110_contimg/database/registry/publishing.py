@@ -15,10 +15,10 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from dsa110_contimg.config import get_settings
+from dsa110_contimg.config import derived_dir, get_settings
 from dsa110_contimg.data_roots import confine
 from dsa110_contimg.database.models import DataRegistry
-from dsa110_contimg.database.registry.records import _record
+from dsa110_contimg.database.registry.records import registry_record
 from dsa110_contimg.database.registry.status import TERMINAL
 from dsa110_contimg.database.session import session_factory, session_scope
 
@@ -64,7 +64,7 @@ def finalize_data(
     """
     wait = _wait(wait_for_photometry)
     with session_scope(url) as session:
-        record = _record(session, data_id, lock=True)
+        record = registry_record(session, data_id, lock=True)
         confine_product(data_id, record.published_path or record.stage_path, roots)
         reason = _not_ready_reason(record, wait, _enabled(photometry_enabled))
         if reason:
@@ -122,11 +122,12 @@ def trigger_auto_publish(
         Another file already has the published name (nothing is moved).
     """
     wait = _wait(wait_for_photometry)
-    published_dir = Path(published_dir or get_settings().publish.published_dir)
+    published_dir = Path(published_dir or derived_dir(get_settings().publish.published_dir))
     session = session_factory(url)()
     try:
-        record = _record(session, data_id, lock=True)
+        record = registry_record(session, data_id, lock=True)
         if record.status == "published":
+            assert record.published_path is not None  # recorded with the status
             return Path(record.published_path)
         roots = roots or get_settings().data_roots
         source = confine_product(data_id, record.stage_path, roots)
@@ -186,7 +187,9 @@ def not_ready_reason(
     """
     with session_scope(url) as session:
         return _not_ready_reason(
-            _record(session, data_id), _wait(wait_for_photometry), _enabled(photometry_enabled)
+            registry_record(session, data_id),
+            _wait(wait_for_photometry),
+            _enabled(photometry_enabled),
         )
 
 

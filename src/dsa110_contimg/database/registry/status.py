@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.database.models import DataRegistry
-from dsa110_contimg.database.registry.records import UnknownDataError, _record
+from dsa110_contimg.database.registry.records import UnknownDataError, registry_record
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.errors import ConflictError
 
@@ -74,7 +75,7 @@ class PhotometryStatus:
 def get_photometry_status(data_id: str, *, url: str | None = None) -> PhotometryStatus:
     """The photometry status of a registered product."""
     with session_scope(url) as session:
-        return _status_of(_record(session, data_id))
+        return _status_of(registry_record(session, data_id))
 
 
 def update_photometry_status(
@@ -144,7 +145,7 @@ def _apply_status(
         ):
             if value is not None:
                 values[column] = value
-        changed = session.execute(
+        result = session.execute(
             update(DataRegistry)
             .where(
                 DataRegistry.data_id == data_id,
@@ -152,8 +153,8 @@ def _apply_status(
             )
             .values(values)
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if changed:
+        )
+        if cast("CursorResult[Any]", result).rowcount:  # an UPDATE's result has a cursor
             break
         log.debug("%s: photometry status changed concurrently; re-reading", data_id)
     else:
@@ -162,7 +163,7 @@ def _apply_status(
         )
     if status == "failed":
         log.warning("%s: photometry failed: %s", data_id, error)
-    return _status_of(_record(session, data_id))
+    return _status_of(registry_record(session, data_id))
 
 
 def link_photometry_to_data(
@@ -170,7 +171,7 @@ def link_photometry_to_data(
 ) -> None:
     """Record which photometry job measures ``data_id``."""
     with session_scope(url) as session:
-        _record(session, data_id, lock=True).photometry_job_id = photometry_job_id
+        registry_record(session, data_id, lock=True).photometry_job_id = photometry_job_id
 
 
 def _status_of(record: DataRegistry) -> PhotometryStatus:
