@@ -26,6 +26,7 @@ from dsa110_contimg.api.routes import (
     sources,
     variability,
 )
+from dsa110_contimg.api.warmup import warm_up_measurements
 from dsa110_contimg.config import Settings, get_settings
 from dsa110_contimg.database.migrate import upgrade
 
@@ -70,19 +71,25 @@ continuum imaging pipeline.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, warm_kernels: bool = False) -> FastAPI:
     """Build the API application.
 
     Parameters
     ----------
     settings : Settings, optional
         Database, data roots, photometry and API settings (default: `get_settings()`).
+    warm_kernels : bool
+        Make the fitting kernels ready while the application starts, before it answers any
+        request (`dsa110_contimg.api.warmup`; ``contimg serve`` does).
     """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(upgrade, settings.database_url)
+        if warm_kernels:
+            seconds = await run_in_threadpool(warm_up_measurements, settings)
+            log.info("fitting kernels ready in %.1f s", seconds)
         if settings.api.token is None:
             log.warning(
                 "API running without a token: write endpoints (jobs, finalize, "

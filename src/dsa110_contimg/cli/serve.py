@@ -14,7 +14,9 @@ def serve(
     """Serve the HTTP API (OpenAPI document at /docs and /openapi.json).
 
     Without an API token (api.token, CONTIMG_API__TOKEN) the write endpoints are open, so the
-    server then refuses any address other than a loopback one.
+    server then refuses any address other than a loopback one. The fitting kernels are made
+    ready (compiled, or loaded from numba's cache) before the port is opened, so the first
+    measurement is not charged for them.
     """
     import uvicorn
 
@@ -26,4 +28,4 @@ def serve(
     host = host or settings.api.host
     port = port or settings.api.port
     check_bind(settings.api, host)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings, warm_kernels=True), host=host, port=port, log_level="info")
