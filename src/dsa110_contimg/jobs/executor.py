@@ -1,16 +1,22 @@
 """Serving the job queue on a local process pool or a Dask distributed cluster.
 
-Both pools run the same task, `execute_next`: claim the next due item of the whole queue
-(highest priority first, see `dsa110_contimg.jobs.worker.claim_item`) and process it. The
-dispatcher, `serve`, keeps as many tasks in flight as the pool has worker threads, so memory
-stays flat however long the queue is, and items are claimed one at a time from the database:
-a live image registered during a reprocess is measured by the next free worker, before the rest
-of the reprocess.
+Both pools run the same task, `execute_batch`: claim the next due item of the whole queue
+(highest priority first, see `dsa110_contimg.jobs.worker.claim_item`), process it, and go on
+claiming for up to `TASK_S` seconds. Items are still claimed one at a time from the database,
+so a live image registered during a reprocess is measured by the next claim of any worker,
+before the rest of the reprocess; serving a few seconds per task spares every item a
+scheduler round trip and the dispatcher's bookkeeping. The dispatcher, `serve`, keeps one task
+in flight per worker thread, so memory stays flat however long the queue is. A task measures
+with one thread (`numba.set_num_threads`): a pool runs one single-threaded worker per core,
+and worker processes whose kernels each spread over every core compete for them (on 2 cores,
+two such workers spent about 35 % more CPU per item than single-threaded ones).
 
 All state lives in the database, so results are identical whichever pool runs them. An item is
 held under a lease while it is processed: when a Dask worker dies mid-item, its task is lost
 but the item is not — once the lease (``jobs.lease_s``) expires the next task claims it again,
-and its rows, keyed by (source, product, parameters), replace any the dead worker wrote.
+and its rows, keyed by (source, product, parameters), replace any the dead worker wrote. The
+outcomes a lost task had reported are lost with it; `run_job` therefore reads its items'
+outcomes from the database.
 When the Dask scheduler cannot be reached, or goes away, the dispatcher logs a WARNING and the
 local process pool takes over for ``jobs.dask_retry_s`` seconds, after which the scheduler is
 tried again; items that were running on the cluster keep their leases meanwhile.
@@ -27,6 +33,7 @@ from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessP
 from concurrent.futures import wait as wait_local
 from typing import Protocol
 
+import numba
 from sqlalchemy import func, select
 
 from dsa110_contimg.config import JobSettings, get_settings
@@ -34,25 +41,66 @@ from dsa110_contimg.database.models import BatchJob, BatchJobItem
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.errors import InputError, UnavailableError
 from dsa110_contimg.jobs.service import ACTIVE_ITEM_STATES
-from dsa110_contimg.jobs.worker import ItemOutcome, claim_item, process_item, worker_name
+from dsa110_contimg.jobs.worker import (
+    ItemOutcome,
+    claim_item,
+    fail_exhausted_items,
+    process_item,
+    worker_name,
+)
 from dsa110_contimg.process_lifetime import exit_with_parent
 
-__all__ = ["SchedulerLostError", "execute_next", "jobs_finished", "queue_empty", "run_job", "serve"]
+__all__ = [
+    "TASK_S",
+    "SchedulerLostError",
+    "execute_batch",
+    "jobs_finished",
+    "queue_empty",
+    "run_job",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
+
+#: Seconds a pool task goes on claiming items (it returns earlier when nothing is due). The
+#: dispatcher checks ``finished()`` between tasks, so this bounds how long a stop request or the
+#: end of a job waits for the tasks in flight, beyond the item each is processing.
+TASK_S = 2.0
 
 
 class SchedulerLostError(UnavailableError):
     """The Dask scheduler could not be reached or the connection to it was lost."""
 
 
-def execute_next(url: str, settings: JobSettings) -> ItemOutcome | None:
-    """Claim the next due item of the queue and process it (None when nothing is due)."""
+def execute_batch(url: str, settings: JobSettings, for_s: float = TASK_S) -> list[ItemOutcome]:
+    """Claim and process due items, one at a time, for up to ``for_s`` seconds.
+
+    Parameters
+    ----------
+    url : str
+        Database URL.
+    settings : JobSettings
+        Leases, attempts and backoff.
+    for_s : float
+        No item is claimed after this many seconds (the one in hand is finished).
+
+    Returns
+    -------
+    list of ItemOutcome
+        In processing order; empty when nothing was due.
+    """
+    numba.set_num_threads(1)  # per calling thread: one single-threaded worker per core
     worker = worker_name()
-    item_id = claim_item(worker, settings=settings, url=url)
-    if item_id is None:
-        return None
-    return process_item(item_id, worker, settings=settings, url=url)
+    fail_exhausted_items(settings, url)
+    deadline = time.monotonic() + for_s
+    outcomes: list[ItemOutcome] = []
+    while (
+        item_id := claim_item(worker, settings=settings, url=url, sweep_exhausted=False)
+    ) is not None:
+        outcomes.append(process_item(item_id, worker, settings=settings, url=url))
+        if time.monotonic() >= deadline:
+            break
+    return outcomes
 
 
 def jobs_finished(job_ids: Iterable[int], url: str | None = None) -> bool:
@@ -88,7 +136,9 @@ def run_job(
     """Serve the queue until every item of ``job_id`` has ended; return their outcomes.
 
     Items of other jobs with a higher priority (live products) are served on the way; their
-    outcomes are neither returned nor reported. See `serve` for the parameters.
+    outcomes are neither returned nor reported. The outcomes returned are the items' final
+    records in the database, in item order (also those of items whose task was lost with its
+    worker); ``progress`` is called as tasks report them. See `serve` for the parameters.
     """
     url = url or get_settings().database_url
     with session_scope(url) as session:
@@ -96,13 +146,9 @@ def run_job(
             session.scalars(select(BatchJobItem.id).where(BatchJobItem.job_id == job_id)).all()
         )
 
-    outcomes: list[ItemOutcome] = []
-
-    def keep(outcome: ItemOutcome) -> None:
-        if outcome.item_id in item_ids:
-            outcomes.append(outcome)
-            if progress is not None:
-                progress(outcome)
+    def report(outcome: ItemOutcome) -> None:
+        if progress is not None and outcome.item_id in item_ids:
+            progress(outcome)
 
     serve(
         lambda: jobs_finished([job_id], url),
@@ -110,9 +156,25 @@ def run_job(
         workers=workers,
         scheduler=scheduler,
         url=url,
-        progress=keep,
+        progress=report,
     )
-    return outcomes
+    with session_scope(url) as session:
+        items = session.execute(
+            select(
+                BatchJobItem.id,
+                BatchJobItem.data_id,
+                BatchJobItem.status,
+                BatchJobItem.n_measured,
+                BatchJobItem.n_failed,
+                BatchJobItem.error,
+            )
+            .where(BatchJobItem.job_id == job_id)
+            .order_by(BatchJobItem.id)
+        ).all()
+    return [
+        ItemOutcome(i.id, i.data_id, i.status, i.n_measured or 0, i.n_failed or 0, i.error)
+        for i in items
+    ]
 
 
 def serve(
@@ -124,12 +186,14 @@ def serve(
     url: str | None = None,
     progress: Callable[[ItemOutcome], None] | None = None,
 ) -> int:
-    """Process queue items on a pool until ``finished()`` is true; return how many ended.
+    """Process queue items on a pool until ``finished()`` is true; return how many ended (as
+    reported by the tasks: a task lost with its worker reports none).
 
     Parameters
     ----------
     finished : callable
-        Checked before each new task is sent; the tasks in flight then finish their items.
+        Checked before each new task is sent; the tasks in flight then finish (each claims no
+        item after `TASK_S` seconds).
     executor : {"local", "dask"}, optional
         Default from settings (``jobs.executor``).
     workers : int, optional
@@ -184,11 +248,11 @@ class _Pool(Protocol):
 
     def wait(self, futures: set, timeout: float) -> tuple[set, set]: ...
 
-    def result(self, future) -> ItemOutcome | None: ...
+    def result(self, future) -> list[ItemOutcome]: ...
 
 
 class _Dispatch:
-    """Keeps a pool's workers busy with `execute_next` tasks until ``finished()``."""
+    """Keeps a pool's workers busy with `execute_batch` tasks until ``finished()``."""
 
     def __init__(
         self,
@@ -214,21 +278,20 @@ class _Dispatch:
                 in_flight.add(pool.submit(self.url, self.settings))
             done, in_flight = pool.wait(in_flight, self.settings.poll_s)
             if not all([self._record(pool.result(future)) for future in done]):
-                time.sleep(self.settings.poll_s)  # nothing due: poll again shortly
+                time.sleep(self.settings.poll_s)  # a task found nothing due: poll again shortly
         while in_flight:  # the items in hand are finished, never abandoned
             done, in_flight = pool.wait(in_flight, self.settings.poll_s)
             for future in done:
                 self._record(pool.result(future))
         return done_serving
 
-    def _record(self, outcome: ItemOutcome | None) -> bool:
-        """Count and report an outcome; False when the task found nothing to do."""
-        if outcome is None:
-            return False
-        self.n_items += 1
+    def _record(self, outcomes: list[ItemOutcome]) -> bool:
+        """Count and report a task's outcomes; False when it found nothing to do."""
+        self.n_items += len(outcomes)
         if self.progress is not None:
-            self.progress(outcome)
-        return True
+            for outcome in outcomes:
+                self.progress(outcome)
+        return bool(outcomes)
 
 
 class _LocalPool:
@@ -251,13 +314,13 @@ class _LocalPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, url: str, settings: JobSettings) -> Future:
-        return self._executor.submit(execute_next, url, settings)
+        return self._executor.submit(execute_batch, url, settings)
 
     def wait(self, futures: set, timeout: float) -> tuple[set, set]:
         done, pending = wait_local(futures, timeout=timeout, return_when=FIRST_COMPLETED)
         return set(done), set(pending)
 
-    def result(self, future: Future) -> ItemOutcome | None:
+    def result(self, future: Future) -> list[ItemOutcome]:
         return future.result()
 
 
@@ -309,7 +372,7 @@ class _DaskPool:
         return max(1, sum(w.get("nthreads", 1) for w in workers.values()))
 
     def submit(self, url: str, settings: JobSettings):
-        return self._client.submit(execute_next, url, settings, pure=False)
+        return self._client.submit(execute_batch, url, settings, pure=False)
 
     def wait(self, futures: set, timeout: float) -> tuple[set, set]:
         from distributed import wait
@@ -327,16 +390,17 @@ class _DaskPool:
             raise SchedulerLostError(f"connection closed: {exc}") from exc
         return set(done), set(pending)
 
-    def result(self, future) -> ItemOutcome | None:
+    def result(self, future) -> list[ItemOutcome]:
         from distributed import KilledWorker
         from distributed.comm.core import CommClosedError
 
         try:
             return future.result()
         except KilledWorker as exc:
-            # Workers died running this task; its item, if any, is claimed again after its lease.
+            # Workers died running this task; its item in hand is claimed again after its lease,
+            # and the outcomes of the items it had finished are in the database only.
             log.warning("Dask task %s lost with its workers: %s", future.key, exc)
-            return None
+            return []
         except CancelledError as exc:
             raise SchedulerLostError(f"task {future.key} cancelled: {exc}") from exc
         except CommClosedError as exc:  # fetching the result from a scheduler that went away

@@ -53,7 +53,14 @@ from dsa110_contimg.photometry.flags import decode_flags
 from dsa110_contimg.photometry.sources import measure_targets, select_targets
 from dsa110_contimg.variability.corrections import normalize_product
 
-__all__ = ["ItemOutcome", "claim_item", "process_item", "run_worker", "worker_name"]
+__all__ = [
+    "ItemOutcome",
+    "claim_item",
+    "fail_exhausted_items",
+    "process_item",
+    "run_worker",
+    "worker_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +88,7 @@ def claim_item(
     item_id: int | None = None,
     settings: JobSettings | None = None,
     url: str | None = None,
+    sweep_exhausted: bool = True,
 ) -> int | None:
     """Atomically claim the next due item (or ``item_id``); None when there is none.
 
@@ -91,17 +99,14 @@ def claim_item(
     memory, a crash in a library) has used one. An item whose worker died with its last
     attempt (``jobs.max_attempts``) is failed with that reason instead of being claimed: a
     poison item ends after ``max_attempts`` crashes rather than crash-looping every worker.
+    Such items are never claimed; with ``sweep_exhausted`` false they are left for a separate
+    `fail_exhausted_items` call (a task claiming many items sweeps once, not per claim).
     """
     settings = settings or get_settings().jobs
     now = _now()
-    due = or_(
-        and_(
-            BatchJobItem.status == "pending",
-            or_(BatchJobItem.not_before.is_(None), BatchJobItem.not_before <= now),
-        ),
-        and_(BatchJobItem.status == "running", BatchJobItem.lease_expires_at < now),
-    )
-    _fail_exhausted(and_(due, BatchJobItem.attempts >= settings.max_attempts), settings, url)
+    due = _due(now)
+    if sweep_exhausted:
+        fail_exhausted_items(settings, url, now=now)
     claimable = and_(due, BatchJobItem.attempts < settings.max_attempts)
     candidate = (
         select(BatchJobItem.id)
@@ -138,14 +143,39 @@ def claim_item(
     return claimed.id
 
 
-def _fail_exhausted(exhausted: ColumnElement[bool], settings: JobSettings, url: str | None) -> None:
-    """Fail the due items that have used every attempt (``exhausted`` selects them).
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Items that may be claimed at ``now``: pending and due, or running with an expired
+    lease."""
+    return or_(
+        and_(
+            BatchJobItem.status == "pending",
+            or_(BatchJobItem.not_before.is_(None), BatchJobItem.not_before <= now),
+        ),
+        and_(BatchJobItem.status == "running", BatchJobItem.lease_expires_at < now),
+    )
+
+
+def fail_exhausted_items(
+    settings: JobSettings | None = None, url: str | None = None, *, now: datetime | None = None
+) -> None:
+    """Fail the due items that have used every attempt (``jobs.max_attempts``).
 
     Such an item is either ``running`` with an expired lease — its worker died during the last
     allowed attempt — or ``pending`` after ``max_attempts`` was lowered. Each is failed with
     the reason and logged at WARNING; its job's counters and the product's registry status
     follow as for any failure.
+
+    Parameters
+    ----------
+    settings : JobSettings, optional
+        Default: the ``jobs`` settings.
+    url : str, optional
+        Database URL.
+    now : datetime, optional
+        The time leases are compared with (default: now).
     """
+    settings = settings or get_settings().jobs
+    exhausted = and_(_due(now or _now()), BatchJobItem.attempts >= settings.max_attempts)
     with session_scope(url) as session:
         rows = session.execute(
             select(
