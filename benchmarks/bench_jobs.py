@@ -34,8 +34,39 @@ from dsa110_contimg.photometry.sources import measure_catalog_sources
 RA0, DEC0 = 150.0, 37.2
 
 
-def _images(workdir: Path, url: str, n_images: int, n_distinct: int = 8) -> list[Path]:
-    sky = make_sky(RA0, DEC0, 0.45, seed=3)
+def simulated_images(
+    workdir: Path,
+    url: str,
+    n_images: int,
+    *,
+    npix: int = 1024,
+    n_sources: int | None = None,
+    n_distinct: int = 8,
+) -> list[Path]:
+    """Ingest a simulated sky as the catalogue ``bench`` and register ``n_images`` images of it.
+
+    Parameters
+    ----------
+    workdir : Path
+        Where the catalogue and the images are written.
+    url : str
+        Database URL.
+    n_images : int
+        Images registered: copies of ``n_distinct`` simulated ones under new names, observed
+        5 minutes apart.
+    npix : int
+        Image side; the sky's radius grows with it (0.45° at 1024²).
+    n_sources : int, optional
+        Sources of the sky (default: `make_sky`'s density).
+    n_distinct : int
+        Distinct simulated images (noise seeds).
+
+    Returns
+    -------
+    list of Path
+        The registered images, in observation order.
+    """
+    sky = make_sky(RA0, DEC0, 0.45 * npix / 1024, seed=3, n_sources=n_sources)
     catalogue = workdir / "sky.csv"
     Table(
         {
@@ -52,17 +83,17 @@ def _images(workdir: Path, url: str, n_images: int, n_distinct: int = 8) -> list
             sky,
             center_ra_deg=RA0,
             center_dec_deg=DEC0,
-            npix=1024,
+            npix=npix,
             pb="gaussian",
             seed=k,
         ).path
-        for k in range(n_distinct)
+        for k in range(min(n_distinct, n_images))
     ]
     start = Time("2026-06-01T00:00:00")
     paths = []
     for k in range(n_images):
-        path = workdir / f"obs{k:04d}-image-pb.fits"
-        shutil.copy(masters[k % n_distinct], path)
+        path = workdir / f"obs{k:05d}-image-pb.fits"
+        shutil.copy(masters[k % len(masters)], path)
         with fits.open(path, mode="update") as hdul:
             hdul[0].header["DATE-OBS"] = (start + k * 300.0 * u.s).isot
         register_data(path, url=url)
@@ -79,7 +110,7 @@ def main() -> None:
         workdir = Path(tmp)
         url = f"sqlite:///{workdir / 'jobs.sqlite3'}"
         upgrade(url)
-        paths = _images(workdir, url, args.images)
+        paths = simulated_images(workdir, url, args.images)
         measure_catalog_sources(paths[0], "bench", url=url)  # compile and warm caches
         start = time.perf_counter()
         n_sources = sum(len(measure_catalog_sources(p, "bench", url=url)) for p in paths)

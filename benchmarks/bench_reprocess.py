@@ -19,16 +19,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from astropy import units as u
-from astropy.io import fits
 from astropy.table import Table
-from astropy.time import Time
+from bench_jobs import simulated_images
 from rich.console import Console
 from rich.table import Table as RichTable
 from sqlalchemy import text
@@ -40,50 +37,12 @@ from dsa110_contimg.database.products import photometry_insert
 from dsa110_contimg.database.registry import register_data
 from dsa110_contimg.database.session import get_engine
 from dsa110_contimg.imaging.fits_io import load_image
-from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.reprocess import reprocess_range
 from dsa110_contimg.photometry.sources import measure_catalog_sources
 
-RA0, DEC0 = 150.0, 37.2
 YEAR_IMAGES, YEAR_ROWS, CLUSTER = 105_000, 6e7, 32
 WRITERS = (1, 2, 4, 8)
-
-
-def _images(workdir: Path, url: str, n: int, npix: int, n_sources: int) -> list[Path]:
-    sky = make_sky(RA0, DEC0, 0.45 * npix / 1024, seed=3, n_sources=n_sources)
-    catalogue = workdir / "sky.csv"
-    Table(
-        {
-            "name": sky["name"],
-            "ra_deg": sky["ra_deg"],
-            "dec_deg": sky["dec_deg"],
-            "flux_mjy": sky["flux_jy"] * 1e3,
-        }
-    ).write(catalogue, format="ascii.csv")
-    ingest_catalog(catalogue, "bench", url=url)
-    masters = [
-        simulate_image(
-            workdir / f"master{k}.fits",
-            sky,
-            center_ra_deg=RA0,
-            center_dec_deg=DEC0,
-            npix=npix,
-            pb="gaussian",
-            seed=k,
-        ).path
-        for k in range(min(4, n))
-    ]
-    start = Time("2026-06-01T00:00:00")
-    paths = []
-    for k in range(n):
-        path = workdir / f"obs{k:05d}-image-pb.fits"
-        shutil.copy(masters[k % len(masters)], path)
-        with fits.open(path, mode="update") as hdul:
-            hdul[0].header["DATE-OBS"] = (start + k * 300.0 * u.s).isot
-        register_data(path, url=url)
-        paths.append(path)
-    return paths
 
 
 def _stages(paths: list[Path], url: str) -> tuple[dict[str, float], int]:
@@ -224,7 +183,9 @@ def main() -> None:
         server.psql("CREATE DATABASE bench;")
         url = server.get_uri("bench").replace("postgresql://", "postgresql+psycopg://", 1)
         upgrade(url)
-        paths = _images(workdir, url, args.images, args.npix, args.sources)
+        paths = simulated_images(
+            workdir, url, args.images, npix=args.npix, n_sources=args.sources, n_distinct=4
+        )
         stages, rows_per_image = _stages(paths, url)
         per_image = sum(stages.values())
 

@@ -1,7 +1,13 @@
-"""contimg photometry reprocess: chunks, resumable, nothing measured twice."""
+"""contimg photometry reprocess: chunks, resumable, nothing measured twice; a worker's memory
+stays flat over a long range."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
+from click.testing import Result
 from sqlalchemy import func, select
 from test_dask_cluster import _images
 from typer.testing import CliRunner
@@ -21,6 +27,29 @@ PARAMS = PhotometryParams(catalog="sim", normalize=False)
 def _count(url: str, model) -> int:
     with session_scope(url) as session:
         return session.scalar(select(func.count()).select_from(model))
+
+
+def _reprocess(runner: CliRunner, *extra: str) -> Result:
+    """``contimg photometry reprocess`` of all time with the catalogue ``sim``, unnormalized, with
+    the same parameters every call (a second call finds everything measured)."""
+    return runner.invoke(
+        app,
+        [
+            "photometry",
+            "reprocess",
+            "--since",
+            "0",
+            "--until",
+            "1e6",
+            "--catalog",
+            "sim",
+            "--params",
+            "normalize=false",
+            "--params",
+            "fitting.low_snr=4.5",
+            *extra,
+        ],
+    )
 
 
 def test_interrupted_reprocess_resumes_and_measures_nothing_twice(tmp_path, sqlite_url):
@@ -51,46 +80,65 @@ def test_reprocess_command_progress_and_summary(tmp_path, isolated_settings):
     for path in _images(tmp_path, url, 3):
         register_data(path, url=url)
     runner = CliRunner()
-    out = runner.invoke(
-        app,
-        [
-            "photometry",
-            "reprocess",
-            "--since",
-            "0",
-            "--until",
-            "1e6",
-            "--catalog",
-            "sim",
-            "--params",
-            "normalize=false",
-            "--params",
-            "fitting.low_snr=4.5",
-            "--chunk",
-            "2",
-        ],
-    )
+    out = _reprocess(runner, "--chunk", "2")
     assert out.exit_code == 0, out.output
     assert "3 products: 0 already measured, 3 completed, 0 failed" in out.output
-    out = runner.invoke(
-        app,
-        [
-            "photometry",
-            "reprocess",
-            "--since",
-            "0",
-            "--until",
-            "1e6",
-            "--catalog",
-            "sim",
-            "--params",
-            "normalize=false",
-            "--params",
-            "fitting.low_snr=4.5",
-        ],
-    )
+    out = _reprocess(runner)
     assert "3 already measured, 0 completed" in out.output
     out = runner.invoke(
         app, ["photometry", "reprocess", "--since", "0", "--until", "1", "--params", "oops"]
     )
     assert out.exit_code == 2 and "KEY=VALUE" in out.output
+
+
+#: Items measured before the first reading of the worker's memory, and in all.
+EARLY_ITEMS, LONG_RANGE_ITEMS = 40, 160
+#: Allowed growth of the worker's resident memory between the two readings; keeping each
+#: 512² image (1 MiB) would add 120 MiB.
+MEMORY_GROWTH_BOUND_MIB = 24
+
+_MEASURE_WORKER_MEMORY = """
+import json, sys
+import psutil
+from dsa110_contimg.config import get_settings
+from dsa110_contimg.jobs.executor import execute_batch
+
+url, early, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rss, served = {}, 0
+while served < total:
+    served += len(execute_batch(url, get_settings().jobs, for_s=0.0))  # one item per task
+    if served in (early, total):
+        rss[served] = psutil.Process().memory_info().rss
+print(json.dumps(rss))
+"""
+
+
+def test_worker_memory_flat_over_a_long_range(tmp_path, sqlite_url):
+    """A pool worker process serving a reprocess of many chunks: its resident memory after
+    `LONG_RANGE_ITEMS` items exceeds that after `EARLY_ITEMS` (imports, compiled kernels and
+    caches warm) by less than `MEMORY_GROWTH_BOUND_MIB`."""
+    for path in _images(tmp_path, sqlite_url, LONG_RANGE_ITEMS, npix=512):
+        register_data(path, url=sqlite_url)
+    queued = reprocess_range(0.0, 1e6, params=PARAMS, chunk=40, queue_only=True, url=sqlite_url)
+    assert len(queued.job_ids) == LONG_RANGE_ITEMS // 40
+    worker = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _MEASURE_WORKER_MEMORY,
+            sqlite_url,
+            str(EARLY_ITEMS),
+            str(LONG_RANGE_ITEMS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert worker.returncode == 0, worker.stderr
+    rss = {int(k): v for k, v in json.loads(worker.stdout).items()}
+    assert set(rss) == {EARLY_ITEMS, LONG_RANGE_ITEMS}
+    growth_mib = (rss[LONG_RANGE_ITEMS] - rss[EARLY_ITEMS]) / 2**20
+    assert growth_mib < MEMORY_GROWTH_BOUND_MIB, rss
+    with session_scope(sqlite_url) as session:
+        statuses = set(session.scalars(select(BatchJobItem.status)))
+    assert statuses == {"completed"} and _count(sqlite_url, Photometry) > LONG_RANGE_ITEMS * 5
