@@ -187,7 +187,7 @@ def test_measurement_out_of_memory_gets_503_and_the_server_goes_on(tmp_path, sql
         "CONTIMG_STATE_DIR": str(tmp_path / "state"),
         "CONTIMG_LOG_LEVEL": "WARNING",
         "CONTIMG_API__REQUEST_TIMEOUT_S": "600",
-    }  # a cold start compiles the kernels
+    }  # the largest measurement allowed, on a loaded machine
     with (
         local_server(env, log_path=tmp_path / "server.log") as server,
         httpx.Client(base_url=server.base_url, timeout=600) as client,

@@ -61,7 +61,7 @@ def free_port() -> int:
 
 @contextmanager
 def local_server(
-    env: Mapping[str, str], *, start_timeout_s: float = 60.0, log_path: os.PathLike | None = None
+    env: Mapping[str, str], *, start_timeout_s: float = 300.0, log_path: os.PathLike | None = None
 ) -> Iterator[LocalServer]:
     """Run ``contimg serve`` with ``env`` added to this process's environment until the block
     ends (then SIGTERM, SIGKILL after 30 s).
@@ -71,7 +71,8 @@ def local_server(
     env : mapping
         Settings of the server, e.g. ``CONTIMG_DATABASE_URL``, ``CONTIMG_DATA_ROOTS``.
     start_timeout_s : float
-        How long ``/health`` may take to answer.
+        How long ``/health`` may take to answer (the server first makes its fitting kernels
+        ready: compiling them from cold took 62 s on 2 shared cores).
     log_path : path-like, optional
         Where the server's output goes (default: discarded).
 
