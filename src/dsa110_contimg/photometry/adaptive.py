@@ -286,11 +286,11 @@ def spectra(
     points[bins.source, bins.index] = np.column_stack(
         [bins.freq_hz, bins.flux_jy, bins.flux_err_jy]
     )
-    fits = fit_spectral_indices(points[..., 0], points[..., 1], points[..., 2])
-    curved = fit_spectral_indices(points[..., 0], points[..., 1], points[..., 2], curvature=True)
-    fits = [c if c.curvature_err <= max_curvature_err else f for f, c in zip(fits, curved)]
+    fits = _fit_arrays(points[..., 0], points[..., 1], points[..., 2])
+    curved = _fit_arrays(points[..., 0], points[..., 1], points[..., 2], curvature=True)
+    use_curved = curved.curvature_err <= max_curvature_err
     per_source = {
-        column: np.array([getattr(f, attribute) for f in fits], dtype=float)
+        column: np.where(use_curved, getattr(curved, attribute), getattr(fits, attribute))
         for column, attribute in (
             ("alpha", "alpha"),
             ("alpha_err", "alpha_err"),
@@ -533,6 +533,51 @@ def fit_spectral_indices(
     the slope at ν₀ of the curved spectrum. Gauss-Newton for all sources together, from the
     linear small-α solution; over a narrow band it converges in a few steps.
     """
+    fits = _fit_arrays(freq_hz, flux_jy, flux_err_jy, ref_freq_hz=ref_freq_hz, curvature=curvature)
+    return [
+        SpectralFit(
+            float(fits.alpha[i]),
+            float(fits.alpha_err[i]),
+            float(fits.s0_jy[i]),
+            float(fits.s0_err_jy[i]),
+            float(fits.ref_freq_hz[i]),
+            float(fits.chisq[i]),
+            int(fits.n_points[i]),
+            float(fits.curvature[i]),
+            float(fits.curvature_err[i]),
+        )
+        for i in range(fits.alpha.size)
+    ]
+
+
+@dataclass(frozen=True)
+class _Fits:
+    """`SpectralFit` values of many sources, as arrays (NaN where not fitted)."""
+
+    alpha: np.ndarray
+    alpha_err: np.ndarray
+    s0_jy: np.ndarray
+    s0_err_jy: np.ndarray
+    ref_freq_hz: np.ndarray
+    chisq: np.ndarray
+    n_points: np.ndarray
+    curvature: np.ndarray
+    curvature_err: np.ndarray
+
+
+def _fit_arrays(
+    freq_hz: np.ndarray,
+    flux_jy: np.ndarray,
+    flux_err_jy: np.ndarray,
+    *,
+    ref_freq_hz: float | None = None,
+    curvature: bool = False,
+) -> _Fits:
+    """The fits of `fit_spectral_indices`, as arrays.
+
+    Each source is iterated until its own step is below 1e-10 in the exponents and 1e-12
+    relative in S₀ (at most 30 steps), so sources that converged early cost no more steps.
+    """
     freq, flux, err = np.broadcast_arrays(
         np.asarray(freq_hz, dtype=float),
         np.asarray(flux_jy, dtype=float),
@@ -558,46 +603,45 @@ def fit_spectral_indices(
     params = np.zeros((len(w), n_terms))
     params[:, 0], params[:, 1] = np.where(fitted, s0, 1.0), np.where(fitted, alpha, 0.0)
     powers = x[:, :, None] ** np.arange(1, n_terms)
+    active = np.flatnonzero(fitted)
     for _ in range(30):
-        normal, model, jacobian = _normal_equations(params, powers, w)
-        gradient = np.einsum("sp,spk->sk", w * (flux - model), jacobian)
-        fitted &= np.abs(np.linalg.det(normal)) > 0
-        normal[~fitted] = np.eye(n_terms)
-        step = np.where(fitted[:, None], np.linalg.solve(normal, gradient[..., None])[..., 0], 0.0)
-        params = params + step
-        fitted &= (params[:, 0] > 0) & np.all(np.isfinite(params), axis=1)
-        params[~fitted] = np.r_[1.0, np.zeros(n_terms - 1)]
-        if np.all(np.abs(step[:, 1:]) < 1e-10) and np.all(
-            np.abs(step[:, 0]) <= 1e-12 * np.abs(params[:, 0])
-        ):
+        if not active.size:
             break
+        p, pw, wa = params[active], powers[active], w[active]
+        normal, model, jacobian = _normal_equations(p, pw, wa)
+        gradient = ((wa * (flux[active] - model))[..., None] * jacobian).sum(axis=1)
+        ok = np.abs(np.linalg.det(normal)) > 0
+        normal[~ok] = np.eye(n_terms)
+        step = np.where(ok[:, None], np.linalg.solve(normal, gradient[..., None])[..., 0], 0.0)
+        p = p + step
+        ok &= (p[:, 0] > 0) & np.all(np.isfinite(p), axis=1)
+        p[~ok] = np.r_[1.0, np.zeros(n_terms - 1)]
+        params[active] = p
+        fitted[active] = ok
+        moving = np.any(np.abs(step[:, 1:]) >= 1e-10, axis=1) | (
+            np.abs(step[:, 0]) > 1e-12 * np.abs(p[:, 0])
+        )
+        active = active[ok & moving]
     normal, model, _ = _normal_equations(params, powers, w)
     normal[~fitted] = np.eye(n_terms)
-    covariance = np.linalg.inv(normal)
+    variance = np.diagonal(np.linalg.inv(normal), axis1=1, axis2=2)
     chisq = (w * (flux - model) ** 2).sum(axis=1)
-    fits = []
-    for i in range(len(w)):
-        nu0 = float(math.exp(ln_nu0[i])) if np.isfinite(ln_nu0[i]) else math.nan
-        variance = np.diag(covariance[i])
-        if not fitted[i] or not np.all(variance > 0):
-            fits.append(
-                SpectralFit(math.nan, math.nan, math.nan, math.nan, nu0, math.nan, int(n_points[i]))
-            )
-            continue
-        p, e = params[i], np.sqrt(variance)
-        fits.append(
-            SpectralFit(
-                float(p[1]),
-                float(e[1]),
-                float(p[0]),
-                float(e[0]),
-                nu0,
-                float(chisq[i]),
-                int(n_points[i]),
-                *((float(p[2]), float(e[2])) if curvature else ()),
-            )
-        )
-    return fits
+    valid = fitted & np.all(variance > 0, axis=1)
+    with np.errstate(invalid="ignore"):
+        errors = np.where(valid[:, None], np.sqrt(variance), np.nan)
+    values = np.where(valid[:, None], params, np.nan)
+    nan = np.full(len(w), np.nan)
+    return _Fits(
+        alpha=values[:, 1],
+        alpha_err=errors[:, 1],
+        s0_jy=values[:, 0],
+        s0_err_jy=errors[:, 0],
+        ref_freq_hz=np.exp(ln_nu0),
+        chisq=np.where(valid, chisq, np.nan),
+        n_points=n_points,
+        curvature=values[:, 2] if curvature else nan,
+        curvature_err=errors[:, 2] if curvature else nan,
+    )
 
 
 def _normal_equations(
@@ -608,10 +652,15 @@ def _normal_equations(
     """Normal matrix ``Jᵀ W J`` (``[source, k, k]``), model ``[source, point]`` and Jacobian
     ``[source, point, k]`` of ``s0 · exp(Σ_j c_j x^(j+1))`` at ``params = (s0, c_0, …)``
     (``powers[..., j] = x^(j+1)``)."""
-    shape = np.exp(np.einsum("spj,sj->sp", powers, params[:, 1:]))
+    shape = np.exp((powers * params[:, None, 1:]).sum(axis=2))
     model = params[:, :1] * shape
     jacobian = np.concatenate([shape[..., None], model[..., None] * powers], axis=2)
-    normal = np.einsum("sp,spk,spl->skl", w, jacobian, jacobian)
+    weighted = w[..., None] * jacobian
+    n_terms = params.shape[1]
+    normal = np.empty((len(params), n_terms, n_terms))
+    for k in range(n_terms):  # the few terms of the symmetric matrix, each over all sources
+        for m in range(k, n_terms):
+            normal[:, k, m] = normal[:, m, k] = (weighted[..., k] * jacobian[..., m]).sum(axis=1)
     return normal, model, jacobian
 
 
@@ -641,17 +690,12 @@ def _expected_fluxes(
     band's power law, or its whole-band mean where α is not constrained to better than
     ``_MAX_ALPHA_ERR`` (faint sources)."""
     ok = usable & np.isfinite(flux) & np.isfinite(err) & (err > 0)
-    fits = fit_spectral_indices(
-        np.where(ok, freq[None, :], np.nan), np.where(ok, flux, np.nan), err
-    )
+    fits = _fit_arrays(np.where(ok, freq[None, :], np.nan), np.where(ok, flux, np.nan), err)
     w = np.where(ok, 1.0 / np.where(ok, err, 1.0) ** 2, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (w * np.where(ok, flux, 0.0)).sum(axis=1) / w.sum(axis=1)
-    expected = np.repeat(mean[:, None], freq.size, axis=1)
-    for i, fit in enumerate(fits):
-        if fit.alpha_err <= _MAX_ALPHA_ERR:
-            expected[i] = fit.s0_jy * (freq / fit.ref_freq_hz) ** fit.alpha
-    return expected
+        power_law = fits.s0_jy[:, None] * (freq / fits.ref_freq_hz[:, None]) ** fits.alpha[:, None]
+    return np.where((fits.alpha_err <= _MAX_ALPHA_ERR)[:, None], power_law, mean[:, None])
 
 
 @dataclass(frozen=True)
