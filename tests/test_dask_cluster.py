@@ -1,12 +1,14 @@
 """A Dask cluster started as a user would (``dask scheduler``, ``dask worker`` processes) with
 PostgreSQL: identical rows to the local pool, a killed worker loses and duplicates nothing, the
 local pool takes over from a killed scheduler, and live images are measured before the rest of a
-running reprocess."""
+running reprocess; ``contimg worker --dask`` against such a cluster, rows reaching PostgreSQL by
+COPY."""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,7 +22,7 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from dsa110_contimg.catalog.ingest import ingest_catalog
 from dsa110_contimg.config import get_settings
@@ -33,6 +35,7 @@ from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.reprocess import reprocess_range
 from dsa110_contimg.jobs.service import create_batch_photometry_job, get_job
 from dsa110_contimg.jobs.triggers import trigger_photometry_for_image
+from dsa110_contimg.jobs.worker import run_worker
 
 RA0, DEC0 = 150.0, 37.2
 PARAMS = PhotometryParams(catalog="sim", normalize=False)
@@ -340,3 +343,72 @@ def _completed_items(url: str) -> int:
         return session.scalar(
             select(func.count()).select_from(BatchJobItem).where(BatchJobItem.status == "completed")
         )
+
+
+def test_worker_command_serves_a_job_on_a_separate_cluster(tmp_path, postgres_url):
+    """``contimg worker --dask tcp://…`` (the real command, its own process) dispatches a job
+    to a separately started scheduler and its workers, and exits once the queue is empty."""
+    paths = _images(tmp_path, postgres_url, 6)
+    job_id = create_batch_photometry_job(paths, params=PARAMS, url=postgres_url)
+    env = {**os.environ, "CONTIMG_DATABASE_URL": postgres_url, "CONTIMG_JOBS__POLL_S": "0.2"}
+    with dask_cluster(2, tmp_path) as (address, _workers, _scheduler):
+        command = subprocess.run(
+            [sys.executable, "-m", "dsa110_contimg.cli", "worker", "--dask", address, "--once"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+    assert command.returncode == 0, command.stdout + command.stderr
+    assert "worker stopped after 6 item(s)" in command.stderr
+    assert sum(executed.values()) >= 1  # the items were measured by the cluster's workers
+    job = get_job(job_id, url=postgres_url)
+    assert (job.status, job.n_completed, job.n_failed) == ("completed", 6, 0)
+    assert _running(postgres_url) == 0
+    with session_scope(postgres_url) as session:
+        rows = session.scalar(select(func.count()).select_from(Photometry))
+    assert rows == sum(i["n_measured"] + i["n_failed"] for i in job.items) > 6 * 5
+
+
+def test_photometry_rows_reach_postgresql_by_copy(tmp_path, postgres_url):
+    """The worker's rows reach PostgreSQL by COPY, new rows and replaced ones alike, as the
+    libpq protocol trace of every connection shows: the server answers each COPY with the
+    number of rows it took, and no INSERT … VALUES statement reaches the photometry table."""
+    from psycopg import pq
+
+    from dsa110_contimg.database.session import get_engine
+
+    paths = _images(tmp_path, postgres_url, 2)
+    engine = get_engine(postgres_url)
+    engine.dispose()  # every connection from here on is a new, traced one
+    traces = []
+
+    def trace(dbapi_connection, _record) -> None:
+        traces.append(open(tmp_path / f"libpq{len(traces)}.trace", "w"))  # closed below
+        dbapi_connection.pgconn.trace(traces[-1].fileno())
+        dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    event.listen(engine, "connect", trace)
+    try:
+        jobs = []
+        for _ in range(2):  # the second job replaces the first one's rows
+            jobs.append(create_batch_photometry_job(paths, params=PARAMS, url=postgres_url))
+            run_worker(stop_when_idle=True, url=postgres_url)
+    finally:
+        event.remove(engine, "connect", trace)
+        engine.dispose()
+        for file in traces:
+            file.close()
+    protocol = "".join(path.read_text() for path in sorted(tmp_path.glob("libpq*.trace")))
+    copied = [int(n) for n in re.findall(r'CommandComplete\t "COPY (\d+)"', protocol)]
+    stored = [
+        sum(i["n_measured"] + i["n_failed"] for i in get_job(job, url=postgres_url).items)
+        for job in jobs
+    ]
+    assert len(copied) == 4 and sum(copied) == sum(stored) > 2 * 2 * 5
+    assert re.search(r"INSERT INTO photometry \([^)]*\) VALUES", protocol) is None
+    assert len(_rows(postgres_url)) == stored[1]
