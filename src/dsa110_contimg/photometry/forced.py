@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from astropy.table import Table, vstack
 from scipy import sparse
 from scipy.sparse.linalg import splu
 
+from dsa110_contimg.errors import UnavailableError
 from dsa110_contimg.imaging.fits_io import Beam, Image, check_image, load_image, load_plane
 from dsa110_contimg.imaging.gaussians import covariance
 from dsa110_contimg.imaging.primary_beam import BeamTrack, PrimaryBeam
@@ -64,6 +66,7 @@ from dsa110_contimg.photometry.options import FittingOptions
 __all__ = [
     "MEASUREMENT_COLUMNS",
     "ForcedMeasurement",
+    "MeasurementCancelled",
     "PeakFluxes",
     "measure_forced_peak",
     "measure_many",
@@ -182,6 +185,7 @@ def measure_many(
     beam: Beam | None = None,
     options: FittingOptions | None = None,
     primary_beam: PrimaryBeam | None = None,
+    cancel: threading.Event | None = None,
 ) -> Table:
     """Forced peak fluxes at many positions on one image, in one pass over the data.
 
@@ -217,6 +221,10 @@ def measure_many(
     primary_beam : PrimaryBeam, optional
         The dishes' beam, used with ``options.model_pb`` for images neither PB-corrected nor
         carrying a beam track (default `PrimaryBeam()`: Gaussian, 4.65 m).
+    cancel : threading.Event, optional
+        Once set (e.g. by another thread at a deadline), the measurement stops at the end of
+        its current stage (maps, geometry, noise, fit, residual, calibration, quality) with
+        `MeasurementCancelled`.
 
     Returns
     -------
@@ -229,6 +237,8 @@ def measure_many(
     ------
     ValueError
         If the coordinate arrays have different lengths or names/ids do not match them.
+    MeasurementCancelled
+        ``cancel`` was set before the measurement ended.
     dsa110_contimg.imaging.fits_io.ImageReadError
         The pixels are all blank, zero or constant, or the beam makes no sense for the image
         (`dsa110_contimg.imaging.fits_io.check_image`).
@@ -241,7 +251,7 @@ def measure_many(
     check_image(image)
     ra, dec, n_target, intrinsic = _positions(ra_deg, dec_deg, shapes, neighbours)
     names_arr, ids_arr = target_labels(names, source_ids, n_target)
-    clock = _StageClock()
+    clock = _StageClock(cancel)
     rms_arr = _as_map(rms_map, image)
     bkg_arr = _as_map(background_map, image)
     pb_arr = _as_map(pb_map, image)
@@ -483,7 +493,8 @@ def measure_in_chunks(
         Most targets measured at once.
     **kwargs
         Keyword arguments of `measure_many` that do not depend on the targets (``rms_map``,
-        ``background_map``, ``pb_map``, ``beam``, ``primary_beam``).
+        ``background_map``, ``pb_map``, ``beam``, ``primary_beam``, ``cancel``: checked at
+        every stage of every band, so a cancelled measurement starts no further band).
 
     Returns
     -------
@@ -538,17 +549,33 @@ def measure_in_chunks(
     return table
 
 
-class _StageClock:
-    """Wall-clock seconds per named stage, for the result metadata and benchmarks."""
+class MeasurementCancelled(UnavailableError):
+    """A measurement stopped because its ``cancel`` event was set (its caller's deadline
+    passed)."""
 
-    def __init__(self) -> None:
+
+class _StageClock:
+    """Wall-clock seconds per named stage, for the result metadata and benchmarks; the
+    end of each stage is where a cancelled measurement stops."""
+
+    def __init__(self, cancel: threading.Event | None = None) -> None:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
+        self._cancel = cancel
 
     def lap(self, stage: str) -> None:
+        """Record the stage that just ended.
+
+        Raises
+        ------
+        MeasurementCancelled
+            The measurement's ``cancel`` event is set.
+        """
         now = time.perf_counter()
         self.laps[stage] = now - self._last
         self._last = now
+        if self._cancel is not None and self._cancel.is_set():
+            raise MeasurementCancelled(f"measurement cancelled after its {stage} stage")
 
 
 class _ForcedFit:
