@@ -6,7 +6,8 @@ Run with ``.venv/bin/python benchmarks/bench_reprocess.py [--images 200] [--npix
 [--sources 600]``. Starts a throwaway PostgreSQL server (pgserver), simulates a few distinct
 images copied under new names and times, registers them, then:
 
-1. times the stages of one item in this process (read, measure, database) on a sample;
+1. times the stages of one item in this process on one thread, as a worker runs them (read,
+   measure, database), on a sample;
 2. reprocesses every image (`dsa110_contimg.jobs.reprocess.reprocess_range`) on a Dask
    cluster of 1 and then 2 single-threaded worker processes (new parameters each time, so
    nothing is skipped);
@@ -23,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 from astropy.table import Table
 from bench_jobs import simulated_images
@@ -46,7 +48,9 @@ WRITERS = (1, 2, 4, 8)
 
 
 def _stages(paths: list[Path], url: str) -> tuple[dict[str, float], int]:
-    """Mean seconds per image of reading, measuring and storing; rows per image."""
+    """Mean seconds per image of reading, measuring and storing on one thread, as a pool's
+    worker measures (`dsa110_contimg.jobs.executor`); rows per image."""
+    numba.set_num_threads(1)
     measure_catalog_sources(load_image(paths[0]), "bench", url=url)  # compile, warm caches
     totals = {"read": 0.0, "measure": 0.0, "database": 0.0}
     sample = paths[: min(8, len(paths))]
@@ -189,22 +193,30 @@ def main() -> None:
         stages, rows_per_image = _stages(paths, url)
         per_image = sum(stages.values())
 
-        runs = {}
+        runs, loads = {}, {}
         for k, workers in enumerate((1, 2)):
             params = PhotometryParams(
                 catalog="bench",
                 normalize=False,
                 fitting=FittingOptions(low_snr=3.0 + 1e-6 * (k + 1)),
             )
+            load_before = os.getloadavg()[0]
             summary = reprocess_range(
                 0.0, 1e6, params=params, executor="dask", workers=workers, chunk=100, url=url
             )
-            runs[workers] = summary
+            runs[workers], loads[workers] = summary, (load_before, os.getloadavg()[0])
         table = RichTable(
             title=f"reprocess of {args.images} images of {args.npix}² with "
             f"~{rows_per_image} catalogue sources each (PostgreSQL)"
         )
-        for col in ("Dask workers", "wall s", "images/s", "rows/s committed", "speed-up"):
+        for col in (
+            "Dask workers",
+            "wall s",
+            "images/s",
+            "rows/s committed",
+            "speed-up",
+            "load before → after*",
+        ):
             table.add_column(col, justify="right")
         for workers, summary in runs.items():
             table.add_row(
@@ -213,9 +225,14 @@ def main() -> None:
                 f"{summary.images_per_s:.2f}",
                 f"{summary.rows / summary.elapsed_s:.0f}",
                 f"{runs[1].elapsed_s / summary.elapsed_s:.2f}×",
+                f"{loads[workers][0]:.1f} → {loads[workers][1]:.1f}",
             )
         console.print(table)
-        split = RichTable(title="time per image in one process (mean of 8)")
+        console.print(
+            f"* 1-minute load average on {os.cpu_count()} cores, this run's own processes "
+            "included: other work on the machine shows as load above the run's workers"
+        )
+        split = RichTable(title="time per image in one process, one thread (mean of 8)")
         for col in ("read", "measure", "database", "total"):
             split.add_column(col, justify="right")
         split.add_row(
