@@ -38,7 +38,8 @@ def worker(
 
     Items are held under a lease (``jobs.lease_s``); items of a worker that died are claimed
     again once its lease expires. With a Dask scheduler this process dispatches the queue to
-    the cluster's workers, one item per task, highest priority first.
+    the cluster's workers; each task claims items one at a time, highest priority first, for up
+    to a few seconds.
     """
     from dsa110_contimg.config import get_settings
     from dsa110_contimg.database.migrate import upgrade
