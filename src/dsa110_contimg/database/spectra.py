@@ -24,6 +24,7 @@ from dsa110_contimg.database.models import (
 )
 from dsa110_contimg.database.products import params_set_id, product_id_of
 from dsa110_contimg.database.session import get_engine
+from dsa110_contimg.photometry.adaptive_columns import SPECTRAL_FIT_COLUMNS, SPECTRUM_BIN_COLUMNS
 
 __all__ = [
     "SPECTRAL_INDEX_COLUMNS",
@@ -35,46 +36,17 @@ __all__ = [
     "spectra_insert",
 ]
 
-#: Columns of a source's spectrum (`source_spectrum`), one row per bin.
-SPECTRUM_BIN_COLUMNS = (
-    "bin",
-    "first_subband",
-    "last_subband",
-    "freq_hz",
-    "flux_jy",
-    "flux_err_jy",
-    "snr",
-    "upper_limit",
-    "limit_jy",
-)
 #: Columns of spectral indices per product (`source_spectral_indices`,
 #: `product_spectral_indices`).
 SPECTRAL_INDEX_COLUMNS = (
     "source_id",
     "data_id",
     "mjd",
-    "alpha",
-    "alpha_err",
-    "curvature",
-    "curvature_err",
-    "ref_freq_hz",
-    "ref_flux_jy",
-    "ref_flux_err_jy",
-    "chisq",
+    *SPECTRAL_FIT_COLUMNS,
     "n_bins",
     "n_subbands",
     "target_snr",
     "upper_limit",
-)
-_INDEX_FIT = (
-    "alpha",
-    "alpha_err",
-    "curvature",
-    "curvature_err",
-    "ref_freq_hz",
-    "ref_flux_jy",
-    "ref_flux_err_jy",
-    "chisq",
 )
 
 
@@ -137,7 +109,7 @@ def spectra_insert(data_id: str, table: Table, *, params_hash: str, url: str | N
                     **key,
                     "source_id": int(r["source_id"]),
                     "mjd_obs": mjd,
-                    **{c: _null(r[c]) for c in _INDEX_FIT},
+                    **{c: _null(r[c]) for c in SPECTRAL_FIT_COLUMNS},
                     "n_bins": 0,
                     "n_subbands": int(r["n_subbands"]),
                     "target_snr": target_snr,
@@ -160,7 +132,8 @@ def source_spectrum(
     params_hash: str | None = None,
     url: str | None = None,
 ) -> Table:
-    """A source's adaptive spectrum on one product (columns `SPECTRUM_BIN_COLUMNS`).
+    """A source's adaptive spectrum on one product (columns `SPECTRUM_BIN_COLUMNS`, the bin
+    columns of `dsa110_contimg.photometry.adaptive.spectra`).
 
     The product is ``data_id``, or the source's latest observation with a spectrum; the
     parameter set is ``params_hash``, or the most recently measured one. ``meta`` carries the

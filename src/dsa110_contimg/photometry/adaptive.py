@@ -45,6 +45,7 @@ from astropy.table import Table
 from dsa110_contimg.errors import InputError
 from dsa110_contimg.imaging.fits_io import Image, load_image
 from dsa110_contimg.imaging.primary_beam import PrimaryBeam
+from dsa110_contimg.photometry.adaptive_columns import SPECTRAL_FIT_COLUMNS, SPECTRUM_COLUMNS
 from dsa110_contimg.photometry.flags import PhotometryFlag as F
 from dsa110_contimg.photometry.forced import PeakFluxes, measure_peaks, target_labels
 from dsa110_contimg.photometry.options import FittingOptions
@@ -67,29 +68,6 @@ __all__ = [
 
 #: Flags that make a sub-band measurement unusable for a spectrum.
 UNUSABLE_FLAGS = int(F.OFF_IMAGE | F.NAN_IN_BOX | F.FIT_FAILED | F.NO_NOISE | F.LOW_PB)
-#: Columns of `spectra`: one row per bin, the source's fit repeated on each of its rows.
-SPECTRUM_COLUMNS = (
-    "name",
-    "source_id",
-    "bin",
-    "first_subband",
-    "last_subband",
-    "freq_hz",
-    "flux_jy",
-    "flux_err_jy",
-    "snr",
-    "upper_limit",
-    "limit_jy",
-    "alpha",
-    "alpha_err",
-    "curvature",
-    "curvature_err",
-    "ref_freq_hz",
-    "ref_flux_jy",
-    "ref_flux_err_jy",
-    "chisq",
-    "n_subbands",
-)
 #: Upper limits are the measured flux (if positive) plus this many σ.
 LIMIT_SIGMA = 3.0
 #: Bin widths follow the fitted spectrum only when α is known at least this well.
@@ -290,17 +268,8 @@ def spectra(
     curved = _fit_arrays(points[..., 0], points[..., 1], points[..., 2], curvature=True)
     use_curved = curved.curvature_err <= max_curvature_err
     per_source = {
-        column: np.where(use_curved, getattr(curved, attribute), getattr(fits, attribute))
-        for column, attribute in (
-            ("alpha", "alpha"),
-            ("alpha_err", "alpha_err"),
-            ("curvature", "curvature"),
-            ("curvature_err", "curvature_err"),
-            ("ref_freq_hz", "ref_freq_hz"),
-            ("ref_flux_jy", "s0_jy"),
-            ("ref_flux_err_jy", "s0_err_jy"),
-            ("chisq", "chisq"),
-        )
+        column: np.where(use_curved, getattr(curved, column), getattr(fits, column))
+        for column in SPECTRAL_FIT_COLUMNS
     }
     with np.errstate(invalid="ignore", divide="ignore"):
         snr = bins.flux_jy / bins.flux_err_jy
@@ -538,8 +507,8 @@ def fit_spectral_indices(
         SpectralFit(
             float(fits.alpha[i]),
             float(fits.alpha_err[i]),
-            float(fits.s0_jy[i]),
-            float(fits.s0_err_jy[i]),
+            float(fits.ref_flux_jy[i]),
+            float(fits.ref_flux_err_jy[i]),
             float(fits.ref_freq_hz[i]),
             float(fits.chisq[i]),
             int(fits.n_points[i]),
@@ -552,12 +521,13 @@ def fit_spectral_indices(
 
 @dataclass(frozen=True)
 class _Fits:
-    """`SpectralFit` values of many sources, as arrays (NaN where not fitted)."""
+    """`SpectralFit` values of many sources, as arrays named like `SPECTRAL_FIT_COLUMNS`
+    (NaN where not fitted)."""
 
     alpha: np.ndarray
     alpha_err: np.ndarray
-    s0_jy: np.ndarray
-    s0_err_jy: np.ndarray
+    ref_flux_jy: np.ndarray
+    ref_flux_err_jy: np.ndarray
     ref_freq_hz: np.ndarray
     chisq: np.ndarray
     n_points: np.ndarray
@@ -634,8 +604,8 @@ def _fit_arrays(
     return _Fits(
         alpha=values[:, 1],
         alpha_err=errors[:, 1],
-        s0_jy=values[:, 0],
-        s0_err_jy=errors[:, 0],
+        ref_flux_jy=values[:, 0],
+        ref_flux_err_jy=errors[:, 0],
         ref_freq_hz=np.exp(ln_nu0),
         chisq=np.where(valid, chisq, np.nan),
         n_points=n_points,
@@ -694,7 +664,9 @@ def _expected_fluxes(
     w = np.where(ok, 1.0 / np.where(ok, err, 1.0) ** 2, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (w * np.where(ok, flux, 0.0)).sum(axis=1) / w.sum(axis=1)
-        power_law = fits.s0_jy[:, None] * (freq / fits.ref_freq_hz[:, None]) ** fits.alpha[:, None]
+        power_law = (
+            fits.ref_flux_jy[:, None] * (freq / fits.ref_freq_hz[:, None]) ** fits.alpha[:, None]
+        )
     return np.where((fits.alpha_err <= _MAX_ALPHA_ERR)[:, None], power_law, mean[:, None])
 
 
