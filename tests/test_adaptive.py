@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
+from dsa110_contimg.imaging.fits_io import load_image
 from dsa110_contimg.imaging.simulate import simulate_image
+from dsa110_contimg.photometry import forced
 from dsa110_contimg.photometry.adaptive import (
+    SPECTRUM_COLUMNS,
     SubbandMeasurements,
     adaptive_bins,
     alpha_error_limit,
@@ -21,6 +24,7 @@ from dsa110_contimg.photometry.adaptive import (
     measure_subbands,
     spectra,
 )
+from dsa110_contimg.photometry.options import FittingOptions
 
 FREQ = np.linspace(1.3115e9, 1.4990e9, 16)  # DSA-110's 16 sub-band centres
 REF = 1.4e9
@@ -157,6 +161,7 @@ def test_curvature_is_measured_where_the_snr_allows_and_left_out_elsewhere():
             [],
         )
         table = spectra(measured, target_snr=5.0)
+        assert table.colnames == list(SPECTRUM_COLUMNS)
         first = table[np.unique(table["source_id"], return_index=True)[1]]
         assert len(first) == n
         if not curved:
@@ -251,6 +256,75 @@ def _measure_field(directory, *, seed: int) -> tuple[list[float], list[float]]:
             pulls.append((fit.alpha - alpha[i]) / fit.alpha_err)
             ratios.append(fit.alpha_err / alpha_error_limit(snr_mfs, measured.freq_hz))
     return pulls, ratios
+
+
+def test_subband_measurements_are_the_mfs_engines_with_the_grid_geometry_shared(
+    tmp_path, monkeypatch
+):
+    """Each sub-band's peaks, errors and flags are exactly `measure_many`'s on that image
+    (primary-beam corrected by the model, NaN border, blended neighbours), and the targets'
+    pixel geometry is computed once per pixel grid: once for two sub-bands of one grid, again
+    for an image on a shifted grid."""
+    rng = np.random.default_rng(3)
+    ra = 150.0 + rng.uniform(-0.25, 0.25, 40) / math.cos(math.radians(45.0))
+    dec = 45.0 + rng.uniform(-0.25, 0.25, 40)
+    ra[1], dec[1] = ra[0] + 0.01, dec[0]  # a blend
+    neighbours = (ra[:3] + 0.02, dec[:3])
+    options = FittingOptions(model_pb=True)
+    paths = []
+    for k, (freq, centre_ra) in enumerate(((1.33e9, 150.0), (1.45e9, 150.0), (1.40e9, 150.02))):
+        sky = Table(
+            {
+                "name": [f"s{i}" for i in range(ra.size)],
+                "ra_deg": ra,
+                "dec_deg": dec,
+                "flux_jy": rng.uniform(5e-3, 0.2, ra.size),
+                "major_arcsec": np.zeros(ra.size),
+                "minor_arcsec": np.zeros(ra.size),
+                "pa_deg": np.zeros(ra.size),
+            }
+        )
+        sim = simulate_image(
+            tmp_path / f"sb{k}.fits",
+            sky,
+            center_ra_deg=centre_ra,
+            center_dec_deg=45.0,
+            npix=512,
+            pixel_arcsec=4.0,
+            noise_jy=2e-3,
+            beam_major_arcsec=116.0 * 1.405e9 / freq,
+            beam_minor_arcsec=36.0 * 1.405e9 / freq,
+            freq_hz=freq,
+            nan_border_pix=20,
+            seed=k,
+        )
+        paths.append(sim.path)
+    computed = []
+    original = forced.pixel_geometry
+
+    def counted(image, ra_deg, dec_deg):
+        computed.append(image.path)
+        return original(image, ra_deg, dec_deg)
+
+    monkeypatch.setattr(forced, "pixel_geometry", counted)
+    measured = measure_subbands(paths, ra, dec, neighbours=neighbours, options=options)
+    assert computed == [paths[0], paths[2]]
+    assert measured.images == [paths[0], paths[2], paths[1]]  # by frequency
+    for path in paths:
+        table = forced.measure_many(path, ra, dec, neighbours=neighbours, options=options)
+        assert table.meta["pb_applied"]
+        column = measured.images.index(path)
+        np.testing.assert_array_equal(measured.flux_jy[:, column], table["peak_jyb"])
+        np.testing.assert_array_equal(measured.flux_err_jy[:, column], table["peak_err_jyb"])
+        np.testing.assert_array_equal(measured.flags[:, column], table["flags"])
+    assert np.any(measured.flags & int(forced.F.BLENDED))
+    assert np.any(measured.flags & int(forced.F.NAN_IN_BOX | forced.F.OFF_IMAGE))
+
+    first, same_grid, shifted = (load_image(p) for p in paths)
+    geometry = original(first, ra, dec)
+    assert geometry.describes(same_grid, ra, dec)
+    assert not geometry.describes(shifted, ra, dec)
+    assert not geometry.describes(same_grid, ra[::-1], dec[::-1])
 
 
 def test_cli_writes_spectra_of_listed_positions(tmp_path):
