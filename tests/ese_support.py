@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsa110_contimg.variability.candidates import PRESETS, significance
-from dsa110_contimg.variability.significance import LightCurve, excess_factor
+from dsa110_contimg.variability.significance import LightCurve, excess_factor, excess_spread
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,11 @@ class Outcome:
     end: int | None
 
 
-def classify(curve: LightCurve, false_alarm: float, excess: float = 1.0) -> Outcome:
+def classify(
+    curve: LightCurve, false_alarm: float, excess: float = 1.0, spread: float = 0.0
+) -> Outcome:
     """Flag ``curve`` at ``false_alarm`` (η and dip tests), with the dip's epochs."""
-    found = significance(curve.eta(), curve.flux.size, curve, excess)
+    found = significance(curve.eta(), curve.flux.size, curve, excess, spread)
     ese = found.dip_false_alarm <= false_alarm
     start = int(np.searchsorted(curve.mjd, found.dip.start_mjd)) if ese else None
     end = int(np.searchsorted(curve.mjd, found.dip.end_mjd)) if ese else None
@@ -80,9 +82,11 @@ def false_positive_rate(
     underestimate: float = 1.0,
 ) -> float:
     """Fraction of constant sources flagged at ``false_alarm`` (errors quoted smaller than
-    the true scatter by ``underestimate``, folded back in through the ensemble's excess)."""
+    the true scatter by ``underestimate``, or larger when it is below 1, folded back in through
+    the ensemble's η scale)."""
     error = np.full(n, 1.0 / snr)
     flux = 1 + underestimate * error * rng.standard_normal((trials, n))
     curves = [LightCurve(np.arange(float(n)), f, error) for f in flux]
-    excess = excess_factor(np.array([c.eta() for c in curves]), np.full(trials, n))
-    return float(np.mean([classify(c, false_alarm, excess).flagged for c in curves]))
+    eta, epochs = np.array([c.eta() for c in curves]), np.full(trials, n)
+    excess, spread = excess_factor(eta, epochs), excess_spread(eta, epochs)
+    return float(np.mean([classify(c, false_alarm, excess, spread).flagged for c in curves]))

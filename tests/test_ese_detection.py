@@ -13,6 +13,7 @@ from dsa110_contimg.variability.significance import (
     box_dip,
     eta_false_alarm,
     excess_factor,
+    excess_spread,
 )
 
 
@@ -48,6 +49,20 @@ def test_excess_below_one_only_as_far_as_the_ensemble_shows_it():
     assert 0.6 < excess_factor(many, np.full(600, 30)) < 0.66
     assert excess_factor(many / 10, np.full(600, 30)) == EXCESS_FLOOR
     assert excess_factor(many * 2, np.full(600, 30)) == pytest.approx(1.2, rel=0.05)
+
+
+def test_a_spread_of_error_scales_is_folded_into_the_eta_false_alarm():
+    """Sources whose errors are misestimated by different factors (log-normal, σ 0.3): a
+    single scale leaves η's tail heavy; the measured spread restores the configured rate."""
+    rng = np.random.default_rng(8)
+    n = np.full(5000, 12)
+    eta = rng.chisquare(11, n.size) / 11 * np.exp(0.3 * rng.standard_normal(n.size))
+    excess, spread = excess_factor(eta, n), excess_spread(eta, n)
+    assert 0.2 < spread < 0.4
+    assert np.mean(eta_false_alarm(eta, n, excess) <= 0.01) > 0.02
+    assert 0.005 <= np.mean(eta_false_alarm(eta, n, excess, spread) <= 0.01) <= 0.015
+    steady = rng.chisquare(11, n.size) / 11
+    assert excess_spread(steady, n) < 0.1
 
 
 @pytest.mark.parametrize("n", [12, 30])

@@ -8,7 +8,8 @@ most the preset's ``false_alarm``, whatever their number of epochs:
 
 * ``eta``: the probability of the source's η from χ² with ``n − 1`` degrees of freedom, errors
   scaled by the η scale of the field's sources (their median, above or below 1, see
-  `~dsa110_contimg.variability.significance.excess_factor`);
+  `~dsa110_contimg.variability.significance.excess_factor`) and averaged over the spread of
+  the sources' own scales (`~dsa110_contimg.variability.significance.excess_spread`);
 * ``dip``: the look-elsewhere corrected probability of the most significant run of low epochs
   (`~dsa110_contimg.variability.significance.box_dip`: a known-error likelihood ratio, its
   probability over all runs bounded through their correlations), searched in the light curves
@@ -50,6 +51,7 @@ from dsa110_contimg.variability.significance import (
     box_dip,
     eta_false_alarm,
     excess_factor,
+    excess_spread,
 )
 from dsa110_contimg.variability.store import light_curves, read_stats
 
@@ -102,6 +104,7 @@ SIGNIFICANCE_FIELDS = (
     "dip_end_mjd",
     "dip_depth",
     "excess",
+    "excess_spread",
 )
 
 
@@ -150,7 +153,9 @@ class Significance:
         return "+".join(passing)
 
 
-def significance(eta: float, n: int, curve: LightCurve | None, excess: float = 1.0) -> Significance:
+def significance(
+    eta: float, n: int, curve: LightCurve | None, excess: float = 1.0, spread: float = 0.0
+) -> Significance:
     """A source's false-alarm probabilities from its η, epochs and (optionally) light curve.
 
     Examples
@@ -162,7 +167,7 @@ def significance(eta: float, n: int, curve: LightCurve | None, excess: float = 1
     >>> found.drivers(1e-3), found.dip.start_mjd, found.dip.end_mjd
     ('eta+dip', 8.0, 11.0)
     """
-    p_eta = float(eta_false_alarm(np.array([eta]), np.array([n]), excess)[0])
+    p_eta = float(eta_false_alarm(np.array([eta]), np.array([n]), excess, spread)[0])
     dip = box_dip(curve.mjd, curve.flux, curve.error, excess=excess) if curve else None
     return Significance(p_eta, dip)
 
@@ -211,11 +216,13 @@ def detect(*, preset: str | None = None, url: str | None = None) -> list[dict]:
         n, eta = metrics["n"], metrics["eta"]
         tested = n >= chosen.min_epochs
         excess = excess_factor(eta[tested], n[tested])
+        spread = excess_spread(eta[tested], n[tested])
         search = np.flatnonzero(tested & dip_search_needed(eta, n, chosen.false_alarm, excess))
         curves = light_curves(conn, stored.source_id[search])
         found = {}
         for k in np.flatnonzero(tested):
-            result = significance(eta[k], int(n[k]), curves.get(int(stored.source_id[k])), excess)
+            curve = curves.get(int(stored.source_id[k]))
+            result = significance(eta[k], int(n[k]), curve, excess, spread)
             if result.false_alarm <= chosen.false_alarm:
                 found[k] = result
         rows, details = [], {}
@@ -231,7 +238,7 @@ def detect(*, preset: str | None = None, url: str | None = None) -> list[dict]:
                     **{name: _finite(metrics[name][k]) for name in METRICS if name != "n"},
                 }
             )
-            details[source] = _details(result, chosen, excess)
+            details[source] = _details(result, chosen, excess, spread)
         keep = [r["source_id"] for r in rows]
         conn.execute(
             delete(VariabilityCandidate).where(
@@ -267,7 +274,7 @@ def _score(false_alarm: float, preset: Preset) -> float:
     return float(np.log10(max(false_alarm, 1e-300)) / np.log10(preset.false_alarm))
 
 
-def _details(result: Significance, preset: Preset, excess: float) -> dict:
+def _details(result: Significance, preset: Preset, excess: float, spread: float) -> dict:
     """The `SIGNIFICANCE_FIELDS` of a candidate."""
     dip = result.dip if result.dip_false_alarm <= preset.false_alarm else None
     return {
@@ -279,6 +286,7 @@ def _details(result: Significance, preset: Preset, excess: float) -> dict:
         "dip_end_mjd": _finite(dip.end_mjd) if dip else None,
         "dip_depth": dip.depth if dip else None,
         "excess": excess,
+        "excess_spread": spread,
     }
 
 

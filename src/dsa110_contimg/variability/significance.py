@@ -7,7 +7,9 @@ an ensemble of steady sources are misestimated by a common factor (a calibration
 their η is scaled by ``excess`` on average and ``(n − 1) η / excess`` is used instead
 (`eta_false_alarm`). `excess_factor` measures it on the ensemble: above 1 as measured, below 1
 only from enough sources and as far as they show it (two standard errors short of the
-estimate, never below `EXCESS_FLOOR`).
+estimate, never below `EXCESS_FLOOR`). When different sources' errors are misestimated by
+different factors, the probability is averaged over the log-normal spread of scales the
+ensemble shows (`excess_spread`).
 
 Extreme scattering events are dips: a contiguous run of low epochs. `box_dip` searches every
 run of at least ``min_width`` consecutive epochs (leaving at least two epochs of baseline) for
@@ -46,28 +48,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 from scipy.special import owens_t
 
 __all__ = [
     "EXCESS_FLOOR",
-    "EXCESS_MIN_SOURCES_BELOW_ONE",
+    "MIN_ENSEMBLE_SOURCES",
     "Dip",
     "LightCurve",
     "box_dip",
     "eta_false_alarm",
     "excess_factor",
+    "excess_spread",
     "scan_false_alarm",
 ]
 
 #: Smallest error scale (η scale) `excess_factor` returns: errors are never taken as more than
 #: √2 times overestimated.
 EXCESS_FLOOR = 0.5
-#: Fewest usable sources from which `excess_factor` takes errors as overestimated (below 1).
-EXCESS_MIN_SOURCES_BELOW_ONE = 50
+#: Fewest usable sources from which the ensemble's errors are taken as overestimated (an η
+#: scale below 1, `excess_factor`) or as misestimated by different factors for different
+#: sources (a spread, `excess_spread`).
+MIN_ENSEMBLE_SOURCES = 50
+#: Gauss–Hermite nodes over the spread of the sources' η scales in `eta_false_alarm`.
+_SPREAD_NODES = 21
 
 
-def eta_false_alarm(eta: np.ndarray, n: np.ndarray, excess: float = 1.0) -> np.ndarray:
+def eta_false_alarm(
+    eta: np.ndarray, n: np.ndarray, excess: float = 1.0, spread: float = 0.0
+) -> np.ndarray:
     """Probability that a constant source with ``n`` measurements has η at least this large.
 
     Parameters
@@ -79,16 +88,26 @@ def eta_false_alarm(eta: np.ndarray, n: np.ndarray, excess: float = 1.0) -> np.n
     excess : float
         Mean η of steady sources (the square of the errors' misestimate, see
         `excess_factor`).
+    spread : float
+        Standard deviation of the natural log of the sources' own η scales about ``excess``
+        (see `excess_spread`); the probability is then averaged over that log-normal
+        distribution of scales.
 
     Returns
     -------
     ndarray
-        ``P(χ²_{n−1} ≥ (n − 1) η / excess)``; 1 for fewer than 2 measurements or a NaN η.
+        ``P(χ²_{n−1} ≥ (n − 1) η / s)`` averaged over the scales ``s``; 1 for fewer than 2
+        measurements or a NaN η.
     """
     n = np.asarray(n, dtype=float)
     dof = np.maximum(n - 1, 1)
-    chi2 = np.nan_to_num(np.asarray(eta, dtype=float), nan=0.0) * dof / excess
-    return np.where(n >= 2, stats.chi2.sf(chi2, dof), 1.0)
+    chi2 = np.nan_to_num(np.asarray(eta, dtype=float), nan=0.0) * dof
+    nodes, weights = np.polynomial.hermite_e.hermegauss(_SPREAD_NODES if spread > 0 else 1)
+    scales = excess * np.exp(spread * nodes)
+    probability = np.tensordot(
+        weights / weights.sum(), stats.chi2.sf(chi2 / scales.reshape(-1, *[1] * chi2.ndim), dof), 1
+    )
+    return np.where(n >= 2, probability, 1.0)
 
 
 def excess_factor(eta: np.ndarray, n: np.ndarray) -> float:
@@ -97,7 +116,7 @@ def excess_factor(eta: np.ndarray, n: np.ndarray) -> float:
     The median of ``r = (n − 1) η / median(χ²_{n−1})`` is 1 for constant sources with correct
     errors, whatever their numbers of epochs, and is insensitive to the few variables among
     them. An estimate above 1 (errors underestimated) is returned as it is; one below 1
-    (errors overestimated) only from at least `EXCESS_MIN_SOURCES_BELOW_ONE` sources and only
+    (errors overestimated) only from at least `MIN_ENSEMBLE_SOURCES` sources and only
     as far as the ensemble shows it: two standard errors of the median
     (``1.2533 · 1.4826 · MAD(r) / √N``) closer to 1, and not below `EXCESS_FLOOR`, so a small
     ensemble never makes the test less strict than correct errors would. Returns 1 with fewer
@@ -112,11 +131,50 @@ def excess_factor(eta: np.ndarray, n: np.ndarray) -> float:
     estimate = float(np.median(ratio))
     if estimate >= 1.0:
         return estimate
-    if ratio.size < EXCESS_MIN_SOURCES_BELOW_ONE:
+    if ratio.size < MIN_ENSEMBLE_SOURCES:
         return 1.0
     mad = float(np.median(np.abs(ratio - estimate)))
     standard_error = 1.2533 * 1.4826 * mad / np.sqrt(ratio.size)
     return max(EXCESS_FLOOR, min(1.0, estimate + 2.0 * standard_error))
+
+
+def excess_spread(eta: np.ndarray, n: np.ndarray) -> float:
+    """Spread of the sources' own η scales about the ensemble's (standard deviation of its log).
+
+    When every source's errors share one misestimate, ``log r`` (``r`` as in `excess_factor`)
+    scatters as ``log(χ²_{n−1} / median)``; errors misestimated by different factors for
+    different sources (a heavier tail of η than any one scale gives) widen it. The spread is
+    ``√(MAD² − MAD_χ²²)`` of the Gaussian-equivalent median absolute deviations of ``log r``,
+    the χ² one computed exactly for the sources' numbers of epochs and the observed one taken
+    one standard error (``1.167 MAD / √N``) smaller, so that the scatter of its measurement
+    alone is not a spread; 0 when the observed one is not wider, or with fewer than
+    `MIN_ENSEMBLE_SOURCES` usable sources (at least 3 epochs and a positive finite η).
+    """
+    n = np.asarray(n, dtype=float)
+    eta = np.asarray(eta, dtype=float)
+    use = (n >= 3) & np.isfinite(eta) & (eta > 0)
+    if use.sum() < MIN_ENSEMBLE_SOURCES:
+        return 0.0
+    dof = n[use] - 1
+    log_ratio = np.log(eta[use] * dof / stats.chi2.median(dof))
+    observed = 1.4826 * float(np.median(np.abs(log_ratio - np.median(log_ratio))))
+    observed -= 1.167 * observed / np.sqrt(log_ratio.size)
+    expected = _log_chi2_mad(dof)
+    return float(np.sqrt(max(observed**2 - expected**2, 0.0)))
+
+
+def _log_chi2_mad(dof: np.ndarray) -> float:
+    """Gaussian-equivalent MAD of ``log(χ²_k / median(χ²_k))`` pooled over the ``dof`` given."""
+    k, count = np.unique(dof, return_counts=True)
+    weight = count / count.sum()
+    median = stats.chi2.median(k)
+
+    def cdf(x: float) -> float:
+        return float(np.sum(weight * stats.chi2.cdf(median * np.exp(x), k)))
+
+    centre = optimize.brentq(lambda x: cdf(x) - 0.5, -30.0, 30.0)
+    half = optimize.brentq(lambda d: cdf(centre + d) - cdf(centre - d) - 0.5, 1e-12, 60.0)
+    return 1.4826 * half
 
 
 def scan_false_alarm(
