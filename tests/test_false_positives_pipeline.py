@@ -6,7 +6,7 @@ default preset.
 Each field is ~600 constant sources in 1024² images with a ~5 % global gain error per epoch and
 its own thermal noise; none varies, so every candidate is false. Measured at the sensitive
 preset (1e-2 per source), with the ensemble's η scale (two-sided) and its spread folded in:
-1.2 % at 6 epochs, 1.9 % at 12 (η 9, dip 3, both 1 of 586), 0.34 % at 30 (2 of 585, where
+1.2 % at 6 epochs, 1.9 % at 12 (11 of 586), 0.17 % at 30 (1 of 585, where
 5.9 are expected); at the moderate preset 0.35 %, 0 and 0. A position-dependent gain error
 that normalization leaves in (±1 % at the corners) is not in the error model: it makes bright
 sources near the edges false candidates (2.0 % at the sensitive preset and 0.34 % at the

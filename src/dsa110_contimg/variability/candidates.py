@@ -9,7 +9,8 @@ most the preset's ``false_alarm``, whatever their number of epochs:
 * ``eta``: the probability of the source's η from χ² with ``n − 1`` degrees of freedom, errors
   scaled by the η scale of the field's sources (their median, above or below 1, see
   `~dsa110_contimg.variability.significance.excess_factor`) and averaged over the spread of
-  the sources' own scales (`~dsa110_contimg.variability.significance.excess_spread`);
+  the sources' own scales (`~dsa110_contimg.variability.significance.excess_spread`), as is
+  the dip test's;
 * ``dip``: the look-elsewhere corrected probability of the most significant run of low epochs
   (`~dsa110_contimg.variability.significance.box_dip`: a known-error likelihood ratio, its
   probability over all runs bounded through their correlations), searched in the light curves
@@ -168,7 +169,9 @@ def significance(
     ('eta+dip', 8.0, 11.0)
     """
     p_eta = float(eta_false_alarm(np.array([eta]), np.array([n]), excess, spread)[0])
-    dip = box_dip(curve.mjd, curve.flux, curve.error, excess=excess) if curve else None
+    dip = (
+        box_dip(curve.mjd, curve.flux, curve.error, excess=excess, spread=spread) if curve else None
+    )
     return Significance(p_eta, dip)
 
 

@@ -9,7 +9,7 @@ their η is scaled by ``excess`` on average and ``(n − 1) η / excess`` is use
 only from enough sources and as far as they show it (two standard errors short of the
 estimate, never below `EXCESS_FLOOR`). When different sources' errors are misestimated by
 different factors, the probability is averaged over the log-normal spread of scales the
-ensemble shows (`excess_spread`).
+ensemble shows (`excess_spread`), in `box_dip` too.
 
 Extreme scattering events are dips: a contiguous run of low epochs. `box_dip` searches every
 run of at least ``min_width`` consecutive epochs (leaving at least two epochs of baseline) for
@@ -276,6 +276,7 @@ def box_dip(
     *,
     min_width: int = 2,
     excess: float = 1.0,
+    spread: float = 0.0,
     robust_probability: float = 3e-3,
 ) -> Dip | None:
     """Search a light curve for its most significant dip (a run of consecutive low epochs).
@@ -289,6 +290,9 @@ def box_dip(
     excess : float
         Error misestimate of the ensemble (η scale, see `excess_factor`); errors are scaled
         by ``√excess``.
+    spread : float
+        Spread of the sources' own error scales (see `excess_spread`); the false-alarm
+        probability is averaged over it as in `eta_false_alarm`.
     robust_probability : float
         Single-run probability the dip must keep without its lowest epoch.
 
@@ -320,7 +324,16 @@ def box_dip(
     if lr[best] <= 0:
         return None
     i, j = int(start[best]), int(stop[best])
-    false_alarm = scan_false_alarm(weight, start, stop, min_width, float(np.sqrt(lr[best])))
+    nodes, node_weights = np.polynomial.hermite_e.hermegauss(_SPREAD_NODES if spread > 0 else 1)
+    false_alarm = float(
+        np.dot(
+            node_weights / node_weights.sum(),
+            [
+                scan_false_alarm(weight, start, stop, min_width, z)
+                for z in np.sqrt(lr[best]) * np.exp(-spread * nodes / 2)
+            ],
+        )
+    )
     return Dip(
         i,
         j - 1,
