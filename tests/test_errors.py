@@ -22,7 +22,6 @@ from dsa110_contimg.catalog.query import UnknownCatalogError
 from dsa110_contimg.cli.errors import ReportingGroup
 from dsa110_contimg.config import JobSettings
 from dsa110_contimg.conversion.streaming.ledger import LedgerLockedError
-from dsa110_contimg.imaging.measurement_set import ConversionError
 from dsa110_contimg.data_roots import PathOutsideRootsError
 from dsa110_contimg.database.registry import InvalidTransitionError, UnknownDataError
 from dsa110_contimg.errors import (
@@ -42,6 +41,7 @@ from dsa110_contimg.imaging.fits_io import (
     NotAnImageError,
 )
 from dsa110_contimg.imaging.imager import ImagingError
+from dsa110_contimg.imaging.measurement_set import ConversionError
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.jobs import worker as worker_module
 from dsa110_contimg.jobs.executor import SchedulerLostError

@@ -232,7 +232,7 @@ def test_settings_of_earlier_versions_move_to_their_one_place(tmp_path, monkeypa
     assert settings.publish.wait_for_photometry is False
     assert "primary_beam.model" in caplog.text and "mosaic.pb_model" in caplog.text
     params = PhotometryParams.from_settings(settings)
-    assert params.primary_beam.beam() == PrimaryBeam("airy", 5.0)
+    assert PrimaryBeam.from_settings(params.primary_beam) == PrimaryBeam("airy", 5.0)
     # The same parameters as `fitting.pb_model = "airy"` stored before, so the same row key.
     assert params.model_copy(update={"catalog": "first"}).digest() == STORED_DIGESTS[1]
 

@@ -20,7 +20,7 @@ import logging
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -32,9 +32,6 @@ from pydantic_settings import (
 )
 
 from dsa110_contimg.photometry.options import FittingOptions
-
-if TYPE_CHECKING:
-    from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 
 __all__ = [
     "AdaptiveSettings",
@@ -143,12 +140,6 @@ class PrimaryBeamSettings(BaseModel):
         "gaussian", description="gaussian: FWHM 1.2 λ/D; airy: uniformly illuminated aperture."
     )
     dish_diameter_m: float = Field(4.65, gt=0.0, description="Dish diameter D.")
-
-    def beam(self) -> PrimaryBeam:
-        """The `dsa110_contimg.imaging.primary_beam.PrimaryBeam` these settings describe."""
-        from dsa110_contimg.imaging.primary_beam import PrimaryBeam
-
-        return PrimaryBeam(self.model, self.dish_diameter_m)
 
 
 def move_earlier_keys(data: object, *, level: int = logging.WARNING) -> object:

@@ -100,7 +100,7 @@ def local_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if log is not subprocess.DEVNULL:
+        if not isinstance(log, int):  # a file, not DEVNULL
             log.close()
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dsa110_contimg.config import Settings
 from dsa110_contimg.imaging.fits_io import load_image
+from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 from dsa110_contimg.imaging.simulate import make_sky, simulate_image
 from dsa110_contimg.photometry.forced import measure_forced_peak, measure_many
 
@@ -41,7 +42,7 @@ def warm_up_measurements(settings: Settings) -> float:
     """
     start = time.perf_counter()
     options = settings.photometry.fitting
-    primary_beam = settings.primary_beam.beam()
+    primary_beam = PrimaryBeam.from_settings(settings.primary_beam)
     sky = make_sky(_RA, _DEC, 0.06, seed=0, n_sources=20)
     with tempfile.TemporaryDirectory(prefix="contimg-warm-up-") as tmp:
         image = load_image(

@@ -84,6 +84,7 @@ def measure(
     """
     from dsa110_contimg.config import get_settings
     from dsa110_contimg.imaging.fits_io import load_image
+    from dsa110_contimg.imaging.primary_beam import PrimaryBeam
     from dsa110_contimg.photometry.sources import measure_targets, select_targets
     from dsa110_contimg.photometry.table_io import read_positions, write_measurements
 
@@ -108,7 +109,7 @@ def measure(
         rms_map=rms_map,
         background_map=background_map,
         options=options,
-        primary_beam=get_settings().primary_beam.beam(),
+        primary_beam=PrimaryBeam.from_settings(get_settings().primary_beam),
     )
     if output is not None:
         write_measurements(table, output, fmt)
@@ -160,13 +161,14 @@ def adaptive(
     where even the whole band does not), and each source's spectral index with its error."""
     from dsa110_contimg.config import get_settings
     from dsa110_contimg.database.migrate import upgrade
+    from dsa110_contimg.imaging.primary_beam import PrimaryBeam
     from dsa110_contimg.photometry.adaptive import measure_subbands, spectra
     from dsa110_contimg.photometry.sources import query_sources_for_image
     from dsa110_contimg.photometry.table_io import read_positions
 
     _check_targets_and_format(catalog, positions, fmt)
     options = get_settings().photometry.fitting
-    primary_beam = get_settings().primary_beam.beam()
+    primary_beam = PrimaryBeam.from_settings(get_settings().primary_beam)
     neighbours = None
     if positions is not None:
         targets = read_positions(positions)

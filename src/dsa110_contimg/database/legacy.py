@@ -107,7 +107,7 @@ def migrate_legacy_photometry(conn: Connection, *, match_radius_arcsec: float = 
     columns = {c["name"] for c in inspect(conn).get_columns("legacy_photometry")}
     if "migration_note" not in columns:
         conn.execute(text("ALTER TABLE legacy_photometry ADD COLUMN migration_note TEXT"))
-    paths = (
+    paths: list[str] = list(
         conn.execute(
             text(
                 "SELECT DISTINCT image_path FROM legacy_photometry "

@@ -146,12 +146,12 @@ def upgrade(
             renamed = set_aside_legacy_tables(conn)
         log.debug("upgrading %s to %s", config.attributes["database_url"], revision)
         command.upgrade(config, revision)
-        mapped = Counter()
+        mapped: Counter[str] = Counter()
         if changing or map_legacy:
             with get_engine(url).begin() as conn:
                 mapped = migrate_legacy_photometry(conn)
     except BaseException:
-        if backup is not None:
+        if backup is not None and path is not None:
             get_engine(url).dispose()
             _copy_sqlite(backup, path)
             log.error(
@@ -201,9 +201,10 @@ def current_revision(url: str | None = None) -> str | None:
 
 def _sqlite_file(url: str) -> Path | None:
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
-    return Path(parsed.database).expanduser()
+    return Path(database).expanduser()
 
 
 def _copy_sqlite(source: Path, target: Path) -> None:

@@ -37,11 +37,6 @@ from astropy.io import fits
 from astropy.time import Time
 
 from dsa110_contimg.config import PrimaryBeamSettings, WSCleanSettings
-from dsa110_contimg.imaging.measurement_set import (
-    ConvertedObservation,
-    convert_observation,
-    disk_usage,
-)
 from dsa110_contimg.imaging.imager import (
     Imager,
     ImagingError,
@@ -51,6 +46,11 @@ from dsa110_contimg.imaging.imager import (
     find_grouped,
     product_name,
     text_tail,
+)
+from dsa110_contimg.imaging.measurement_set import (
+    ConvertedObservation,
+    convert_observation,
+    disk_usage,
 )
 from dsa110_contimg.imaging.primary_beam import SPEED_OF_LIGHT_M_S, BeamTrack, PrimaryBeam
 from dsa110_contimg.process_lifetime import command_dying_with_parent
@@ -100,7 +100,7 @@ class WSCleanImager(Imager):
         files_per_observation: int = DSA110_SUBBANDS,
     ):
         self.settings = settings or WSCleanSettings()
-        self.beam = (primary_beam or PrimaryBeamSettings()).beam()
+        self.beam = PrimaryBeam.from_settings(primary_beam or PrimaryBeamSettings())
         self.timeout_s = timeout_s
         self.group = compile_grouping(group)
         self.files_per_observation = files_per_observation

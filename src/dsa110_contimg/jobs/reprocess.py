@@ -86,7 +86,7 @@ def count_products(
         select(func.count()).select_from(Product).where(*_in_range(since_mjd, until_mjd, data_type))
     )
     with session_scope(url) as session:
-        return int(session.scalar(query))
+        return int(session.scalar(query) or 0)
 
 
 def reprocess_range(
@@ -147,7 +147,7 @@ def reprocess_range(
             ).where(BatchJobItem.job_id.in_(feeder.job_ids))
         )
     summary = ReprocessSummary(
-        feeder.state, int(rows), time.perf_counter() - start, sorted(feeder.job_ids)
+        feeder.state, int(rows or 0), time.perf_counter() - start, sorted(feeder.job_ids)
     )
     log.info(
         "reprocess MJD %s–%s: %d products, %d already measured, %d completed, %d failed, "

@@ -154,7 +154,10 @@ def _source_ids(sources: Table | Sequence[int] | None) -> list[int] | None:
     if sources is None:
         return None
     if isinstance(sources, Table):
-        if "in_field" in sources.colnames:
-            sources = sources[np.asarray(sources["in_field"], dtype=bool)]
-        return [int(s) for s in sources["source_id"]]
+        in_field = (
+            sources[np.asarray(sources["in_field"], dtype=bool)]
+            if "in_field" in sources.colnames
+            else sources
+        )
+        return [int(s) for s in in_field["source_id"]]
     return [int(s) for s in sources]

@@ -47,6 +47,7 @@ from dsa110_contimg.database.session import get_engine, session_scope
 from dsa110_contimg.database.spectra import spectra_insert
 from dsa110_contimg.errors import ContimgError, InputError, NotFoundError
 from dsa110_contimg.imaging.fits_io import check_image, load_image, require_observation_time
+from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.photometry.adaptive import measure_subbands, spectra
 from dsa110_contimg.photometry.flags import decode_flags
@@ -411,7 +412,11 @@ def _measure(
             url=url,
         )
     return measure_targets(
-        image, targets, options=params.fitting, primary_beam=params.primary_beam.beam(), **maps
+        image,
+        targets,
+        options=params.fitting,
+        primary_beam=PrimaryBeam.from_settings(params.primary_beam),
+        **maps,
     )
 
 
@@ -449,7 +454,7 @@ def _measure_spectra(
             names=list(rows["name"]),
             source_ids=list(rows["source_id"]),
             options=params.fitting,
-            primary_beam=params.primary_beam.beam(),
+            primary_beam=PrimaryBeam.from_settings(params.primary_beam),
         )
     except (InputError, NotFoundError) as exc:
         note = f"sub-band spectra not measured: {_reason(exc)}"

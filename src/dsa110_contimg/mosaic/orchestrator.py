@@ -54,6 +54,7 @@ from dsa110_contimg.database.registry import (
     unlinked_images,
 )
 from dsa110_contimg.imaging.fits_io import ImageReadError, load_image, load_plane
+from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.triggers import trigger_photometry_for_mosaic
 from dsa110_contimg.mosaic.builder import MosaicError, build_mosaic, noise_map_path
@@ -249,7 +250,7 @@ def _build_and_register(group: ImageGroup, settings: Settings, url: str | None) 
         result = build_mosaic(
             group.paths,
             path,
-            primary_beam=settings.primary_beam.beam(),
+            primary_beam=PrimaryBeam.from_settings(settings.primary_beam),
             pb_min=cfg.pb_min,
             beam_tolerance=cfg.beam_tolerance,
             min_inputs=cfg.min_images,

@@ -37,9 +37,10 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dsa110_contimg.config import VariabilitySettings, get_settings
@@ -450,7 +451,7 @@ def _write_normalized(
     error: np.ndarray,
 ) -> None:
     statement = (
-        update(Photometry.__table__)
+        update(cast(Table, Photometry.__table__))
         .where(
             Photometry.source_id == bindparam("sid"),
             Photometry.product_id == product_id,

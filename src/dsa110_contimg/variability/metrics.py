@@ -70,10 +70,15 @@ class RunningStats:
     def empty(cls, n_sources: int, shift: np.ndarray | None = None) -> RunningStats:
         """Statistics of ``n_sources`` sources with no measurement yet (sums about ``shift``,
         default 0)."""
-        zeros = [np.zeros(n_sources) for _ in range(5)]
-        nans = [np.full(n_sources, np.nan) for _ in range(4)]
         shift = np.zeros(n_sources) if shift is None else np.asarray(shift, dtype=float).copy()
-        return cls(np.zeros(n_sources, dtype=np.int64), *zeros, shift, *nans)
+        sums = ("sum_w", "sum_ws", "sum_ws2", "sum_s", "sum_s2")
+        extremes = ("max_flux", "max_err", "min_flux", "min_err")
+        return cls(
+            n=np.zeros(n_sources, dtype=np.int64),
+            shift=shift,
+            **{name: np.zeros(n_sources) for name in sums},
+            **{name: np.full(n_sources, np.nan) for name in extremes},
+        )
 
     @classmethod
     def from_measurements(

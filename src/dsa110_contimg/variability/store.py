@@ -38,6 +38,7 @@ from dsa110_contimg.variability.significance import LightCurve
 
 __all__ = [
     "EXCLUDED_FLAGS",
+    "SourceIds",
     "StoredStats",
     "add_measurements",
     "catalog_shift",
@@ -45,6 +46,9 @@ __all__ = [
     "read_stats",
     "recompute",
 ]
+
+#: Catalogue source ids, as a sequence or an integer array.
+SourceIds = Sequence[int] | np.ndarray
 
 #: Measurements with any of these flags are left out of the statistics.
 EXCLUDED_FLAGS = (
@@ -199,7 +203,7 @@ def _increment(dialect_name: str):
     return statement.on_conflict_do_update(index_elements=[old.source_id], set_=values)
 
 
-def read_stats(conn: Connection, source_ids: Sequence[int] | None = None) -> StoredStats:
+def read_stats(conn: Connection, source_ids: SourceIds | None = None) -> StoredStats:
     """Stored statistics of ``source_ids`` (all stored sources when None)."""
     columns = [
         _stats.c[c]
@@ -246,7 +250,7 @@ def read_stats(conn: Connection, source_ids: Sequence[int] | None = None) -> Sto
 
 def recompute(
     conn: Connection,
-    source_ids: Sequence[int] | None = None,
+    source_ids: SourceIds | None = None,
     *,
     product_types: Sequence[str] | None = None,
 ) -> int:
@@ -309,7 +313,7 @@ def recompute(
 
 
 def light_curves(
-    conn: Connection, source_ids: Sequence[int], *, product_types: Sequence[str] | None = None
+    conn: Connection, source_ids: SourceIds, *, product_types: Sequence[str] | None = None
 ) -> dict[int, LightCurve]:
     """The light curves counted in the statistics of ``source_ids`` (time-sorted; measurements
     without an MJD are left out), keyed by source id.

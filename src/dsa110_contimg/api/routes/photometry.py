@@ -34,6 +34,7 @@ from dsa110_contimg.data_roots import display_path
 from dsa110_contimg.database.products import light_curve, photometry_count, photometry_for_product
 from dsa110_contimg.database.registry import confine_product, get_data
 from dsa110_contimg.imaging.fits_io import Image, load_image
+from dsa110_contimg.imaging.primary_beam import PrimaryBeam
 from dsa110_contimg.photometry.forced import MEASUREMENT_COLUMNS, measure_forced_peak
 from dsa110_contimg.photometry.sources import measure_targets, select_targets
 from dsa110_contimg.variability.corrections import get_image_correction
@@ -52,6 +53,7 @@ def _image(request: MeasureRequest | MeasureBatchRequest, settings: Settings) ->
     if request.image is not None:
         path = confined_file(settings, request.image)
     else:
+        assert request.data_id is not None  # the request validates: image or data_id
         record = get_data(request.data_id, url=settings.database_url)
         path = confine_product(request.data_id, record["path"], settings.data_roots)
     refuse_large_image(path, settings.api.max_sync_image_pixels)
@@ -80,7 +82,7 @@ def measure(request: MeasureRequest, settings: SettingsDep, cancel: CancelDep) -
         request.ra_deg,
         request.dec_deg,
         options=settings.photometry.fitting,
-        primary_beam=settings.primary_beam.beam(),
+        primary_beam=PrimaryBeam.from_settings(settings.primary_beam),
         cancel=cancel,
     )
     measured = Measurement.model_validate(dataclasses.asdict(result))
@@ -135,7 +137,11 @@ def measure_batch(
             "(api.max_sync_positions); submit a batch job instead",
         )
     table = measure_targets(
-        image, targets, options=options, primary_beam=settings.primary_beam.beam(), cancel=cancel
+        image,
+        targets,
+        options=options,
+        primary_beam=PrimaryBeam.from_settings(settings.primary_beam),
+        cancel=cancel,
     )
     method = table.meta["method"]
     rows = [Measurement(**row, method=method) for row in records(table, MEASUREMENT_COLUMNS)]
@@ -165,7 +171,7 @@ def normalize(request: NormalizeRequest, settings: SettingsDep, page: PageDep) -
     """
     url = settings.database_url
     get_data(request.data_id, url=url)  # 404 for an unknown product
-    if request.factor is not None:
+    if request.factor is not None and request.factor_err is not None:  # given together
         factor, factor_err, origin, n_refs, ref_ids = (
             request.factor,
             request.factor_err,
