@@ -228,9 +228,10 @@ class Photometry(Base):
 
     The primary key is (source, product, parameter set): re-running with the same parameters
     replaces the row. The parameter set is an integer id (`PhotometryParamSet`), which keeps the
-    key small and bulk inserts fast. ``mjd_obs`` is the product's observation mid-time, never the
-    time of measurement. Unmeasurable values are stored as NULL (never NaN, which SQLite cannot
-    hold), with the flags saying why.
+    key small and bulk inserts fast. ``mjd_mid`` is the product's observation mid-time, never the
+    time of measurement; ``peak_norm_jyb`` ± ``peak_norm_err_jyb`` is the normalized peak
+    (NULL until normalized). Unmeasurable values are stored as NULL (never NaN, which SQLite
+    cannot hold), with the flags saying why.
     """
 
     __tablename__ = "photometry"
@@ -250,7 +251,7 @@ class Photometry(Base):
         ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False
     )
     job_id: Mapped[int | None] = mapped_column(Integer)
-    mjd_obs: Mapped[float | None] = mapped_column(Float(53))
+    mjd_mid: Mapped[float | None] = mapped_column(Float(53))
     ra_deg: Mapped[float] = mapped_column(Float(53))
     dec_deg: Mapped[float] = mapped_column(Float(53))
     peak_jyb: Mapped[float | None] = mapped_column(Float)
@@ -265,8 +266,8 @@ class Photometry(Base):
     group_id: Mapped[int | None] = mapped_column(BigInteger)
     group_size: Mapped[int | None] = mapped_column(Integer)
     pb_response: Mapped[float | None] = mapped_column(Float)
-    flux_norm_jyb: Mapped[float | None] = mapped_column(Float)
-    flux_norm_err_jyb: Mapped[float | None] = mapped_column(Float)
+    peak_norm_jyb: Mapped[float | None] = mapped_column(Float)
+    peak_norm_err_jyb: Mapped[float | None] = mapped_column(Float)
     measured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -293,7 +294,7 @@ class SpectralIndex(Base):
     params_id: Mapped[int] = mapped_column(
         ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False
     )
-    mjd_obs: Mapped[float | None] = mapped_column(Float(53))
+    mjd_mid: Mapped[float | None] = mapped_column(Float(53))
     alpha: Mapped[float | None] = mapped_column(Float)
     alpha_err: Mapped[float | None] = mapped_column(Float)
     ref_freq_hz: Mapped[float | None] = mapped_column(Float)
