@@ -1,24 +1,40 @@
 """One name per quantity: the observation mid-time is ``mjd_mid`` and the normalized peak
 ``peak_norm_jyb`` (± ``peak_norm_err_jyb``) in the database, light curves, files and the API;
-an older database is migrated keeping its values, and the API's earlier names still answer."""
+every wall-clock time is a UTC timestamp. An older database is migrated keeping its values,
+and the API's earlier names and Unix-second registry times still answer."""
 
 from __future__ import annotations
+
+import time
+from datetime import datetime
 
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect, text
+from sqlalchemy import DateTime, inspect, select, text
 
 from dsa110_contimg.api import create_app
 from dsa110_contimg.config import Settings
 from dsa110_contimg.database.migrate import alembic_config, upgrade
+from dsa110_contimg.database.models import Base, DataRegistry, DataRelationship, unix_seconds
 from dsa110_contimg.database.products import LIGHTCURVE_COLUMNS, light_curve
-from dsa110_contimg.database.session import get_engine
+from dsa110_contimg.database.registry import (
+    get_data,
+    get_photometry_status,
+    list_data,
+    update_photometry_status,
+)
+from dsa110_contimg.database.session import get_engine, session_scope
 
 MJD, PEAK, NORM, NORM_ERR = 61000.123456789, 0.5, 0.48, 0.02
-#: Names before revision 0014, and since.
-OLD = {"mjd": "mjd_obs", "norm": "flux_norm_jyb", "norm_err": "flux_norm_err_jyb"}
-NEW = {"mjd": "mjd_mid", "norm": "peak_norm_jyb", "norm_err": "peak_norm_err_jyb"}
+#: Names before revision 0014, and since (with a registry time before 0015, and since).
+OLD = {"mjd": "mjd_obs", "norm": "flux_norm_jyb", "norm_err": "flux_norm_err_jyb", "time": "0"}
+NEW = {
+    "mjd": "mjd_mid",
+    "norm": "peak_norm_jyb",
+    "norm_err": "peak_norm_err_jyb",
+    "time": "'2026-12-04 19:00:00'",
+}
 
 
 def _seed(url: str, names: dict[str, str]) -> None:
@@ -28,7 +44,8 @@ def _seed(url: str, names: dict[str, str]) -> None:
         "INSERT INTO catalog_source (id, catalog_id, name, ra_deg, dec_deg, zone) "
         "VALUES (1, 1, 'src', 10.0, 37.0, 254)",
         "INSERT INTO data_registry (data_type, data_id, base_path, status, stage_path, "
-        "created_at, staged_at) VALUES ('image', 'i1', '/d', 'staging', '/d/i1.fits', 0, 0)",
+        "created_at, staged_at) VALUES ('image', 'i1', '/d', 'staging', '/d/i1.fits', "
+        f"{names['time']}, {names['time']})",
         f"INSERT INTO product (id, data_id, data_type, mjd_mid, pb_corrected) "
         f"VALUES (1, 'i1', 'image', {MJD}, false)",
         "INSERT INTO photometry_params (id, params_hash) VALUES (1, 'aaaa')",
@@ -123,3 +140,69 @@ def test_openapi_marks_earlier_names_deprecated(client):
     assert point["mjd"]["deprecated"] and point["normalized_flux_jy"]["deprecated"]
     assert not point["mjd_mid"].get("deprecated")
     assert "peak_norm_jyb" in schemas["LightCurvePoint"]["required"]
+
+
+def test_every_wall_clock_time_is_a_utc_timestamp():
+    at_columns = [
+        c for t in Base.metadata.tables.values() for c in t.columns if c.name.endswith("_at")
+    ]
+    assert {(c.table.name, c.name) for c in at_columns} >= {
+        ("data_registry", "created_at"),
+        ("data_registry", "staged_at"),
+        ("data_registry", "published_at"),
+        ("data_registry", "photometry_updated_at"),
+        ("data_relationships", "created_at"),
+    }
+    for column in at_columns:
+        assert isinstance(column.type, DateTime) and column.type.timezone, column
+
+
+CREATED, PUBLISHED = 1764872400.123456, 1764872460.5
+
+
+def test_registry_times_become_timestamps_keeping_values(empty_db_url):
+    url = empty_db_url
+    upgrade(url, "0014")
+    with get_engine(url).begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO data_registry (data_type, data_id, base_path, status, stage_path, "
+                "published_path, created_at, staged_at, published_at, photometry_status, "
+                "photometry_updated_at) VALUES ('image', 'i1', '/d', 'published', '/d/i1.fits', "
+                f"'/p/i1.fits', {CREATED}, {CREATED}, {PUBLISHED}, NULL, NULL)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO data_registry (data_type, data_id, base_path, status, stage_path, "
+                f"created_at, staged_at) VALUES ('mosaic', 'm1', '/d', 'staging', '/d/m1.fits', "
+                f"{PUBLISHED}, {PUBLISHED})"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO data_relationships (parent_data_id, child_data_id, "
+                f"relationship_type, created_at) VALUES ('i1', 'm1', 'mosaic_input', {CREATED})"
+            )
+        )
+    upgrade(url)
+    with session_scope(url) as session:
+        record = session.scalars(select(DataRegistry).where(DataRegistry.data_id == "i1")).one()
+        link = session.scalars(select(DataRelationship)).one()
+        assert isinstance(record.created_at, datetime) and record.photometry_updated_at is None
+        assert unix_seconds(record.staged_at) == pytest.approx(CREATED, abs=2e-6)
+        assert unix_seconds(link.created_at) == pytest.approx(CREATED, abs=2e-6)
+    shown = get_data("i1", url=url)  # records keep the API's Unix seconds
+    assert shown["created_at"] == pytest.approx(CREATED, abs=2e-6)
+    assert shown["published_at"] == pytest.approx(PUBLISHED, abs=2e-6)
+    assert [r["data_id"] for r in list_data(url=url)[0]] == ["m1", "i1"]  # newest first
+    update_photometry_status("i1", "pending", url=url)
+    assert get_photometry_status("i1", url=url).updated_at == pytest.approx(time.time(), abs=60)
+
+    get_engine(url).dispose()
+    command.downgrade(alembic_config(url), "0014")
+    with get_engine(url).connect() as conn:
+        created, published = conn.execute(
+            text("SELECT created_at, published_at FROM data_registry WHERE data_id = 'i1'")
+        ).one()
+    assert (created, published) == (pytest.approx(CREATED, abs=2e-6), PUBLISHED)

@@ -35,7 +35,7 @@ from dsa110_contimg.config import JobSettings, Settings
 from dsa110_contimg.conversion.streaming.ledger import ObservationRecord
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
 from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.database.models import BatchJobItem, DataRegistry, Photometry
+from dsa110_contimg.database.models import BatchJobItem, DataRegistry, Photometry, unix_seconds
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.reconcile import PeriodicSweep
 from dsa110_contimg.jobs.service import ACTIVE_ITEM_STATES
@@ -259,7 +259,7 @@ def _read_back(summary: RunSummary, url: str) -> None:
     for stage_path, published_path, finished in done:
         written = _mtime(Path(published_path or stage_path))
         if written is not None and finished is not None:
-            summary.latency_s.append(finished - written)
+            summary.latency_s.append(unix_seconds(finished) - written)
     stages: Counter[str] = Counter()
     for record in summary.observations:
         stages.update(record.timings_s)
