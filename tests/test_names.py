@@ -22,6 +22,7 @@ from dsa110_contimg.database.registry import (
     get_data,
     get_photometry_status,
     list_data,
+    photometry_latency_stats,
     update_photometry_status,
 )
 from dsa110_contimg.database.session import get_engine, session_scope
@@ -196,8 +197,12 @@ def test_registry_times_become_timestamps_keeping_values(empty_db_url):
     assert shown["created_at"] == pytest.approx(CREATED, abs=2e-6)
     assert shown["published_at"] == pytest.approx(PUBLISHED, abs=2e-6)
     assert [r["data_id"] for r in list_data(url=url)[0]] == ["m1", "i1"]  # newest first
-    update_photometry_status("i1", "pending", url=url)
+    for status in ("pending", "running", "completed"):
+        update_photometry_status("i1", status, url=url)
     assert get_photometry_status("i1", url=url).updated_at == pytest.approx(time.time(), abs=60)
+    latency = photometry_latency_stats(url=url)  # timestamps subtracted in SQL
+    assert latency["count"] == 1
+    assert latency["max_s"] == pytest.approx(time.time() - CREATED, abs=60)
 
     get_engine(url).dispose()
     command.downgrade(alembic_config(url), "0014")

@@ -116,11 +116,10 @@ def earlier_name(field: str) -> Any:
         Assigned in a model's body under the earlier name, e.g. ``mjd = earlier_name("mjd_mid")``.
     """
     return computed_field(
-        property(lambda self: getattr(self, field)),
         return_type=float | None,
         json_schema_extra=LEGACY,
         description=f"Deprecated: the earlier name of '{field}' (new clients read '{field}').",
-    )
+    )(property(lambda self: getattr(self, field)))
 
 
 class ErrorResponse(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Float, cast, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from dsa110_contimg.database.models import DataRegistry
@@ -53,9 +53,9 @@ def photometry_latency_stats(*, recent: int = 1000, url: str | None = None) -> d
 
 def _seconds_between(
     later: InstrumentedAttribute, earlier: InstrumentedAttribute, dialect: str
-) -> ColumnElement:
+) -> ColumnElement[float]:
     """SQL for the seconds from one stored time to another (PostgreSQL subtracts timestamps;
     SQLite holds them as text, which ``julianday`` reads, to ~50 µs)."""
     if dialect == "postgresql":
-        return func.extract("epoch", later - earlier)
+        return cast(func.extract("epoch", later - earlier), Float)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
