@@ -40,7 +40,7 @@ def _setup(url: str, workdir: Path, n_sources: int, n_epochs: int) -> np.ndarray
         }
     ).write(catalogue, format="ascii.csv", overwrite=True)
     ingest_catalog(catalogue, "bench", url=url)
-    now = time.time()
+    now = datetime.now(UTC)
     with session_scope(url) as session:
         for k in range(n_epochs):
             data_id = f"image-bench-{k:04d}"
@@ -62,7 +62,7 @@ def _setup(url: str, workdir: Path, n_sources: int, n_epochs: int) -> np.ndarray
                     data_type="image",
                     mjd_mid=61000.0 + k / 288,
                     pb_corrected=False,
-                    created_at=datetime.now(UTC),
+                    created_at=now,
                 )
             )
     return np.asarray(cone_search("bench", 151, 37, 5, url=url)["source_id"])

@@ -46,7 +46,7 @@ def main() -> None:
     from dsa110_contimg.catalog.master import build_master
     from dsa110_contimg.config import get_settings
     from dsa110_contimg.database.migrate import upgrade
-    from dsa110_contimg.database.models import BatchJobItem, DataRegistry
+    from dsa110_contimg.database.models import BatchJobItem, DataRegistry, unix_seconds
     from dsa110_contimg.database.session import session_scope
     from dsa110_contimg.imaging.simulate import make_sky, simulate_image
     from dsa110_contimg.logging_setup import configure_logging
@@ -137,12 +137,12 @@ def main() -> None:
             rows.append(
                 (
                     record.photometry_status,
-                    record.created_at - t0,
-                    item.started_at.timestamp() - record.created_at
+                    unix_seconds(record.created_at) - t0,
+                    unix_seconds(item.started_at) - unix_seconds(record.created_at)
                     if item.started_at
                     else float("nan"),
-                    record.photometry_updated_at - item.started_at.timestamp(),
-                    record.photometry_updated_at - t0,
+                    unix_seconds(record.photometry_updated_at) - unix_seconds(item.started_at),
+                    unix_seconds(record.photometry_updated_at) - t0,
                     record.photometry_n_measured,
                 )
             )

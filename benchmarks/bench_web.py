@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -67,7 +67,7 @@ def fill(url: str, workdir: Path, n_products: int, n_epochs: int) -> int:
         }
     ).write(catalogue, format="ascii.csv")
     ingest_catalog(catalogue, "bench", url=url)
-    now = time.time()
+    now = datetime.now(UTC)
     status = rng.choice(
         ["completed", "failed", "pending", None], size=n_products, p=[0.90, 0.05, 0.03, 0.02]
     )
@@ -81,7 +81,7 @@ def fill(url: str, workdir: Path, n_products: int, n_epochs: int) -> int:
                 "base_path": "/stage",
                 "status": "staging",
                 "stage_path": f"/stage/{data_id}.fits",
-                "created_at": now - n_products + k,
+                "created_at": now - timedelta(seconds=n_products - k),
                 "staged_at": now,
                 "photometry_status": status[k],
                 "photometry_error": "ImageReadError: truncated file"
@@ -97,7 +97,7 @@ def fill(url: str, workdir: Path, n_products: int, n_epochs: int) -> int:
                 "data_type": "image",
                 "mjd_mid": 61000.0 + k / 288,
                 "pb_corrected": True,
-                "created_at": datetime.now(UTC),
+                "created_at": now,
             }
         )
     with get_engine(url).begin() as conn:

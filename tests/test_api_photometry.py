@@ -200,8 +200,8 @@ def test_normalize_with_a_given_factor_and_the_stored_one(tmp_path, db_url):
         page = stored[2:6]
         flux, err = normalize_measurement(page["peak_jyb"], page["peak_err_jyb"], 1.25, 0.05)
         assert [m["source_id"] for m in got["data"]] == list(page["source_id"])
-        np.testing.assert_allclose([m["normalized_flux_jyb"] for m in got["data"]], flux)
-        np.testing.assert_allclose([m["normalized_flux_err_jyb"] for m in got["data"]], err)
+        np.testing.assert_allclose([m["peak_norm_jyb"] for m in got["data"]], flux)
+        np.testing.assert_allclose([m["peak_norm_err_jyb"] for m in got["data"]], err)
 
         # No stored factor: refused with the reason, never a silent 1.0.
         response = env.client.post("/api/photometry/normalize", json={"data_id": data_id})
@@ -236,8 +236,8 @@ def test_normalize_with_a_given_factor_and_the_stored_one(tmp_path, db_url):
         expected = normalize_measurement(
             stored["peak_jyb"][0], stored["peak_err_jyb"][0], 0.9, 0.02
         )
-        assert got["data"][0]["normalized_flux_jyb"] == pytest.approx(expected[0])
-        assert got["data"][0]["normalized_flux_err_jyb"] == pytest.approx(expected[1])
+        assert got["data"][0]["peak_norm_jyb"] == pytest.approx(expected[0])
+        assert got["data"][0]["peak_norm_err_jyb"] == pytest.approx(expected[1])
 
         response = env.client.post(
             "/api/photometry/normalize", json={"data_id": data_id, "factor": 1.1}

@@ -43,15 +43,15 @@ def test_cone_source_and_light_curves(tmp_path, db_url):
         curve = light_curve(source_id, url=db_url)
         got = client.get(f"/api/sources/{quote(name)}/lightcurve").json()
         assert (got["source_id"], got["name"], got["count"]) == (source_id, name, 3)
-        mjd = [p["mjd"] for p in got["data"]]
-        assert mjd == sorted(mjd) and mjd == list(curve["mjd"])  # by MJD, not file order
+        mjd = [p["mjd_mid"] for p in got["data"]]
+        assert mjd == sorted(mjd) and mjd == list(curve["mjd_mid"])  # by MJD, not file order
         assert [p["peak_jyb"] for p in got["data"]] == list(curve["peak_jyb"])
         assert [p["data_id"] for p in got["data"]] == list(curve["data_id"])
         assert all(isinstance(p["flag_names"], list) for p in got["data"])
         second = client.get(
             f"/api/sources/{source_id}/lightcurve", params={"limit": 1, "offset": 1}
         ).json()
-        assert [p["mjd"] for p in second["data"]] == mjd[1:2]
+        assert [p["mjd_mid"] for p in second["data"]] == mjd[1:2]
 
         response = client.get(f"/api/sources/{source_id}/lightcurve", params={"format": "csv"})
         assert response.status_code == 200
@@ -61,7 +61,7 @@ def test_cone_source_and_light_curves(tmp_path, db_url):
         response = client.get(f"/api/sources/{source_id}/lightcurve", params={"format": "votable"})
         assert response.headers["content-type"] == "application/x-votable+xml"
         table = Table.read(io.BytesIO(response.content), format="votable")
-        np.testing.assert_allclose(table["mjd"], curve["mjd"])
+        np.testing.assert_allclose(table["mjd_mid"], curve["mjd_mid"])
 
         response = client.get(f"/api/sources/{source_id}/lightcurve.png")
         assert response.status_code == 200 and response.headers["content-type"] == "image/png"

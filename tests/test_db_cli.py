@@ -94,14 +94,14 @@ def test_cli_lightcurve_table_and_plot(configured, tmp_path):
     curve = Table.read(out, format="parquet")
     assert list(curve.colnames[:7]) == [
         "data_id",
-        "mjd",
+        "mjd_mid",
         "peak_jyb",
         "peak_err_jyb",
-        "normalized_flux_jy",
-        "normalized_flux_err_jy",
+        "peak_norm_jyb",
+        "peak_norm_err_jyb",
         "flags",
     ]
-    assert len(curve) == 3 and np.all(np.diff(curve["mjd"]) > 0)
+    assert len(curve) == 3 and np.all(np.diff(curve["mjd_mid"]) > 0)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     result = runner.invoke(app, ["lightcurve", str(source_id)])
     assert result.exit_code == 0 and result.output.count("\n") == 4
@@ -113,4 +113,4 @@ def test_cli_lightcurve_table_and_plot(configured, tmp_path):
     assert result.exit_code == 0, result.output
     (point,) = Table.read(result.stdout, format="ascii.csv")
     assert point["n_epochs"] == 3 and point["upper_limit"] in (True, "True")
-    assert (point["mjd_first"], point["mjd_last"]) == (curve["mjd"][0], curve["mjd"][-1])
+    assert (point["mjd_first"], point["mjd_last"]) == (curve["mjd_mid"][0], curve["mjd_mid"][-1])

@@ -128,7 +128,13 @@ def test_old_registry_database_is_upgraded_in_place(tmp_path, monkeypatch, seed_
     conn = sqlite3.connect(path)
     columns = [r[1] for r in conn.execute("PRAGMA table_info(data_registry)")]
     assert {"photometry_status", "photometry_job_id", "photometry_error"} <= set(columns)
-    after = conn.execute(f"SELECT {', '.join(old_columns)} FROM data_registry ORDER BY id")
+    # Its Unix-second times are UTC timestamps since revision 0015: read back as Unix seconds.
+    as_unix = "CAST(strftime('%s', {c}) AS REAL) + CAST(substr({c}, 20) AS REAL)"
+    selected = [
+        as_unix.format(c=c) if c in ("created_at", "staged_at", "published_at") else c
+        for c in old_columns
+    ]
+    after = conn.execute(f"SELECT {', '.join(selected)} FROM data_registry ORDER BY id")
     if seed_columns:  # the seed's TEXT job ids become integers
         before = [row[:-1] + (None if row[-1] is None else int(row[-1]),) for row in before]
     assert after.fetchall() == before

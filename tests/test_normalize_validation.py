@@ -132,8 +132,8 @@ def test_bright_constant_sources_have_percent_scatter(survey):
     snr, scatter, excess, chi2 = [], [], [], []
     for source_id in _source_ids(field, url)[constant]:
         curve = light_curve(int(source_id), url=url)
-        flux = np.asarray(curve["normalized_flux_jy"])
-        error = np.asarray(curve["normalized_flux_err_jy"])
+        flux = np.asarray(curve["peak_norm_jyb"])
+        error = np.asarray(curve["peak_norm_err_jyb"])
         if len(curve) < N_EPOCHS or np.any(np.asarray(curve["flags"]) & ~8):
             continue  # off the image in some epochs, or flagged other than as blended
         snr.append(np.median(curve["peak_jyb"] / curve["peak_err_jyb"]))
@@ -230,14 +230,14 @@ def test_light_curve_export_and_plot_from_cli_and_api(survey, tmp_path, monkeypa
         assert len(table) == N_EPOCHS
         assert {
             "data_id",
-            "mjd",
+            "mjd_mid",
             "peak_jyb",
             "peak_err_jyb",
-            "normalized_flux_jy",
-            "normalized_flux_err_jy",
+            "peak_norm_jyb",
+            "peak_norm_err_jyb",
             "flags",
         } <= set(table.colnames)
-        normalized = np.asarray(table["normalized_flux_jy"], dtype=float)
+        normalized = np.asarray(table["peak_norm_jyb"], dtype=float)
         assert np.all(np.isfinite(normalized))
         dip = normalized[REFERENCE_DIP_START : REFERENCE_DIP_START + 6].mean()
         assert dip / np.median(normalized) == pytest.approx(0.6, abs=0.02)
@@ -251,9 +251,9 @@ def test_light_curve_export_and_plot_from_cli_and_api(survey, tmp_path, monkeypa
     with TestClient(create_app(settings)) as client:
         curve = client.get(f"/api/sources/{name}/lightcurve", params={"limit": 100}).json()
         assert curve["count"] == N_EPOCHS
-        assert all(p["normalized_flux_jy"] is not None for p in curve["data"])
+        assert all(p["peak_norm_jyb"] is not None for p in curve["data"])
         votable = client.get(f"/api/sources/{name}/lightcurve", params={"format": "votable"})
-        assert votable.status_code == 200 and b"normalized_flux_jy" in votable.content
+        assert votable.status_code == 200 and b"peak_norm_jyb" in votable.content
         png = client.get(f"/api/sources/{name}/lightcurve.png")
         assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
 

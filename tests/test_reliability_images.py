@@ -139,7 +139,7 @@ def test_worker_fails_products_spoilt_after_registration(tmp_path, sky, sqlite_u
     with session_scope(sqlite_url) as session:
         assert (
             session.scalar(
-                select(func.count()).select_from(Photometry).where(Photometry.mjd_obs.is_(None))
+                select(func.count()).select_from(Photometry).where(Photometry.mjd_mid.is_(None))
             )
             == 0
         )

@@ -268,7 +268,7 @@ def test_original_products_database_is_upgraded_keeping_every_row(
             url, "SELECT migration_note, COUNT(*) FROM legacy_photometry GROUP BY migration_note"
         )
     )
-    migrated = _query(url, "SELECT mjd_obs, peak_jyb FROM photometry")
+    migrated = _query(url, "SELECT mjd_mid, peak_jyb FROM photometry")
     assert notes["migrated"] == 2 * n_sources
     assert notes["unmapped: image not registered and its file is missing"] == n_sources
     assert sum(n for note, n in notes.items() if "no catalogue source" in note) == 1
@@ -277,7 +277,7 @@ def test_original_products_database_is_upgraded_keeping_every_row(
     assert sorted({mjd for mjd, _ in migrated}) == pytest.approx(expected, abs=0.01)
     assert len(migrated) == 2 * n_sources
     curve = light_curve(1, url=url)
-    assert len(curve) == 2 and sorted(curve["mjd"]) == pytest.approx(expected, abs=0.01)
+    assert len(curve) == 2 and sorted(curve["mjd_mid"]) == pytest.approx(expected, abs=0.01)
     third = runner.invoke(app, ["db", "upgrade", "--database-url", url])
     assert third.exit_code == 0 and _tables(url)["photometry"] == 2 * n_sources
 

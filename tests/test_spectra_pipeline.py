@@ -307,8 +307,8 @@ def test_light_curves_binned_to_a_target_snr(tmp_path, isolated_settings):
         name = str(env.sky["name"][int(np.argmin(env.sky["flux_jy"]))])
         raw = env.client.get(f"/api/sources/{name}/lightcurve").json()
         assert raw["count"] == 3
-        flux_key = "normalized_flux_jy" if raw["data"][0]["normalized_flux_jy"] else "peak_jyb"
-        err_key = flux_key.replace("flux_jy", "flux_err_jy").replace("peak_jyb", "peak_err_jyb")
+        flux_key = "peak_norm_jyb" if raw["data"][0]["peak_norm_jyb"] else "peak_jyb"
+        err_key = flux_key.replace("_jyb", "_err_jyb")
         flux = np.array([p[flux_key] for p in raw["data"]])
         w = 1 / np.array([p[err_key] for p in raw["data"]]) ** 2
         mean = float(np.sum(w * flux) / w.sum())
@@ -320,7 +320,7 @@ def test_light_curves_binned_to_a_target_snr(tmp_path, isolated_settings):
         assert binned["count"] == 1
         assert binned["flux"] == ("peak" if flux_key == "peak_jyb" else "normalized_flux")
         (point,) = binned["data"]
-        mjds = [p["mjd"] for p in raw["data"]]
+        mjds = [p["mjd_mid"] for p in raw["data"]]
         assert (point["n_epochs"], point["mjd_first"], point["mjd_last"]) == (
             3,
             min(mjds),

@@ -54,7 +54,7 @@ def test_incremental_statistics_equal_batch_and_reprocessing_counts_once(
         rows = photometry_for_product(item["data_id"], url=db_url)
         measured = np.isfinite(rows["peak_jyb"])
         np.testing.assert_allclose(
-            rows["flux_norm_jyb"][measured],
+            rows["peak_norm_jyb"][measured],
             rows["peak_jyb"][measured] / correction.value,
             rtol=1e-12,
         )
@@ -116,7 +116,7 @@ def test_a_product_without_references_keeps_its_raw_rows(tmp_path, db_url, caplo
             session.scalar(
                 select(func.count())
                 .select_from(Photometry)
-                .where(Photometry.flux_norm_jyb.is_not(None))
+                .where(Photometry.peak_norm_jyb.is_not(None))
             )
             == 0
         )

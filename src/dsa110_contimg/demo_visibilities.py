@@ -168,7 +168,7 @@ def _epoch(record, truth: Table, dipper: str, demo: Settings) -> EpochReport:
     if record.data_id is None:
         return report
     table = photometry_for_product(record.data_id, url=demo.database_url)
-    report.mjd_offset_s = (float(np.nanmedian(table["mjd_obs"])) - truth.meta["mjd_mid"]) * 86400
+    report.mjd_offset_s = (float(np.nanmedian(table["mjd_mid"])) - truth.meta["mjd_mid"]) * 86400
     measured = {str(n): i for i, n in enumerate(table["name"])}
     freq = load_image(record.image).freq_hz or 1.4e9
     expected = injected_flux(truth, freq)

@@ -36,7 +36,7 @@ from dsa110_contimg.config import JobSettings, Settings
 from dsa110_contimg.conversion.streaming.ledger import ObservationRecord
 from dsa110_contimg.conversion.streaming.streaming_converter import StreamingConverter
 from dsa110_contimg.database.migrate import upgrade
-from dsa110_contimg.database.models import BatchJobItem, DataRegistry, Photometry
+from dsa110_contimg.database.models import BatchJobItem, DataRegistry, Photometry, unix_seconds
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.reconcile import PeriodicSweep
 from dsa110_contimg.jobs.service import ACTIVE_ITEM_STATES
@@ -229,7 +229,7 @@ def _stop_workers(pool: list[BaseProcess]) -> None:
 
 def _start_api(settings: Settings) -> uvicorn.Server:
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, warm_kernels=True),
         host=settings.api.host,
         port=settings.api.port,
         log_level=settings.log_level.lower(),
@@ -260,7 +260,7 @@ def _read_back(summary: RunSummary, url: str) -> None:
     for stage_path, published_path, finished in done:
         written = _mtime(Path(published_path or stage_path))
         if written is not None and finished is not None:
-            summary.latency_s.append(finished - written)
+            summary.latency_s.append(unix_seconds(finished) - written)
     stages: Counter[str] = Counter()
     for record in summary.observations:
         stages.update(record.timings_s)

@@ -1,7 +1,9 @@
 """Request and response models of the HTTP API.
 
 Units are in the field names (``_deg``, ``_jyb`` = Jy/beam, ``_jy``, ``_mjy``, ``_s``); times
-are MJD (``mjd``) or ISO 8601 (``_at``; registry times are Unix seconds). Values that could not
+are MJD (``mjd_``; ``mjd_mid`` is an observation's mid-time) or ISO 8601 (``_at``; registry
+times are Unix seconds). Fields renamed to these names are still sent under their earlier
+names, marked deprecated (`earlier_name`). Values that could not
 be measured are ``null`` in JSON (NaN in the engine), with flags saying why. Lists are pages:
 ``{"data": [...], "count": total, "limit": ..., "offset": ...}``.
 """
@@ -19,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    computed_field,
     model_validator,
 )
 from pydantic.json_schema import JsonDict
@@ -97,6 +100,26 @@ DecDeg = Annotated[
 ]
 #: Marks a request field kept for the original DSA-110 clients in the OpenAPI document.
 LEGACY: JsonDict = {"deprecated": True}
+
+
+def earlier_name(field: str) -> Any:
+    """A deprecated response field that repeats ``field`` under the name it had before.
+
+    Parameters
+    ----------
+    field : str
+        The current name of the (float) field, e.g. ``"mjd_mid"``.
+
+    Returns
+    -------
+    pydantic computed field
+        Assigned in a model's body under the earlier name, e.g. ``mjd = earlier_name("mjd_mid")``.
+    """
+    return computed_field(
+        return_type=float | None,
+        json_schema_extra=LEGACY,
+        description=f"Deprecated: the earlier name of '{field}' (new clients read '{field}').",
+    )(property(lambda self: getattr(self, field)))
 
 
 class ErrorResponse(BaseModel):
@@ -311,11 +334,13 @@ class MeasureBatchResponse(BaseModel):
 
     image: str = Field(description="The image measured, relative to the data root holding it.")
     data_id: str | None
-    mjd_obs: OptFloat
+    mjd_mid: OptFloat = Field(description="Observation mid-time of the image.")
     error_scale: OptFloat = Field(description="Correlated-noise error factor κ applied.")
     error_calibration: str
     count: int
     measurements: list[Measurement]
+
+    mjd_obs = earlier_name("mjd_mid")
 
 
 class NormalizeRequest(BaseModel):
@@ -348,12 +373,16 @@ class NormalizedMeasurement(BaseModel):
 
     source_id: int
     name: str
-    mjd_obs: OptFloat
+    mjd_mid: OptFloat
     peak_jyb: OptFloat
     peak_err_jyb: OptFloat
-    normalized_flux_jyb: OptFloat
-    normalized_flux_err_jyb: OptFloat
+    peak_norm_jyb: OptFloat = Field(description="Normalized peak S/C.")
+    peak_norm_err_jyb: OptFloat
     flags: int
+
+    mjd_obs = earlier_name("mjd_mid")
+    normalized_flux_jyb = earlier_name("peak_norm_jyb")
+    normalized_flux_err_jyb = earlier_name("peak_norm_err_jyb")
 
 
 class NormalizeResponse(Page[NormalizedMeasurement]):
@@ -514,7 +543,7 @@ class StoredMeasurement(BaseModel):
 
     source_id: int
     name: str
-    mjd_obs: OptFloat
+    mjd_mid: OptFloat
     ra_deg: OptFloat
     dec_deg: OptFloat
     peak_jyb: OptFloat
@@ -530,10 +559,14 @@ class StoredMeasurement(BaseModel):
     group_id: int
     group_size: int
     pb_response: OptFloat
-    flux_norm_jyb: OptFloat = Field(description="Normalized peak (null until normalized).")
-    flux_norm_err_jyb: OptFloat
+    peak_norm_jyb: OptFloat = Field(description="Normalized peak (null until normalized).")
+    peak_norm_err_jyb: OptFloat
     params_hash: str
     job_id: int
+
+    mjd_obs = earlier_name("mjd_mid")
+    flux_norm_jyb = earlier_name("peak_norm_jyb")
+    flux_norm_err_jyb = earlier_name("peak_norm_err_jyb")
 
 
 # --------------------------------------------------------------------------- sources
@@ -581,16 +614,20 @@ class LightCurvePoint(BaseModel):
     """One product's measurement of a source."""
 
     data_id: str
-    mjd: OptFloat = Field(description="Observation mid-time of the product.")
+    mjd_mid: OptFloat = Field(description="Observation mid-time of the product.")
     peak_jyb: OptFloat
     peak_err_jyb: OptFloat
-    normalized_flux_jy: OptFloat
-    normalized_flux_err_jy: OptFloat
+    peak_norm_jyb: OptFloat = Field(description="Normalized peak (null until normalized).")
+    peak_norm_err_jyb: OptFloat
     flags: int
     flag_names: list[str]
     local_rms_jyb: OptFloat
     snr: OptFloat
     pb_response: OptFloat
+
+    mjd = earlier_name("mjd_mid")
+    normalized_flux_jy = earlier_name("peak_norm_jyb")
+    normalized_flux_err_jy = earlier_name("peak_norm_err_jyb")
 
 
 class LightCurve(Page[LightCurvePoint]):
@@ -673,16 +710,20 @@ class Spectrum(BaseModel):
     source_id: int
     name: str
     data_id: str
-    mjd: OptFloat
+    mjd_mid: OptFloat = Field(description="Observation mid-time of the product.")
     fit: SpectralFitOut
     bins: list[SpectrumBinOut]
+
+    mjd = earlier_name("mjd_mid")
 
 
 class SpectralIndexEpoch(SpectralFitOut):
     """The spectral index measured on one product."""
 
     data_id: str
-    mjd: OptFloat
+    mjd_mid: OptFloat = Field(description="Observation mid-time of the product.")
+
+    mjd = earlier_name("mjd_mid")
 
 
 class SpectralIndexHistory(Page[SpectralIndexEpoch]):

@@ -63,7 +63,7 @@ def spectrum(
             raise typer.Exit(code=2)
         meta = table.meta
         console.print(
-            f"{name} on {meta['data_id']} (MJD {meta['mjd']:.5f}): {len(table)} bins "
+            f"{name} on {meta['data_id']} (MJD {meta['mjd_mid']:.5f}): {len(table)} bins "
             f"at S/N ≥ {meta['target_snr']:g}; "
             + (
                 "upper limit only"

@@ -199,7 +199,7 @@ def _map_rows(
         else:
             conn.execute(
                 text(
-                    "INSERT INTO photometry (source_id, product_id, params_id, mjd_obs, ra_deg, "
+                    "INSERT INTO photometry (source_id, product_id, params_id, mjd_mid, ra_deg, "
                     "dec_deg, peak_jyb, peak_err_jyb, int_flux_jy, local_rms_jyb, snr, flags, "
                     "measured_at) VALUES (:s, :p, :k, :mjd, :ra, :dec, :peak, :err, :flux, :rms, "
                     ":snr, 0, :at)"

@@ -7,7 +7,8 @@ and upgrade the schema with `dsa110_contimg.database.migrate.upgrade`, never ``c
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import overload
 
 from sqlalchemy import (
     JSON,
@@ -44,6 +45,7 @@ __all__ = [
     "VariabilityCandidate",
     "VariabilityStats",
     "catalog_zone",
+    "unix_seconds",
 ]
 
 #: Height of the declination strips ("zones") that index catalogue positions.
@@ -64,6 +66,26 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 def catalog_zone(dec_deg: float) -> int:
     """Zone (declination strip) index of a declination."""
     return int(math.floor((dec_deg + 90.0) / CATALOG_ZONE_HEIGHT_DEG))
+
+
+@overload
+def unix_seconds(moment: datetime) -> float: ...
+@overload
+def unix_seconds(moment: None) -> None: ...
+def unix_seconds(moment: datetime | None) -> float | None:
+    """Unix seconds of a stored time (``None`` stays ``None``).
+
+    Every wall-clock time in the schema is a ``DateTime(timezone=True)`` in UTC; SQLite gives
+    it back without its zone, which is therefore taken as UTC.
+
+    Examples
+    --------
+    >>> unix_seconds(datetime(1970, 1, 1, 0, 1))
+    60.0
+    """
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 class Base(DeclarativeBase):
@@ -122,7 +144,8 @@ class DataRegistry(Base):
     """Every data product's identity, location and pipeline statuses.
 
     The columns up to ``auto_publish_enabled`` are those of the original DSA-110 registry (so an
-    existing registry database is upgraded in place); times there are Unix seconds. A product is
+    existing registry database is upgraded in place; its Unix-second times became UTC
+    timestamps in revision 0015, records give them as Unix seconds). A product is
     ``staging`` (at ``stage_path``) until published (moved to ``published_path``); moving
     changes its path, never its ``data_id``.
 
@@ -155,9 +178,9 @@ class DataRegistry(Base):
     status: Mapped[str] = mapped_column(Text, default="staging")
     stage_path: Mapped[str] = mapped_column(Text)
     published_path: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[float] = mapped_column(Float)
-    staged_at: Mapped[float] = mapped_column(Float)
-    published_at: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    staged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     publish_mode: Mapped[str | None] = mapped_column(Text)
     metadata_json: Mapped[str | None] = mapped_column(Text)
     qa_status: Mapped[str | None] = mapped_column(Text)
@@ -169,7 +192,7 @@ class DataRegistry(Base):
     photometry_error: Mapped[str | None] = mapped_column(Text)
     photometry_n_measured: Mapped[int | None] = mapped_column(Integer)
     photometry_n_failed: Mapped[int | None] = mapped_column(Integer)
-    photometry_updated_at: Mapped[float | None] = mapped_column(Float)
+    photometry_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DataRelationship(Base):
@@ -182,7 +205,7 @@ class DataRelationship(Base):
     parent_data_id: Mapped[str] = mapped_column(ForeignKey("data_registry.data_id"), index=True)
     child_data_id: Mapped[str] = mapped_column(ForeignKey("data_registry.data_id"), index=True)
     relationship_type: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Product(Base):
@@ -228,9 +251,10 @@ class Photometry(Base):
 
     The primary key is (source, product, parameter set): re-running with the same parameters
     replaces the row. The parameter set is an integer id (`PhotometryParamSet`), which keeps the
-    key small and bulk inserts fast. ``mjd_obs`` is the product's observation mid-time, never the
-    time of measurement. Unmeasurable values are stored as NULL (never NaN, which SQLite cannot
-    hold), with the flags saying why.
+    key small and bulk inserts fast. ``mjd_mid`` is the product's observation mid-time, never the
+    time of measurement; ``peak_norm_jyb`` ± ``peak_norm_err_jyb`` is the normalized peak
+    (NULL until normalized). Unmeasurable values are stored as NULL (never NaN, which SQLite
+    cannot hold), with the flags saying why.
     """
 
     __tablename__ = "photometry"
@@ -250,7 +274,7 @@ class Photometry(Base):
         ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False
     )
     job_id: Mapped[int | None] = mapped_column(Integer)
-    mjd_obs: Mapped[float | None] = mapped_column(Float(53))
+    mjd_mid: Mapped[float | None] = mapped_column(Float(53))
     ra_deg: Mapped[float] = mapped_column(Float(53))
     dec_deg: Mapped[float] = mapped_column(Float(53))
     peak_jyb: Mapped[float | None] = mapped_column(Float)
@@ -265,8 +289,8 @@ class Photometry(Base):
     group_id: Mapped[int | None] = mapped_column(BigInteger)
     group_size: Mapped[int | None] = mapped_column(Integer)
     pb_response: Mapped[float | None] = mapped_column(Float)
-    flux_norm_jyb: Mapped[float | None] = mapped_column(Float)
-    flux_norm_err_jyb: Mapped[float | None] = mapped_column(Float)
+    peak_norm_jyb: Mapped[float | None] = mapped_column(Float)
+    peak_norm_err_jyb: Mapped[float | None] = mapped_column(Float)
     measured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -293,7 +317,7 @@ class SpectralIndex(Base):
     params_id: Mapped[int] = mapped_column(
         ForeignKey("photometry_params.id"), primary_key=True, autoincrement=False
     )
-    mjd_obs: Mapped[float | None] = mapped_column(Float(53))
+    mjd_mid: Mapped[float | None] = mapped_column(Float(53))
     alpha: Mapped[float | None] = mapped_column(Float)
     alpha_err: Mapped[float | None] = mapped_column(Float)
     ref_freq_hz: Mapped[float | None] = mapped_column(Float)

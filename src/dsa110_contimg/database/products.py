@@ -70,10 +70,10 @@ REQUIRED_COLUMNS = (
     "pb_response",
 )
 #: Stored when present, NULL otherwise.
-OPTIONAL_COLUMNS = ("int_flux_jy", "int_flux_err_jy", "flux_norm_jyb", "flux_norm_err_jyb")
+OPTIONAL_COLUMNS = ("int_flux_jy", "int_flux_err_jy", "peak_norm_jyb", "peak_norm_err_jyb")
 _MEASURED = tuple(c for c in REQUIRED_COLUMNS if c != "source_id") + OPTIONAL_COLUMNS
 _KEY = ("source_id", "product_id", "params_id")
-_ROW_COLUMNS = _KEY + ("job_id", "mjd_obs") + _MEASURED + ("measured_at",)
+_ROW_COLUMNS = _KEY + ("job_id", "mjd_mid") + _MEASURED + ("measured_at",)
 _UPDATED = tuple(c for c in _ROW_COLUMNS if c not in _KEY)
 _INTEGER = ("source_id", "flags", "group_id", "group_size", "job_id")
 _TEXT = ("name", "data_id", "params_hash")
@@ -82,18 +82,18 @@ _IN_CHUNK = 5000
 
 LIGHTCURVE_COLUMNS = (
     "data_id",
-    "mjd",
+    "mjd_mid",
     "peak_jyb",
     "peak_err_jyb",
-    "normalized_flux_jy",
-    "normalized_flux_err_jy",
+    "peak_norm_jyb",
+    "peak_norm_err_jyb",
     "flags",
     "local_rms_jyb",
     "snr",
     "pb_response",
 )
 PRODUCT_PHOTOMETRY_COLUMNS = (
-    ("source_id", "name", "mjd_obs") + _MEASURED + ("params_hash", "job_id")
+    ("source_id", "name", "mjd_mid") + _MEASURED + ("params_hash", "job_id")
 )
 
 
@@ -122,7 +122,7 @@ def photometry_insert(
     Parameters
     ----------
     data_id : str
-        The registered product; its observation mid-time becomes every row's ``mjd_obs``.
+        The registered product; its observation mid-time becomes every row's ``mjd_mid``.
     table : astropy.table.Table
         One row per position with `REQUIRED_COLUMNS` (and any of `OPTIONAL_COLUMNS`). Rows
         without a catalogue ``source_id`` (< 1 or masked) cannot be stored and are skipped
@@ -249,11 +249,11 @@ def light_curve(source_id: int, *, params_hash: str | None = None, url: str | No
     rows = _current(
         select(
             Product.data_id,
-            Photometry.mjd_obs.label("mjd"),
+            Photometry.mjd_mid,
             Photometry.peak_jyb,
             Photometry.peak_err_jyb,
-            Photometry.flux_norm_jyb.label("normalized_flux_jy"),
-            Photometry.flux_norm_err_jyb.label("normalized_flux_err_jy"),
+            Photometry.peak_norm_jyb,
+            Photometry.peak_norm_err_jyb,
             Photometry.flags,
             Photometry.local_rms_jyb,
             Photometry.snr,
@@ -266,7 +266,9 @@ def light_curve(source_id: int, *, params_hash: str | None = None, url: str | No
         params=params_hash,
     )
     with get_engine(url).connect() as conn:
-        result = conn.execute(select(rows).order_by(rows.c.mjd, rows.c.data_id)).mappings().all()
+        result = (
+            conn.execute(select(rows).order_by(rows.c.mjd_mid, rows.c.data_id)).mappings().all()
+        )
     return _table(result, LIGHTCURVE_COLUMNS)
 
 
@@ -277,8 +279,8 @@ def measurement_summary(source_id: int, *, url: str | None = None) -> dict[str, 
         n, first, last = conn.execute(
             select(
                 func.count(func.distinct(Photometry.product_id)),
-                func.min(Photometry.mjd_obs),
-                func.max(Photometry.mjd_obs),
+                func.min(Photometry.mjd_mid),
+                func.max(Photometry.mjd_mid),
             ).where(Photometry.source_id == source_id)
         ).one()
     return {"n_measurements": int(n), "first_mjd": _nan(first), "last_mjd": _nan(last)}
@@ -297,17 +299,17 @@ def latest_measurements(source_ids: Sequence[int], *, url: str | None = None) ->
             rows = _current(
                 select(
                     Photometry.source_id,
-                    Photometry.mjd_obs,
+                    Photometry.mjd_mid,
                     Photometry.peak_jyb,
                     Photometry.peak_err_jyb,
                 ).where(Photometry.source_id.in_(chunk)),
                 partition_by=Photometry.source_id,
-                newest_first=(Photometry.mjd_obs.desc(),),
+                newest_first=(Photometry.mjd_mid.desc(),),
             )
             latest.update((r["source_id"], r) for r in conn.execute(select(rows)).mappings())
     table = Table({"source_id": np.asarray(ids, dtype=np.int64)})
     for column, field in (
-        ("latest_mjd", "mjd_obs"),
+        ("latest_mjd", "mjd_mid"),
         ("latest_peak_jyb", "peak_jyb"),
         ("latest_peak_err_jyb", "peak_err_jyb"),
     ):
@@ -351,7 +353,7 @@ def _columns(
     data_id: str,
     table: Table,
     product_id: int,
-    mjd_obs: float | None,
+    mjd_mid: float | None,
     job_id: int | None,
     params_id: int,
 ) -> dict[str, np.ndarray]:
@@ -372,7 +374,7 @@ def _columns(
         "product_id": np.full(n, product_id, dtype=np.int64),
         "params_id": np.full(n, params_id, dtype=np.int64),
         "job_id": np.full(n, job_id, dtype=object),
-        "mjd_obs": np.full(n, np.nan if mjd_obs is None else mjd_obs),
+        "mjd_mid": np.full(n, np.nan if mjd_mid is None else mjd_mid),
     }
     for name in _MEASURED:
         if name not in table.colnames:

@@ -41,7 +41,7 @@ __all__ = [
 SPECTRAL_INDEX_COLUMNS = (
     "source_id",
     "data_id",
-    "mjd",
+    "mjd_mid",
     *SPECTRAL_FIT_COLUMNS,
     "n_bins",
     "n_subbands",
@@ -108,7 +108,7 @@ def spectra_insert(data_id: str, table: Table, *, params_hash: str, url: str | N
                 {
                     **key,
                     "source_id": int(r["source_id"]),
-                    "mjd_obs": mjd,
+                    "mjd_mid": mjd,
                     **{c: _null(r[c]) for c in SPECTRAL_FIT_COLUMNS},
                     "n_bins": 0,
                     "n_subbands": int(r["n_subbands"]),
@@ -137,7 +137,7 @@ def source_spectrum(
 
     The product is ``data_id``, or the source's latest observation with a spectrum; the
     parameter set is ``params_hash``, or the most recently measured one. ``meta`` carries the
-    product (``data_id``, ``mjd``) and the power-law fit (`SPECTRAL_INDEX_COLUMNS`). An empty
+    product (``data_id``, ``mjd_mid``) and the power-law fit (`SPECTRAL_INDEX_COLUMNS`). An empty
     table (and no fit in ``meta``) when there is none.
     """
     query = _index_query().where(SpectralIndex.source_id == source_id)
@@ -147,7 +147,7 @@ def source_spectrum(
         query = query.where(PhotometryParamSet.params_hash == params_hash)
     query = (
         query.add_columns(SpectralIndex.product_id, SpectralIndex.params_id)
-        .order_by(SpectralIndex.mjd_obs.desc(), SpectralIndex.measured_at.desc())
+        .order_by(SpectralIndex.mjd_mid.desc(), SpectralIndex.measured_at.desc())
         .limit(1)
     )
     with get_engine(url).connect() as conn:
@@ -223,7 +223,7 @@ def _index_query():
         select(
             SpectralIndex.source_id,
             Product.data_id,
-            SpectralIndex.mjd_obs.label("mjd"),
+            SpectralIndex.mjd_mid,
             *(getattr(SpectralIndex, c) for c in SPECTRAL_INDEX_COLUMNS[3:]),
         )
         .join(Product, Product.id == SpectralIndex.product_id)
@@ -246,7 +246,7 @@ def _current_per_product(
         query = select(*(c for c in ranked.c if c.name != "_rank")).where(ranked.c._rank == 1)
     sub = query.subquery()
     with get_engine(url).connect() as conn:
-        rows = conn.execute(select(sub).order_by(sub.c.mjd, sub.c.source_id)).mappings().all()
+        rows = conn.execute(select(sub).order_by(sub.c.mjd_mid, sub.c.source_id)).mappings().all()
     return _table(rows, SPECTRAL_INDEX_COLUMNS)
 
 

@@ -29,7 +29,13 @@ from typing import Literal
 from sqlalchemy import select
 
 from dsa110_contimg.config import get_settings
-from dsa110_contimg.database.models import BatchJob, BatchJobItem, Catalog, DataRegistry
+from dsa110_contimg.database.models import (
+    BatchJob,
+    BatchJobItem,
+    Catalog,
+    DataRegistry,
+    unix_seconds,
+)
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.jobs.params import PhotometryParams
 from dsa110_contimg.jobs.service import ACTIVE_ITEM_STATES, create_batch_photometry_job
@@ -154,8 +160,8 @@ def _reason(
         return "missing"
     if status in ACTIVE_ITEM_STATES:
         return None if row.data_id in live else "stuck"
-    measured_at = row.photometry_updated_at or 0.0
-    catalogue_changed = catalogue_time is not None and _unix(catalogue_time) > measured_at
+    measured_at = unix_seconds(row.photometry_updated_at) or 0.0
+    catalogue_changed = catalogue_time is not None and unix_seconds(catalogue_time) > measured_at
     if status == "failed":
         if retry_failed == "all":
             return "failed"
@@ -165,12 +171,6 @@ def _reason(
     if row.params_hash != digest or catalogue_changed:
         return "stale"
     return None
-
-
-def _unix(moment: datetime) -> float:
-    if moment.tzinfo is None:  # SQLite returns naive UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _file_time(row) -> float:

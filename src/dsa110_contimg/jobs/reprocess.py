@@ -179,9 +179,16 @@ class _Feeder:
     ) -> None:
         self.params, self.url, self.progress = params, url, progress
         self.state = ReprocessProgress(count_products(since_mjd, until_mjd, data_type, url))
-        self.job_ids: set[int] = set()
-        self._chunks = _chunks(since_mjd, until_mjd, data_type, params.digest(), chunk, url)
-        self._outstanding: list[set[int]] = []  # job ids of each queued, unfinished chunk
+        # Jobs an earlier, interrupted reprocess of these parameters left unfinished in the
+        # range: adopted whole (waited for and counted), so their products are neither queued
+        # again nor counted as already measured, however fast the workers drain them.
+        earlier = _unfinished_jobs(since_mjd, until_mjd, data_type, params.digest(), url)
+        self.job_ids: set[int] = set(earlier)
+        self._chunks = _chunks(
+            since_mjd, until_mjd, data_type, params.digest(), chunk, url, adopted=earlier
+        )
+        # Job ids of each queued, unfinished chunk (the adopted jobs first).
+        self._outstanding: list[set[int]] = [set(earlier)] if earlier else []
         self._exhausted = False
         if progress is not None:
             progress(self.state)
@@ -247,11 +254,38 @@ class _Feeder:
             )
 
 
+def _unfinished_jobs(
+    since_mjd: float, until_mjd: float, data_type: str | None, digest: str, url: str
+) -> set[int]:
+    """Jobs holding a queued or running item of ``digest`` on a product in the range."""
+    with session_scope(url) as session:
+        return set(
+            session.scalars(
+                select(BatchJobItem.job_id)
+                .distinct()
+                .join(Product, Product.data_id == BatchJobItem.data_id)
+                .where(
+                    *_in_range(since_mjd, until_mjd, data_type),
+                    BatchJobItem.params_hash == digest,
+                    BatchJobItem.status.in_(ACTIVE_ITEM_STATES),
+                )
+            ).all()
+        )
+
+
 def _chunks(
-    since_mjd: float, until_mjd: float, data_type: str | None, digest: str, size: int, url: str
+    since_mjd: float,
+    until_mjd: float,
+    data_type: str | None,
+    digest: str,
+    size: int,
+    url: str,
+    *,
+    adopted: set[int],
 ) -> Iterator[tuple[list[str], int]]:
     """``(data_ids still to measure, number already measured)`` per chunk of ``size``
-    products, in observation order (keyset pagination: one chunk in memory at a time)."""
+    products, in observation order (keyset pagination: one chunk in memory at a time).
+    Products with an item in an ``adopted`` job are left out: those jobs account for them."""
     measured = exists().where(
         Photometry.product_id == Product.id,
         Photometry.params_id
@@ -259,11 +293,16 @@ def _chunks(
         .where(PhotometryParamSet.params_hash == digest)
         .scalar_subquery(),
     )
+    left_out = (
+        [~exists().where(BatchJobItem.data_id == Product.data_id, BatchJobItem.job_id.in_(adopted))]
+        if adopted
+        else []
+    )
     after = None
     while True:
         query = (
             select(Product.mjd_mid, Product.id, Product.data_id, measured.label("done"))
-            .where(*_in_range(since_mjd, until_mjd, data_type))
+            .where(*_in_range(since_mjd, until_mjd, data_type), *left_out)
             .order_by(Product.mjd_mid, Product.id)
             .limit(size)
         )

@@ -447,17 +447,19 @@ def bin_stored_light_curve(curve: Table, target_snr: float) -> Table:
     The normalized flux is merged when every epoch has one, else the raw peak;
     ``meta["flux"]`` says which (``normalized_flux`` or ``peak``).
     """
-    normalized = np.asarray(curve["normalized_flux_jy"], dtype=float)
+    normalized = np.asarray(curve["peak_norm_jyb"], dtype=float)
     column = "normalized_flux" if len(curve) and np.isfinite(normalized).all() else "peak"
     flux, err = (
-        (normalized, np.asarray(curve["normalized_flux_err_jy"], dtype=float))
+        (normalized, np.asarray(curve["peak_norm_err_jyb"], dtype=float))
         if column == "normalized_flux"
         else (
             np.asarray(curve["peak_jyb"], dtype=float),
             np.asarray(curve["peak_err_jyb"], dtype=float),
         )
     )
-    table = bin_light_curve(np.asarray(curve["mjd"], dtype=float), flux, err, target_snr=target_snr)
+    table = bin_light_curve(
+        np.asarray(curve["mjd_mid"], dtype=float), flux, err, target_snr=target_snr
+    )
     table.meta.update(curve.meta)
     table.meta["flux"] = column
     return table

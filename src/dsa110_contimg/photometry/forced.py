@@ -275,7 +275,7 @@ def measure_many(
     table.meta.update(
         {
             "image": str(image.path),
-            "mjd_obs": image.mjd_mid,
+            "mjd_mid": image.mjd_mid,
             "freq_hz": image.freq_hz,
             "beam_major_arcsec": image.beam.major_arcsec,
             "beam_minor_arcsec": image.beam.minor_arcsec,

@@ -23,12 +23,12 @@ def plot_light_curve(curve: Table, path: str | Path, *, title: str = "") -> Path
     Raw peaks are grey, normalized fluxes black; measurements with quality flags are drawn as
     open red markers. The bottom axis is MJD, the top axis the calendar date.
     """
-    mjd = np.asarray(curve["mjd"], dtype=float)
+    mjd = np.asarray(curve["mjd_mid"], dtype=float)
     flagged = np.asarray(curve["flags"]) != 0
     figure, axis = plt.subplots(figsize=(8, 4), constrained_layout=True)
     series = (
         ("peak_jyb", "peak_err_jyb", "raw peak", "0.6"),
-        ("normalized_flux_jy", "normalized_flux_err_jy", "normalized", "black"),
+        ("peak_norm_jyb", "peak_norm_err_jyb", "normalized", "black"),
     )
     for flux_col, err_col, label, colour in series:
         flux = 1e3 * np.asarray(curve[flux_col], dtype=float)

@@ -20,7 +20,7 @@ the job's ``normalize`` parameter is true), in one transaction:
    image is clipped. Stored in ``image_corrections`` (value, error, references used, method,
    settings) for the product and parameter set.
 4. **Normalized fluxes** ``S/C`` with propagated errors are written into the product's
-   photometry rows (``flux_norm_jyb``, ``flux_norm_err_jyb``); raw fluxes are kept.
+   photometry rows (``peak_norm_jyb``, ``peak_norm_err_jyb``); raw fluxes are kept.
 5. **Variability statistics** of the product's sources get these measurements in O(1)
    (`dsa110_contimg.variability.store`). A product normalized before (reprocessed)
    has its sources' statistics recomputed from their stored measurements instead, so nothing is
@@ -457,7 +457,7 @@ def _write_normalized(
             Photometry.product_id == product_id,
             Photometry.params_id == params_id,
         )
-        .values(flux_norm_jyb=bindparam("norm"), flux_norm_err_jyb=bindparam("norm_err"))
+        .values(peak_norm_jyb=bindparam("norm"), peak_norm_err_jyb=bindparam("norm_err"))
     )
     conn.execute(
         statement,

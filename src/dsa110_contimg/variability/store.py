@@ -265,7 +265,7 @@ def recompute(
     if source_ids is None:
         ids = list(
             conn.execute(
-                select(Photometry.source_id).distinct().where(Photometry.flux_norm_jyb.is_not(None))
+                select(Photometry.source_id).distinct().where(Photometry.peak_norm_jyb.is_not(None))
             ).scalars()
         )
         conn.execute(delete(_stats))
@@ -349,9 +349,9 @@ def _current_measurements(
     ranked = (
         select(
             Photometry.source_id,
-            Photometry.flux_norm_jyb,
-            Photometry.flux_norm_err_jyb,
-            Photometry.mjd_obs,
+            Photometry.peak_norm_jyb,
+            Photometry.peak_norm_err_jyb,
+            Photometry.mjd_mid,
             Photometry.flags,
             rank.label("rank"),
         )
@@ -360,18 +360,18 @@ def _current_measurements(
         .subquery()
     )
     query = select(
-        ranked.c.source_id, ranked.c.flux_norm_jyb, ranked.c.flux_norm_err_jyb, ranked.c.mjd_obs
+        ranked.c.source_id, ranked.c.peak_norm_jyb, ranked.c.peak_norm_err_jyb, ranked.c.mjd_mid
     ).where(
         ranked.c.rank == 1,
-        ranked.c.flux_norm_jyb.is_not(None),
+        ranked.c.peak_norm_jyb.is_not(None),
         ranked.c.flags.op("&")(int(EXCLUDED_FLAGS)) == 0,
     )
     return [
         (
             r.source_id,
-            r.flux_norm_jyb,
-            r.flux_norm_err_jyb,
-            np.nan if r.mjd_obs is None else r.mjd_obs,
+            r.peak_norm_jyb,
+            r.peak_norm_err_jyb,
+            np.nan if r.mjd_mid is None else r.mjd_mid,
         )
         for r in conn.execute(query)
     ]

@@ -57,11 +57,11 @@ def light_curve_plot(curve: Table, title: str) -> Embedded:
     """Raw and normalized peak flux against MJD with 1σ error bars; flagged points ringed in
     red; hovering shows the product, MJD, date, fluxes and flags. Legend entries hide their
     series when clicked."""
-    mjd = _column(curve, "mjd")
+    mjd = _column(curve, "mjd_mid")
     raw, raw_err = _column(curve, "peak_jyb"), _column(curve, "peak_err_jyb")
     norm, norm_err = (
-        _column(curve, "normalized_flux_jy"),
-        _column(curve, "normalized_flux_err_jy"),
+        _column(curve, "peak_norm_jyb"),
+        _column(curve, "peak_norm_err_jyb"),
     )
     flags = np.asarray(curve["flags"], dtype=np.int64) if len(curve) else np.zeros(0, int)
     finite_mjd = np.where(np.isfinite(mjd), mjd, 0.0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -67,9 +68,9 @@ def status_by_day(*, days: int = 30, url: str | None = None) -> dict[int, Counte
     return dict(sorted(by_day.items()))
 
 
-def last_product(*, url: str | None = None) -> dict[str, float | None]:
+def last_product(*, url: str | None = None) -> dict[str, float | datetime | None]:
     """The latest observation time (``mjd``) of an image and the latest registration
-    (``registered_at``, Unix seconds)."""
+    (``registered_at``, UTC)."""
     with get_engine(url).connect() as conn:
         mjd = conn.execute(
             select(func.max(Product.mjd_mid)).where(Product.data_type == "image")

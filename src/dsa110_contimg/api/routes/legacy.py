@@ -116,7 +116,7 @@ def _ese(row: dict, url: str) -> EseCandidate:
     points = records(light_curve(row["source_id"], url=url)[-1:])
     current = None
     if points:
-        current = points[0]["normalized_flux_jy"]
+        current = points[0]["peak_norm_jyb"]
         if current is None or not math.isfinite(current):
             current = points[0]["peak_jyb"]
     deviation = row["deviation_sigma"]

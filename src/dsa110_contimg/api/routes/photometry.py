@@ -148,7 +148,7 @@ def measure_batch(
     return MeasureBatchResponse(
         image=display_path(image.path, settings.data_roots),
         data_id=request.data_id,
-        mjd_obs=table.meta.get("mjd_obs"),
+        mjd_mid=table.meta.get("mjd_mid"),
         error_scale=table.meta.get("error_scale"),
         error_calibration=str(table.meta.get("error_calibration")),
         count=len(rows),
@@ -204,11 +204,11 @@ def normalize(request: NormalizeRequest, settings: SettingsDep, page: PageDep) -
         NormalizedMeasurement(
             source_id=r["source_id"],
             name=r["name"],
-            mjd_obs=r["mjd_obs"],
+            mjd_mid=r["mjd_mid"],
             peak_jyb=r["peak_jyb"],
             peak_err_jyb=r["peak_err_jyb"],
-            normalized_flux_jyb=f,
-            normalized_flux_err_jyb=e,
+            peak_norm_jyb=f,
+            peak_norm_err_jyb=e,
             flags=r["flags"],
         )
         for r, f, e in zip(rows, np.atleast_1d(flux).tolist(), np.atleast_1d(flux_err).tolist())
@@ -241,7 +241,7 @@ def _one_measurement(data_id: str, source_id: int, url: str) -> list[dict]:
         {
             "source_id": source_id,
             "name": name,
-            "mjd_obs": p["mjd"],
+            "mjd_mid": p["mjd_mid"],
             "peak_jyb": p["peak_jyb"],
             "peak_err_jyb": p["peak_err_jyb"],
             "flags": p["flags"],

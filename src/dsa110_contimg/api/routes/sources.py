@@ -215,7 +215,7 @@ def spectrum(
         source_id=source_id,
         name=name,
         data_id=table.meta["data_id"],
-        mjd=table.meta["mjd"],
+        mjd_mid=table.meta["mjd_mid"],
         fit=SpectralFitOut(**{k: table.meta[k] for k in SpectralFitOut.model_fields}),
         bins=[SpectrumBinOut(**r) for r in records(table)],
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 
 from sqlalchemy import or_, select
 
@@ -37,7 +37,7 @@ def link_data(
                     parent_data_id=parent_data_id,
                     child_data_id=child_data_id,
                     relationship_type=relationship,
-                    created_at=time.time(),
+                    created_at=datetime.now(UTC),
                 )
             )
 

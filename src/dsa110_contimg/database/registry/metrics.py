@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Float, cast, func, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from dsa110_contimg.database.models import DataRegistry
 from dsa110_contimg.database.session import session_scope
@@ -20,9 +21,13 @@ def photometry_latency_stats(*, recent: int = 1000, url: str | None = None) -> d
     Returns ``count`` and ``sum_s`` over all of them, and ``p50_s``, ``p90_s`` and ``max_s``
     over the ``recent`` most recently completed (NaN when there are none).
     """
-    latency = DataRegistry.photometry_updated_at - DataRegistry.created_at
     completed = DataRegistry.photometry_status == "completed"
     with session_scope(url) as session:
+        latency = _seconds_between(
+            DataRegistry.photometry_updated_at,
+            DataRegistry.created_at,
+            session.get_bind().dialect.name,
+        )
         count, total = session.execute(
             select(func.count(), func.sum(latency)).where(completed)
         ).one()
@@ -44,3 +49,13 @@ def photometry_latency_stats(*, recent: int = 1000, url: str | None = None) -> d
         "p90_s": p90,
         "max_s": top,
     }
+
+
+def _seconds_between(
+    later: InstrumentedAttribute, earlier: InstrumentedAttribute, dialect: str
+) -> ColumnElement[float]:
+    """SQL for the seconds from one stored time to another (PostgreSQL subtracts timestamps;
+    SQLite holds them as text, which ``julianday`` reads, to ~50 µs)."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", later - earlier), Float)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0

@@ -9,8 +9,8 @@ import errno
 import logging
 import os
 import shutil
-import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -153,7 +153,7 @@ def trigger_auto_publish(
         target.parent.mkdir(parents=True, exist_ok=True)
         record.status = "published"
         record.published_path = str(target)
-        record.published_at = time.time()
+        record.published_at = datetime.now(UTC)
         record.publish_mode = "auto"
         record.finalization_status = "finalized"
         session.flush()  # the update is valid (and the row locked) before the file moves

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,7 +23,12 @@ from sqlalchemy.orm import Session
 
 from dsa110_contimg.config import get_settings
 from dsa110_contimg.data_roots import confine
-from dsa110_contimg.database.models import DataRegistry, DataRelationship, Product
+from dsa110_contimg.database.models import (
+    DataRegistry,
+    DataRelationship,
+    Product,
+    unix_seconds,
+)
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.errors import NotFoundError
 from dsa110_contimg.imaging.fits_io import (
@@ -50,7 +54,7 @@ log = logging.getLogger(__name__)
 
 DATA_TYPES = ("image", "mosaic")
 #: Registry and product fields of `get_data` / `list_data` records (``path`` is the current
-#: location: the published path once published, else the staged one).
+#: location: the published path once published, else the staged one; times in Unix seconds).
 RECORD_FIELDS = (
     "data_id",
     "data_type",
@@ -78,6 +82,8 @@ RECORD_FIELDS = (
     "radius_deg",
     "freq_hz",
 )
+#: Registry times, stored as UTC timestamps, given in records as Unix seconds.
+_TIMES = ("created_at", "published_at", "photometry_updated_at")
 
 
 class UnknownDataError(NotFoundError):
@@ -135,7 +141,7 @@ def register_data(
     require_observation_time(image)
     footprint = image.footprint()
     for data_id in _candidate_ids(data_type, image, path):
-        now = time.time()
+        now = datetime.now(UTC)
         try:
             with _scope(url, connection) as session:
                 session.add(
@@ -168,7 +174,7 @@ def register_data(
                         beam_pa_deg=image.beam.pa_deg,
                         freq_hz=image.freq_hz,
                         pb_corrected=image.pb_corrected,
-                        created_at=datetime.now(UTC),
+                        created_at=now,
                     )
                 )
         except IntegrityError:
@@ -287,6 +293,8 @@ def _record_dict(record: DataRegistry, product: Product | None) -> dict[str, obj
     for name in RECORD_FIELDS:
         if name == "path":
             out[name] = record.published_path or record.stage_path
+        elif name in _TIMES:
+            out[name] = unix_seconds(getattr(record, name))
         elif hasattr(DataRegistry, name):
             out[name] = getattr(record, name)
         else:

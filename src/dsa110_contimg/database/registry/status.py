@@ -13,14 +13,14 @@ may make (e.g. two workers failing the same product).
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from dsa110_contimg.database.models import DataRegistry
+from dsa110_contimg.database.models import DataRegistry, unix_seconds
 from dsa110_contimg.database.registry.records import UnknownDataError, registry_record
 from dsa110_contimg.database.session import session_scope
 from dsa110_contimg.errors import ConflictError
@@ -56,7 +56,7 @@ class InvalidTransitionError(ConflictError):
 
 @dataclass(frozen=True)
 class PhotometryStatus:
-    """The photometry fields of one registry record."""
+    """The photometry fields of one registry record (``updated_at`` in Unix seconds)."""
 
     data_id: str
     status: str | None
@@ -135,7 +135,7 @@ def _apply_status(
             )
         values = {
             "photometry_status": status,
-            "photometry_updated_at": time.time(),
+            "photometry_updated_at": datetime.now(UTC),
             "photometry_error": error if status == "failed" else None,
         }
         for column, value in (
@@ -182,5 +182,5 @@ def _status_of(record: DataRegistry) -> PhotometryStatus:
         record.photometry_error,
         record.photometry_n_measured,
         record.photometry_n_failed,
-        record.photometry_updated_at,
+        unix_seconds(record.photometry_updated_at),
     )

@@ -36,7 +36,7 @@ _CSV_COLUMNS = (
     "name",
     "ra_deg",
     "dec_deg",
-    "mjd_obs",
+    "mjd_mid",
     "peak_jyb",
     "peak_err_jyb",
     "local_rms_jyb",
@@ -44,8 +44,8 @@ _CSV_COLUMNS = (
     "chisq",
     "flags",
     "pb_response",
-    "flux_norm_jyb",
-    "flux_norm_err_jyb",
+    "peak_norm_jyb",
+    "peak_norm_err_jyb",
     "params_hash",
 )
 
